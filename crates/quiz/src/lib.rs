@@ -1,0 +1,1 @@
+//! The quiz domain: questions, prompts, strict checking of model output, and the generation, validation and emoji-regeneration handlers.

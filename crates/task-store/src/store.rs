@@ -1,0 +1,108 @@
+//! The [`TaskStore`] trait: everything tasklane does with tasks, in terms every backend can
+//! honour (SQLite, memory, Postgres with `FOR UPDATE SKIP LOCKED` and `LISTEN/NOTIFY`).
+
+use async_trait::async_trait;
+use serde_json::Value;
+use task_core::{NewTask, Task, TaskId, UnixMillis};
+
+use crate::{ChangeReceiver, ClaimRequest, Failure, Lease, ListQuery, Result, StatusCount, TaskPage};
+
+/// Durable task storage. Object-safe: use it as `Arc<dyn TaskStore>`.
+///
+/// Rules every implementation keeps (the conformance suite in [`crate::testkit`] checks them):
+/// - Every committed change increments the task's `version` by one, sets `updated_at`, and is
+///   published on the change feed after the commit, in commit order. A lease renewal
+///   ([`TaskStore::heartbeat`]) is bookkeeping, not a visible change: no version bump, no event.
+/// - Status changes follow `task_core::TaskStatus`'s table; anything else fails with
+///   [`crate::StoreError::IllegalTransition`] and writes nothing.
+/// - Writes that take a [`Lease`] are fenced: if the token is not the task's current one (or the
+///   task is not `processing`), they fail with [`crate::StoreError::LeaseLost`] and write nothing.
+/// - An operation either commits whole or writes nothing.
+#[async_trait]
+pub trait TaskStore: Send + Sync + 'static {
+    /// Creates a `pending` task with `version` 1, `attempt` 0 and `run_at` = its `run_at` or now.
+    async fn create(&self, new: NewTask) -> Result<Task>;
+
+    /// Creates several tasks in one transaction (all or none), returned in input order. Servers
+    /// use it to batch concurrent inserts.
+    async fn create_many(&self, new: Vec<NewTask>) -> Result<Vec<Task>>;
+
+    /// One task by id.
+    async fn get(&self, id: &TaskId) -> Result<Task>;
+
+    /// Tasks matching the query, newest first, one page at a time.
+    async fn list(&self, query: &ListQuery) -> Result<TaskPage>;
+
+    /// Claims up to `request.limit` due `pending` tasks (`run_at <= now`) for a worker: each
+    /// becomes `processing` with `attempt + 1`, `progress` 0, `started_at` = now, a fresh lease
+    /// token, `lease_owner` and `lease_expires_at = now + lease_for`. Concurrent claimers never
+    /// get the same task. Per-user limits and round-robin apply as `request` says.
+    async fn claim(&self, request: &ClaimRequest) -> Result<Vec<Task>>;
+
+    /// Extends a lease to `lease_expires_at`. Returns the task, so the worker sees a
+    /// `cancel_requested` set by another process.
+    async fn heartbeat(&self, lease: &Lease, lease_expires_at: UnixMillis) -> Result<Task>;
+
+    /// Records progress (checked by `task_core::check_progress`) and, when given, a new
+    /// description.
+    async fn update_progress(
+        &self,
+        lease: &Lease,
+        progress: i64,
+        description: Option<String>,
+    ) -> Result<Task>;
+
+    /// `processing` → `completed`: stores the result, sets `progress = total`, `completed_at`,
+    /// clears the lease and any `error`.
+    async fn complete(&self, lease: &Lease, result: Value) -> Result<Task>;
+
+    /// Ends an attempt with an error. With `failure.retry_at` set and attempts left
+    /// (`attempt < max_attempts`): back to `pending` at `retry_at`, progress 0, the error kept
+    /// in `error` and `retry_description` as the description. Otherwise `failed` with
+    /// `completed_at`. Either way the lease is cleared.
+    async fn fail(&self, lease: &Lease, failure: Failure) -> Result<Task>;
+
+    /// Asks for a task to stop. `pending` → `cancelled` at once (error "Task was cancelled");
+    /// `processing` → `cancel_requested = true` (the worker stops it); an already requested
+    /// cancel is returned unchanged; a terminal task fails with `IllegalTransition`.
+    async fn request_cancel(&self, id: &TaskId) -> Result<Task>;
+
+    /// Marks a task `cancelled` and clears its lease. With a lease (the worker acknowledging
+    /// the cancel) the write is fenced; without one (the runtime's grace timer, an operator) it
+    /// applies to a `pending` task or a `processing` task whose cancel was requested.
+    async fn cancel(&self, id: &TaskId, lease: Option<&Lease>) -> Result<Task>;
+
+    /// A manual retry of a `failed` or `cancelled` task: back to `pending`, due at `run_at` (or
+    /// now), with `attempt` 0 (a full set of attempts), progress 0, and `result`, `error`,
+    /// `completed_at` and `cancel_requested` cleared.
+    async fn retry(&self, id: &TaskId, run_at: Option<UnixMillis>) -> Result<Task>;
+
+    /// Gives a claimed task back (graceful shutdown): `pending`, due now, the attempt not
+    /// counted (`attempt - 1`), progress 0, lease cleared.
+    async fn release(&self, lease: &Lease) -> Result<Task>;
+
+    /// Finds `processing` tasks whose lease expired before `now`. Each goes back to `pending`
+    /// (due now, error "worker lost: lease expired") when it has attempts left, else to `failed`
+    /// with that error. Returns the tasks after the change.
+    async fn rescue_expired(&self, now: UnixMillis) -> Result<Vec<Task>>;
+
+    /// Deletes one task that is not `processing` (`Conflict` otherwise). Published as
+    /// `TaskChange::Deleted`.
+    async fn delete(&self, id: &TaskId) -> Result<()>;
+
+    /// Deletes up to `limit` terminal tasks whose `completed_at` is before `before`, oldest
+    /// first. Returns how many were deleted. Each deletion is published.
+    async fn purge_finished(&self, before: UnixMillis, limit: usize) -> Result<usize>;
+
+    /// How many `pending` or `processing` tasks a user has (for per-user queue limits).
+    async fn count_unfinished(&self, user_id: &str) -> Result<u64>;
+
+    /// Task counts by type and status (for metrics and dashboards).
+    async fn counts(&self) -> Result<Vec<StatusCount>>;
+
+    /// Cheap check that the database answers (for readiness probes).
+    async fn ping(&self) -> Result<()>;
+
+    /// A subscription to the change feed, starting now.
+    fn subscribe(&self) -> ChangeReceiver;
+}
