@@ -1,1 +1,42 @@
-//! One trait over OpenAI, Anthropic, Gemini, OpenAI-compatible servers and an offline provider, with typed, retry-aware errors.
+//! One trait over OpenAI, Anthropic, Gemini, OpenAI-compatible servers and an offline provider,
+//! with typed, retry-aware errors.
+//!
+//! Callers build a [`Providers`] registry once (from the environment or a [`ProvidersConfig`]),
+//! pick a provider by name and call [`AiProvider::generate_json`] with a [`JsonRequest`]: a prompt
+//! and the JSON Schema the answer must fit. Every provider returns a value checked against that
+//! schema, or a [`ProviderError`] whose variant says whether and when to retry.
+//!
+//! **Invariant: API keys never appear in logs, errors, results or `Debug` output.** They live in
+//! [`ApiKey`] and in header values marked sensitive.
+
+mod anthropic;
+mod config;
+mod error;
+mod gemini;
+mod http;
+mod offline;
+mod openai;
+mod openai_compatible;
+mod output;
+mod provider;
+mod registry;
+mod request;
+mod retry_after;
+mod secret;
+
+pub use anthropic::{ANTHROPIC, ANTHROPIC_VERSION};
+pub use config::{
+    CompatibleSettings, ProviderSettings, ProvidersConfig, DEFAULT_ANTHROPIC_BASE_URL,
+    DEFAULT_ANTHROPIC_MODEL, DEFAULT_CONNECT_TIMEOUT, DEFAULT_GEMINI_BASE_URL,
+    DEFAULT_GEMINI_MODEL, DEFAULT_OFFLINE_DELAY, DEFAULT_OPENAI_BASE_URL, DEFAULT_OPENAI_MODEL,
+    DEFAULT_REQUEST_TIMEOUT,
+};
+pub use error::ProviderError;
+pub use gemini::GEMINI;
+pub use offline::{offline_seed, OfflineProvider, OfflineResponder, OFFLINE};
+pub use openai::OPENAI;
+pub use openai_compatible::OPENAI_COMPATIBLE;
+pub use provider::AiProvider;
+pub use registry::{Providers, KNOWN_PROVIDERS};
+pub use request::{JsonRequest, DEFAULT_MAX_OUTPUT_TOKENS, MAX_SCHEMA_NAME_LEN};
+pub use secret::ApiKey;

@@ -1,1 +1,30 @@
-//! Test support: a fake AI provider server speaking each provider's wire format and checking what tasklane sends.
+//! Test support: a fake AI provider server speaking each provider's wire format and checking what
+//! tasklane sends.
+//!
+//! [`FakeProvider`] listens on `127.0.0.1:0`, validates every request body against the official
+//! request schema of its provider (`<repo>/../shared/provider-specs`), checks path, auth header and
+//! model, records everything, and answers from a [`Scripted`] list wrapped in the provider's real
+//! response envelope. Tests assert `schema_violations()` and `protocol_violations()` are empty.
+
+mod checks;
+pub mod envelope;
+mod error;
+mod kind;
+mod schemas;
+mod script;
+mod server;
+
+pub use checks::ANTHROPIC_VERSION;
+pub use error::FakeError;
+pub use kind::ProviderKind;
+pub use schemas::{specs_dir, ProviderSchemas};
+pub use script::{Expectations, ExpectedKey, RecordedRequest, Scripted};
+pub use server::FakeProvider;
+
+/// Locks `mutex`, ignoring poisoning: a test that panicked while holding a lock leaves the
+/// fake's records intact, and the remaining tests should still see them.
+pub(crate) fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}

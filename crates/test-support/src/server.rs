@@ -1,0 +1,371 @@
+//! The fake provider server: a hyper 1.x HTTP/1 server on `127.0.0.1:0` that checks each request,
+//! records it and answers from a script.
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde_json::Value;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::checks::{self, Refusal};
+use crate::{envelope, lock, Expectations, FakeError, ProviderKind, ProviderSchemas};
+use crate::{RecordedRequest, Scripted};
+
+/// The body [`Scripted::Malformed`] sends: valid JSON up to the point where it is cut off.
+const MALFORMED_BODY: &str =
+    r#"{"id": "fake", "choices": [{"index": 0, "message": {"content": "{\"ans"#;
+/// After a failed `accept` (say, out of file descriptors) the loop waits this long before retrying.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(10);
+
+/// A running fake provider. Dropping it stops the server and closes every open connection.
+#[derive(Debug)]
+pub struct FakeProvider {
+    kind: ProviderKind,
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    // Never sent on: dropping it wakes every server task, which then stops.
+    _shutdown: watch::Sender<()>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    kind: ProviderKind,
+    expect: Expectations,
+    schemas: Arc<ProviderSchemas>,
+    script: Mutex<VecDeque<Scripted>>,
+    log: Mutex<Log>,
+    counters: watch::Sender<Counters>,
+}
+
+#[derive(Debug, Default)]
+struct Log {
+    requests: Vec<RecordedRequest>,
+    schema_violations: Vec<String>,
+    protocol_violations: Vec<String>,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct Counters {
+    requests: usize,
+    connections_closed: usize,
+}
+
+impl FakeProvider {
+    /// Starts a fake speaking `kind` that accepts any non-empty key and model.
+    ///
+    /// # Panics
+    /// If the official schemas cannot be found or compiled, or the loopback port cannot be bound:
+    /// a test must fail loudly rather than run without its checks.
+    pub async fn start(kind: ProviderKind, script: Vec<Scripted>) -> FakeProvider {
+        Self::start_with(kind, Expectations::default(), script).await
+    }
+
+    /// Starts a fake that additionally demands what `expect` says of key and model.
+    ///
+    /// # Panics
+    /// As [`FakeProvider::start`].
+    pub async fn start_with(
+        kind: ProviderKind,
+        expect: Expectations,
+        script: Vec<Scripted>,
+    ) -> FakeProvider {
+        match Self::try_start(kind, expect, script).await {
+            Ok(fake) => fake,
+            Err(e) => panic!("cannot start the fake {kind} provider: {e}"),
+        }
+    }
+
+    /// Starts a fake, returning an error instead of panicking.
+    pub async fn try_start(
+        kind: ProviderKind,
+        expect: Expectations,
+        script: Vec<Scripted>,
+    ) -> Result<FakeProvider, FakeError> {
+        let schemas = ProviderSchemas::get(kind)?;
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .map_err(FakeError::Bind)?;
+        let addr = listener.local_addr().map_err(FakeError::Bind)?;
+        let shared = Arc::new(Shared {
+            kind,
+            expect,
+            schemas,
+            script: Mutex::new(script.into()),
+            log: Mutex::default(),
+            counters: watch::Sender::new(Counters::default()),
+        });
+        let (shutdown, stopped) = watch::channel(());
+        tokio::spawn(accept_loop(listener, Arc::clone(&shared), stopped));
+        Ok(FakeProvider {
+            kind,
+            addr,
+            shared,
+            _shutdown: shutdown,
+        })
+    }
+
+    /// The wire format this fake speaks.
+    pub fn kind(&self) -> ProviderKind {
+        self.kind
+    }
+
+    /// The base URL to configure the client with, shaped like the real default base: it ends in
+    /// `/v1` for OpenAI and has no path for Anthropic and Gemini.
+    pub fn base_url(&self) -> String {
+        format!("http://{}{}", self.addr, self.kind.base_path())
+    }
+
+    /// Appends answers to the script.
+    pub fn push(&self, answers: impl IntoIterator<Item = Scripted>) {
+        lock(&self.shared.script).extend(answers);
+    }
+
+    /// How many scripted answers are still unused.
+    pub fn remaining_script(&self) -> usize {
+        lock(&self.shared.script).len()
+    }
+
+    /// Every request received so far, in arrival order.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        lock(&self.shared.log).requests.clone()
+    }
+
+    /// Every way a request body broke the official request schema. Tests assert this is empty.
+    pub fn schema_violations(&self) -> Vec<String> {
+        lock(&self.shared.log).schema_violations.clone()
+    }
+
+    /// Every wrong path, header, key or model, and requests beyond the script. Tests assert this is
+    /// empty.
+    pub fn protocol_violations(&self) -> Vec<String> {
+        lock(&self.shared.log).protocol_violations.clone()
+    }
+
+    /// How many client connections have closed, from either side.
+    pub fn connections_closed(&self) -> usize {
+        self.shared.counters.borrow().connections_closed
+    }
+
+    /// Waits until at least `count` requests have arrived (a hanging request counts on arrival).
+    pub async fn wait_for_requests(
+        &self,
+        count: usize,
+        timeout: Duration,
+    ) -> Result<(), FakeError> {
+        self.wait("requests", count, timeout, |c| c.requests).await
+    }
+
+    /// Waits until at least `count` client connections have closed.
+    pub async fn wait_for_closed_connections(
+        &self,
+        count: usize,
+        timeout: Duration,
+    ) -> Result<(), FakeError> {
+        self.wait("closed connections", count, timeout, |c| {
+            c.connections_closed
+        })
+        .await
+    }
+
+    async fn wait(
+        &self,
+        what: &'static str,
+        wanted: usize,
+        timeout: Duration,
+        field: fn(&Counters) -> usize,
+    ) -> Result<(), FakeError> {
+        let mut counters = self.shared.counters.subscribe();
+        let reached =
+            tokio::time::timeout(timeout, counters.wait_for(|c| field(c) >= wanted)).await;
+        match reached {
+            Ok(Ok(_)) => Ok(()),
+            // The sender lives in `self.shared`, so it cannot be dropped while we wait.
+            Ok(Err(_)) | Err(_) => Err(FakeError::WaitTimedOut {
+                what,
+                wanted,
+                seen: field(&self.shared.counters.borrow()),
+                timeout,
+            }),
+        }
+    }
+}
+
+async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut stopped: watch::Receiver<()>) {
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(_) => {
+                    tokio::time::sleep(ACCEPT_BACKOFF).await;
+                    continue;
+                }
+            },
+            _ = stopped.changed() => return,
+        };
+        let shared = Arc::clone(&shared);
+        let mut stopped = stopped.clone();
+        tokio::spawn(async move {
+            let service_state = Arc::clone(&shared);
+            let service = service_fn(move |request| {
+                let shared = Arc::clone(&service_state);
+                async move { Ok::<_, Infallible>(exchange(&shared, request).await) }
+            });
+            let connection = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service);
+            // A client that closes while its request hangs ends `connection` with an error: that
+            // is the event the abort tests wait for, so the result itself does not matter.
+            tokio::select! {
+                _ = connection => {}
+                _ = stopped.changed() => {}
+            }
+            shared.counters.send_modify(|c| c.connections_closed += 1);
+        });
+    }
+}
+
+/// Checks and records one request, then answers it from the script.
+async fn exchange(shared: &Shared, request: Request<Incoming>) -> Response<Full<Bytes>> {
+    let (parts, body) = request.into_parts();
+    let bytes = match body.collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(e) => return json_response(400, format!("{{\"error\":\"unreadable body: {e}\"}}")),
+    };
+    let path = parts
+        .uri
+        .path_and_query()
+        .map_or_else(|| parts.uri.path().to_owned(), |pq| pq.as_str().to_owned());
+    let mut recorded = RecordedRequest {
+        method: parts.method.to_string(),
+        path,
+        headers: parts.headers,
+        body: Value::Null,
+    };
+    let parsed = serde_json::from_slice::<Value>(&bytes);
+    let schema_problems = match &parsed {
+        Ok(body) => shared.schemas.check_request(body),
+        Err(_) => Vec::new(),
+    };
+    if let Ok(body) = &parsed {
+        recorded.body = body.clone();
+    }
+    let mut refusals = checks::check(shared.kind, &shared.expect, &recorded);
+    if let Err(e) = parsed {
+        refusals.push(Refusal::BadRequest(format!("body is not JSON: {e}")));
+    }
+    if let Some(first) = schema_problems.first() {
+        refusals.push(Refusal::BadRequest(format!("schema violation {first}")));
+    }
+
+    let model = checks::requested_model(shared.kind, &recorded).unwrap_or_default();
+    let tool_name = forced_tool_name(&recorded.body);
+    let answer = {
+        let mut log = lock(&shared.log);
+        let number = log.requests.len() + 1;
+        let label = format!("request #{number} ({} {})", recorded.method, recorded.path);
+        log.schema_violations
+            .extend(schema_problems.iter().map(|p| format!("{label}: {p}")));
+        log.protocol_violations.extend(
+            refusals
+                .iter()
+                .filter(|r| !r.message().starts_with("schema violation"))
+                .map(|r| format!("{label}: {}", r.message())),
+        );
+        let answer = match refusals.first() {
+            // A refused request uses no scripted answer, so the script stays aligned.
+            Some(refusal) => Err(refusal.clone()),
+            None => match lock(&shared.script).pop_front() {
+                Some(scripted) => Ok(scripted),
+                None => {
+                    log.protocol_violations.push(format!(
+                        "{label}: unexpected request, the script is exhausted"
+                    ));
+                    Err(Refusal::BadRequest(
+                        "fake provider script exhausted".to_owned(),
+                    ))
+                }
+            },
+        };
+        log.requests.push(recorded);
+        answer
+    };
+    shared.counters.send_modify(|c| c.requests += 1);
+
+    match answer {
+        Err(refusal) => error_response(shared.kind, refusal.status(), refusal.message()),
+        Ok(scripted) => scripted_response(shared.kind, &model, &tool_name, scripted).await,
+    }
+}
+
+async fn scripted_response(
+    kind: ProviderKind,
+    model: &str,
+    tool_name: &str,
+    scripted: Scripted,
+) -> Response<Full<Bytes>> {
+    match scripted {
+        Scripted::Success(answer) => json_response(
+            200,
+            envelope::success_body(kind, model, tool_name, &answer).to_string(),
+        ),
+        Scripted::Text(text) => {
+            json_response(200, envelope::text_body(kind, model, &text).to_string())
+        }
+        Scripted::Status(status) => error_response(
+            kind,
+            status,
+            &format!("fake provider: scripted status {status}"),
+        ),
+        Scripted::RateLimited { retry_after_secs } => {
+            let mut response = json_response(
+                429,
+                envelope::rate_limited_body(kind, retry_after_secs).to_string(),
+            );
+            if kind != ProviderKind::Gemini {
+                response
+                    .headers_mut()
+                    .insert("retry-after", http::HeaderValue::from(retry_after_secs));
+            }
+            response
+        }
+        Scripted::Hang => std::future::pending().await,
+        Scripted::Malformed => json_response(200, MALFORMED_BODY.to_owned()),
+        Scripted::Raw(status, body) => json_response(status, body),
+    }
+}
+
+fn error_response(kind: ProviderKind, status: u16, message: &str) -> Response<Full<Bytes>> {
+    json_response(
+        status,
+        envelope::error_body(kind, status, message).to_string(),
+    )
+}
+
+fn json_response(status: u16, body: String) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    // An out-of-range scripted status is a mistake in the test; answer 500 so it shows.
+    *response.status_mut() =
+        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+/// The tool an Anthropic request forces, which a real model's `tool_use` block names.
+fn forced_tool_name(body: &Value) -> String {
+    body.pointer("/tool_choice/name")
+        .and_then(Value::as_str)
+        .unwrap_or("json")
+        .to_owned()
+}
