@@ -5,7 +5,9 @@ use async_trait::async_trait;
 use serde_json::Value;
 use task_core::{NewTask, Task, TaskId, UnixMillis};
 
-use crate::{ChangeReceiver, ClaimRequest, Failure, Lease, ListQuery, Result, StatusCount, TaskPage};
+use crate::{
+    ChangeReceiver, ClaimRequest, Failure, Lease, ListQuery, Result, StatusCount, TaskPage,
+};
 
 /// Durable task storage. Object-safe: use it as `Arc<dyn TaskStore>`.
 ///

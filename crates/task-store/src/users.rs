@@ -5,6 +5,10 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use task_core::UnixMillis;
 
+use std::str::FromStr;
+
+use task_core::CoreError;
+
 use crate::Result;
 
 /// What a user may see.
@@ -23,6 +27,22 @@ impl Role {
         match self {
             Role::User => "user",
             Role::Superuser => "superuser",
+        }
+    }
+}
+
+impl FromStr for Role {
+    type Err = CoreError;
+
+    /// Parses the stored name.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "user" => Ok(Role::User),
+            "superuser" => Ok(Role::Superuser),
+            _ => Err(CoreError::InvalidField {
+                field: "role",
+                reason: "must be \"user\" or \"superuser\"".to_owned(),
+            }),
         }
     }
 }
@@ -46,6 +66,32 @@ pub enum TokenKind {
     Api,
     /// Created by `POST /api/login`, carried in a cookie, ends at logout or expiry.
     Session,
+}
+
+impl TokenKind {
+    /// The stored name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            TokenKind::Api => "api",
+            TokenKind::Session => "session",
+        }
+    }
+}
+
+impl FromStr for TokenKind {
+    type Err = CoreError;
+
+    /// Parses the stored name.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "api" => Ok(TokenKind::Api),
+            "session" => Ok(TokenKind::Session),
+            _ => Err(CoreError::InvalidField {
+                field: "kind",
+                reason: "must be \"api\" or \"session\"".to_owned(),
+            }),
+        }
+    }
 }
 
 /// A token to store. `hash` is the SHA-256 of the secret, hex-encoded.

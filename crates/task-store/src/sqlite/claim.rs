@@ -1,0 +1,279 @@
+//! Claiming due tasks in SQLite: which rows to take, then taking them.
+//!
+//! Without per-user fairness the claim reads the first `limit` entries of the due index.
+//!
+//! With it, a bounded window of the due index streams into a [`FairPicker`]. That settles the
+//! claim whenever the window holds `limit` users or every due task. Otherwise a few users with
+//! big backlogs fill the window, and the claim looks up the rest per user instead: the users with
+//! unfinished tasks are walked in the per-user index (one seek each), and each user's next due
+//! tasks read there. Either way a claim costs index seeks in the number of users, never a scan
+//! of a backlog.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use rusqlite::{Connection, Row};
+
+use super::error::map_sqlite_error;
+use super::rows::{task_from_row, TASK_COLUMNS};
+use crate::fair_claim::{FairPicker, Offer};
+use crate::lease_token::new_lease_token;
+use crate::{rules, ClaimRequest, Result, StoreError, TaskChange};
+use task_core::Task;
+
+/// Due-index entries a fair claim reads before it switches to per-user lookups, on top of four
+/// per task asked for.
+const WINDOW_BASE: usize = 128;
+
+pub(super) const OLDEST_DUE: &str = "SELECT rowid FROM background_tasks \
+     WHERE status = 'pending' AND run_at <= ?1 \
+       AND (?2 IS NULL OR task_type IN (SELECT value FROM json_each(?2))) \
+     ORDER BY run_at, created_at, user_id, task_type, rowid LIMIT ?3";
+
+pub(super) const DUE_WINDOW: &str = "SELECT rowid, run_at, created_at, user_id, task_type \
+     FROM background_tasks \
+     WHERE status = 'pending' AND run_at <= ?1 \
+       AND (?2 IS NULL OR task_type IN (SELECT value FROM json_each(?2))) \
+     ORDER BY run_at, created_at, user_id, task_type, rowid LIMIT ?3";
+
+/// The next user (in id order) with unfinished tasks: one seek in the per-user index.
+pub(super) const NEXT_USER: &str = "SELECT user_id \
+     FROM background_tasks INDEXED BY idx_background_tasks_unfinished \
+     WHERE status IN ('pending', 'processing') AND user_id > ?1 \
+     ORDER BY user_id LIMIT 1";
+
+/// A user's next due tasks after a due-index position, in due order.
+pub(super) const USER_DUE: &str = "SELECT rowid, run_at, created_at, user_id, task_type \
+     FROM background_tasks INDEXED BY idx_background_tasks_unfinished \
+     WHERE status IN ('pending', 'processing') AND user_id = ?1 \
+       AND status = 'pending' AND run_at <= ?2 \
+       AND (?3 IS NULL OR task_type IN (SELECT value FROM json_each(?3))) \
+       AND (run_at, created_at, user_id, task_type, rowid) > (?4, ?5, ?6, ?7, ?8) \
+     ORDER BY run_at, created_at, task_type, rowid LIMIT ?9";
+
+// Without statistics the planner would rather walk the (user_id, ...) index over every task to
+// avoid sorting the groups; the processing tasks are few, so read them from their own index.
+pub(super) const RUNNING_PER_USER: &str = "SELECT user_id, COUNT(*) \
+     FROM background_tasks INDEXED BY idx_background_tasks_lease_expiry \
+     WHERE status = 'processing' GROUP BY user_id";
+
+/// A task's place in the due index.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct DueKey {
+    run_at: i64,
+    created_at: i64,
+    user_id: String,
+    task_type: String,
+    rowid: i64,
+}
+
+impl DueKey {
+    /// Reads `rowid, run_at, created_at, user_id, task_type`.
+    fn read(row: &Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            rowid: row.get(0)?,
+            run_at: row.get(1)?,
+            created_at: row.get(2)?,
+            user_id: row.get(3)?,
+            task_type: row.get(4)?,
+        })
+    }
+}
+
+/// Claims the tasks `request` asks for, inside the caller's write transaction, and records the
+/// changes to publish.
+pub(super) fn claim(
+    conn: &Connection,
+    request: &ClaimRequest,
+    changes: &mut Vec<TaskChange>,
+) -> Result<Vec<Task>> {
+    if request.limit == 0 {
+        return Ok(Vec::new());
+    }
+    let types = if request.task_types.is_empty() {
+        None
+    } else {
+        Some(
+            serde_json::to_string(&request.task_types)
+                .map_err(|e| StoreError::Backend(format!("encoding JSON: {e}")))?,
+        )
+    };
+    let rowids = match request.max_running_per_user {
+        None => oldest_due(conn, request, types.as_deref())?,
+        Some(max_running) => fair_pick(conn, request, max_running, types.as_deref())?,
+    };
+    take(conn, request, &rowids, changes)
+}
+
+fn oldest_due(conn: &Connection, request: &ClaimRequest, types: Option<&str>) -> Result<Vec<i64>> {
+    let limit = i64::try_from(request.limit).unwrap_or(i64::MAX);
+    let mut statement = conn.prepare_cached(OLDEST_DUE).map_err(map_sqlite_error)?;
+    let rows = statement
+        .query_map(rusqlite::params![request.now, types, limit], |row| {
+            row.get(0)
+        })
+        .map_err(map_sqlite_error)?;
+    rows.collect::<rusqlite::Result<Vec<i64>>>()
+        .map_err(map_sqlite_error)
+}
+
+fn fair_pick(
+    conn: &Connection,
+    request: &ClaimRequest,
+    max_running: u32,
+    types: Option<&str>,
+) -> Result<Vec<i64>> {
+    let mut picker = FairPicker::new(request.limit, max_running, running_per_user(conn)?);
+    let window = WINDOW_BASE + 4 * request.limit;
+    let Some(position) = read_window(conn, request, types, window, &mut picker)? else {
+        return Ok(picker.finish());
+    };
+
+    // The window was full of a few users. Users already seen may take more, from after it.
+    for (user_id, wanted) in picker.wanting() {
+        for key in user_due(conn, request, types, &user_id, &position, wanted)? {
+            picker.offer(&user_id, key.rowid);
+        }
+    }
+    // Users not seen yet come after all seen ones, in the order of their oldest due task.
+    let mut heads: Vec<(DueKey, Vec<DueKey>)> = Vec::new();
+    let mut after = String::new();
+    while let Some(user_id) = next_user(conn, &after)? {
+        if !picker.knows(&user_id) && !picker.is_capped(&user_id) {
+            let room = picker.room(&user_id);
+            let due = user_due(conn, request, types, &user_id, &position, room)?;
+            if let Some(head) = due.first() {
+                heads.push((head.clone(), due));
+            }
+        }
+        after = user_id;
+    }
+    heads.sort_by(|a, b| a.0.cmp(&b.0));
+    for (_, due) in heads {
+        for key in due {
+            if picker.offer(&key.user_id, key.rowid) == Offer::Done {
+                return Ok(picker.finish());
+            }
+        }
+    }
+    Ok(picker.finish())
+}
+
+/// Offers up to `window` due-index entries to `picker`. Returns the position of the last one
+/// when the window ran out before the pick was final, `None` when the pick is final.
+fn read_window(
+    conn: &Connection,
+    request: &ClaimRequest,
+    types: Option<&str>,
+    window: usize,
+    picker: &mut FairPicker<i64>,
+) -> Result<Option<DueKey>> {
+    let mut statement = conn.prepare_cached(DUE_WINDOW).map_err(map_sqlite_error)?;
+    let mut rows = statement
+        .query(rusqlite::params![
+            request.now,
+            types,
+            i64::try_from(window).unwrap_or(i64::MAX)
+        ])
+        .map_err(map_sqlite_error)?;
+    let mut read = 0;
+    while let Some(row) = rows.next().map_err(map_sqlite_error)? {
+        read += 1;
+        let rowid: i64 = row.get(0).map_err(map_sqlite_error)?;
+        let user_id = row
+            .get_ref(3)
+            .and_then(|value| value.as_str().map_err(Into::into))
+            .map_err(map_sqlite_error)?;
+        if picker.offer(user_id, rowid) == Offer::Done {
+            return Ok(None);
+        }
+        if read == window {
+            return DueKey::read(row).map(Some).map_err(map_sqlite_error);
+        }
+    }
+    Ok(None)
+}
+
+fn next_user(conn: &Connection, after: &str) -> Result<Option<String>> {
+    use rusqlite::OptionalExtension;
+    conn.prepare_cached(NEXT_USER)
+        .and_then(|mut statement| statement.query_row([after], |row| row.get(0)).optional())
+        .map_err(map_sqlite_error)
+}
+
+fn user_due(
+    conn: &Connection,
+    request: &ClaimRequest,
+    types: Option<&str>,
+    user_id: &str,
+    after: &DueKey,
+    limit: usize,
+) -> Result<Vec<DueKey>> {
+    let mut statement = conn.prepare_cached(USER_DUE).map_err(map_sqlite_error)?;
+    let rows = statement
+        .query_map(
+            rusqlite::params![
+                user_id,
+                request.now,
+                types,
+                after.run_at,
+                after.created_at,
+                after.user_id,
+                after.task_type,
+                after.rowid,
+                i64::try_from(limit).unwrap_or(i64::MAX),
+            ],
+            DueKey::read,
+        )
+        .map_err(map_sqlite_error)?;
+    rows.collect::<rusqlite::Result<Vec<_>>>()
+        .map_err(map_sqlite_error)
+}
+
+fn running_per_user(conn: &Connection) -> Result<HashMap<String, u64>> {
+    let mut statement = conn
+        .prepare_cached(RUNNING_PER_USER)
+        .map_err(map_sqlite_error)?;
+    let rows = statement
+        .query_map([], |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+        })
+        .map_err(map_sqlite_error)?;
+    rows.map(|row| {
+        row.map(|(user, count)| (user, u64::try_from(count).unwrap_or(0)))
+            .map_err(map_sqlite_error)
+    })
+    .collect()
+}
+
+/// Moves the picked rows to `processing`, each with a fresh lease token, in pick order.
+fn take(
+    conn: &Connection,
+    request: &ClaimRequest,
+    rowids: &[i64],
+    changes: &mut Vec<TaskChange>,
+) -> Result<Vec<Task>> {
+    let mut statement = conn
+        .prepare_cached(&format!(
+            "UPDATE background_tasks SET status = 'processing', attempt = attempt + 1, \
+             progress = 0, started_at = ?3, completed_at = NULL, lease_owner = ?4, \
+             lease_token = ?2, lease_expires_at = ?5, cancel_requested = 0, \
+             version = version + 1, updated_at = MAX(updated_at, ?3) \
+             WHERE rowid = ?1 AND status = 'pending' RETURNING {TASK_COLUMNS}"
+        ))
+        .map_err(map_sqlite_error)?;
+    let expires = rules::lease_expiry(request);
+    let mut claimed = Vec::with_capacity(rowids.len());
+    for rowid in rowids {
+        let token = new_lease_token()?;
+        let task = statement
+            .query_row(
+                rusqlite::params![rowid, token, request.now, request.worker_id, expires],
+                task_from_row,
+            )
+            .map_err(map_sqlite_error)?;
+        changes.push(TaskChange::Upserted(Arc::new(task.clone())));
+        claimed.push(task);
+    }
+    Ok(claimed)
+}

@@ -1,0 +1,87 @@
+//! Checks that the statements on hot or large paths use the index meant for them, so they stay
+//! fast with many tasks (SQLite's planner has no statistics to go by on a fresh database).
+
+use rusqlite::types::Value;
+
+use super::claim::{DUE_WINDOW, NEXT_USER, OLDEST_DUE, RUNNING_PER_USER, USER_DUE};
+use super::list::list_sql;
+use super::tasks::{expired_leases_sql, COUNT_UNFINISHED, PURGE_FINISHED};
+use super::{connection, migrations};
+use crate::ListQuery;
+
+/// The query plan of `sql`, with every parameter bound to `args` or NULL.
+fn plan(sql: &str, args: &[Value]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let mut conn =
+        connection::open_writer(&dir.path().join("plan.db"), Default::default()).unwrap();
+    migrations::apply(&mut conn).unwrap();
+    let mut statement = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+    let params: Vec<Value> = (0..statement.parameter_count())
+        .map(|i| args.get(i).cloned().unwrap_or(Value::Null))
+        .collect();
+    let rows = statement
+        .query_map(rusqlite::params_from_iter(params), |row| {
+            row.get::<_, String>(3)
+        })
+        .unwrap();
+    rows.collect::<rusqlite::Result<Vec<_>>>()
+        .unwrap()
+        .join("\n")
+}
+
+/// Asserts `sql` reads `index` and sorts nothing.
+fn check(sql: &str, args: &[Value], index: &str) {
+    let plan = check_index(sql, args, index);
+    assert!(!plan.contains("TEMP B-TREE"), "expected no sort:\n{plan}");
+}
+
+/// Asserts `sql` reads `index`; returns the plan.
+fn check_index(sql: &str, args: &[Value], index: &str) -> String {
+    let plan = plan(sql, args);
+    assert!(plan.contains(index), "expected {index}:\n{plan}");
+    plan
+}
+
+#[test]
+fn claims_read_their_indexes_in_order() {
+    for sql in [OLDEST_DUE, DUE_WINDOW] {
+        check(sql, &[], "idx_background_tasks_due");
+    }
+    for sql in [NEXT_USER, USER_DUE] {
+        check(sql, &[], "idx_background_tasks_unfinished");
+    }
+    // Grouping the few processing tasks sorts them, which is cheap; scanning every task is not.
+    check_index(RUNNING_PER_USER, &[], "idx_background_tasks_lease_expiry");
+}
+
+#[test]
+fn maintenance_statements_use_their_indexes() {
+    check(
+        &expired_leases_sql(),
+        &[],
+        "idx_background_tasks_lease_expiry",
+    );
+    check(PURGE_FINISHED, &[], "idx_background_tasks_finished");
+    check(COUNT_UNFINISHED, &[], "idx_background_tasks_unfinished");
+}
+
+#[test]
+fn lists_are_read_in_index_order() {
+    let by_user = ListQuery {
+        user_id: Some("ada@example.com".into()),
+        ..Default::default()
+    };
+    let (sql, args) = list_sql(&by_user);
+    check(&sql, &args, "idx_background_tasks_user_created");
+
+    let everyone = ListQuery::default();
+    let (sql, args) = list_sql(&everyone);
+    check(&sql, &args, "idx_background_tasks_created");
+
+    let next_page = ListQuery {
+        after: Some("17.task_17_abcdef".parse().unwrap()),
+        ..by_user
+    };
+    let (sql, args) = list_sql(&next_page);
+    check(&sql, &args, "idx_background_tasks_user_created");
+}

@@ -1,0 +1,429 @@
+//! [`TaskStore`] for [`SqliteStore`].
+//!
+//! The hot worker writes (heartbeat, progress, complete) are single guarded `UPDATE … RETURNING`
+//! statements; when the guard matches no row, the shared rules explain why (lease lost,
+//! progress out of range, …). The rarer transitions read the row, apply the shared rules and
+//! write it back, all inside one `BEGIN IMMEDIATE` transaction.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use rusqlite::{Connection, OptionalExtension};
+use serde_json::Value;
+use task_core::{NewTask, Task, TaskId, TaskStatus, UnixMillis};
+
+use super::error::map_sqlite_error;
+use super::rows::{insert_task, json_text, select_task, task_from_row, update_task, TASK_COLUMNS};
+use super::{claim, list, SqliteStore};
+use crate::clock::now_millis;
+use crate::{
+    rules, ChangeReceiver, ClaimRequest, Failure, Lease, ListQuery, Result, StatusCount,
+    StoreError, TaskChange, TaskPage, TaskStore,
+};
+
+/// Deletes the oldest finished tasks; SQLite reads them off the `completed_at` index.
+pub(super) const PURGE_FINISHED: &str = "DELETE FROM background_tasks WHERE rowid IN ( \
+         SELECT rowid FROM background_tasks \
+         WHERE completed_at < ?1 AND status IN ('completed', 'failed', 'cancelled') \
+         ORDER BY completed_at, rowid LIMIT ?2) \
+     RETURNING id, user_id";
+
+/// Spelled like the partial index's condition, so SQLite uses that index.
+pub(super) const COUNT_UNFINISHED: &str = "SELECT COUNT(*) FROM background_tasks \
+     WHERE status IN ('pending', 'processing') AND user_id = ?1";
+
+/// Processing tasks whose lease ran out, off the lease-expiry index.
+pub(super) fn expired_leases_sql() -> String {
+    format!(
+        "SELECT {TASK_COLUMNS} FROM background_tasks \
+         WHERE status = 'processing' AND lease_expires_at < ?1 \
+         ORDER BY lease_expires_at, rowid"
+    )
+}
+
+fn upserted(task: &Task) -> TaskChange {
+    TaskChange::Upserted(Arc::new(task.clone()))
+}
+
+/// Reads task `id`, applies `change`, writes the result and records it for publishing. A
+/// missing task fails with `missing`.
+fn read_modify_write(
+    conn: &Connection,
+    id: &TaskId,
+    missing: StoreError,
+    changes: &mut Vec<TaskChange>,
+    change: impl FnOnce(&Task) -> Result<Task>,
+) -> Result<Task> {
+    let task = select_task(conn, id)?.ok_or(missing)?;
+    let next = change(&task)?;
+    update_task(conn, &next)?;
+    changes.push(upserted(&next));
+    Ok(next)
+}
+
+/// Runs a guarded `UPDATE … RETURNING` for `lease`. When the guard matched no row, `rule` (the
+/// same change as a shared rule) is applied to the stored task to say why.
+fn guarded_update(
+    conn: &Connection,
+    sql: &str,
+    params: &[&dyn rusqlite::ToSql],
+    lease: &Lease,
+    rule: impl FnOnce(&Task) -> Result<Task>,
+) -> Result<Task> {
+    let updated = conn
+        .prepare_cached(sql)
+        .and_then(|mut statement| statement.query_row(params, task_from_row).optional())
+        .map_err(map_sqlite_error)?;
+    if let Some(task) = updated {
+        return Ok(task);
+    }
+    let stored = select_task(conn, &lease.task_id)?.ok_or(StoreError::LeaseLost)?;
+    match rule(&stored) {
+        Err(error) => Err(error),
+        Ok(_) => Err(StoreError::Backend(format!(
+            "task {} matched no row although the rules allow the change",
+            lease.task_id
+        ))),
+    }
+}
+
+#[async_trait]
+impl TaskStore for SqliteStore {
+    async fn create(&self, new: NewTask) -> Result<Task> {
+        let task = rules::new_task(new, now_millis())?;
+        self.write(move |conn, changes| {
+            insert_task(conn, &task)?;
+            changes.push(upserted(&task));
+            Ok(task)
+        })
+        .await
+    }
+
+    async fn create_many(&self, new: Vec<NewTask>) -> Result<Vec<Task>> {
+        let now = now_millis();
+        let tasks = new
+            .into_iter()
+            .map(|new| rules::new_task(new, now))
+            .collect::<Result<Vec<_>>>()?;
+        if tasks.is_empty() {
+            return Ok(tasks);
+        }
+        self.write(move |conn, changes| {
+            for task in &tasks {
+                insert_task(conn, task)?;
+                changes.push(upserted(task));
+            }
+            Ok(tasks)
+        })
+        .await
+    }
+
+    async fn get(&self, id: &TaskId) -> Result<Task> {
+        let id = id.clone();
+        self.read(move |conn| select_task(conn, &id)?.ok_or(StoreError::NotFound))
+            .await
+    }
+
+    async fn list(&self, query: &ListQuery) -> Result<TaskPage> {
+        query.validate()?;
+        let query = query.clone();
+        self.read(move |conn| list::list(conn, &query)).await
+    }
+
+    async fn claim(&self, request: &ClaimRequest) -> Result<Vec<Task>> {
+        rules::validate_claim(request)?;
+        if request.limit == 0 {
+            return Ok(Vec::new());
+        }
+        let request = request.clone();
+        self.write(move |conn, changes| claim::claim(conn, &request, changes))
+            .await
+    }
+
+    async fn heartbeat(&self, lease: &Lease, lease_expires_at: UnixMillis) -> Result<Task> {
+        let lease = lease.clone();
+        // A renewal is bookkeeping: committed, but not versioned and not published.
+        self.write(move |conn, _changes| {
+            guarded_update(
+                conn,
+                &format!(
+                    "UPDATE background_tasks SET lease_expires_at = ?3 \
+                     WHERE id = ?1 AND status = 'processing' AND lease_token = ?2 \
+                     RETURNING {TASK_COLUMNS}"
+                ),
+                rusqlite::params![lease.task_id.as_str(), lease.token, lease_expires_at],
+                &lease,
+                |task| rules::heartbeat(task, &lease, lease_expires_at),
+            )
+        })
+        .await
+    }
+
+    async fn update_progress(
+        &self,
+        lease: &Lease,
+        progress: i64,
+        description: Option<String>,
+    ) -> Result<Task> {
+        rules::validate_description(description.as_deref())?;
+        let lease = lease.clone();
+        let now = now_millis();
+        self.write(move |conn, changes| {
+            let task = guarded_update(
+                conn,
+                &format!(
+                    "UPDATE background_tasks SET progress = ?3, \
+                     description = COALESCE(?4, description), version = version + 1, \
+                     updated_at = MAX(updated_at, ?5) \
+                     WHERE id = ?1 AND status = 'processing' AND lease_token = ?2 \
+                       AND ?3 >= progress AND ?3 <= total \
+                     RETURNING {TASK_COLUMNS}"
+                ),
+                rusqlite::params![
+                    lease.task_id.as_str(),
+                    lease.token,
+                    progress,
+                    description,
+                    now
+                ],
+                &lease,
+                |task| rules::update_progress(task, &lease, progress, description.clone(), now),
+            )?;
+            changes.push(upserted(&task));
+            Ok(task)
+        })
+        .await
+    }
+
+    async fn complete(&self, lease: &Lease, result: Value) -> Result<Task> {
+        let lease = lease.clone();
+        let result_text = json_text(&result)?;
+        let now = now_millis();
+        self.write(move |conn, changes| {
+            let task = guarded_update(
+                conn,
+                &format!(
+                    "UPDATE background_tasks SET status = 'completed', result = ?3, \
+                     progress = total, error = NULL, completed_at = ?4, lease_owner = NULL, \
+                     lease_token = NULL, lease_expires_at = NULL, version = version + 1, \
+                     updated_at = MAX(updated_at, ?4) \
+                     WHERE id = ?1 AND status = 'processing' AND lease_token = ?2 \
+                     RETURNING {TASK_COLUMNS}"
+                ),
+                rusqlite::params![lease.task_id.as_str(), lease.token, result_text, now],
+                &lease,
+                |task| rules::complete(task, &lease, result, now),
+            )?;
+            changes.push(upserted(&task));
+            Ok(task)
+        })
+        .await
+    }
+
+    async fn fail(&self, lease: &Lease, failure: Failure) -> Result<Task> {
+        let lease = lease.clone();
+        let now = now_millis();
+        self.write(move |conn, changes| {
+            read_modify_write(
+                conn,
+                &lease.task_id,
+                StoreError::LeaseLost,
+                changes,
+                |task| rules::fail(task, &lease, failure, now),
+            )
+        })
+        .await
+    }
+
+    async fn request_cancel(&self, id: &TaskId) -> Result<Task> {
+        let id = id.clone();
+        let now = now_millis();
+        self.write(move |conn, changes| {
+            let task = select_task(conn, &id)?.ok_or(StoreError::NotFound)?;
+            match rules::request_cancel(&task, now)? {
+                Some(next) => {
+                    update_task(conn, &next)?;
+                    changes.push(upserted(&next));
+                    Ok(next)
+                }
+                None => Ok(task),
+            }
+        })
+        .await
+    }
+
+    async fn cancel(&self, id: &TaskId, lease: Option<&Lease>) -> Result<Task> {
+        if lease.is_some_and(|lease| lease.task_id != *id) {
+            return Err(StoreError::LeaseLost);
+        }
+        let id = id.clone();
+        let lease = lease.cloned();
+        let now = now_millis();
+        self.write(move |conn, changes| {
+            let missing = if lease.is_some() {
+                StoreError::LeaseLost
+            } else {
+                StoreError::NotFound
+            };
+            read_modify_write(conn, &id, missing, changes, |task| {
+                rules::cancel(task, lease.as_ref(), now)
+            })
+        })
+        .await
+    }
+
+    async fn retry(&self, id: &TaskId, run_at: Option<UnixMillis>) -> Result<Task> {
+        let id = id.clone();
+        let now = now_millis();
+        self.write(move |conn, changes| {
+            read_modify_write(conn, &id, StoreError::NotFound, changes, |task| {
+                rules::retry(task, run_at, now)
+            })
+        })
+        .await
+    }
+
+    async fn release(&self, lease: &Lease) -> Result<Task> {
+        let lease = lease.clone();
+        let now = now_millis();
+        self.write(move |conn, changes| {
+            read_modify_write(
+                conn,
+                &lease.task_id,
+                StoreError::LeaseLost,
+                changes,
+                |task| rules::release(task, &lease, now),
+            )
+        })
+        .await
+    }
+
+    async fn rescue_expired(&self, now: UnixMillis) -> Result<Vec<Task>> {
+        self.write(move |conn, changes| {
+            let expired = conn
+                .prepare_cached(&expired_leases_sql())
+                .and_then(|mut statement| {
+                    statement
+                        .query_map([now], task_from_row)?
+                        .collect::<rusqlite::Result<Vec<_>>>()
+                })
+                .map_err(map_sqlite_error)?;
+            let mut rescued = Vec::with_capacity(expired.len());
+            for task in &expired {
+                let next = rules::rescue(task, now)?;
+                update_task(conn, &next)?;
+                changes.push(upserted(&next));
+                rescued.push(next);
+            }
+            Ok(rescued)
+        })
+        .await
+    }
+
+    async fn delete(&self, id: &TaskId) -> Result<()> {
+        let id = id.clone();
+        self.write(move |conn, changes| {
+            let task = select_task(conn, &id)?.ok_or(StoreError::NotFound)?;
+            rules::check_deletable(&task)?;
+            conn.prepare_cached("DELETE FROM background_tasks WHERE id = ?1")
+                .and_then(|mut statement| statement.execute([id.as_str()]))
+                .map_err(map_sqlite_error)?;
+            changes.push(TaskChange::Deleted {
+                id: task.id,
+                user_id: task.user_id,
+            });
+            Ok(())
+        })
+        .await
+    }
+
+    async fn purge_finished(&self, before: UnixMillis, limit: usize) -> Result<usize> {
+        if limit == 0 {
+            return Ok(0);
+        }
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.write(move |conn, changes| {
+            let deleted = conn
+                .prepare_cached(PURGE_FINISHED)
+                .and_then(|mut statement| {
+                    statement
+                        .query_map(rusqlite::params![before, limit], |row| {
+                            Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+                        })?
+                        .collect::<rusqlite::Result<Vec<_>>>()
+                })
+                .map_err(map_sqlite_error)?;
+            for (id, user_id) in &deleted {
+                let id = id.parse::<TaskId>().map_err(|e| {
+                    StoreError::Backend(format!("stored task id is malformed: {e}"))
+                })?;
+                changes.push(TaskChange::Deleted {
+                    id,
+                    user_id: user_id.clone(),
+                });
+            }
+            Ok(deleted.len())
+        })
+        .await
+    }
+
+    async fn count_unfinished(&self, user_id: &str) -> Result<u64> {
+        let user_id = user_id.to_owned();
+        self.read(move |conn| {
+            conn.prepare_cached(COUNT_UNFINISHED)
+                .and_then(|mut statement| {
+                    statement.query_row([user_id], |row| row.get::<_, i64>(0))
+                })
+                .map(|count| u64::try_from(count).unwrap_or(0))
+                .map_err(map_sqlite_error)
+        })
+        .await
+    }
+
+    async fn counts(&self) -> Result<Vec<StatusCount>> {
+        self.read(|conn| {
+            let rows = conn
+                .prepare_cached(
+                    "SELECT task_type, status, COUNT(*) FROM background_tasks \
+                     GROUP BY task_type, status",
+                )
+                .and_then(|mut statement| {
+                    statement
+                        .query_map([], |row| {
+                            Ok((
+                                row.get::<_, String>(0)?,
+                                row.get::<_, String>(1)?,
+                                row.get::<_, i64>(2)?,
+                            ))
+                        })?
+                        .collect::<rusqlite::Result<Vec<_>>>()
+                })
+                .map_err(map_sqlite_error)?;
+            let mut counts = rows
+                .into_iter()
+                .map(|(task_type, status, count)| {
+                    Ok(StatusCount {
+                        task_type,
+                        status: status.parse::<TaskStatus>()?,
+                        count: u64::try_from(count).unwrap_or(0),
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            counts.sort_by(|a, b| (&a.task_type, a.status).cmp(&(&b.task_type, b.status)));
+            Ok(counts)
+        })
+        .await
+    }
+
+    async fn ping(&self) -> Result<()> {
+        self.read(|conn| {
+            conn.query_row("SELECT 1", [], |_| Ok(()))
+                .map_err(map_sqlite_error)
+        })
+        .await
+    }
+
+    fn subscribe(&self) -> ChangeReceiver {
+        self.feed().subscribe()
+    }
+}

@@ -1,0 +1,243 @@
+//! The one writer connection, with group commit.
+//!
+//! SQLite lets one connection write at a time, so every write goes through one connection.
+//! Writes that arrive while the writer is busy queue up, and the writer runs the whole queue in
+//! one `BEGIN IMMEDIATE` transaction, each operation inside its own savepoint: one commit (and
+//! one thread hand-off) serves many callers, and an operation that fails is rolled back alone,
+//! so each still commits whole or writes nothing. A lone operation runs without a savepoint.
+//!
+//! After the commit, still holding the connection, the writer publishes the batch's changes in
+//! operation order and only then answers the callers: the feed's order is the commit order, and
+//! a change is on the feed before the call that made it returns.
+
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use rusqlite::{Connection, TransactionBehavior};
+use tokio::sync::oneshot;
+
+use super::error::map_sqlite_error;
+use crate::{ChangeFeed, Result, StoreError, TaskChange};
+
+/// The writer: the connection, the queue of waiting operations, and the feed it publishes to.
+pub(super) struct Writer {
+    conn: Mutex<Connection>,
+    queue: Mutex<Queue>,
+    feed: ChangeFeed,
+}
+
+#[derive(Default)]
+struct Queue {
+    jobs: Vec<Box<dyn Job>>,
+    /// A blocking thread is draining the queue; new jobs wait for it instead of starting one.
+    draining: bool,
+}
+
+/// A queued operation with its caller's reply channel, its result type erased.
+trait Job: Send {
+    /// Runs the operation. `Err` means the transaction itself is broken and the whole batch
+    /// must be rolled back.
+    fn run(self: Box<Self>, conn: &Connection, savepoint: bool) -> Result<Ran, StoreError>;
+    /// Answers the caller without running (the transaction could not start).
+    fn refuse(self: Box<Self>, error: StoreError);
+}
+
+/// What an operation left behind until the batch commits.
+struct Ran {
+    /// Whether it succeeded (and so needs the commit).
+    succeeded: bool,
+    changes: Vec<TaskChange>,
+    /// Answers the caller given how the commit went; a failed operation ignores it.
+    answer: Box<dyn FnOnce(Option<StoreError>) + Send>,
+}
+
+struct Operation<T, F> {
+    op: F,
+    reply: oneshot::Sender<Result<T>>,
+}
+
+impl<T, F> Job for Operation<T, F>
+where
+    T: Send + 'static,
+    F: FnOnce(&Connection, &mut Vec<TaskChange>) -> Result<T> + Send,
+{
+    fn run(self: Box<Self>, conn: &Connection, savepoint: bool) -> Result<Ran, StoreError> {
+        let Operation { op, reply } = *self;
+        if savepoint {
+            execute(conn, "SAVEPOINT operation")?;
+        }
+        let mut changes = Vec::new();
+        match op(conn, &mut changes) {
+            Ok(value) => {
+                if savepoint {
+                    execute(conn, "RELEASE operation")?;
+                }
+                Ok(Ran {
+                    succeeded: true,
+                    changes,
+                    answer: Box::new(move |commit_error| {
+                        // A caller that stopped waiting does not need the answer.
+                        let _ = reply.send(match commit_error {
+                            None => Ok(value),
+                            Some(error) => Err(error),
+                        });
+                    }),
+                })
+            }
+            Err(error) => {
+                if savepoint {
+                    execute(conn, "ROLLBACK TO operation")?;
+                    execute(conn, "RELEASE operation")?;
+                }
+                Ok(Ran {
+                    succeeded: false,
+                    changes: Vec::new(),
+                    answer: Box::new(move |_| {
+                        let _ = reply.send(Err(error));
+                    }),
+                })
+            }
+        }
+    }
+
+    fn refuse(self: Box<Self>, error: StoreError) {
+        let _ = self.reply.send(Err(error));
+    }
+}
+
+fn execute(conn: &Connection, sql: &str) -> Result<()> {
+    conn.prepare_cached(sql)
+        .and_then(|mut statement| statement.execute([]))
+        .map(drop)
+        .map_err(map_sqlite_error)
+}
+
+impl Writer {
+    pub(super) fn new(conn: Connection, feed: ChangeFeed) -> Self {
+        Self {
+            conn: Mutex::new(conn),
+            queue: Mutex::new(Queue::default()),
+            feed,
+        }
+    }
+
+    pub(super) fn feed(&self) -> &ChangeFeed {
+        &self.feed
+    }
+
+    /// Runs `op` in a write transaction (possibly shared with other callers' operations) and
+    /// returns its result once the transaction committed and its changes are published.
+    pub(super) async fn write<T: Send + 'static>(
+        self: &Arc<Self>,
+        op: impl FnOnce(&Connection, &mut Vec<TaskChange>) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let (reply, answer) = oneshot::channel();
+        let start_draining = {
+            let mut queue = self.lock_queue();
+            queue.jobs.push(Box::new(Operation { op, reply }));
+            !std::mem::replace(&mut queue.draining, true)
+        };
+        if start_draining {
+            let writer = Arc::clone(self);
+            // The drain runs detached: the caller may stop waiting, the batch still finishes.
+            drop(tokio::task::spawn_blocking(move || writer.drain()));
+        }
+        answer.await.map_err(|_| {
+            StoreError::Backend("the write stopped before it finished (a panic?)".to_owned())
+        })?
+    }
+
+    fn lock_queue(&self) -> MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Runs queued batches until the queue is empty.
+    fn drain(self: Arc<Self>) {
+        let mut guard = DrainGuard {
+            writer: Arc::clone(&self),
+            finished: false,
+        };
+        // A panic inside a transaction rolls it back as it unwinds, so a poisoned connection
+        // is still consistent.
+        let mut conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
+        loop {
+            let jobs = {
+                let mut queue = self.lock_queue();
+                if queue.jobs.is_empty() {
+                    // Checked and cleared under one lock, so no job is left without a drainer.
+                    queue.draining = false;
+                    guard.finished = true;
+                    return;
+                }
+                std::mem::take(&mut queue.jobs)
+            };
+            self.run_batch(&mut conn, jobs);
+        }
+    }
+
+    fn run_batch(&self, conn: &mut Connection, jobs: Vec<Box<dyn Job>>) {
+        let tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
+            Ok(tx) => tx,
+            Err(error) => {
+                let error = map_sqlite_error(error);
+                for job in jobs {
+                    job.refuse(error.clone());
+                }
+                return;
+            }
+        };
+        let savepoints = jobs.len() > 1;
+        let mut ran = Vec::with_capacity(jobs.len());
+        let mut broken = None;
+        for job in jobs {
+            if let Some(error) = &broken {
+                job.refuse(StoreError::clone(error));
+                continue;
+            }
+            match job.run(&tx, savepoints) {
+                Ok(outcome) => ran.push(outcome),
+                Err(error) => broken = Some(error),
+            }
+        }
+        let all_failed = ran.iter().all(|outcome| !outcome.succeeded);
+        let commit_error = match broken {
+            Some(error) => Some(error),
+            // Nothing to keep: dropping the transaction rolls back a lone failed operation.
+            None if all_failed => None,
+            None => tx.commit().err().map(map_sqlite_error),
+        };
+        if commit_error.is_none() {
+            for outcome in &mut ran {
+                for change in outcome.changes.drain(..) {
+                    self.feed.publish(change);
+                }
+            }
+        }
+        for outcome in ran {
+            (outcome.answer)(commit_error.clone());
+        }
+    }
+}
+
+/// Hands the queue to a new drain if the current one panics, so queued callers are not
+/// stranded.
+struct DrainGuard {
+    writer: Arc<Writer>,
+    finished: bool,
+}
+
+impl Drop for DrainGuard {
+    fn drop(&mut self) {
+        if self.finished {
+            return;
+        }
+        let restart = {
+            let mut queue = self.writer.lock_queue();
+            queue.draining = !queue.jobs.is_empty();
+            queue.draining
+        };
+        if restart {
+            let writer = Arc::clone(&self.writer);
+            drop(tokio::task::spawn_blocking(move || writer.drain()));
+        }
+    }
+}

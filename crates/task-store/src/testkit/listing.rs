@@ -1,0 +1,262 @@
+//! Cases: list filters, order and keyset paging.
+
+use task_core::{CoreError, NewTask, Task, TaskStatus};
+
+use super::support::{drive, expect_err, new_task, Start, Store};
+use crate::{ListQuery, StoreError};
+
+/// What `list` must return for `query` over `all`: the filters, newest first. Written out
+/// independently of any backend, as the specification.
+fn expected(all: &[Task], query: &ListQuery) -> Vec<Task> {
+    let needle = query.search.as_ref().map(|s| s.to_lowercase());
+    let mut hits: Vec<Task> = all
+        .iter()
+        .filter(|t| query.user_id.as_ref().is_none_or(|u| *u == t.user_id))
+        .filter(|t| query.statuses.is_empty() || query.statuses.contains(&t.status))
+        .filter(|t| query.task_type.as_ref().is_none_or(|ty| *ty == t.task_type))
+        .filter(|t| query.created_from.is_none_or(|from| t.created_at >= from))
+        .filter(|t| {
+            query
+                .created_before
+                .is_none_or(|before| t.created_at < before)
+        })
+        .filter(|t| {
+            needle.as_ref().is_none_or(|n| {
+                [&t.label, &t.description]
+                    .into_iter()
+                    .flatten()
+                    .any(|text| text.to_lowercase().contains(n.as_str()))
+            })
+        })
+        .cloned()
+        .collect();
+    hits.sort_by(|a, b| (b.created_at, &b.id).cmp(&(a.created_at, &a.id)));
+    hits
+}
+
+/// Reads every page of `query` and checks each against the expectation.
+async fn read_all_pages(store: &Store, query: &ListQuery) -> Vec<Task> {
+    let mut seen = Vec::new();
+    let mut query = query.clone();
+    for _ in 0..1000 {
+        let page = store.list(&query).await.expect("list");
+        assert!(page.tasks.len() <= query.limit);
+        seen.extend(page.tasks.iter().cloned());
+        match page.next {
+            Some(next) => {
+                assert_eq!(page.tasks.len(), query.limit, "only full pages have a next");
+                assert_eq!(Some(&next.id), page.tasks.last().map(|t| &t.id));
+                // Cursors survive their text form, as clients send them back.
+                query.after = Some(next.to_string().parse().expect("cursor"));
+            }
+            None => return seen,
+        }
+    }
+    panic!("paging did not end");
+}
+
+async fn seed(store: &Store) -> Vec<Task> {
+    let mut all = Vec::new();
+    let specs: [(&str, &str, &str, &str); 6] = [
+        (
+            "ada@example.com",
+            "generation",
+            "10 frågor om Östersjön",
+            "Queued",
+        ),
+        (
+            "ada@example.com",
+            "validation",
+            "Validate HISTORIA set",
+            "Checking answers",
+        ),
+        (
+            "bob@example.com",
+            "generation",
+            "Geography quiz",
+            "Generating with OpenAI...",
+        ),
+        (
+            "bob@example.com",
+            "emoji-regeneration",
+            "Emojis",
+            "östersjön emojis",
+        ),
+        (
+            "cyd@example.com",
+            "generation",
+            "Historia 2",
+            "100% done soon",
+        ),
+        ("cyd@example.com", "validation", "Plain", "Nothing special"),
+    ];
+    for round in 0..3 {
+        for (user, task_type, label, description) in specs {
+            let new: NewTask = new_task(user, task_type)
+                .with_label(format!("{label} #{round}"))
+                .with_description(description);
+            all.push(store.create(new).await.expect("create"));
+        }
+    }
+    // Give the set every status.
+    for (i, start) in [
+        Start::Processing,
+        Start::Completed,
+        Start::Failed,
+        Start::Cancelled,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        all.push(drive(store, &format!("status-{i}"), start).await.0);
+    }
+    all
+}
+
+/// Every filter, alone and combined, returns exactly the matching tasks, newest first.
+pub async fn list_filters_match_the_query(store: Store) {
+    let all = seed(&store).await;
+    // Tasks changed by `drive` after creation: compare against their current state.
+    let mut current = Vec::new();
+    for task in &all {
+        current.push(store.get(&task.id).await.expect("get"));
+    }
+    let middle = {
+        let mut times: Vec<i64> = current.iter().map(|t| t.created_at).collect();
+        times.sort();
+        times[times.len() / 2]
+    };
+    let queries = vec![
+        ListQuery::default(),
+        ListQuery {
+            user_id: Some("ada@example.com".into()),
+            ..Default::default()
+        },
+        ListQuery {
+            user_id: Some("nobody@example.com".into()),
+            ..Default::default()
+        },
+        ListQuery {
+            statuses: vec![TaskStatus::Pending],
+            ..Default::default()
+        },
+        ListQuery {
+            statuses: vec![
+                TaskStatus::Failed,
+                TaskStatus::Cancelled,
+                TaskStatus::Completed,
+            ],
+            ..Default::default()
+        },
+        ListQuery {
+            task_type: Some("validation".into()),
+            ..Default::default()
+        },
+        ListQuery {
+            search: Some("historia".into()),
+            ..Default::default()
+        },
+        ListQuery {
+            search: Some("ÖSTERSJÖN".into()),
+            ..Default::default()
+        },
+        ListQuery {
+            search: Some("100%".into()),
+            ..Default::default()
+        },
+        ListQuery {
+            search: Some("openai...".into()),
+            ..Default::default()
+        },
+        ListQuery {
+            created_from: Some(middle),
+            ..Default::default()
+        },
+        ListQuery {
+            created_before: Some(middle),
+            ..Default::default()
+        },
+        ListQuery {
+            user_id: Some("bob@example.com".into()),
+            task_type: Some("generation".into()),
+            statuses: vec![TaskStatus::Pending],
+            search: Some("quiz".into()),
+            created_from: Some(0),
+            created_before: Some(i64::MAX),
+            ..Default::default()
+        },
+    ];
+    for query in queries {
+        let want = expected(&current, &query);
+        let got = store.list(&query).await.expect("list");
+        assert_eq!(got.tasks, want, "{query:?}");
+        assert!(got.next.is_none());
+    }
+    let search_hits = store
+        .list(&ListQuery {
+            search: Some("ÖSTERSJÖN".into()),
+            ..Default::default()
+        })
+        .await
+        .expect("list");
+    assert_eq!(
+        search_hits.tasks.len(),
+        6,
+        "label and description, folded case"
+    );
+}
+
+/// Paging with any page size visits every matching task once, in order, and the last page
+/// has no `next`.
+pub async fn list_pages_have_no_gaps_or_duplicates(store: Store) {
+    let all = seed(&store).await;
+    let mut current = Vec::new();
+    for task in &all {
+        current.push(store.get(&task.id).await.expect("get"));
+    }
+    for limit in [1, 5, 7, 22, 100] {
+        for query in [
+            ListQuery {
+                limit,
+                ..Default::default()
+            },
+            ListQuery {
+                limit,
+                task_type: Some("generation".into()),
+                ..Default::default()
+            },
+        ] {
+            let want = expected(&current, &query);
+            let got = read_all_pages(&store, &query).await;
+            assert_eq!(got, want, "limit {limit}, {query:?}");
+        }
+    }
+}
+
+/// A page size outside 1..=1000 is `Invalid`.
+pub async fn list_limit_is_validated(store: Store) {
+    for limit in [0, 1001] {
+        expect_err(
+            store
+                .list(&ListQuery {
+                    limit,
+                    ..Default::default()
+                })
+                .await,
+            &format!("limit {limit}"),
+            |e| {
+                matches!(
+                    e,
+                    StoreError::Invalid(CoreError::InvalidField { field: "limit", .. })
+                )
+            },
+        );
+    }
+    store
+        .list(&ListQuery {
+            limit: 1000,
+            ..Default::default()
+        })
+        .await
+        .expect("1000 is allowed");
+}

@@ -1,0 +1,109 @@
+//! The macros that turn the suite into one `#[tokio::test]` per case in the calling crate.
+
+/// Expands to the whole conformance suite (tasks and users): one `#[tokio::test]` per case,
+/// each on a fresh store from `$factory` (an expression evaluating to a future whose output is a
+/// [`TaskFixture`](crate::testkit::TaskFixture) and
+/// [`UserFixture`](crate::testkit::UserFixture)). Call it inside a module per backend.
+#[macro_export]
+macro_rules! conformance_suite {
+    ($factory:expr $(,)?) => {
+        $crate::task_conformance_suite!($factory);
+        $crate::user_conformance_suite!($factory);
+    };
+}
+
+/// Expands to the task cases of the conformance suite; see
+/// [`conformance_suite!`](crate::conformance_suite).
+#[macro_export]
+macro_rules! task_conformance_suite {
+    ($factory:expr $(,)?) => {
+        $crate::__conformance_cases!(
+            TaskFixture::task_store,
+            $factory,
+            single: [
+                create_sets_documented_defaults,
+                create_rejects_invalid_input_and_writes_nothing,
+                create_many_is_all_or_nothing,
+                get_unknown_task_is_not_found,
+                ping_answers,
+                transition_matrix,
+                claim_sets_lease_fields,
+                complete_stores_result_and_clears_lease,
+                fail_retries_while_attempts_are_left,
+                request_cancel_semantics,
+                cancel_semantics,
+                retry_resets_a_finished_task,
+                release_gives_the_attempt_back,
+                cancel_requested_tasks_are_never_requeued,
+                progress_rules_are_enforced,
+                stale_leases_are_fenced,
+                heartbeat_is_not_a_visible_change,
+                claim_takes_oldest_due_first,
+                claim_validates_its_request,
+                future_tasks_wait_until_due,
+                claim_filters_by_task_type,
+                claim_is_fair_across_users,
+                fair_claim_is_round_robin,
+                fair_claim_reaches_users_behind_a_backlog,
+                unfair_claim_takes_oldest_regardless_of_owner,
+                claim_never_takes_unclaimable_tasks,
+                list_filters_match_the_query,
+                list_pages_have_no_gaps_or_duplicates,
+                list_limit_is_validated,
+                rescue_expired_requeues_or_fails,
+                purge_deletes_only_old_finished_tasks,
+                delete_rules,
+                count_unfinished_counts_pending_and_processing,
+                counts_by_type_and_status,
+                feed_publishes_every_change_once_in_order,
+                failed_operations_publish_nothing,
+            ],
+            multi: [
+                concurrent_claimers_never_share_a_task,
+                concurrent_writers_publish_in_commit_order,
+            ]
+        );
+    };
+}
+
+/// Expands to the user cases of the conformance suite; see
+/// [`conformance_suite!`](crate::conformance_suite).
+#[macro_export]
+macro_rules! user_conformance_suite {
+    ($factory:expr $(,)?) => {
+        $crate::__conformance_cases!(
+            UserFixture::user_store,
+            $factory,
+            single: [
+                users_are_created_listed_and_counted,
+                duplicate_users_conflict,
+                invalid_user_input_is_rejected,
+                tokens_are_found_until_they_expire,
+                tokens_are_revoked_and_deleted,
+                token_inserts_are_checked,
+            ],
+            multi: []
+        );
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __conformance_cases {
+    ($fixture:ident :: $store:ident, $factory:expr, single: [$($single:ident),* $(,)?], multi: [$($multi:ident),* $(,)?]) => {
+        $(
+            #[::tokio::test]
+            async fn $single() {
+                let fixture = $factory.await;
+                $crate::testkit::$single($crate::testkit::$fixture::$store(&fixture)).await;
+            }
+        )*
+        $(
+            #[::tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $multi() {
+                let fixture = $factory.await;
+                $crate::testkit::$multi($crate::testkit::$fixture::$store(&fixture)).await;
+            }
+        )*
+    };
+}

@@ -1,0 +1,9 @@
+//! The whole conformance suite, once per backend.
+
+mod memory {
+    task_store::conformance_suite!(async { task_store::MemoryStore::new() });
+}
+
+mod sqlite {
+    task_store::conformance_suite!(async { crate::support::sqlite_fixture() });
+}
