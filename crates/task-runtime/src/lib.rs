@@ -1,1 +1,47 @@
-//! The worker runtime: durable background execution with leases, retries, cancellation, per-user fairness and graceful shutdown.
+//! The worker runtime: durable background execution of tasks stored in a
+//! [`task_store::TaskStore`], with leases, heartbeats, retries with backoff, timeouts,
+//! cancellation, per-user fairness and graceful shutdown.
+//!
+//! Register a [`Handler`] per task type in a [`Registry`], then [`Runtime::start`] it with a
+//! store and a [`RuntimeConfig`]. The runtime claims due tasks up to its concurrency, runs each
+//! handler with a [`TaskContext`] (params, fenced progress reports, a cancellation token),
+//! renews the lease while it runs, and stores the outcome. A rescuer returns tasks of crashed
+//! workers; a cleaner deletes old finished tasks. `docs/runtime.md` describes every step and
+//! default.
+//!
+//! **Invariant: every write the runtime makes for a running task carries that attempt's lease,
+//! and once the lease is known lost it writes nothing more for it.** The only unfenced writes
+//! are the ones the state machine allows without a lease: cancelling a task whose cancel was
+//! requested after its grace period, and the rescuer's sweep of expired leases.
+
+mod backoff;
+mod cleaner;
+mod clock;
+mod config;
+mod context;
+mod error;
+mod handler;
+mod humanize;
+mod listener;
+mod registry;
+mod rescuer;
+mod runtime;
+mod shared;
+mod supervisor;
+mod worker;
+
+pub use backoff::{Backoff, DEFAULT_BACKOFF_BASE, DEFAULT_BACKOFF_CAP};
+pub use cleaner::{
+    CleanerConfig, DEFAULT_CLEAN_BATCH_SIZE, DEFAULT_CLEAN_INTERVAL, DEFAULT_RETENTION,
+};
+pub use config::{
+    RuntimeConfig, DEFAULT_CANCEL_GRACE, DEFAULT_CONCURRENCY, DEFAULT_HEARTBEAT_INTERVAL,
+    DEFAULT_LEASE_DURATION, DEFAULT_MAX_RUNNING_PER_USER, DEFAULT_POLL_INTERVAL,
+    DEFAULT_SHUTDOWN_GRACE,
+};
+pub use context::TaskContext;
+pub use error::{HandlerError, ProgressError, RuntimeError};
+pub use handler::{handler_fn, Handler};
+pub use registry::{Registry, TaskTypeConfig, DEFAULT_TASK_TIMEOUT};
+pub use rescuer::{RescuerConfig, DEFAULT_RESCUE_INTERVAL};
+pub use runtime::{Runtime, RuntimeHandle};

@@ -11,7 +11,8 @@ use crate::{
 
 /// Durable task storage. Object-safe: use it as `Arc<dyn TaskStore>`.
 ///
-/// Rules every implementation keeps (the conformance suite in [`crate::testkit`] checks them):
+/// Rules every implementation keeps (the conformance suite in `task_store::testkit`, feature
+/// `testkit`, checks them):
 /// - Every committed change increments the task's `version` by one, sets `updated_at`, and is
 ///   published on the change feed after the commit, in commit order. A lease renewal
 ///   ([`TaskStore::heartbeat`]) is bookkeeping, not a visible change: no version bump, no event.
