@@ -1,5 +1,25 @@
-//! The `task-http` binary (wired up by the task-http issue).
+//! The `task-http` binary: parses the command line, sets up logging, opens the database and
+//! runs the chosen command. Everything else lives in the libraries.
 
-fn main() -> anyhow::Result<()> {
-    anyhow::bail!("task-http is not wired up yet")
+mod accounts;
+mod cli;
+mod database;
+mod logging;
+mod serve;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    logging::init(cli.log_format)?;
+    let store = database::open(&cli.db)?;
+    match cli.command {
+        None => serve::run(store, cli.serve).await,
+        Some(Command::Serve(args)) => serve::run(store, *args).await,
+        Some(Command::User(command)) => accounts::user(store.as_ref(), command).await,
+        Some(Command::Token(command)) => accounts::token(store.as_ref(), command).await,
+    }
 }

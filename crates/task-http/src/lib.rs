@@ -1,1 +1,37 @@
-//! The HTTP edge: REST and SSE endpoints on bare hyper 1.x, auth, limits, metrics and dashboard assets.
+//! The HTTP edge: REST and SSE endpoints on bare hyper 1.x, auth, limits, metrics and dashboard
+//! assets.
+//!
+//! Start with [`AppState::new`] (stores, [`HttpConfig`], the task types the worker runtime
+//! handles) and [`serve`] (a bound listener and a shutdown future). **Invariant: errors reach
+//! clients only as [`ApiError`]**: JSON `{"error":"..."}` with the right status, details for
+//! 4xx, nothing internal for 5xx.
+
+mod api_error;
+pub mod assets;
+pub mod auth;
+mod batcher;
+pub mod body;
+mod cidr;
+mod config;
+mod error;
+mod generation;
+mod handlers;
+mod input;
+pub mod live;
+pub mod metrics;
+mod queue_ledger;
+mod response;
+mod router;
+mod server;
+mod service;
+mod state;
+mod stream_slots;
+pub mod test_tasks;
+
+pub use api_error::ApiError;
+pub use cidr::IpCidr;
+pub use config::*;
+pub use error::HttpError;
+pub use generation::GENERATION_TASK_TYPE;
+pub use server::serve;
+pub use state::AppState;

@@ -1,0 +1,248 @@
+//! The command line: every setting is a flag with a `TASKLANE_*` environment twin. Defaults
+//! are the libraries' (`HttpConfig::default()`, `RuntimeConfig::default()`); a flag left out
+//! keeps them.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// tasklane: background tasks for long-running AI jobs, with live progress over SSE.
+#[derive(Debug, Parser)]
+#[command(name = "task-http", version)]
+pub struct Cli {
+    /// The database: a SQLite file path (created if missing) or a postgres:// URL.
+    #[arg(
+        long,
+        env = "TASKLANE_DB",
+        default_value = "./tasklane.db",
+        global = true
+    )]
+    pub db: String,
+
+    /// Log format on stderr: `human` or `json`. The level comes from RUST_LOG (default `info`).
+    #[arg(
+        long,
+        env = "TASKLANE_LOG_FORMAT",
+        value_enum,
+        default_value_t = LogFormat::Human,
+        global = true
+    )]
+    pub log_format: LogFormat,
+
+    /// What to do; without a command, `serve`.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    /// Settings of `serve` when no command is given.
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP server and the worker runtime (the default).
+    Serve(Box<ServeArgs>),
+    /// Manage users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage API tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+/// `user ...`.
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user and print their first API token (alone, on the last line of stdout).
+    Add {
+        /// The user's email (their tasks' `user_id`).
+        email: String,
+        /// Let the user see and act on every user's tasks.
+        #[arg(long)]
+        superuser: bool,
+    },
+    /// List users.
+    List,
+}
+
+/// `token ...`.
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create another API token for a user and print it (alone, on the last line of stdout).
+    Create {
+        /// The user's email.
+        email: String,
+        /// A note to tell tokens apart ("ci", "laptop").
+        #[arg(long)]
+        label: Option<String>,
+    },
+    /// Revoke a token (or end a session) by its id, as `token list` shows it.
+    Revoke {
+        /// The token's public id (`tok_...` or `ses_...`).
+        id: String,
+    },
+    /// List a user's tokens and sessions (ids and dates, never secrets).
+    List {
+        /// The user's email.
+        email: String,
+    },
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Readable lines.
+    Human,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Settings of `serve`.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "TASKLANE_ADDR", default_value = "127.0.0.1:8080")]
+    pub addr: SocketAddr,
+
+    /// Unfinished tasks per user before creating more answers 429 [default: 100].
+    #[arg(long, env = "TASKLANE_MAX_QUEUED_PER_USER")]
+    pub max_queued_per_user: Option<u64>,
+
+    /// Open live (SSE) streams per user before more answer 429 [default: 32].
+    #[arg(long, env = "TASKLANE_MAX_SSE_PER_USER")]
+    pub max_sse_per_user: Option<usize>,
+
+    /// Connections served at once [default: 10000].
+    #[arg(long, env = "TASKLANE_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+
+    /// How long a task stream lasts before its `timeout` event, e.g. `300s`, `5m` [default: 5m].
+    #[arg(long, env = "TASKLANE_MONITOR_TIMEOUT", value_parser = parse_duration)]
+    pub monitor_timeout: Option<Duration>,
+
+    /// How often an idle SSE stream gets a keep-alive comment [default: 15s].
+    #[arg(long, env = "TASKLANE_SSE_KEEP_ALIVE", value_parser = parse_duration)]
+    pub sse_keep_alive: Option<Duration>,
+
+    /// Largest request body in bytes [default: 65536].
+    #[arg(long, env = "TASKLANE_BODY_LIMIT")]
+    pub body_limit: Option<usize>,
+
+    /// How long a client may take to send request headers [default: 10s].
+    #[arg(long, env = "TASKLANE_HEADER_READ_TIMEOUT", value_parser = parse_duration)]
+    pub header_read_timeout: Option<Duration>,
+
+    /// How long shutdown waits for open connections, and for running tasks before releasing
+    /// them [default: 10s for connections, 30s for tasks].
+    #[arg(long, env = "TASKLANE_SHUTDOWN_GRACE", value_parser = parse_duration)]
+    pub shutdown_grace: Option<Duration>,
+
+    /// Lifetime of a browser session [default: 7d].
+    #[arg(long, env = "TASKLANE_SESSION_TTL", value_parser = parse_duration)]
+    pub session_ttl: Option<Duration>,
+
+    /// How long a valid token is remembered before the database is asked again; a token
+    /// revoked by `token revoke` stops working within this time. `0s` turns it off [default: 5s].
+    #[arg(long, env = "TASKLANE_AUTH_CACHE_TTL", value_parser = parse_duration)]
+    pub auth_cache_ttl: Option<Duration>,
+
+    /// Mark the session cookie `Secure` (set when serving over HTTPS).
+    #[arg(long, env = "TASKLANE_SECURE_COOKIES")]
+    pub secure_cookies: bool,
+
+    /// Trusted-proxy mode: the header an authenticating proxy sets to the user's email
+    /// (e.g. `x-user-email`). Needs --trusted-proxies.
+    #[arg(
+        long,
+        env = "TASKLANE_TRUSTED_PROXY_HEADER",
+        requires = "trusted_proxies"
+    )]
+    pub trusted_proxy_header: Option<String>,
+
+    /// Trusted-proxy mode: comma-separated proxy addresses or CIDR networks whose identity
+    /// header is believed. Needs --trusted-proxy-header.
+    #[arg(
+        long,
+        env = "TASKLANE_TRUSTED_PROXIES",
+        requires = "trusted_proxy_header"
+    )]
+    pub trusted_proxies: Option<String>,
+
+    /// Also register the `noop` and `sleep` task types (for trying things out and benchmarks).
+    #[arg(long, env = "TASKLANE_TEST_TASKS")]
+    pub test_tasks: bool,
+
+    /// Tasks this process runs at once [default: 16].
+    #[arg(long, env = "TASKLANE_WORKERS")]
+    pub workers: Option<usize>,
+
+    /// Running tasks per user across all workers; 0 turns per-user fairness off [default: 2].
+    #[arg(long, env = "TASKLANE_MAX_RUNNING_PER_USER")]
+    pub max_running_per_user: Option<u32>,
+}
+
+/// Parses `250ms`, `30s`, `5m`, `2h`, `7d`, or a bare number of seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration like 250ms, 30s, 5m, 2h or 7d"))?;
+    let millis_per_unit: u64 = match unit.trim() {
+        "ms" => 1,
+        "" | "s" => 1000,
+        "m" => 60 * 1000,
+        "h" => 60 * 60 * 1000,
+        "d" => 24 * 60 * 60 * 1000,
+        other => {
+            return Err(format!(
+                "unknown duration unit {other:?}; use ms, s, m, h or d"
+            ))
+        }
+    };
+    number
+        .checked_mul(millis_per_unit)
+        .map(Duration::from_millis)
+        .ok_or_else(|| format!("{text:?} is too long"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("30"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(604_800)));
+        assert!(parse_duration("").is_err());
+        assert!(parse_duration("5 parsecs").is_err());
+        assert!(parse_duration("-1s").is_err());
+    }
+
+    #[test]
+    fn serve_is_the_default_and_flags_parse() {
+        let cli =
+            Cli::try_parse_from(["task-http", "--addr", "127.0.0.1:0", "--test-tasks"]).unwrap();
+        assert!(cli.command.is_none());
+        assert!(cli.serve.test_tasks);
+        let cli =
+            Cli::try_parse_from(["task-http", "user", "add", "a@b.se", "--superuser"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Some(Command::User(UserCommand::Add {
+                superuser: true,
+                ..
+            }))
+        ));
+        assert!(
+            Cli::try_parse_from(["task-http", "--trusted-proxy-header", "x-user-email"]).is_err()
+        );
+    }
+}

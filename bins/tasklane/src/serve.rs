@@ -1,0 +1,179 @@
+//! `serve`: the HTTP server and the worker runtime (running the quiz task types, and the test
+//! task types on request) in one process, with graceful shutdown on SIGTERM or Ctrl-C.
+
+use std::sync::Arc;
+
+use ai_providers::Providers;
+use anyhow::Context;
+use quiz::{OfflineQuizResponder, QuizHandlers, SqliteQuestionStore};
+use task_http::auth::accounts;
+use task_http::test_tasks::register_test_tasks;
+use task_http::{AppState, HttpConfig, TrustedProxy};
+use task_runtime::{Registry, Runtime, RuntimeConfig};
+use task_store::{SqliteStore, TaskStore, UserStore};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::cli::ServeArgs;
+
+/// Runs until a shutdown signal, then stops accepting, ends live streams, lets the runtime
+/// release its tasks and returns.
+pub async fn run(store: Arc<SqliteStore>, args: ServeArgs) -> anyhow::Result<()> {
+    let signal = ShutdownSignal::listen()?;
+    let tasks: Arc<dyn TaskStore> = store.clone();
+    let users: Arc<dyn UserStore> = store.clone();
+    let http_config = http_config(&args)?;
+    let listener = TcpListener::bind(args.addr)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.addr))?;
+    let addr = listener.local_addr().context("listener has no address")?;
+
+    if let Some(admin) = accounts::ensure_first_admin(users.as_ref())
+        .await
+        .context("cannot create the first user")?
+    {
+        println!(
+            "No users yet: created superuser \"{}\". Its API token (shown once):",
+            accounts::FIRST_ADMIN_EMAIL
+        );
+        println!("{}", admin.secret());
+        println!("Dashboard: http://{addr}/login");
+    }
+
+    let mut registry = quiz_handlers(&store, Arc::clone(&users))?.register(Registry::new());
+    if args.test_tasks {
+        registry = register_test_tasks(registry);
+    }
+    let task_types: Vec<String> = registry.task_types().map(str::to_owned).collect();
+    let runtime = Runtime::start(Arc::clone(&tasks), registry, runtime_config(&args))
+        .context("cannot start the worker runtime")?;
+
+    let state =
+        AppState::new(tasks, users, http_config, task_types).context("invalid server settings")?;
+    tracing::info!(%addr, "tasklane listening");
+    // On a signal the server and the runtime wind down side by side, so the total time is
+    // the longer of their grace periods, not the sum.
+    let stop = CancellationToken::new();
+    let signal = {
+        let stop = stop.clone();
+        async move {
+            tokio::select! {
+                () = signal.received() => stop.cancel(),
+                () = stop.cancelled() => {}
+            }
+        }
+    };
+    let workers = {
+        let stop = stop.clone();
+        async move {
+            stop.cancelled().await;
+            runtime.shutdown().await;
+        }
+    };
+    let server = {
+        let stop = stop.clone();
+        async move {
+            let served = task_http::serve(listener, state, stop.clone().cancelled_owned()).await;
+            stop.cancel();
+            served
+        }
+    };
+    let (served, (), ()) = tokio::join!(server, workers, signal);
+    served?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// The quiz task types (`generation`, `validation`, `emoji-regeneration`) over the AI providers
+/// configured in the environment (`OPENAI_API_KEY`, ...; the offline provider always works) and
+/// questions kept in the same SQLite database.
+fn quiz_handlers(store: &SqliteStore, users: Arc<dyn UserStore>) -> anyhow::Result<QuizHandlers> {
+    let offline = OfflineQuizResponder::new().context("the built-in question bank is broken")?;
+    let providers =
+        Providers::from_env(Arc::new(offline)).context("invalid AI provider settings")?;
+    let questions = Arc::new(SqliteQuestionStore::new(store.clone()));
+    Ok(QuizHandlers::new(Arc::new(providers), questions, users))
+}
+
+fn http_config(args: &ServeArgs) -> anyhow::Result<HttpConfig> {
+    let defaults = HttpConfig::default();
+    let trusted_proxy = match (&args.trusted_proxy_header, &args.trusted_proxies) {
+        (Some(header), Some(proxies)) => Some(TrustedProxy::parse(header, proxies)?),
+        _ => None,
+    };
+    let config = HttpConfig {
+        body_limit: args.body_limit.unwrap_or(defaults.body_limit),
+        max_sse_per_user: args.max_sse_per_user.unwrap_or(defaults.max_sse_per_user),
+        max_queued_per_user: args
+            .max_queued_per_user
+            .unwrap_or(defaults.max_queued_per_user),
+        max_connections: args.max_connections.unwrap_or(defaults.max_connections),
+        monitor_timeout: args.monitor_timeout.unwrap_or(defaults.monitor_timeout),
+        sse_keep_alive: args.sse_keep_alive.unwrap_or(defaults.sse_keep_alive),
+        header_read_timeout: args
+            .header_read_timeout
+            .unwrap_or(defaults.header_read_timeout),
+        shutdown_grace: args.shutdown_grace.unwrap_or(defaults.shutdown_grace),
+        session_ttl: args.session_ttl.unwrap_or(defaults.session_ttl),
+        secure_cookies: args.secure_cookies,
+        auth_cache_ttl: args.auth_cache_ttl.unwrap_or(defaults.auth_cache_ttl),
+        trusted_proxy,
+        ..defaults
+    };
+    config.validate()?;
+    Ok(config)
+}
+
+fn runtime_config(args: &ServeArgs) -> RuntimeConfig {
+    let defaults = RuntimeConfig::default();
+    RuntimeConfig {
+        concurrency: args.workers.unwrap_or(defaults.concurrency),
+        shutdown_grace: args.shutdown_grace.unwrap_or(defaults.shutdown_grace),
+        max_running_per_user: match args.max_running_per_user {
+            None => defaults.max_running_per_user,
+            Some(0) => None,
+            Some(n) => Some(n),
+        },
+        ..defaults
+    }
+}
+
+/// Ctrl-C and SIGTERM, listened for from the moment this is created: a signal that arrives
+/// while the server is still starting is not lost (and does not kill the process unhandled).
+struct ShutdownSignal {
+    #[cfg(unix)]
+    interrupt: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl ShutdownSignal {
+    fn listen() -> anyhow::Result<Self> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            Ok(Self {
+                interrupt: signal(SignalKind::interrupt()).context("cannot listen for Ctrl-C")?,
+                terminate: signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?,
+            })
+        }
+        #[cfg(not(unix))]
+        Ok(Self {})
+    }
+
+    /// Completes on the first signal.
+    async fn received(mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.interrupt.recv() => tracing::info!("Ctrl-C received"),
+            _ = self.terminate.recv() => tracing::info!("SIGTERM received"),
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = &mut self;
+            if tokio::signal::ctrl_c().await.is_ok() {
+                tracing::info!("Ctrl-C received");
+            }
+        }
+    }
+}

@@ -1,0 +1,75 @@
+//! `user add` and `token create|list|revoke`: the new secret is alone on the last line.
+
+use crate::process::{last_line, run, task_http};
+
+fn is_token(line: &str) -> bool {
+    line.len() == 67 && line.starts_with("tl_") && line[3..].bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+#[test]
+fn user_add_prints_the_token_last_and_refuses_duplicates() {
+    let dir = tempfile::tempdir().unwrap();
+    let output =
+        run(task_http(dir.path()).args(["user", "add", "Anna@Example.com", "--superuser"]));
+    assert!(output.status.success(), "{output:?}");
+    assert!(is_token(&last_line(&output)), "{output:?}");
+    let listed = run(task_http(dir.path()).args(["user", "list"]));
+    assert_eq!(
+        String::from_utf8_lossy(&listed.stdout),
+        "anna@example.com\tsuperuser\n"
+    );
+
+    let again = run(task_http(dir.path()).args(["user", "add", "anna@example.com"]));
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("cannot create user"));
+    let bad = run(task_http(dir.path()).args(["user", "add", "two words"]));
+    assert!(!bad.status.success());
+}
+
+#[test]
+fn tokens_are_created_listed_and_revoked() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = run(task_http(dir.path()).args(["user", "add", "bo@example.com"]));
+    let first_token = last_line(&first);
+    let second =
+        run(task_http(dir.path()).args(["token", "create", "bo@example.com", "--label", "ci"]));
+    assert!(second.status.success(), "{second:?}");
+    let second_token = last_line(&second);
+    assert!(is_token(&second_token));
+    assert_ne!(first_token, second_token);
+
+    let listed = run(task_http(dir.path()).args(["token", "list", "bo@example.com"]));
+    let listing = String::from_utf8_lossy(&listed.stdout).into_owned();
+    let rows: Vec<&str> = listing.lines().skip(1).collect();
+    assert_eq!(rows.len(), 2, "{listing}");
+    assert!(
+        rows.iter().any(|row| row.contains("\tapi\tci\t")),
+        "{listing}"
+    );
+    assert!(
+        !listing.contains(&first_token) && !listing.contains(&second_token),
+        "no secrets listed"
+    );
+
+    let id = rows[0].split('\t').next().unwrap();
+    let revoked = run(task_http(dir.path()).args(["token", "revoke", id]));
+    assert!(revoked.status.success(), "{revoked:?}");
+    let listed = run(task_http(dir.path()).args(["token", "list", "bo@example.com"]));
+    assert_eq!(String::from_utf8_lossy(&listed.stdout).lines().count(), 2);
+    let unknown = run(task_http(dir.path()).args(["token", "revoke", id]));
+    assert!(!unknown.status.success());
+    let nobody = run(task_http(dir.path()).args(["token", "create", "nobody@example.com"]));
+    assert!(!nobody.status.success());
+}
+
+#[test]
+fn postgres_urls_are_refused_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let output =
+        run(task_http(dir.path()).args(["--db", "postgres://localhost/tasklane", "user", "list"]));
+    assert!(!output.status.success());
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("Postgres support is not built yet"),
+        "{output:?}"
+    );
+}

@@ -1,0 +1,125 @@
+//! Scenario 1: `POST /api/tasks` (a `noop` task) over 64 keep-alive connections against
+//! tasklane on SQLite, and the same request against a bare hyper server that only answers.
+//! The two are measured in alternating rounds, so load from other work on the machine falls
+//! on both alike.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use task_core::{NewTask, Task};
+use task_store::SqliteStore;
+
+use crate::client::{connect, request};
+use crate::servers::{bare_creation, bench_config, tasklane};
+
+/// Concurrent client connections.
+pub const CONNECTIONS: usize = 64;
+const BODY: &str = r#"{"task_type":"noop","params":{},"label":"bench"}"#;
+
+/// Requests per second of both servers.
+pub struct Result {
+    pub tasklane: f64,
+    pub bare: f64,
+}
+
+/// Alternates `rounds` rounds of `measure` on each server, each after `warmup`.
+pub async fn run(rounds: u32, warmup: Duration, measure: Duration) -> Result {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let store = Arc::new(SqliteStore::open(dir.path().join("bench.db")).expect("open SQLite"));
+    let server = tasklane(store, bench_config(CONNECTIONS)).await;
+    // The baseline answers with a task of the same shape and size as tasklane's.
+    let reply = Bytes::from(serde_json::to_vec(&sample_task()).expect("a task serialises"));
+    let bare = bare_creation(reply).await;
+    let (mut ours, mut theirs) = ((0, Duration::ZERO), (0, Duration::ZERO));
+    for _ in 0..rounds {
+        let (count, elapsed) = load(server.addr, &server.token, warmup, measure).await;
+        ours = (ours.0 + count, ours.1 + elapsed);
+        let (count, elapsed) = load(bare, &server.token, warmup, measure).await;
+        theirs = (theirs.0 + count, theirs.1 + elapsed);
+    }
+    Result {
+        tasklane: ours.0 as f64 / ours.1.as_secs_f64(),
+        bare: theirs.0 as f64 / theirs.1.as_secs_f64(),
+    }
+}
+
+/// A freshly created `noop` task, as tasklane answers a creation.
+pub fn sample_task() -> Task {
+    let new = NewTask::new(crate::servers::USER, "noop");
+    Task {
+        id: "task_1732890000000_3f9a0c11d2e4b5a6c7d8"
+            .parse()
+            .expect("a valid id"),
+        user_id: new.user_id,
+        task_type: new.task_type,
+        status: task_core::TaskStatus::Pending,
+        label: Some("bench".into()),
+        description: None,
+        progress: 0,
+        total: new.total,
+        result: None,
+        error: None,
+        params: new.params,
+        attempt: 0,
+        max_attempts: new.max_attempts,
+        run_at: 1_732_890_000_000,
+        lease_owner: None,
+        lease_token: None,
+        lease_expires_at: None,
+        cancel_requested: false,
+        version: 1,
+        created_at: 1_732_890_000_000,
+        updated_at: 1_732_890_000_000,
+        started_at: None,
+        completed_at: None,
+    }
+}
+
+/// Runs [`CONNECTIONS`] clients in a closed loop; returns how many `201` answers arrived
+/// during `measure` (after `warmup`), and how long that window really was.
+async fn load(
+    addr: SocketAddr,
+    token: &str,
+    warmup: Duration,
+    measure: Duration,
+) -> (u64, Duration) {
+    let measuring = Arc::new(AtomicBool::new(false));
+    let stop = Arc::new(AtomicBool::new(false));
+    let done = Arc::new(AtomicU64::new(0));
+    let mut clients = Vec::new();
+    for _ in 0..CONNECTIONS {
+        let (measuring, stop, done) = (measuring.clone(), stop.clone(), done.clone());
+        let token = token.to_owned();
+        clients.push(tokio::spawn(async move {
+            let mut sender = connect(addr).await;
+            while !stop.load(Ordering::Relaxed) {
+                let body = Bytes::from_static(BODY.as_bytes());
+                let response = sender
+                    .send_request(request(addr, "POST", "/api/tasks", &token, body))
+                    .await
+                    .expect("a response");
+                let status = response.status();
+                let _ = response.into_body().collect().await;
+                assert_eq!(status, 201, "task creation failed");
+                if measuring.load(Ordering::Relaxed) {
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }));
+    }
+    tokio::time::sleep(warmup).await;
+    measuring.store(true, Ordering::Relaxed);
+    let started = Instant::now();
+    tokio::time::sleep(measure).await;
+    let count = done.load(Ordering::Relaxed);
+    let elapsed = started.elapsed();
+    stop.store(true, Ordering::Relaxed);
+    for client in clients {
+        client.await.expect("a client task");
+    }
+    (count, elapsed)
+}

@@ -1,0 +1,266 @@
+//! Scenario 2: how long a progress update takes to reach 1,000 SSE subscribers of the task,
+//! from the moment the update is written to the store (SQLite) until each client has parsed
+//! the event; against a bare hyper server that fans the same frames out from a broadcast
+//! channel with no store, no hub and no encoding. Both sets of subscribers stay connected
+//! while the two servers take turns publishing, so load from other work on the machine falls
+//! on both alike.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use serde_json::json;
+use task_core::{NewTask, TaskEvent};
+use task_store::{ClaimRequest, Lease, SqliteStore, TaskStore};
+use tokio::sync::{broadcast, Semaphore};
+use tokio::task::JoinSet;
+
+use crate::parser::{Item, Parser};
+use crate::raw_stream::RawStream;
+use crate::servers::{bare_sse, bench_config, tasklane, Tasklane, USER};
+
+/// Latency percentiles over every (subscriber, delivered update) pair.
+pub struct Percentiles {
+    pub p50: Duration,
+    pub p99: Duration,
+    pub max: Duration,
+    /// Delivered updates / (subscribers x updates); below 1 when a client was sent a newer
+    /// state instead of one it had not read yet.
+    pub delivered: f64,
+}
+
+pub struct Result {
+    pub tasklane: Percentiles,
+    pub bare: Percentiles,
+}
+
+/// When each version was sent, in nanoseconds since `base` (0: not sent).
+struct SendTimes {
+    base: Instant,
+    at: Vec<AtomicU64>,
+}
+
+impl SendTimes {
+    fn new(versions: usize) -> Arc<Self> {
+        Arc::new(Self {
+            base: Instant::now(),
+            at: (0..versions).map(|_| AtomicU64::new(0)).collect(),
+        })
+    }
+
+    fn mark(&self, version: i64) {
+        let nanos = self.base.elapsed().as_nanos() as u64;
+        self.at[version as usize].store(nanos.max(1), Ordering::Release);
+    }
+
+    fn latency(&self, version: i64) -> Option<Duration> {
+        let sent = self.at.get(version as usize)?.load(Ordering::Acquire);
+        (sent != 0).then(|| {
+            self.base
+                .elapsed()
+                .saturating_sub(Duration::from_nanos(sent))
+        })
+    }
+}
+
+/// Publishes `updates` updates and a final `complete` on each server, alternating between
+/// them every `interval`.
+pub async fn run(subscribers: usize, updates: usize, interval: Duration) -> Result {
+    let mut ours = Ours::start(subscribers, updates).await;
+    let mut bare = Bare::start(subscribers, updates).await;
+    let mut pace = tokio::time::interval(interval);
+    for step in 0..=updates {
+        let last = step == updates;
+        pace.tick().await;
+        ours.publish(step, last).await;
+        pace.tick().await;
+        bare.publish(step, last);
+    }
+    Result {
+        tasklane: collect(ours.clients, subscribers, updates).await,
+        bare: collect(bare.clients, subscribers, updates).await,
+    }
+}
+
+/// tasklane on SQLite, with the subscribers of one claimed task.
+struct Ours {
+    store: Arc<SqliteStore>,
+    lease: Lease,
+    version: i64,
+    times: Arc<SendTimes>,
+    clients: JoinSet<Vec<Duration>>,
+    _server: Tasklane,
+    _dir: tempfile::TempDir,
+}
+
+impl Ours {
+    async fn start(subscribers: usize, updates: usize) -> Ours {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let store = Arc::new(SqliteStore::open(dir.path().join("bench.db")).expect("open SQLite"));
+        let server = tasklane(store.clone(), bench_config(subscribers)).await;
+        let task = store
+            .create(NewTask::new(USER, "noop"))
+            .await
+            .expect("create");
+        let claimed = store
+            .claim(&ClaimRequest {
+                worker_id: "bench".into(),
+                limit: 1,
+                task_types: vec![],
+                lease_for: Duration::from_secs(600),
+                max_running_per_user: None,
+                now: task.run_at + 1,
+            })
+            .await
+            .expect("claim");
+        let version = claimed[0].version;
+        let times = SendTimes::new(version as usize + updates + 2);
+        let path = format!("/api/subscribeToTask?taskId={}", task.id);
+        let clients = subscribe(server.addr, &path, &server.token, subscribers, &times).await;
+        Ours {
+            store,
+            lease: Lease::of(&claimed[0]).expect("a lease"),
+            version,
+            times,
+            clients,
+            _server: server,
+            _dir: dir,
+        }
+    }
+
+    /// Writes the next change through the store, as a worker reports progress.
+    async fn publish(&mut self, step: usize, last: bool) {
+        self.times.mark(self.version + 1);
+        let updated = if last {
+            self.store.complete(&self.lease, json!({"ok": true})).await
+        } else {
+            let description = Some(format!("step {step}"));
+            self.store
+                .update_progress(&self.lease, 50, description)
+                .await
+        };
+        self.version = updated.expect("write the change").version;
+    }
+}
+
+/// The bare SSE server and its subscribers.
+struct Bare {
+    frames: broadcast::Sender<Bytes>,
+    /// The JSON of an `update` event of a task the size of tasklane's.
+    data: String,
+    times: Arc<SendTimes>,
+    clients: JoinSet<Vec<Duration>>,
+}
+
+impl Bare {
+    async fn start(subscribers: usize, updates: usize) -> Bare {
+        let (frames, _) = broadcast::channel(1024);
+        let addr = bare_sse(frames.clone()).await;
+        let times = SendTimes::new(updates + 3);
+        let clients = subscribe(addr, "/stream", "-", subscribers, &times).await;
+        let task = task_core::Task {
+            description: Some("step 0".into()),
+            ..crate::creation::sample_task()
+        };
+        let data = serde_json::to_string(&TaskEvent::Update { task }).expect("serialise");
+        Bare {
+            frames,
+            data,
+            times,
+            clients,
+        }
+    }
+
+    fn publish(&mut self, step: usize, last: bool) {
+        let version = step as i64 + 1;
+        self.times.mark(version);
+        let kind = if last { "complete" } else { "update" };
+        let data = self.data.replacen("update", kind, 1);
+        let _ = self
+            .frames
+            .send(Bytes::from(format!("id: {version}\ndata: {data}\n\n")));
+    }
+}
+
+/// Opens `count` streams (at most 100 connecting at once), waits until each has its first
+/// event, and returns the reader tasks; each yields the latencies it saw.
+async fn subscribe(
+    addr: SocketAddr,
+    path: &str,
+    token: &str,
+    count: usize,
+    times: &Arc<SendTimes>,
+) -> JoinSet<Vec<Duration>> {
+    let ready = Arc::new(AtomicUsize::new(0));
+    let connecting = Arc::new(Semaphore::new(100));
+    let mut clients = JoinSet::new();
+    for _ in 0..count {
+        let (ready, connecting, times) = (ready.clone(), connecting.clone(), times.clone());
+        let (path, token) = (path.to_owned(), token.to_owned());
+        clients.spawn(async move {
+            let permit = connecting.acquire_owned().await.expect("open semaphore");
+            let mut stream = RawStream::open(addr, &path, &token).await;
+            drop(permit);
+            let mut buffer = vec![0u8; 16 * 1024];
+            let mut parser = Parser::default();
+            let mut latencies = Vec::new();
+            let mut announced = false;
+            while let Some(payload) = stream.next(&mut buffer).await {
+                for item in parser.feed(&payload) {
+                    let Item::Event(event) = item else { continue };
+                    if let Some(latency) = event
+                        .last_event_id
+                        .parse()
+                        .ok()
+                        .and_then(|version| times.latency(version))
+                    {
+                        latencies.push(latency);
+                    }
+                    if event.data.contains("\"type\":\"complete\"") {
+                        return latencies;
+                    }
+                }
+                // The first frame (`retry`, and tasklane's snapshot) means "subscribed".
+                if !announced {
+                    announced = true;
+                    ready.fetch_add(1, Ordering::Release);
+                }
+            }
+            latencies
+        });
+    }
+    while ready.load(Ordering::Acquire) < count {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    clients
+}
+
+async fn collect(
+    mut clients: JoinSet<Vec<Duration>>,
+    subscribers: usize,
+    updates: usize,
+) -> Percentiles {
+    let mut all = Vec::with_capacity(subscribers * (updates + 1));
+    let deadline = tokio::time::sleep(Duration::from_secs(60));
+    tokio::pin!(deadline);
+    while !clients.is_empty() {
+        tokio::select! {
+            joined = clients.join_next() => {
+                if let Some(latencies) = joined {
+                    all.extend(latencies.expect("a reader task"));
+                }
+            }
+            () = &mut deadline => panic!("subscribers did not finish within 60 s"),
+        }
+    }
+    all.sort();
+    let at = |q: f64| all[((all.len() as f64 * q) as usize).min(all.len() - 1)];
+    Percentiles {
+        p50: at(0.50),
+        p99: at(0.99),
+        max: *all.last().expect("latencies"),
+        delivered: all.len() as f64 / (subscribers * (updates + 1)) as f64,
+    }
+}

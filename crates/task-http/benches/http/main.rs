@@ -1,0 +1,174 @@
+//! The HTTP and SSE benchmark (`cargo bench -p task-http --bench http`), each scenario beside a
+//! bare hyper baseline measured in the same run:
+//!
+//! 1. task creation, `POST /api/tasks` over 64 keep-alive connections (SQLite);
+//! 2. progress update → SSE client latency with 1,000 subscribers;
+//! 3. 10,000 idle SSE connections: server memory per connection and database calls.
+//!
+//! Results are printed as the table in `docs/benchmarks.md` ("HTTP and SSE"). The process
+//! needs about 10,100 open files (the server side runs in a child process with its own
+//! limit); with a lower `ulimit -n` the idle scenario uses fewer connections and says so.
+//! `TASKLANE_BENCH_QUICK=1` shortens every phase, for checking that the bench runs;
+//! `TASKLANE_BENCH_ONLY=creation|latency|idle` runs one scenario.
+
+mod client;
+mod counting_store;
+mod creation;
+mod idle;
+mod latency;
+#[path = "../../tests/it/sse/parser.rs"]
+mod parser;
+mod raw_stream;
+mod servers;
+
+use std::time::Duration;
+
+/// Idle SSE connections in scenario 3.
+const IDLE_CONNECTIONS: usize = 10_000;
+/// Open files used besides the connections (runtime, SQLite, pipes).
+const SPARE_FILES: usize = 200;
+/// Subscribers of the one task in scenario 2.
+const LATENCY_SUBSCRIBERS: usize = 1000;
+/// Updates in scenario 2.
+const LATENCY_UPDATES: usize = 100;
+/// Time between updates in scenario 2 (tasklane and the baseline take turns, so each server
+/// publishes every other interval): long enough for one fan-out to finish on two cores, so the
+/// percentiles measure delivery, not a backlog.
+const LATENCY_INTERVAL: Duration = Duration::from_millis(100);
+
+fn main() {
+    if let Ok(kind) = std::env::var(idle::CHILD_ENV) {
+        idle::child(&kind);
+        return;
+    }
+    let quick = std::env::var_os("TASKLANE_BENCH_QUICK").is_some();
+    let only = std::env::var("TASKLANE_BENCH_ONLY").ok();
+    let wanted = |name: &str| only.as_deref().is_none_or(|only| only == name);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let load_before = load_average();
+    runtime.block_on(async {
+        println!("| Scenario | tasklane | Bare hyper baseline | tasklane / baseline |");
+        println!("| --- | --- | --- | --- |");
+        if wanted("creation") {
+            let (rounds, warmup, measure) = if quick {
+                (1, Duration::from_millis(300), Duration::from_secs(1))
+            } else {
+                (4, Duration::from_millis(500), Duration::from_secs(3))
+            };
+            eprintln!("task creation over HTTP ...");
+            report_creation(&creation::run(rounds, warmup, measure).await);
+        }
+        if wanted("latency") {
+            let updates = if quick { 10 } else { LATENCY_UPDATES };
+            eprintln!("update → SSE latency, {LATENCY_SUBSCRIBERS} subscribers ...");
+            let latency = latency::run(LATENCY_SUBSCRIBERS, updates, LATENCY_INTERVAL).await;
+            report_latency(&latency);
+        }
+        if wanted("idle") {
+            let limit = open_file_limit();
+            let connections = IDLE_CONNECTIONS.min(limit.saturating_sub(SPARE_FILES));
+            if connections < IDLE_CONNECTIONS {
+                eprintln!(
+                    "note: open-file limit {limit}: measuring {connections} idle connections \
+                     instead of {IDLE_CONNECTIONS} (raise it with `ulimit -n 20000`)"
+                );
+            }
+            let idle_for = if quick {
+                Duration::from_secs(2)
+            } else {
+                // Longer than the 15 s keep-alive interval, so keep-alives are part of it.
+                Duration::from_secs(20)
+            };
+            eprintln!("{connections} idle SSE connections ...");
+            report_idle(&idle::run(connections, idle_for).await);
+        }
+    });
+    // Other work on the machine slows both columns alike, but says how noisy the run was.
+    println!(
+        "\nLoad average (1 min) before / after the run: {load_before} / {}",
+        load_average()
+    );
+}
+
+/// The 1-minute load average from `/proc/loadavg`.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|text| text.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
+fn report_creation(creation: &creation::Result) {
+    println!(
+        "| Task creation, `POST /api/tasks` (noop, SQLite), {} keep-alive connections | {:.0} req/s | {:.0} req/s | {:.0} % (target ≥ 50 %) |",
+        creation::CONNECTIONS,
+        creation.tasklane,
+        creation.bare,
+        100.0 * creation.tasklane / creation.bare
+    );
+}
+
+fn report_latency(latency: &latency::Result) {
+    let ms = |d: Duration| format!("{:.2} ms", d.as_secs_f64() * 1000.0);
+    let row = |name: &str, ours: Duration, bare: Duration, target: &str| {
+        println!(
+            "| Update → SSE client, {LATENCY_SUBSCRIBERS} subscribers, one update per {} ms, {name} | {}{target} | {} | {:.2}× |",
+            2 * LATENCY_INTERVAL.as_millis(),
+            ms(ours),
+            ms(bare),
+            ours.as_secs_f64() / bare.as_secs_f64()
+        );
+    };
+    let (ours, bare) = (&latency.tasklane, &latency.bare);
+    row("p50", ours.p50, bare.p50, "");
+    row("p99", ours.p99, bare.p99, " (target ≤ 5 ms)");
+    row("max", ours.max, bare.max, "");
+    println!(
+        "| Updates delivered to each subscriber (the rest coalesced into a newer state) | {:.1} % | {:.1} % | |",
+        100.0 * latency.tasklane.delivered,
+        100.0 * latency.bare.delivered
+    );
+}
+
+fn report_idle(idle: &idle::Result) {
+    let kib = |bytes: f64| format!("{:.1} KiB", bytes / 1024.0);
+    println!(
+        "| {} idle SSE connections: server memory (RSS) per connection | {} (target ≤ 8 KiB) | {} | {:+.1} KiB |",
+        idle.connections,
+        kib(idle.tasklane.bytes_per_connection),
+        kib(idle.bare.bytes_per_connection),
+        (idle.tasklane.bytes_per_connection - idle.bare.bytes_per_connection) / 1024.0
+    );
+    println!(
+        "| … of which the live stream itself (bare hyper + `live::task_stream`, no auth, no database) | {} | | {:+.1} KiB |",
+        kib(idle.live_only.bytes_per_connection),
+        (idle.live_only.bytes_per_connection - idle.bare.bytes_per_connection) / 1024.0
+    );
+    println!(
+        "| Database calls during {} s of idling, all connections together | {} (target 0) | {} | |",
+        idle.idle_for.as_secs(),
+        idle.tasklane.idle_queries,
+        idle.bare.idle_queries
+    );
+    println!(
+        "| Database calls per connection while it opens | {:.2} | {:.2} | |",
+        idle.tasklane.queries_per_connect, idle.bare.queries_per_connect
+    );
+}
+
+/// The soft `RLIMIT_NOFILE`, read from `/proc/self/limits` (no `unsafe` needed).
+fn open_file_limit() -> usize {
+    std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|limits| {
+            limits
+                .lines()
+                .find(|line| line.starts_with("Max open files"))
+                .and_then(|line| line.split_whitespace().nth(3))
+                .and_then(|soft| soft.parse().ok())
+        })
+        .unwrap_or(1024)
+}

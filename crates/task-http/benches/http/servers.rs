@@ -1,0 +1,137 @@
+//! The servers under test: tasklane's own `serve` over a store, and the hand-written bare hyper
+//! baselines that answer the same requests with nothing behind them.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::stream;
+use http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use http::{Request, Response, StatusCode};
+use http_body_util::{BodyExt, StreamBody};
+use hyper::body::{Frame, Incoming};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use task_http::auth::accounts::add_user;
+use task_http::body::{self, Body};
+use task_http::{serve, AppState, HttpConfig};
+use task_store::{Role, TaskStore, UserStore};
+use tokio::net::TcpListener;
+use tokio::sync::{broadcast, oneshot};
+
+/// The bench user's email.
+pub const USER: &str = "bench@example.com";
+
+/// A running tasklane server; dropping it shuts the server down.
+pub struct Tasklane {
+    pub addr: SocketAddr,
+    pub token: String,
+    _stop: oneshot::Sender<()>,
+}
+
+/// Starts `serve` over `store` with a user for the bench and the `noop` task type.
+pub async fn tasklane<S: TaskStore + UserStore>(store: Arc<S>, config: HttpConfig) -> Tasklane {
+    let (_, token) = add_user(&*store, USER, Role::User)
+        .await
+        .expect("create the bench user");
+    let state = AppState::new(store.clone(), store, config, ["noop"]).expect("a valid config");
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("local address");
+    let (stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let _ = serve(listener, state, async {
+            let _ = stopped.await;
+        })
+        .await;
+    });
+    Tasklane {
+        addr,
+        token: token.secret().to_owned(),
+        _stop: stop,
+    }
+}
+
+/// The limits that would otherwise stop a benchmark's single user: queue and stream caps.
+pub fn bench_config(connections: usize) -> HttpConfig {
+    HttpConfig {
+        max_queued_per_user: 1 << 40,
+        max_sse_per_user: connections + 16,
+        max_connections: connections + 256,
+        ..HttpConfig::default()
+    }
+}
+
+/// Serves `handler` on bare hyper with the same HTTP/1.1 settings as tasklane's server.
+pub async fn bare<F, Fut>(handler: F) -> SocketAddr
+where
+    F: Fn(Request<Incoming>) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = Response<Body>> + Send + 'static,
+{
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("local address");
+    tokio::spawn(async move {
+        let mut builder = http1::Builder::new();
+        builder
+            .timer(TokioTimer::new())
+            .header_read_timeout(Duration::from_secs(10))
+            .keep_alive(true);
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else {
+                continue;
+            };
+            let _ = tcp.set_nodelay(true);
+            let handler = handler.clone();
+            let service = service_fn(move |request| {
+                let handler = handler.clone();
+                async move { Ok::<_, Infallible>(handler(request).await) }
+            });
+            let connection = builder.serve_connection(TokioIo::new(tcp), service);
+            tokio::spawn(connection);
+        }
+    });
+    addr
+}
+
+/// The bare creation baseline: reads the request body and answers `201` with `reply`.
+pub async fn bare_creation(reply: Bytes) -> SocketAddr {
+    bare(move |request: Request<Incoming>| {
+        let reply = reply.clone();
+        async move {
+            let _ = request.into_body().collect().await;
+            let mut response = Response::new(body::full(reply));
+            *response.status_mut() = StatusCode::CREATED;
+            response
+                .headers_mut()
+                .insert(CONTENT_TYPE, "application/json".parse().expect("static"));
+            response
+        }
+    })
+    .await
+}
+
+/// The bare SSE baseline: every `GET` becomes a stream of the frames sent on `frames`.
+pub async fn bare_sse(frames: broadcast::Sender<Bytes>) -> SocketAddr {
+    bare(move |_request: Request<Incoming>| {
+        let receiver = frames.subscribe();
+        async move {
+            let events = stream::unfold(receiver, |mut receiver| async move {
+                let frame = receiver.recv().await.ok()?;
+                Some((Ok::<_, Infallible>(Frame::data(frame)), receiver))
+            });
+            let opening = stream::once(async {
+                Ok::<_, Infallible>(Frame::data(Bytes::from_static(b"retry: 3000\n\n")))
+            });
+            let mut response = Response::new(BodyExt::boxed(StreamBody::new(
+                futures_util::StreamExt::chain(opening, events),
+            )));
+            let headers = response.headers_mut();
+            headers.insert(CONTENT_TYPE, "text/event-stream".parse().expect("static"));
+            headers.insert(CACHE_CONTROL, "no-cache".parse().expect("static"));
+            response
+        }
+    })
+    .await
+}

@@ -1,0 +1,41 @@
+//! Operational endpoints: liveness, readiness (the database answers) and Prometheus metrics.
+
+use http::{Response, StatusCode};
+use serde_json::json;
+
+use super::Ctx;
+use crate::body::Body;
+use crate::response::{ok, text};
+use crate::ApiError;
+
+/// `GET /healthz`: the process is up and serving. Never touches the database, so a slow
+/// database does not get a healthy process restarted.
+pub fn healthz() -> Response<Body> {
+    ok(&json!({ "status": "ok" }))
+}
+
+/// `GET /readyz`: 200 when the database answers, 503 when it does not.
+pub async fn readyz(ctx: &Ctx) -> Response<Body> {
+    match ctx.state.tasks().ping().await {
+        Ok(()) => ok(&json!({ "status": "ready" })),
+        Err(error) => {
+            tracing::warn!(%error, "readiness check failed");
+            ApiError::unavailable().into_response()
+        }
+    }
+}
+
+/// `GET /metrics`: Prometheus text format. Superusers only: the numbers describe every user's
+/// tasks (scrape with a superuser's bearer token).
+pub async fn metrics(ctx: &mut Ctx) -> Result<Response<Body>, ApiError> {
+    let identity = ctx.require().await?;
+    if !identity.is_superuser() {
+        return Err(ApiError::forbidden("metrics are for superusers"));
+    }
+    let rendered = ctx.state.metrics().render().await?;
+    Ok(text(
+        StatusCode::OK,
+        "text/plain; version=0.0.4; charset=utf-8",
+        rendered,
+    ))
+}

@@ -1,0 +1,541 @@
+//! `GET /api/subscribeToTask`: one task's live stream. The snapshot first, then every newer
+//! version the hub routes, ending with the task's terminal event, its deletion, the monitoring
+//! timeout or server shutdown.
+
+use std::any::Any;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::Response;
+use task_core::{Task, TaskEvent};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::body::{no_content, sse_response, FrameSource};
+use super::encode::{freeze, write_json_event, write_retry, KEEP_ALIVE};
+use super::hub::{OpenStream, TaskState, TaskWatch};
+use super::idle_timer::{IdleTimer, Tick};
+use super::{LiveHub, SseConfig};
+use crate::body::Body;
+
+/// The message that ends the stream of a task that was deleted while being watched.
+pub const TASK_DELETED_MESSAGE: &str = "Task was deleted";
+
+/// See [`super::task_stream`].
+pub(crate) fn task_stream(
+    hub: &Arc<LiveHub>,
+    snapshot: Task,
+    last_event_id: Option<i64>,
+    config: &SseConfig,
+    guard: Box<dyn Any + Send + Sync>,
+) -> Response<Body> {
+    // Versions start at 1, so "nothing seen yet" is 0.
+    let seen = last_event_id.unwrap_or(0);
+    let snapshot_state = match TaskState::of(&snapshot) {
+        Ok(state) => Some(state),
+        Err(error) => {
+            tracing::error!(task_id = %snapshot.id, %error, "cannot encode task snapshot");
+            None
+        }
+    };
+    if snapshot.status.is_terminal() && snapshot.version <= seen {
+        // The client saw the final event already; 204 stops its EventSource from
+        // reconnecting forever.
+        return no_content();
+    }
+    let (watch, current) = match snapshot_state {
+        // A finished task cannot change again except by a manual retry, which deserves a new
+        // subscription: its stream is the snapshot and nothing else.
+        Some(state) if snapshot.status.is_terminal() => (None, Some(state)),
+        Some(state) => {
+            let mut watch = hub.watch_task(&snapshot, state);
+            let current = watch
+                .receiver()
+                .map(|receiver| receiver.borrow_and_update().clone());
+            (Some(watch), current)
+        }
+        None => (None, None),
+    };
+    let mut stream = TaskStream {
+        watch,
+        opening: None,
+        seen,
+        timer: IdleTimer::new(
+            config.keep_alive(),
+            Some(Instant::now() + config.monitor_timeout),
+        ),
+        // A token of its own, so waiting on it never contends with the other streams.
+        shutdown: hub.shutdown_token().child_token(),
+        _open: hub.open_stream(),
+        _guard: guard,
+    };
+    let mut opening = Vec::with_capacity(512);
+    write_retry(&mut opening, config.retry);
+    if let Some(state) = current {
+        if let Some(frame) = stream.accept(state) {
+            opening.extend_from_slice(&frame);
+        }
+    }
+    stream.opening = Some(freeze(opening));
+    sse_response(stream)
+}
+
+/// The state of one open task stream; everything it holds is small and fixed in size.
+struct TaskStream {
+    /// `None` once the stream has decided to end after its pending frame.
+    watch: Option<TaskWatch>,
+    /// The `retry:` line and the snapshot, written first.
+    opening: Option<Bytes>,
+    /// The highest version written (or acknowledged by `Last-Event-ID`).
+    seen: i64,
+    /// Keep-alives and the monitoring deadline.
+    timer: IdleTimer,
+    /// Ends the stream when the server shuts down.
+    shutdown: CancellationToken,
+    _open: OpenStream,
+    _guard: Box<dyn Any + Send + Sync>,
+}
+
+/// What woke a waiting stream.
+enum Wake {
+    Shutdown,
+    Changed,
+    HubGone,
+    Timer(Tick),
+}
+
+impl TaskStream {
+    /// The frame to write for `state`, if it is news to this client; ends the stream after a
+    /// terminal state or a deletion.
+    fn accept(&mut self, state: TaskState) -> Option<Bytes> {
+        match state {
+            TaskState::Present {
+                version,
+                terminal,
+                frame,
+            } => {
+                if version <= self.seen {
+                    return None;
+                }
+                self.seen = version;
+                if terminal {
+                    self.watch = None;
+                }
+                Some(frame)
+            }
+            TaskState::Deleted => {
+                self.watch = None;
+                Some(single_event(&TaskEvent::Error {
+                    error: TASK_DELETED_MESSAGE.to_owned(),
+                }))
+            }
+        }
+    }
+}
+
+impl FrameSource for TaskStream {
+    async fn next_frame(&mut self) -> Option<Bytes> {
+        if let Some(opening) = self.opening.take() {
+            return Some(opening);
+        }
+        loop {
+            let receiver = self.watch.as_mut()?.receiver()?;
+            let wake = tokio::select! {
+                biased;
+                () = self.shutdown.cancelled() => Wake::Shutdown,
+                changed = receiver.changed() => match changed {
+                    Ok(()) => Wake::Changed,
+                    Err(_) => Wake::HubGone,
+                },
+                tick = self.timer.wait() => Wake::Timer(tick),
+            };
+            match wake {
+                Wake::Shutdown | Wake::HubGone => {
+                    self.watch = None;
+                    return None;
+                }
+                Wake::Changed => {
+                    let state = self
+                        .watch
+                        .as_mut()
+                        .and_then(TaskWatch::receiver)
+                        .map(|receiver| receiver.borrow_and_update().clone());
+                    if let Some(frame) = state.and_then(|state| self.accept(state)) {
+                        self.timer.frame_sent();
+                        return Some(frame);
+                    }
+                }
+                Wake::Timer(Tick::Deadline) => {
+                    self.watch = None;
+                    return Some(single_event(&TaskEvent::timeout()));
+                }
+                Wake::Timer(Tick::KeepAlive) => return Some(Bytes::from_static(KEEP_ALIVE)),
+            }
+        }
+    }
+}
+
+/// One event without an `id:` (the client keeps the last task version as its id).
+fn single_event(event: &TaskEvent) -> Bytes {
+    let mut out = Vec::with_capacity(64);
+    match write_json_event(&mut out, None, event) {
+        Ok(()) => freeze(out),
+        // The events passed here hold only strings; serialising them cannot fail.
+        Err(error) => {
+            tracing::error!(%error, "cannot encode a live event");
+            Bytes::new()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use serde_json::json;
+    use task_core::TaskStatus::{self, *};
+    use tokio_util::sync::CancellationToken;
+
+    use super::super::testing::{events, task, FakeStore, Reader};
+    use super::super::{task_stream, LiveHub, SseConfig};
+
+    const USER: &str = "ann@example.com";
+
+    struct Setup {
+        store: std::sync::Arc<FakeStore>,
+        hub: std::sync::Arc<LiveHub>,
+        shutdown: CancellationToken,
+    }
+
+    fn setup(feed_capacity: usize) -> Setup {
+        let store = FakeStore::new(feed_capacity);
+        let shutdown = CancellationToken::new();
+        let hub = LiveHub::start(store.clone(), shutdown.clone());
+        Setup {
+            store,
+            hub,
+            shutdown,
+        }
+    }
+
+    impl Setup {
+        /// Opens the stream of the task's stored state.
+        fn open(&self, n: u32, version: i64, status: TaskStatus, last: Option<i64>) -> Reader {
+            self.open_with(n, version, status, last, &SseConfig::default())
+        }
+
+        fn open_with(
+            &self,
+            n: u32,
+            version: i64,
+            status: TaskStatus,
+            last: Option<i64>,
+            config: &SseConfig,
+        ) -> Reader {
+            let snapshot = task(n, USER, version, status);
+            self.store.put_silently(snapshot.clone());
+            let response = task_stream(&self.hub, snapshot, last, config, Box::new(()));
+            assert_eq!(response.status(), 200);
+            Reader::new(response)
+        }
+    }
+
+    /// The ids and types of the events in `chunk`.
+    fn kinds(chunk: &str) -> Vec<(Option<i64>, String)> {
+        events(chunk)
+            .into_iter()
+            .map(|(id, data)| (id, data["type"].as_str().unwrap().to_owned()))
+            .collect()
+    }
+
+    fn update(id: i64) -> (Option<i64>, String) {
+        (Some(id), "update".to_owned())
+    }
+
+    #[tokio::test]
+    async fn the_snapshot_comes_first_with_retry_and_headers() {
+        let s = setup(64);
+        let snapshot = task(1, USER, 3, Processing);
+        let response = task_stream(&s.hub, snapshot, None, &SseConfig::default(), Box::new(()));
+        let headers = response.headers();
+        assert_eq!(headers["content-type"], "text/event-stream");
+        assert_eq!(headers["cache-control"], "no-cache");
+        assert_eq!(headers["x-accel-buffering"], "no");
+        let mut reader = Reader::new(response);
+        let opening = reader.expect().await;
+        assert!(opening.starts_with("retry: 3000\n\n"), "{opening:?}");
+        let events = events(&opening);
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].0, Some(3));
+        assert_eq!(events[0].1["type"], "update");
+        assert_eq!(events[0].1["task"]["progress"], 3);
+        assert!(
+            !opening.contains("event:"),
+            "messages are unnamed so onmessage receives them"
+        );
+    }
+
+    #[tokio::test]
+    async fn changes_arrive_in_order_until_the_terminal_event_closes() {
+        let s = setup(64);
+        let mut reader = s.open(1, 1, Pending, None);
+        assert_eq!(kinds(&reader.expect().await), [update(1)]);
+        s.store.commit(task(1, USER, 2, Processing));
+        assert_eq!(kinds(&reader.expect().await), [update(2)]);
+        s.store.commit(task(1, USER, 3, Processing));
+        assert_eq!(kinds(&reader.expect().await), [update(3)]);
+        s.store.commit(task(1, USER, 4, Completed));
+        let last = reader.expect().await;
+        let events = events(&last);
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].0, Some(4));
+        assert_eq!(events[0].1["type"], "complete");
+        assert_eq!(events[0].1["task"]["result"], json!({"questions": 10}));
+        assert_eq!(reader.next().await, None, "the stream ends after complete");
+    }
+
+    #[tokio::test]
+    async fn failure_sends_the_final_state_then_the_error_and_closes() {
+        let s = setup(64);
+        let mut reader = s.open(1, 1, Processing, None);
+        reader.expect().await;
+        s.store.commit(task(1, USER, 2, Failed));
+        let chunk = reader.expect().await;
+        assert_eq!(kinds(&chunk), [update(2), (Some(2), "error".to_owned())]);
+        assert_eq!(events(&chunk)[1].1, json!({"type":"error","error":"boom"}));
+        assert_eq!(reader.next().await, None);
+    }
+
+    #[tokio::test]
+    async fn a_slow_reader_gets_the_newest_state_never_a_backlog() {
+        let s = setup(4096);
+        let mut reader = s.open(1, 1, Processing, None);
+        reader.expect().await;
+        // On this single-threaded runtime the hub routes all of these before the stream is
+        // polled again, so the watch coalesces them.
+        for version in 2..=50 {
+            s.store.commit(task(1, USER, version, Processing));
+        }
+        s.store.commit(task(1, USER, 51, Completed));
+        let mut ids = Vec::new();
+        while let Some(chunk) = reader.next().await {
+            ids.extend(kinds(&chunk).into_iter().map(|(id, _)| id.unwrap()));
+        }
+        assert_eq!(ids, [51], "only the newest state is delivered");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn versions_never_repeat_or_go_backwards_under_concurrency() {
+        let s = setup(4096);
+        let mut reader = s.open(1, 1, Processing, None);
+        let store = s.store.clone();
+        let writer = tokio::spawn(async move {
+            for version in 2..=300 {
+                store.commit(task(1, USER, version, Processing));
+                if version % 7 == 0 {
+                    tokio::task::yield_now().await;
+                }
+            }
+            store.commit(task(1, USER, 301, Completed));
+        });
+        let mut ids = Vec::new();
+        while let Some(chunk) = tokio::time::timeout(Duration::from_secs(10), reader.next())
+            .await
+            .unwrap()
+        {
+            ids.extend(kinds(&chunk).into_iter().filter_map(|(id, _)| id));
+        }
+        writer.await.unwrap();
+        assert_eq!(ids.first(), Some(&1));
+        assert_eq!(ids.last(), Some(&301));
+        assert!(ids.windows(2).all(|pair| pair[0] < pair[1]), "{ids:?}");
+    }
+
+    #[tokio::test]
+    async fn last_event_id_resumes_without_duplicates() {
+        let s = setup(64);
+        // The client saw version 5: the snapshot (5) is not repeated.
+        let mut reader = s.open(1, 5, Processing, Some(5));
+        assert_eq!(reader.expect().await, "retry: 3000\n\n");
+        s.store.commit(task(1, USER, 6, Processing));
+        assert_eq!(kinds(&reader.expect().await), [update(6)]);
+
+        // A client ahead of the snapshot (it read from a replica that is behind, say) skips
+        // everything up to its id.
+        let mut ahead = s.open(2, 5, Processing, Some(7));
+        assert_eq!(ahead.expect().await, "retry: 3000\n\n");
+        s.store.commit(task(2, USER, 7, Processing));
+        s.store.commit(task(2, USER, 8, Processing));
+        assert_eq!(kinds(&ahead.expect().await), [update(8)]);
+    }
+
+    #[tokio::test]
+    async fn a_finished_task_gets_its_snapshot_and_terminal_event_at_once() {
+        let s = setup(64);
+        let mut done = s.open(1, 9, Completed, None);
+        let chunk = done.expect().await;
+        assert_eq!(kinds(&chunk), [(Some(9), "complete".to_owned())]);
+        assert_eq!(done.next().await, None);
+
+        let mut cancelled = s.open(2, 4, Cancelled, Some(3));
+        let chunk = cancelled.expect().await;
+        assert_eq!(kinds(&chunk), [update(4), (Some(4), "error".to_owned())]);
+        assert_eq!(
+            events(&chunk)[1].1,
+            json!({"type":"error","error":"Task was cancelled"})
+        );
+        assert_eq!(cancelled.next().await, None);
+        assert_eq!(s.hub.watched_tasks(), 0, "finished tasks are not watched");
+    }
+
+    #[tokio::test]
+    async fn resuming_a_finished_stream_answers_204_so_eventsource_stops() {
+        let s = setup(64);
+        let snapshot = task(1, USER, 9, Completed);
+        let response = task_stream(
+            &s.hub,
+            snapshot,
+            Some(9),
+            &SseConfig::default(),
+            Box::new(()),
+        );
+        assert_eq!(response.status(), 204);
+        assert_eq!(s.hub.open_streams(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_monitoring_limit_sends_timeout_and_closes() {
+        let s = setup(64);
+        let config = SseConfig {
+            monitor_timeout: Duration::from_secs(60),
+            keep_alive: Duration::from_secs(25),
+            ..SseConfig::default()
+        };
+        let started = tokio::time::Instant::now();
+        let mut reader = s.open_with(1, 1, Processing, None, &config);
+        reader.expect().await;
+        assert_eq!(reader.expect().await, ":\n\n");
+        assert_eq!(reader.expect().await, ":\n\n");
+        let last = reader.expect().await;
+        assert_eq!(started.elapsed(), Duration::from_secs(60));
+        assert_eq!(
+            last,
+            "data: {\"type\":\"timeout\",\"error\":\"Task monitoring timeout\"}\n\n"
+        );
+        assert_eq!(reader.next().await, None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_idle_stream_gets_keep_alives_and_queries_nothing() {
+        let s = setup(64);
+        let mut reader = s.open(1, 1, Processing, None);
+        reader.expect().await;
+        // Let the first watcher's one re-read (see `LiveHub::watch_task`) finish.
+        tokio::time::timeout(Duration::from_secs(1), async {
+            while s.store.gets() < 1 {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await
+        .unwrap();
+        let started = tokio::time::Instant::now();
+        for _ in 0..8 {
+            assert_eq!(reader.expect().await, ":\n\n");
+        }
+        assert_eq!(started.elapsed(), Duration::from_secs(8 * 15));
+        assert_eq!(s.store.gets(), 1, "no query while idle");
+        // A change restarts the idle clock.
+        s.store.commit(task(1, USER, 2, Processing));
+        assert_eq!(kinds(&reader.expect().await), [update(2)]);
+    }
+
+    #[tokio::test]
+    async fn deleting_the_task_ends_the_stream_with_an_error() {
+        let s = setup(64);
+        let mut reader = s.open(1, 1, Pending, None);
+        reader.expect().await;
+        s.store.delete_task(&task(1, USER, 1, Pending).id);
+        assert_eq!(
+            reader.expect().await,
+            "data: {\"type\":\"error\",\"error\":\"Task was deleted\"}\n\n"
+        );
+        assert_eq!(reader.next().await, None);
+    }
+
+    #[tokio::test]
+    async fn a_change_between_the_snapshot_read_and_the_subscription_is_not_lost() {
+        let s = setup(64);
+        let snapshot = task(1, USER, 1, Processing);
+        // The change to version 2 committed (and was routed to nobody) after the caller read
+        // version 1.
+        s.store.put_silently(task(1, USER, 2, Processing));
+        let mut reader = Reader::new(task_stream(
+            &s.hub,
+            snapshot,
+            None,
+            &SseConfig::default(),
+            Box::new(()),
+        ));
+        assert_eq!(kinds(&reader.expect().await), [update(1)]);
+        assert_eq!(kinds(&reader.expect().await), [update(2)]);
+    }
+
+    #[tokio::test]
+    async fn a_lagging_hub_rereads_watched_tasks_so_the_final_state_arrives() {
+        let s = setup(4);
+        let mut reader = s.open(1, 1, Processing, None);
+        reader.expect().await;
+        // Task 1 finished, but its change is among many more than the feed buffers.
+        s.store.put_silently(task(1, USER, 7, Completed));
+        for n in 100..120 {
+            s.store.commit(task(n, USER, 1, Pending));
+        }
+        let chunk = reader.expect().await;
+        assert_eq!(kinds(&chunk), [(Some(7), "complete".to_owned())]);
+        assert_eq!(reader.next().await, None);
+        assert_eq!(s.hub.lag_recoveries(), 1);
+    }
+
+    #[tokio::test]
+    async fn shutdown_ends_every_stream() {
+        let s = setup(64);
+        let mut a = s.open(1, 1, Processing, None);
+        let mut b = s.open(1, 1, Processing, None);
+        a.expect().await;
+        b.expect().await;
+        s.shutdown.cancel();
+        assert_eq!(a.next().await, None);
+        assert_eq!(b.next().await, None);
+    }
+
+    #[tokio::test]
+    async fn dropping_the_last_stream_of_a_task_forgets_it() {
+        let s = setup(64);
+        let a = s.open(1, 1, Processing, None);
+        let b = s.open(1, 1, Processing, None);
+        let other = s.open(2, 1, Processing, None);
+        assert_eq!((s.hub.watched_tasks(), s.hub.open_streams()), (2, 3));
+        drop(a);
+        assert_eq!((s.hub.watched_tasks(), s.hub.open_streams()), (2, 2));
+        drop(b);
+        assert_eq!((s.hub.watched_tasks(), s.hub.open_streams()), (1, 1));
+        drop(other);
+        assert_eq!((s.hub.watched_tasks(), s.hub.open_streams()), (0, 0));
+    }
+
+    #[tokio::test]
+    async fn the_guard_lives_exactly_as_long_as_the_stream() {
+        let s = setup(64);
+        let guard = std::sync::Arc::new(());
+        let response = task_stream(
+            &s.hub,
+            task(1, USER, 1, Processing),
+            None,
+            &SseConfig::default(),
+            Box::new(guard.clone()),
+        );
+        assert_eq!(std::sync::Arc::strong_count(&guard), 2);
+        drop(response);
+        assert_eq!(std::sync::Arc::strong_count(&guard), 1);
+    }
+}

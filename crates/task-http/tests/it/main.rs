@@ -1,0 +1,15 @@
+//! End-to-end tests of the HTTP edge: a real server on 127.0.0.1:0 over SQLite, the worker
+//! runtime running the test task types, and a hand-written client.
+
+mod support;
+
+mod auth_matrix;
+mod bulk;
+mod contract;
+mod errors;
+mod limits;
+mod pages;
+mod server;
+mod session;
+mod sse;
+mod tasks;
