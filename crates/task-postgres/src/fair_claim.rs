@@ -1,0 +1,216 @@
+//! Which due tasks a fair claim takes: round-robin across users, each user's oldest due task
+//! first, no user above its limit of running tasks.
+//!
+//! Backends feed the due tasks in due order (oldest first) to a [`FairPicker`] and stop as soon
+//! as it says it has seen enough, so a claim reads only a bounded number of rows.
+//!
+//! A copy of `task_store`'s crate-private `fair_claim` module, kept identical so every backend
+//! behaves the same; once task-store exports it, this file goes.
+
+use std::collections::HashMap;
+
+/// Whether feeding more tasks can still change the pick.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Offer {
+    /// Keep feeding.
+    More,
+    /// The user of the offered task can take no more tasks in this claim; a backend may now
+    /// skip that user's remaining rows.
+    UserSaturated,
+    /// The pick is final: later tasks cannot be part of it.
+    Done,
+}
+
+struct UserPicks<K> {
+    user_id: String,
+    /// How many of this user's tasks the claim may take.
+    room: usize,
+    picks: Vec<K>,
+}
+
+/// Builds a fair claim from due tasks offered in due order.
+///
+/// Seeing users in due order means seeing them in the order of their oldest due task, which is
+/// the round-robin order. Once `limit` users with room have been seen, the first round alone
+/// fills the claim, so nothing after can change it.
+pub(crate) struct FairPicker<K> {
+    limit: usize,
+    max_running: u64,
+    running: HashMap<String, u64>,
+    users: Vec<UserPicks<K>>,
+    position: HashMap<String, usize>,
+}
+
+impl<K> FairPicker<K> {
+    /// A picker for a claim of `limit` tasks where a user may have `max_running` processing
+    /// tasks and already has `running[user]`.
+    pub(crate) fn new(limit: usize, max_running: u32, running: HashMap<String, u64>) -> Self {
+        Self {
+            limit,
+            max_running: u64::from(max_running),
+            running,
+            users: Vec::new(),
+            position: HashMap::new(),
+        }
+    }
+
+    /// Whether `user_id` is at its running limit and can take nothing.
+    pub(crate) fn is_capped(&self, user_id: &str) -> bool {
+        self.room_for(user_id) == 0
+    }
+
+    /// Whether a task of `user_id` was offered and taken already.
+    pub(crate) fn knows(&self, user_id: &str) -> bool {
+        self.position.contains_key(user_id)
+    }
+
+    /// How many of `user_id`'s tasks this claim may take at most.
+    pub(crate) fn room(&self, user_id: &str) -> usize {
+        self.room_for(user_id)
+    }
+
+    /// The users seen so far that could take more tasks, and how many more.
+    pub(crate) fn wanting(&self) -> Vec<(String, usize)> {
+        self.users
+            .iter()
+            .filter(|user| user.picks.len() < user.room)
+            .map(|user| (user.user_id.clone(), user.room - user.picks.len()))
+            .collect()
+    }
+
+    /// Whether the pick is final.
+    pub(crate) fn is_done(&self) -> bool {
+        self.limit == 0 || self.users.len() >= self.limit
+    }
+
+    /// Offers the next due task, `key`, owned by `user_id`.
+    pub(crate) fn offer(&mut self, user_id: &str, key: K) -> Offer {
+        if self.is_done() {
+            return Offer::Done;
+        }
+        let index = match self.position.get(user_id) {
+            Some(&index) => index,
+            None => {
+                let room = self.room_for(user_id);
+                if room == 0 {
+                    return Offer::UserSaturated;
+                }
+                self.position.insert(user_id.to_owned(), self.users.len());
+                self.users.push(UserPicks {
+                    user_id: user_id.to_owned(),
+                    room,
+                    picks: Vec::new(),
+                });
+                self.users.len() - 1
+            }
+        };
+        let user = &mut self.users[index];
+        if user.picks.len() < user.room {
+            user.picks.push(key);
+        }
+        if self.is_done() {
+            Offer::Done
+        } else if self.users[index].picks.len() >= self.users[index].room {
+            Offer::UserSaturated
+        } else {
+            Offer::More
+        }
+    }
+
+    /// The claim: round one takes each user's oldest task in the order users were seen, round
+    /// two each user's second, and so on, up to `limit`.
+    pub(crate) fn finish(self) -> Vec<K> {
+        let mut queues: Vec<std::vec::IntoIter<K>> = self
+            .users
+            .into_iter()
+            .map(|u| u.picks.into_iter())
+            .collect();
+        let mut claim = Vec::with_capacity(self.limit);
+        while claim.len() < self.limit {
+            let before = claim.len();
+            for queue in &mut queues {
+                if claim.len() == self.limit {
+                    break;
+                }
+                if let Some(key) = queue.next() {
+                    claim.push(key);
+                }
+            }
+            if claim.len() == before {
+                break;
+            }
+        }
+        claim
+    }
+
+    fn room_for(&self, user_id: &str) -> usize {
+        let running = self.running.get(user_id).copied().unwrap_or(0);
+        let room = self.max_running.saturating_sub(running);
+        usize::try_from(room).unwrap_or(usize::MAX).min(self.limit)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(
+        limit: usize,
+        max_running: u32,
+        running: &[(&str, u64)],
+        due: &[(&str, u32)],
+        expected: &[u32],
+    ) {
+        let running = running.iter().map(|(u, n)| (u.to_string(), *n)).collect();
+        let mut picker = FairPicker::new(limit, max_running, running);
+        for (user, key) in due {
+            if picker.offer(user, *key) == Offer::Done {
+                break;
+            }
+        }
+        assert_eq!(picker.finish(), expected);
+    }
+
+    #[test]
+    fn round_robin_in_order_of_each_users_oldest_task() {
+        let due = [("a", 1), ("a", 2), ("a", 3), ("b", 4), ("c", 5), ("b", 6)];
+        check(4, 2, &[], &due, &[1, 4, 5, 2]);
+        check(10, 2, &[], &due, &[1, 4, 5, 2, 6]);
+        check(10, 5, &[], &due, &[1, 4, 5, 2, 6, 3]);
+        check(2, 5, &[], &due, &[1, 4]);
+    }
+
+    #[test]
+    fn users_at_their_limit_get_nothing() {
+        let due = [("a", 1), ("a", 2), ("b", 3), ("b", 4)];
+        check(4, 2, &[("a", 2)], &due, &[3, 4]);
+        check(4, 2, &[("a", 1), ("b", 2)], &due, &[1]);
+        check(0, 2, &[], &due, &[]);
+    }
+
+    #[test]
+    fn offers_report_saturation_and_completion() {
+        let mut picker = FairPicker::new(3, 2, HashMap::from([("c".to_owned(), 2)]));
+        assert_eq!(picker.offer("a", 1), Offer::More);
+        assert_eq!(picker.wanting(), [("a".to_owned(), 1)]);
+        assert_eq!(picker.offer("a", 2), Offer::UserSaturated);
+        assert!(picker.wanting().is_empty());
+        assert!(picker.knows("a") && !picker.knows("b"));
+        assert!(picker.is_capped("c") && !picker.is_capped("b"));
+        assert_eq!(picker.room("b"), 2);
+        assert_eq!(picker.offer("c", 9), Offer::UserSaturated, "capped");
+        assert_eq!(picker.offer("b", 3), Offer::More);
+        assert_eq!(picker.offer("d", 4), Offer::Done);
+        assert_eq!(picker.offer("e", 5), Offer::Done);
+        assert_eq!(picker.finish(), [1, 3, 4]);
+    }
+
+    #[test]
+    fn a_limit_reached_by_users_is_final() {
+        let mut picker = FairPicker::new(2, 1, HashMap::new());
+        assert_eq!(picker.offer("a", 1), Offer::UserSaturated);
+        assert_eq!(picker.offer("b", 2), Offer::Done);
+        assert_eq!(picker.offer("c", 3), Offer::Done);
+        assert_eq!(picker.finish(), [1, 2]);
+    }
+}

@@ -1,0 +1,221 @@
+//! Every SQL statement the store runs (except the dynamic list query), in one place so the
+//! column order, guards and orderings can be read side by side. Tasks come back as
+//! [`crate::row::TASK_COLUMNS`]; ties in due, rescue and purge order break on `seq`, the
+//! insertion order, as SQLite's rowid does. Due order is `(run_at, created_at, user_id,
+//! task_type, seq)`.
+
+use std::sync::LazyLock;
+
+use crate::row::task_columns;
+
+/// Tasks by id (`$1`: text[]), in any order.
+pub(crate) static READ_TASKS: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {} FROM background_tasks WHERE id = ANY($1)",
+        task_columns("")
+    )
+});
+
+/// One page of tasks changed after (`$1` updated_at, `$2` id), at most `$3`.
+pub(crate) static RESYNC_PAGE: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {} FROM background_tasks WHERE (updated_at, id) > ($1, $2) \
+         ORDER BY updated_at, id LIMIT $3",
+        task_columns("")
+    )
+});
+
+/// One task by id.
+pub(crate) static GET_TASK: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {} FROM background_tasks WHERE id = $1",
+        task_columns("")
+    )
+});
+
+/// One task by id, locked until the transaction ends.
+pub(crate) static LOCK_TASK: LazyLock<String> =
+    LazyLock::new(|| format!("{} FOR UPDATE", *GET_TASK));
+
+/// A new task: every column, `$1..$23` in [`crate::row::TASK_COLUMNS`] order.
+pub(crate) static INSERT_TASK: LazyLock<String> = LazyLock::new(|| {
+    let placeholders: Vec<String> = (1..=23).map(|n| format!("${n}")).collect();
+    format!(
+        "INSERT INTO background_tasks ({}) VALUES ({})",
+        task_columns(""),
+        placeholders.join(", ")
+    )
+});
+
+/// Overwrites every column but `id` (`$1`) with `$2..$23` in [`crate::row::TASK_COLUMNS`]
+/// order: the slow path writes the task the rules computed.
+pub(crate) static WRITE_TASK: LazyLock<String> = LazyLock::new(|| {
+    let sets: Vec<String> = crate::row::TASK_COLUMNS
+        .iter()
+        .enumerate()
+        .skip(1)
+        .map(|(index, column)| format!("{column} = ${}", index + 1))
+        .collect();
+    format!(
+        "UPDATE background_tasks SET {} WHERE id = $1",
+        sets.join(", ")
+    )
+});
+
+/// The claim without fairness, in one statement: the oldest due tasks (`$1` now, `$2` task
+/// types or empty for any, `$3` limit) that no other transaction holds, each moved to
+/// `processing` for worker `$4` with a token from `$5` (text[]) until `$6`. Returns the
+/// tasks and their `seq`. The target rows are matched with `= ANY(ARRAY(…))` rather than a
+/// join: with a generic plan (prepared statements) a join is planned for hundreds of picked
+/// rows and becomes a hash join over the whole table.
+pub(crate) static CLAIM: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "WITH picked AS (
+             SELECT id FROM background_tasks
+             WHERE status = 'pending' AND run_at <= $1
+               AND (cardinality($2::text[]) = 0 OR task_type = ANY($2::text[]))
+             ORDER BY run_at, created_at, user_id, task_type, seq
+             LIMIT $3
+             FOR UPDATE SKIP LOCKED
+         ), numbered AS (
+             SELECT id, row_number() OVER () AS n FROM picked
+         )
+         UPDATE background_tasks t SET {CLAIMED}, lease_owner = $4,
+             lease_token = ($5::text[])[(SELECT n FROM numbered WHERE numbered.id = t.id)],
+             lease_expires_at = $6
+         WHERE t.id = ANY(ARRAY(SELECT id FROM numbered))
+         RETURNING {}, t.seq",
+        task_columns("t.")
+    )
+});
+
+/// What a claim sets besides the lease (`$1` is now).
+const CLAIMED: &str = "status = 'processing', attempt = t.attempt + 1, progress = 0, \
+     started_at = $1, completed_at = NULL, cancel_requested = false, version = t.version + 1, \
+     updated_at = GREATEST($1, t.updated_at)";
+
+/// Serialises fair claims on a schema (`$1`: the lock's name), so per-user limits hold across
+/// instances.
+pub(crate) const FAIR_CLAIM_LOCK: &str = "SELECT pg_advisory_xact_lock(hashtext($1))";
+
+/// Processing tasks per user.
+pub(crate) const RUNNING_PER_USER: &str =
+    "SELECT user_id, count(*) FROM background_tasks WHERE status = 'processing' GROUP BY user_id";
+
+/// The first `$3` due tasks in due order for a fair claim (`$1` now, `$2` task types or empty
+/// for any): `id, user_id, run_at, created_at, task_type, seq`.
+pub(crate) const FAIR_WINDOW: &str = "SELECT id, user_id, run_at, created_at, task_type, seq
+     FROM background_tasks
+     WHERE status = 'pending' AND run_at <= $1
+       AND (cardinality($2::text[]) = 0 OR task_type = ANY($2::text[]))
+     ORDER BY run_at, created_at, user_id, task_type, seq
+     LIMIT $3";
+
+/// For a fair claim whose window filled up with a few users: every user with unfinished tasks
+/// (walked in the per-user index, one seek each) with their next `$8` due tasks after the
+/// window's last entry (`$3` run_at, `$4` created_at, `$5` user_id, `$6` task_type, `$7`
+/// seq), in due order per user. `$1` now, `$2` task types or empty for any. Same columns as
+/// [`FAIR_WINDOW`].
+pub(crate) const FAIR_PER_USER: &str = "WITH RECURSIVE users(user_id) AS (
+         (SELECT user_id FROM background_tasks
+          WHERE status IN ('pending', 'processing') ORDER BY user_id LIMIT 1)
+         UNION ALL
+         SELECT (SELECT b.user_id FROM background_tasks b
+                 WHERE b.status IN ('pending', 'processing') AND b.user_id > u.user_id
+                 ORDER BY b.user_id LIMIT 1)
+         FROM users u WHERE u.user_id IS NOT NULL
+     )
+     SELECT d.id, d.user_id, d.run_at, d.created_at, d.task_type, d.seq
+     FROM users u CROSS JOIN LATERAL (
+         SELECT b.id, b.user_id, b.run_at, b.created_at, b.task_type, b.seq
+         FROM background_tasks b
+         WHERE b.user_id = u.user_id AND b.status IN ('pending', 'processing')
+           AND b.status = 'pending' AND b.run_at <= $1
+           AND (cardinality($2::text[]) = 0 OR b.task_type = ANY($2::text[]))
+           AND (b.run_at, b.created_at, b.user_id, b.task_type, b.seq) > ($3, $4, $5, $6, $7)
+         ORDER BY b.run_at, b.created_at, b.task_type, b.seq
+         LIMIT $8
+     ) d
+     WHERE u.user_id IS NOT NULL";
+
+/// Claims the picked tasks (`$4` ids, `$5` their tokens) for worker `$2` until `$3` (`$1`
+/// now), skipping any that stopped being due meanwhile.
+pub(crate) static CLAIM_PICKED: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "UPDATE background_tasks t SET {CLAIMED}, lease_owner = $2, lease_token = p.token,
+             lease_expires_at = $3
+         FROM unnest($4::text[], $5::text[]) AS p(id, token)
+         WHERE t.id = p.id AND t.status = 'pending' AND t.run_at <= $1
+         RETURNING {}",
+        task_columns("t.")
+    )
+});
+
+/// The guard of every fast-path worker write: `$1` id, `$2` lease token.
+const LEASED: &str = "id = $1 AND lease_token = $2 AND status = 'processing'";
+
+/// Renews a lease until `$3`; no version bump, so no notification.
+pub(crate) static HEARTBEAT: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "UPDATE background_tasks SET lease_expires_at = $3 WHERE {LEASED} RETURNING {}",
+        task_columns("")
+    )
+});
+
+/// Progress `$3` (not below the current, not above total) and, unless null, description
+/// `$4`, at `$5`.
+pub(crate) static PROGRESS: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "UPDATE background_tasks SET progress = $3, description = COALESCE($4, description),
+             version = version + 1, updated_at = GREATEST($5, updated_at)
+         WHERE {LEASED} AND progress <= $3 AND $3 <= total
+         RETURNING {}",
+        task_columns("")
+    )
+});
+
+/// `processing` → `completed` with result `$3` at `$4`.
+pub(crate) static COMPLETE: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "UPDATE background_tasks SET status = 'completed', result = $3, progress = total,
+             error = NULL, completed_at = $4, lease_owner = NULL, lease_token = NULL,
+             lease_expires_at = NULL, version = version + 1,
+             updated_at = GREATEST($4, updated_at)
+         WHERE {LEASED}
+         RETURNING {}",
+        task_columns("")
+    )
+});
+
+/// Processing tasks whose lease expired before `$1`, oldest expiry first, locked (skipping
+/// rows a worker is writing right now).
+pub(crate) static EXPIRED: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {} FROM background_tasks
+         WHERE status = 'processing' AND lease_expires_at < $1
+         ORDER BY lease_expires_at, seq
+         FOR UPDATE SKIP LOCKED",
+        task_columns("")
+    )
+});
+
+/// Deletes one task by id.
+pub(crate) const DELETE_TASK: &str = "DELETE FROM background_tasks WHERE id = $1";
+
+/// Deletes up to `$2` terminal tasks completed before `$1`, oldest first.
+pub(crate) const PURGE: &str = "DELETE FROM background_tasks WHERE id = ANY(ARRAY(
+         SELECT id FROM background_tasks
+         WHERE status IN ('completed', 'failed', 'cancelled') AND completed_at < $1
+         ORDER BY completed_at, seq
+         LIMIT $2
+         FOR UPDATE SKIP LOCKED
+     ))
+     RETURNING id, user_id, version, completed_at, seq";
+
+/// A user's `pending` and `processing` tasks.
+pub(crate) const COUNT_UNFINISHED: &str = "SELECT count(*) FROM background_tasks \
+     WHERE user_id = $1 AND status IN ('pending', 'processing')";
+
+/// Tasks per type and status.
+pub(crate) const COUNTS: &str =
+    "SELECT task_type, status, count(*) FROM background_tasks GROUP BY task_type, status";

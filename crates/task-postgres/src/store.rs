@@ -1,0 +1,309 @@
+//! [`PostgresStore`]: the pool, the migrations at connect, the listener, and the helpers every
+//! operation shares (getting a connection, the locked read-modify-write slow path, publishing).
+
+use std::fmt;
+use std::sync::Arc;
+
+use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
+use task_core::{CoreError, Task, TaskId};
+use task_store::{Result, StoreError};
+use tokio::sync::watch;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::NoTls;
+use tokio_util::sync::{CancellationToken, DropGuard};
+
+use crate::errors::{map_db, map_pool};
+use crate::listener::{self, ListenerSettings, ListenerStatus};
+use crate::migrate::migrate;
+use crate::notifier::Notifier;
+use crate::publish::Publisher;
+use crate::row::task_from_row;
+use crate::{sql, PostgresConfig, DEFAULT_APPLICATION_NAME};
+
+/// A [`task_store::TaskStore`] and [`task_store::UserStore`] on PostgreSQL. Cloning is cheap
+/// and shares the pool and the listener; the listener stops when the last clone is dropped.
+///
+/// Several stores (in one process or on many hosts) may share one schema: claims never hand
+/// out a task twice (`FOR UPDATE SKIP LOCKED`), worker writes are fenced by lease token, and
+/// every store's change feed carries every instance's changes (`LISTEN/NOTIFY`).
+#[derive(Clone)]
+pub struct PostgresStore {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) pool: Pool,
+    pub(crate) config: PostgresConfig,
+    pub(crate) publisher: Arc<Publisher>,
+    notifier: Notifier,
+    listener: watch::Receiver<ListenerStatus>,
+    _stop_listener: DropGuard,
+}
+
+impl fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PostgresStore")
+            .field("schema", &self.inner.config.schema)
+            .field("pool", &self.inner.pool.status())
+            .field("listener", &*self.inner.listener.borrow())
+            .finish()
+    }
+}
+
+impl PostgresStore {
+    /// Connects to the database at `url` (`postgres://user:password@host:port/database`, or
+    /// the key-value form), creates the schema if missing, applies the embedded migrations,
+    /// and starts the change listener and notifier. Returns once the listener listens, so
+    /// every change committed afterwards by any instance reaches this store's feed.
+    ///
+    /// # Errors
+    /// [`StoreError::Invalid`] for a bad URL or configuration, [`StoreError::Unavailable`] when
+    /// the server cannot be reached, [`StoreError::Schema`] when the database was migrated by
+    /// a newer tasklane or a migration fails.
+    pub async fn connect(url: &str, config: PostgresConfig) -> Result<Self> {
+        config.validate()?;
+        let pg_config = connection_config(url, &config)?;
+        let manager = Manager::from_config(
+            pg_config.clone(),
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(config.pool_size)
+            .wait_timeout(Some(config.pool_wait_timeout))
+            .create_timeout(Some(config.connect_timeout))
+            .runtime(Runtime::Tokio1)
+            .build()
+            .map_err(|e| StoreError::Backend(format!("building the connection pool: {e}")))?;
+        {
+            let mut client = pool.get().await.map_err(map_pool)?;
+            let applied = migrate(&mut client, &config.schema).await?;
+            if !applied.is_empty() {
+                tracing::info!(schema = %config.schema, ?applied, "applied PostgreSQL migrations");
+            }
+        }
+        let publisher = Arc::new(Publisher::new(config.feed_capacity));
+        let stop = CancellationToken::new();
+        let notifier = Notifier::start(
+            named_config(pg_config.clone(), "notifier"),
+            config.channel(),
+            stop.clone(),
+        );
+        let settings = ListenerSettings {
+            pg_config: named_config(pg_config, "listener"),
+            channel: config.channel(),
+            backoff_min: config.listener_backoff_min,
+            backoff_max: config.listener_backoff_max,
+            keepalive: config.listener_keepalive,
+            resync_margin: config.resync_margin,
+        };
+        let listener = listener::start(settings, publisher.clone(), stop.clone()).await?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                pool,
+                config,
+                publisher,
+                notifier,
+                listener,
+                _stop_listener: stop.drop_guard(),
+            }),
+        })
+    }
+
+    /// The schema this store uses.
+    pub fn schema(&self) -> &str {
+        &self.inner.config.schema
+    }
+
+    /// The change listener's state, updated as it connects, reconnects and re-syncs.
+    pub fn listener_status(&self) -> watch::Receiver<ListenerStatus> {
+        self.inner.listener.clone()
+    }
+
+    /// A pooled connection.
+    pub(crate) async fn client(&self) -> Result<Object> {
+        self.inner.pool.get().await.map_err(map_pool)
+    }
+
+    /// Announces a committed change of `task`: on the local feed at once, to other instances
+    /// with the next notification batch.
+    pub(crate) fn committed(&self, task: &Task) {
+        self.inner.publisher.upserted(task);
+        self.inner.notifier.upserted(task);
+    }
+
+    /// Announces a committed deletion, like [`PostgresStore::committed`].
+    pub(crate) fn committed_deletion(&self, id: &TaskId, user_id: &str, version: i64) {
+        self.inner.publisher.deleted(id, user_id, version);
+        self.inner.notifier.deleted(id, user_id, version);
+    }
+
+    /// The slow path for single-task writes: locks the row, computes the change with the
+    /// shared rules, writes the whole row and publishes it. `change` returns `None` when there
+    /// is nothing to write. A missing task fails with `missing`.
+    pub(crate) async fn modify(
+        &self,
+        id: &TaskId,
+        missing: StoreError,
+        change: impl FnOnce(&Task) -> Result<Option<Task>>,
+    ) -> Result<Task> {
+        let mut client = self.client().await?;
+        let transaction = client.transaction().await.map_err(map_db)?;
+        let lock = transaction
+            .prepare_cached(&sql::LOCK_TASK)
+            .await
+            .map_err(map_db)?;
+        let row = transaction
+            .query_opt(&lock, &[&id.as_str()])
+            .await
+            .map_err(map_db)?
+            .ok_or(missing)?;
+        let current = task_from_row(&row)?;
+        // Refused or unchanged: end the transaction now rather than when the connection is
+        // next used, so the row lock is released at once.
+        let next = match change(&current) {
+            Ok(Some(next)) => next,
+            Ok(None) => {
+                transaction.rollback().await.map_err(map_db)?;
+                return Ok(current);
+            }
+            Err(error) => {
+                transaction.rollback().await.map_err(map_db)?;
+                return Err(error);
+            }
+        };
+        let write = transaction
+            .prepare_cached(&sql::WRITE_TASK)
+            .await
+            .map_err(map_db)?;
+        transaction
+            .execute(&write, &TaskParams::new(&next).all())
+            .await
+            .map_err(map_db)?;
+        transaction.commit().await.map_err(map_db)?;
+        self.committed(&next);
+        Ok(next)
+    }
+}
+
+/// A task's columns as statement parameters, in [`crate::row::TASK_COLUMNS`] order.
+pub(crate) struct TaskParams<'a> {
+    task: &'a Task,
+    id: &'a str,
+    status: &'static str,
+}
+
+impl<'a> TaskParams<'a> {
+    pub(crate) fn new(task: &'a Task) -> Self {
+        Self {
+            task,
+            id: task.id.as_str(),
+            status: task.status.as_str(),
+        }
+    }
+
+    /// All 23 columns, the id first (as `$1` of [`sql::WRITE_TASK`]).
+    pub(crate) fn all(&self) -> [&(dyn ToSql + Sync); 23] {
+        let task = self.task;
+        [
+            &self.id,
+            &task.user_id,
+            &task.task_type,
+            &self.status,
+            &task.label,
+            &task.description,
+            &task.progress,
+            &task.total,
+            &task.result,
+            &task.error,
+            &task.params,
+            &task.attempt,
+            &task.max_attempts,
+            &task.run_at,
+            &task.lease_owner,
+            &task.lease_token,
+            &task.lease_expires_at,
+            &task.cancel_requested,
+            &task.version,
+            &task.created_at,
+            &task.updated_at,
+            &task.started_at,
+            &task.completed_at,
+        ]
+    }
+}
+
+/// The pool's connection settings: `url` plus the schema as `search_path` and the defaults
+/// the URL leaves open.
+fn connection_config(url: &str, config: &PostgresConfig) -> Result<tokio_postgres::Config> {
+    let mut pg_config: tokio_postgres::Config = url.parse().map_err(|e| {
+        StoreError::Invalid(CoreError::InvalidField {
+            field: "database_url",
+            reason: format!("is not a PostgreSQL connection string: {e}"),
+        })
+    })?;
+    // The schema name was validated, so it needs no quoting inside the options string.
+    let search_path = format!("-c search_path={}", config.schema);
+    let options = match pg_config.get_options() {
+        Some(existing) if !existing.is_empty() => format!("{existing} {search_path}"),
+        _ => search_path,
+    };
+    pg_config.options(options);
+    if pg_config.get_application_name().is_none() {
+        pg_config.application_name(DEFAULT_APPLICATION_NAME);
+    }
+    if pg_config.get_connect_timeout().is_none() {
+        pg_config.connect_timeout(config.connect_timeout);
+    }
+    Ok(pg_config)
+}
+
+/// A dedicated connection's settings: the pool's, with `role` appended to the application
+/// name so operators can tell the connections apart.
+fn named_config(mut pg_config: tokio_postgres::Config, role: &str) -> tokio_postgres::Config {
+    let name = format!(
+        "{} {role}",
+        pg_config
+            .get_application_name()
+            .unwrap_or(DEFAULT_APPLICATION_NAME)
+    );
+    pg_config.application_name(name);
+    pg_config
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_schema_becomes_the_search_path_and_url_settings_win() {
+        let config = PostgresConfig::with_schema("s1");
+        let pg = connection_config("postgres://u@localhost/db", &config).unwrap();
+        assert_eq!(pg.get_options(), Some("-c search_path=s1"));
+        assert_eq!(pg.get_application_name(), Some("tasklane"));
+        let pg = connection_config(
+            "postgres://u@localhost/db?options=-c%20work_mem%3D4MB&application_name=app&connect_timeout=2",
+            &config,
+        )
+        .unwrap();
+        assert_eq!(pg.get_options(), Some("-c work_mem=4MB -c search_path=s1"));
+        assert_eq!(pg.get_application_name(), Some("app"));
+        assert_eq!(
+            pg.get_connect_timeout(),
+            Some(&std::time::Duration::from_secs(2))
+        );
+        assert_eq!(
+            named_config(pg, "listener").get_application_name(),
+            Some("app listener")
+        );
+        assert!(matches!(
+            connection_config("postgres://u@localhost:notaport/db", &config),
+            Err(StoreError::Invalid(CoreError::InvalidField {
+                field: "database_url",
+                ..
+            }))
+        ));
+    }
+}

@@ -1,0 +1,353 @@
+//! [`TaskStore`] for [`PostgresStore`]. The hot worker writes (progress, complete, heartbeat)
+//! are single guarded statements; when the guard matches no row, the locked slow path
+//! ([`PostgresStore::modify`]) applies the shared rules, which either explain why (the same
+//! error SQLite gives) or, if the task moved meanwhile, make the write.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use futures_util::future::try_join_all;
+use serde_json::Value;
+use task_core::{NewTask, Task, TaskId, TaskStatus, UnixMillis};
+use task_store::{
+    ChangeReceiver, ClaimRequest, Failure, Lease, ListQuery, Result, StatusCount, StoreError,
+    TaskPage, TaskStore,
+};
+
+use crate::clock::now_millis;
+use crate::errors::{corrupt, map_db};
+use crate::row::{get, task_from_row};
+use crate::store::TaskParams;
+use crate::{rules, sql, PostgresStore};
+
+impl PostgresStore {
+    /// Inserts validated tasks in one transaction (pipelined) and publishes them.
+    async fn insert_all(&self, tasks: Vec<Task>) -> Result<Vec<Task>> {
+        if tasks.is_empty() {
+            return Ok(tasks);
+        }
+        let mut client = self.client().await?;
+        let transaction = client.transaction().await.map_err(map_db)?;
+        let insert = transaction
+            .prepare_cached(&sql::INSERT_TASK)
+            .await
+            .map_err(map_db)?;
+        let params: Vec<TaskParams<'_>> = tasks.iter().map(TaskParams::new).collect();
+        let columns: Vec<_> = params.iter().map(TaskParams::all).collect();
+        try_join_all(
+            columns
+                .iter()
+                .map(|columns| transaction.execute(&insert, columns)),
+        )
+        .await
+        .map_err(map_db)?;
+        transaction.commit().await.map_err(map_db)?;
+        for task in &tasks {
+            self.committed(task);
+        }
+        Ok(tasks)
+    }
+
+    /// Runs a guarded fast-path statement for a leased write; `None` when the guard matched
+    /// no row.
+    async fn leased_fast_path(
+        &self,
+        statement: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<Option<Task>> {
+        let client = self.client().await?;
+        let statement = client.prepare_cached(statement).await.map_err(map_db)?;
+        let row = client.query_opt(&statement, params).await.map_err(map_db)?;
+        row.map(|row| task_from_row(&row)).transpose()
+    }
+}
+
+#[async_trait]
+impl TaskStore for PostgresStore {
+    async fn create(&self, new: NewTask) -> Result<Task> {
+        let task = rules::new_task(new, now_millis())?;
+        let mut created = self.insert_all(vec![task]).await?;
+        created
+            .pop()
+            .ok_or_else(|| StoreError::Backend("the insert returned no task".to_owned()))
+    }
+
+    async fn create_many(&self, new: Vec<NewTask>) -> Result<Vec<Task>> {
+        let now = now_millis();
+        let tasks = new
+            .into_iter()
+            .map(|new| rules::new_task(new, now))
+            .collect::<Result<Vec<_>>>()?;
+        self.insert_all(tasks).await
+    }
+
+    async fn get(&self, id: &TaskId) -> Result<Task> {
+        let client = self.client().await?;
+        let statement = client
+            .prepare_cached(&sql::GET_TASK)
+            .await
+            .map_err(map_db)?;
+        let row = client
+            .query_opt(&statement, &[&id.as_str()])
+            .await
+            .map_err(map_db)?
+            .ok_or(StoreError::NotFound)?;
+        task_from_row(&row)
+    }
+
+    async fn list(&self, query: &ListQuery) -> Result<TaskPage> {
+        self.list_tasks(query).await
+    }
+
+    async fn claim(&self, request: &ClaimRequest) -> Result<Vec<Task>> {
+        self.claim_tasks(request).await
+    }
+
+    async fn heartbeat(&self, lease: &Lease, lease_expires_at: UnixMillis) -> Result<Task> {
+        // A renewal keeps the version, so it is neither notified nor published.
+        let fast = self
+            .leased_fast_path(
+                &sql::HEARTBEAT,
+                &[&lease.task_id.as_str(), &lease.token, &lease_expires_at],
+            )
+            .await?;
+        match fast {
+            Some(task) => Ok(task),
+            None => {
+                self.modify(&lease.task_id, StoreError::LeaseLost, |task| {
+                    rules::heartbeat(task, lease, lease_expires_at).map(Some)
+                })
+                .await
+            }
+        }
+    }
+
+    async fn update_progress(
+        &self,
+        lease: &Lease,
+        progress: i64,
+        description: Option<String>,
+    ) -> Result<Task> {
+        let now = now_millis();
+        // An invalid description goes straight to the rules, which check the lease first.
+        if rules::validate_description(description.as_deref()).is_ok() {
+            let fast = self
+                .leased_fast_path(
+                    &sql::PROGRESS,
+                    &[
+                        &lease.task_id.as_str(),
+                        &lease.token,
+                        &progress,
+                        &description,
+                        &now,
+                    ],
+                )
+                .await?;
+            if let Some(task) = fast {
+                self.committed(&task);
+                return Ok(task);
+            }
+        }
+        self.modify(&lease.task_id, StoreError::LeaseLost, |task| {
+            rules::update_progress(task, lease, progress, description, now).map(Some)
+        })
+        .await
+    }
+
+    async fn complete(&self, lease: &Lease, result: Value) -> Result<Task> {
+        let now = now_millis();
+        let fast = self
+            .leased_fast_path(
+                &sql::COMPLETE,
+                &[&lease.task_id.as_str(), &lease.token, &result, &now],
+            )
+            .await?;
+        if let Some(task) = fast {
+            self.committed(&task);
+            return Ok(task);
+        }
+        self.modify(&lease.task_id, StoreError::LeaseLost, |task| {
+            rules::complete(task, lease, result, now).map(Some)
+        })
+        .await
+    }
+
+    async fn fail(&self, lease: &Lease, failure: Failure) -> Result<Task> {
+        let now = now_millis();
+        self.modify(&lease.task_id, StoreError::LeaseLost, |task| {
+            rules::fail(task, lease, failure, now).map(Some)
+        })
+        .await
+    }
+
+    async fn request_cancel(&self, id: &TaskId) -> Result<Task> {
+        let now = now_millis();
+        self.modify(id, StoreError::NotFound, |task| {
+            rules::request_cancel(task, now)
+        })
+        .await
+    }
+
+    async fn cancel(&self, id: &TaskId, lease: Option<&Lease>) -> Result<Task> {
+        let now = now_millis();
+        let missing = match lease {
+            Some(lease) if lease.task_id != *id => return Err(StoreError::LeaseLost),
+            Some(_) => StoreError::LeaseLost,
+            None => StoreError::NotFound,
+        };
+        self.modify(id, missing, |task| {
+            rules::cancel(task, lease, now).map(Some)
+        })
+        .await
+    }
+
+    async fn retry(&self, id: &TaskId, run_at: Option<UnixMillis>) -> Result<Task> {
+        let now = now_millis();
+        self.modify(id, StoreError::NotFound, |task| {
+            rules::retry(task, run_at, now).map(Some)
+        })
+        .await
+    }
+
+    async fn release(&self, lease: &Lease) -> Result<Task> {
+        let now = now_millis();
+        self.modify(&lease.task_id, StoreError::LeaseLost, |task| {
+            rules::release(task, lease, now).map(Some)
+        })
+        .await
+    }
+
+    async fn rescue_expired(&self, now: UnixMillis) -> Result<Vec<Task>> {
+        let mut client = self.client().await?;
+        let transaction = client.transaction().await.map_err(map_db)?;
+        let expired = transaction
+            .prepare_cached(&sql::EXPIRED)
+            .await
+            .map_err(map_db)?;
+        let rescued = transaction
+            .query(&expired, &[&now])
+            .await
+            .map_err(map_db)?
+            .iter()
+            .map(|row| rules::rescue(&task_from_row(row)?, now))
+            .collect::<Result<Vec<Task>>>()?;
+        if rescued.is_empty() {
+            return Ok(rescued);
+        }
+        let write = transaction
+            .prepare_cached(&sql::WRITE_TASK)
+            .await
+            .map_err(map_db)?;
+        let params: Vec<TaskParams<'_>> = rescued.iter().map(TaskParams::new).collect();
+        let columns: Vec<_> = params.iter().map(TaskParams::all).collect();
+        try_join_all(
+            columns
+                .iter()
+                .map(|columns| transaction.execute(&write, columns)),
+        )
+        .await
+        .map_err(map_db)?;
+        transaction.commit().await.map_err(map_db)?;
+        for task in &rescued {
+            self.committed(task);
+        }
+        Ok(rescued)
+    }
+
+    async fn delete(&self, id: &TaskId) -> Result<()> {
+        let mut client = self.client().await?;
+        let transaction = client.transaction().await.map_err(map_db)?;
+        let lock = transaction
+            .prepare_cached(&sql::LOCK_TASK)
+            .await
+            .map_err(map_db)?;
+        let row = transaction
+            .query_opt(&lock, &[&id.as_str()])
+            .await
+            .map_err(map_db)?
+            .ok_or(StoreError::NotFound)?;
+        let task = task_from_row(&row)?;
+        if let Err(error) = rules::check_deletable(&task) {
+            transaction.rollback().await.map_err(map_db)?;
+            return Err(error);
+        }
+        transaction
+            .execute(sql::DELETE_TASK, &[&id.as_str()])
+            .await
+            .map_err(map_db)?;
+        transaction.commit().await.map_err(map_db)?;
+        self.committed_deletion(&task.id, &task.user_id, task.version);
+        Ok(())
+    }
+
+    async fn purge_finished(&self, before: UnixMillis, limit: usize) -> Result<usize> {
+        if limit == 0 {
+            return Ok(0);
+        }
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let client = self.client().await?;
+        let rows = client
+            .query(sql::PURGE, &[&before, &limit])
+            .await
+            .map_err(map_db)?;
+        let mut deleted = rows
+            .iter()
+            .map(|row| {
+                let id: &str = get(row, 0)?;
+                let id: TaskId = id.parse().map_err(|e| corrupt("task id", e))?;
+                let user_id: String = get(row, 1)?;
+                let version: i64 = get(row, 2)?;
+                let order: (Option<i64>, i64) = (get(row, 3)?, get(row, 4)?);
+                Ok((order, id, user_id, version))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        // RETURNING has no order; publish oldest first, as the other backends do.
+        deleted.sort_by_key(|(order, ..)| *order);
+        for (_, id, user_id, version) in &deleted {
+            self.committed_deletion(id, user_id, *version);
+        }
+        Ok(deleted.len())
+    }
+
+    async fn count_unfinished(&self, user_id: &str) -> Result<u64> {
+        let client = self.client().await?;
+        let row = client
+            .query_one(sql::COUNT_UNFINISHED, &[&user_id])
+            .await
+            .map_err(map_db)?;
+        let count: i64 = get(&row, 0)?;
+        Ok(u64::try_from(count).unwrap_or(0))
+    }
+
+    async fn counts(&self) -> Result<Vec<StatusCount>> {
+        let client = self.client().await?;
+        let rows = client.query(sql::COUNTS, &[]).await.map_err(map_db)?;
+        let mut counts: BTreeMap<(String, TaskStatus), u64> = BTreeMap::new();
+        for row in &rows {
+            let status: &str = get(row, 1)?;
+            let status = status
+                .parse::<TaskStatus>()
+                .map_err(|e| corrupt("task status", e))?;
+            let count: i64 = get(row, 2)?;
+            counts.insert((get(row, 0)?, status), u64::try_from(count).unwrap_or(0));
+        }
+        Ok(counts
+            .into_iter()
+            .map(|((task_type, status), count)| StatusCount {
+                task_type,
+                status,
+                count,
+            })
+            .collect())
+    }
+
+    async fn ping(&self) -> Result<()> {
+        let client = self.client().await?;
+        client.execute("SELECT 1", &[]).await.map_err(map_db)?;
+        Ok(())
+    }
+
+    fn subscribe(&self) -> ChangeReceiver {
+        self.inner.publisher.subscribe()
+    }
+}

@@ -1,0 +1,12 @@
+//! The whole conformance suite of `task_store`, against PostgreSQL: one test per case, each on
+//! its own fresh schema.
+
+use crate::support::fresh_store;
+
+task_store::conformance_suite!({
+    // Without a test server the case returns here, after `fresh_store` printed why.
+    let Some(fixture) = fresh_store().await else {
+        return;
+    };
+    std::future::ready(fixture)
+});
