@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use ai_providers::Providers;
 use anyhow::Context;
-use quiz::{OfflineQuizResponder, QuizHandlers, SqliteQuestionStore};
+use quiz::{OfflineQuizResponder, QuestionStore, QuizHandlers, SqliteQuestionStore};
 use task_http::auth::accounts;
 use task_http::test_tasks::register_test_tasks;
 use task_http::{AppState, HttpConfig, TrustedProxy};
@@ -40,7 +40,11 @@ pub async fn run(store: Arc<SqliteStore>, args: ServeArgs) -> anyhow::Result<()>
         println!("Dashboard: http://{addr}/login");
     }
 
-    let mut registry = quiz_handlers(&store, Arc::clone(&users))?.register(Registry::new());
+    // The quiz handlers write questions where `GET /api/questions` reads them: the same
+    // SQLite database as the tasks.
+    let questions: Arc<dyn QuestionStore> = Arc::new(SqliteQuestionStore::new((*store).clone()));
+    let mut registry =
+        quiz_handlers(Arc::clone(&questions), Arc::clone(&users))?.register(Registry::new());
     if args.test_tasks {
         registry = register_test_tasks(registry);
     }
@@ -48,8 +52,9 @@ pub async fn run(store: Arc<SqliteStore>, args: ServeArgs) -> anyhow::Result<()>
     let runtime = Runtime::start(Arc::clone(&tasks), registry, runtime_config(&args))
         .context("cannot start the worker runtime")?;
 
-    let state =
-        AppState::new(tasks, users, http_config, task_types).context("invalid server settings")?;
+    let state = AppState::new(tasks, users, http_config, task_types)
+        .context("invalid server settings")?
+        .with_questions(questions);
     tracing::info!(%addr, "tasklane listening");
     // On a signal the server and the runtime wind down side by side, so the total time is
     // the longer of their grace periods, not the sum.
@@ -85,13 +90,15 @@ pub async fn run(store: Arc<SqliteStore>, args: ServeArgs) -> anyhow::Result<()>
 }
 
 /// The quiz task types (`generation`, `validation`, `emoji-regeneration`) over the AI providers
-/// configured in the environment (`OPENAI_API_KEY`, ...; the offline provider always works) and
-/// questions kept in the same SQLite database.
-fn quiz_handlers(store: &SqliteStore, users: Arc<dyn UserStore>) -> anyhow::Result<QuizHandlers> {
+/// configured in the environment (`OPENAI_API_KEY`, ...; the offline provider always works),
+/// keeping questions in `questions`.
+fn quiz_handlers(
+    questions: Arc<dyn QuestionStore>,
+    users: Arc<dyn UserStore>,
+) -> anyhow::Result<QuizHandlers> {
     let offline = OfflineQuizResponder::new().context("the built-in question bank is broken")?;
     let providers =
         Providers::from_env(Arc::new(offline)).context("invalid AI provider settings")?;
-    let questions = Arc::new(SqliteQuestionStore::new(store.clone()));
     Ok(QuizHandlers::new(Arc::new(providers), questions, users))
 }
 

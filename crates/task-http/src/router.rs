@@ -13,6 +13,12 @@ pub enum Route {
     GenerateAiQuestions,
     /// `GET /api/subscribeToTask?taskId=` (contract, SSE).
     SubscribeToTask,
+    /// `POST /api/validateQuestions`.
+    ValidateQuestions,
+    /// `POST /api/regenerateEmojis`.
+    RegenerateEmojis,
+    /// `GET /api/questions`.
+    ListQuestions,
     /// `GET /api/getBackgroundTasks` (contract).
     GetBackgroundTasks,
     /// `GET /api/subscribeToTasks` (SSE of every visible task).
@@ -64,6 +70,9 @@ impl Route {
         let (route, allow) = match segments.as_slice() {
             ["api", "generateAIQuestions"] => (post.then_some(Route::GenerateAiQuestions), "POST"),
             ["api", "subscribeToTask"] => (get.then_some(Route::SubscribeToTask), "GET"),
+            ["api", "validateQuestions"] => (post.then_some(Route::ValidateQuestions), "POST"),
+            ["api", "regenerateEmojis"] => (post.then_some(Route::RegenerateEmojis), "POST"),
+            ["api", "questions"] => (get.then_some(Route::ListQuestions), "GET"),
             ["api", "getBackgroundTasks"] => (get.then_some(Route::GetBackgroundTasks), "GET"),
             ["api", "subscribeToTasks"] => (get.then_some(Route::SubscribeToTasks), "GET"),
             ["api", "tasks"] => {
@@ -108,6 +117,9 @@ impl Route {
         match self {
             Route::GenerateAiQuestions => "/api/generateAIQuestions",
             Route::SubscribeToTask => "/api/subscribeToTask",
+            Route::ValidateQuestions => "/api/validateQuestions",
+            Route::RegenerateEmojis => "/api/regenerateEmojis",
+            Route::ListQuestions => "/api/questions",
             Route::GetBackgroundTasks => "/api/getBackgroundTasks",
             Route::SubscribeToTasks => "/api/subscribeToTasks",
             Route::ListTasks | Route::CreateTask => "/api/tasks",
@@ -194,6 +206,9 @@ mod tests {
         let routes = [
             (Method::POST, Route::GenerateAiQuestions),
             (Method::GET, Route::SubscribeToTask),
+            (Method::POST, Route::ValidateQuestions),
+            (Method::POST, Route::RegenerateEmojis),
+            (Method::GET, Route::ListQuestions),
             (Method::GET, Route::GetBackgroundTasks),
             (Method::GET, Route::SubscribeToTasks),
             (Method::GET, Route::ListTasks),
@@ -236,6 +251,24 @@ mod tests {
             "/api/generateAIQuestions",
             Err((405, Some("POST"))),
         );
+        check(
+            Method::POST,
+            "/api/validateQuestions",
+            Ok(Route::ValidateQuestions),
+        );
+        check(
+            Method::POST,
+            "/api/regenerateEmojis",
+            Ok(Route::RegenerateEmojis),
+        );
+        check(
+            Method::GET,
+            "/api/regenerateEmojis",
+            Err((405, Some("POST"))),
+        );
+        check(Method::GET, "/api/questions", Ok(Route::ListQuestions));
+        check(Method::POST, "/api/questions", Err((405, Some("GET"))));
+        check(Method::GET, "/api/questions/q_1_abcdef", Err((404, None)));
         check(Method::GET, "/api/tasks", Ok(Route::ListTasks));
         check(Method::POST, "/api/tasks", Ok(Route::CreateTask));
         check(Method::DELETE, "/api/tasks", Err((405, Some("GET, POST"))));

@@ -9,7 +9,7 @@ use http::{Request, Response};
 use hyper::body::Incoming;
 
 use crate::body::Body;
-use crate::handlers::{bulk, contract, ops, pages, session, streams, tasks, Ctx};
+use crate::handlers::{bulk, contract, ops, pages, questions, session, streams, tasks, Ctx};
 use crate::router::{Route, UNMATCHED};
 use crate::state::AppState;
 use crate::ApiError;
@@ -53,6 +53,9 @@ async fn dispatch(ctx: &mut Ctx, route: Route, body: Incoming) -> Result<Respons
         Route::GenerateAiQuestions => contract::generate_ai_questions(ctx, body).await,
         Route::GetBackgroundTasks => contract::get_background_tasks(ctx).await,
         Route::SubscribeToTask => streams::subscribe_to_task(ctx).await,
+        Route::ValidateQuestions => questions::validate_questions(ctx, body).await,
+        Route::RegenerateEmojis => questions::regenerate_emojis(ctx, body).await,
+        Route::ListQuestions => questions::list_questions(ctx).await,
         Route::SubscribeToTasks => streams::subscribe_to_tasks(ctx).await,
         Route::ListTasks => tasks::list_tasks(ctx).await,
         Route::CreateTask => tasks::create_task(ctx, body).await,

@@ -1,9 +1,11 @@
 //! What every request handler shares: the stores, the live hub, metrics, the insert batcher,
-//! the per-user stream slots and the configuration.
+//! the per-user stream slots, the configuration and (when the server serves questions) the
+//! question store.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use quiz::QuestionStore;
 use task_store::{TaskStore, UserStore};
 use tokio_util::sync::CancellationToken;
 
@@ -18,6 +20,7 @@ use crate::{HttpConfig, HttpError};
 #[derive(Clone)]
 pub struct AppState {
     inner: Arc<Inner>,
+    questions: Option<Arc<dyn QuestionStore>>,
 }
 
 struct Inner {
@@ -79,12 +82,25 @@ impl AppState {
                 creator,
                 shutdown,
             }),
+            questions: None,
         })
+    }
+
+    /// Serves `GET /api/questions` from `questions`: the store the quiz handlers write to.
+    /// Without one that endpoint answers 404 (the task-starting quiz endpoints need no store).
+    pub fn with_questions(mut self, questions: Arc<dyn QuestionStore>) -> Self {
+        self.questions = Some(questions);
+        self
     }
 
     /// The task store.
     pub fn tasks(&self) -> &Arc<dyn TaskStore> {
         &self.inner.tasks
+    }
+
+    /// The question store, when the server serves questions.
+    pub fn questions(&self) -> Option<&Arc<dyn QuestionStore>> {
+        self.questions.as_ref()
     }
 
     /// The user store.

@@ -64,7 +64,7 @@ export async function example(): Promise<void> {
   createBackgroundTaskService(client).subscribeToAllTasks(() => {});
   await createTaskService(client).waitForCompletion('task_1_x');
   const page = await client.queryTasks({ status: 'failed,cancelled', limit: 10 });
-  void page.next_cursor;
+  void page.nextCursor;
 }
 
 export function reactExample(): unknown {

@@ -4,6 +4,7 @@
 mod config;
 mod errors;
 mod hosted;
+mod live;
 mod offline;
 mod output;
 mod support;

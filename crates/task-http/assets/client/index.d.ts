@@ -120,14 +120,14 @@ export interface TaskQuery {
   /** Text search. */
   q?: string;
   limit?: number;
-  /** `next_cursor` of the previous page. */
+  /** `nextCursor` of the previous page. */
   cursor?: string;
 }
 
 /** One page of `GET /api/tasks`. */
 export interface TaskPage {
   tasks: Task[];
-  next_cursor: string | null;
+  nextCursor: string | null;
 }
 
 export type BulkAction = 'cancel' | 'retry' | 'delete';

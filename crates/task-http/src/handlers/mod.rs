@@ -4,6 +4,7 @@ pub mod bulk;
 pub mod contract;
 pub mod ops;
 pub mod pages;
+pub mod questions;
 pub mod session;
 pub mod streams;
 pub mod tasks;

@@ -1,5 +1,6 @@
 //! End-to-end tests of the HTTP edge: a real server on 127.0.0.1:0 over SQLite, the worker
-//! runtime running the test task types, and a hand-written client.
+//! runtime running the test task types (or the quiz task types against fake AI providers), and
+//! a hand-written client.
 
 mod support;
 
@@ -9,6 +10,7 @@ mod contract;
 mod errors;
 mod limits;
 mod pages;
+mod quiz;
 mod server;
 mod session;
 mod sse;

@@ -4,6 +4,7 @@
 
 pub mod client;
 pub mod flaky;
+pub mod quiz_server;
 pub mod sse;
 
 use std::net::SocketAddr;
