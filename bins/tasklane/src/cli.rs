@@ -20,6 +20,11 @@ pub struct Cli {
     )]
     pub db: String,
 
+    /// PostgreSQL only: the schema holding tasklane's tables, created if missing. Instances
+    /// that share a schema share their tasks [default: public].
+    #[arg(long, env = "TASKLANE_PG_SCHEMA", global = true)]
+    pub pg_schema: Option<String>,
+
     /// Log format on stderr: `human` or `json`. The level comes from RUST_LOG (default `info`).
     #[arg(
         long,
@@ -174,9 +179,25 @@ pub struct ServeArgs {
     #[arg(long, env = "TASKLANE_TEST_TASKS")]
     pub test_tasks: bool,
 
-    /// Tasks this process runs at once [default: 16].
+    /// Tasks this process runs at once [default: 16]. `0` runs no workers and no maintenance
+    /// (rescuer, cleaner): the process only serves HTTP, and another process sharing the
+    /// database runs the tasks.
     #[arg(long, env = "TASKLANE_WORKERS")]
     pub workers: Option<usize>,
+
+    /// How long a claim or heartbeat leases a task; a worker silent for longer (a crashed
+    /// process) loses its tasks to the rescuer [default: 30s].
+    #[arg(long, env = "TASKLANE_LEASE", value_parser = parse_duration)]
+    pub lease: Option<Duration>,
+
+    /// How often running tasks' leases are renewed; must be shorter than --lease [default: 10s,
+    /// or a third of --lease when only that is given].
+    #[arg(long, env = "TASKLANE_HEARTBEAT_INTERVAL", value_parser = parse_duration)]
+    pub heartbeat_interval: Option<Duration>,
+
+    /// How often the rescuer looks for tasks whose lease expired [default: 5s].
+    #[arg(long, env = "TASKLANE_RESCUE_INTERVAL", value_parser = parse_duration)]
+    pub rescue_interval: Option<Duration>,
 
     /// Running tasks per user across all workers; 0 turns per-user fairness off [default: 2].
     #[arg(long, env = "TASKLANE_MAX_RUNNING_PER_USER")]
@@ -244,5 +265,28 @@ mod tests {
         assert!(
             Cli::try_parse_from(["task-http", "--trusted-proxy-header", "x-user-email"]).is_err()
         );
+        let cli = Cli::try_parse_from([
+            "task-http",
+            "--db",
+            "postgres://db/tasklane",
+            "--pg-schema",
+            "tenant_a",
+            "serve",
+            "--workers",
+            "0",
+            "--lease",
+            "2s",
+            "--rescue-interval",
+            "250ms",
+        ])
+        .unwrap();
+        assert_eq!(cli.pg_schema.as_deref(), Some("tenant_a"));
+        let Some(Command::Serve(serve)) = cli.command else {
+            panic!("serve")
+        };
+        assert_eq!(serve.workers, Some(0));
+        assert_eq!(serve.lease, Some(Duration::from_secs(2)));
+        assert_eq!(serve.heartbeat_interval, None);
+        assert_eq!(serve.rescue_interval, Some(Duration::from_millis(250)));
     }
 }

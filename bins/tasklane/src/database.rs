@@ -1,19 +1,105 @@
-//! Opens the database `--db` names. The binary is where the concrete store is chosen.
+//! Opens the database `--db` names: a `postgres://` (or `postgresql://`) URL chooses
+//! PostgreSQL, anything else is a SQLite file path. The binary is where the concrete stores are
+//! chosen; tasks, users and tokens, and questions always live in the same database.
 
 use std::sync::Arc;
 
 use anyhow::Context;
-use task_store::SqliteStore;
+use quiz::{PostgresQuestionStore, QuestionStore, SqliteQuestionStore};
+use task_postgres::{is_postgres_url, PostgresConfig, PostgresStore};
+use task_store::{SqliteStore, TaskStore, UserStore};
 
-/// Opens (creating if needed) the SQLite database at `db`. A `postgres://` URL is recognised
-/// but refused until the Postgres backend is wired in.
-pub fn open(db: &str) -> anyhow::Result<Arc<SqliteStore>> {
-    if db.starts_with("postgres://") || db.starts_with("postgresql://") {
-        anyhow::bail!(
-            "Postgres support is not built yet: --db/TASKLANE_DB must be a SQLite file path for now"
-        );
+/// The stores of one database, as the rest of the binary uses them.
+pub struct Database {
+    /// Tasks and their change feed.
+    pub tasks: Arc<dyn TaskStore>,
+    /// Users and tokens.
+    pub users: Arc<dyn UserStore>,
+    /// Quiz questions.
+    pub questions: Arc<dyn QuestionStore>,
+}
+
+/// Opens `db`: connects to PostgreSQL (in `pg_schema`, default `public`) and applies its
+/// migrations, or opens (creating if needed) the SQLite file.
+///
+/// # Errors
+/// When the database cannot be opened or migrated, or when `pg_schema` is given for a SQLite
+/// file (where it would silently mean nothing).
+pub async fn open(db: &str, pg_schema: Option<&str>) -> anyhow::Result<Database> {
+    if is_postgres_url(db) {
+        let mut config = PostgresConfig::default();
+        if let Some(schema) = pg_schema {
+            schema.clone_into(&mut config.schema);
+        }
+        let store = PostgresStore::connect(db, config)
+            .await
+            .with_context(|| format!("cannot open PostgreSQL database {}", redact(db)))?;
+        tracing::info!(schema = store.schema(), "using PostgreSQL");
+        return Ok(Database {
+            tasks: Arc::new(store.clone()),
+            users: Arc::new(store.clone()),
+            questions: Arc::new(PostgresQuestionStore::new(store)),
+        });
+    }
+    if pg_schema.is_some() {
+        anyhow::bail!("--pg-schema/TASKLANE_PG_SCHEMA needs a postgres:// database URL in --db");
     }
     let store =
         SqliteStore::open(db).with_context(|| format!("cannot open SQLite database {db:?}"))?;
-    Ok(Arc::new(store))
+    Ok(Database {
+        tasks: Arc::new(store.clone()),
+        users: Arc::new(store.clone()),
+        questions: Arc::new(SqliteQuestionStore::new(store)),
+    })
+}
+
+/// `url` without its user and password, for messages: `postgres://user:secret@host/db`
+/// becomes `postgres://…@host/db`. Query parameters are dropped too, since `password=` may
+/// be among them.
+fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return "(not a URL)".to_owned();
+    };
+    let rest = rest.split('?').next().unwrap_or_default();
+    // The last `@` ends the user info even when an unencoded password holds `/` or `@`.
+    match rest.rsplit_once('@') {
+        Some((_, host_and_path)) => format!("{scheme}://…@{host_and_path}"),
+        None => format!("{scheme}://{rest}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_lose_their_secrets_in_messages() {
+        for (url, shown) in [
+            (
+                "postgres://user:s3cret@db.internal:5432/tasklane",
+                "postgres://…@db.internal:5432/tasklane",
+            ),
+            (
+                "postgresql://db/tasklane?password=s3cret&sslmode=disable",
+                "postgresql://db/tasklane",
+            ),
+            ("postgres://u@host", "postgres://…@host"),
+            ("postgres://:p@w@host/db", "postgres://…@host/db"),
+            ("postgres://u:pa/ss@host/db", "postgres://…@host/db"),
+            ("host=db password=s3cret", "(not a URL)"),
+        ] {
+            assert_eq!(redact(url), shown, "{url}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_schema_needs_a_postgres_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tasklane.db");
+        let error = open(path.to_str().unwrap(), Some("tenant_a"))
+            .await
+            .err()
+            .expect("refused");
+        assert!(error.to_string().contains("--pg-schema"), "{error}");
+    }
 }

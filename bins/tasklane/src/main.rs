@@ -15,11 +15,11 @@ use crate::cli::{Cli, Command};
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     logging::init(cli.log_format)?;
-    let store = database::open(&cli.db)?;
+    let database = database::open(&cli.db, cli.pg_schema.as_deref()).await?;
     match cli.command {
-        None => serve::run(store, cli.serve).await,
-        Some(Command::Serve(args)) => serve::run(store, *args).await,
-        Some(Command::User(command)) => accounts::user(store.as_ref(), command).await,
-        Some(Command::Token(command)) => accounts::token(store.as_ref(), command).await,
+        None => serve::run(database, cli.serve).await,
+        Some(Command::Serve(args)) => serve::run(database, *args).await,
+        Some(Command::User(command)) => accounts::user(database.users.as_ref(), command).await,
+        Some(Command::Token(command)) => accounts::token(database.users.as_ref(), command).await,
     }
 }

@@ -5,23 +5,27 @@ use std::sync::Arc;
 
 use ai_providers::Providers;
 use anyhow::Context;
-use quiz::{OfflineQuizResponder, QuestionStore, QuizHandlers, SqliteQuestionStore};
+use quiz::{OfflineQuizResponder, QuestionStore, QuizHandlers};
 use task_http::auth::accounts;
 use task_http::test_tasks::register_test_tasks;
 use task_http::{AppState, HttpConfig, TrustedProxy};
-use task_runtime::{Registry, Runtime, RuntimeConfig};
-use task_store::{SqliteStore, TaskStore, UserStore};
+use task_runtime::{Registry, RescuerConfig, Runtime, RuntimeConfig};
+use task_store::UserStore;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::ServeArgs;
+use crate::database::Database;
 
 /// Runs until a shutdown signal, then stops accepting, ends live streams, lets the runtime
 /// release its tasks and returns.
-pub async fn run(store: Arc<SqliteStore>, args: ServeArgs) -> anyhow::Result<()> {
+pub async fn run(database: Database, args: ServeArgs) -> anyhow::Result<()> {
     let signal = ShutdownSignal::listen()?;
-    let tasks: Arc<dyn TaskStore> = store.clone();
-    let users: Arc<dyn UserStore> = store.clone();
+    let Database {
+        tasks,
+        users,
+        questions,
+    } = database;
     let http_config = http_config(&args)?;
     let listener = TcpListener::bind(args.addr)
         .await
@@ -41,16 +45,21 @@ pub async fn run(store: Arc<SqliteStore>, args: ServeArgs) -> anyhow::Result<()>
     }
 
     // The quiz handlers write questions where `GET /api/questions` reads them: the same
-    // SQLite database as the tasks.
-    let questions: Arc<dyn QuestionStore> = Arc::new(SqliteQuestionStore::new((*store).clone()));
+    // database as the tasks.
     let mut registry =
         quiz_handlers(Arc::clone(&questions), Arc::clone(&users))?.register(Registry::new());
     if args.test_tasks {
         registry = register_test_tasks(registry);
     }
     let task_types: Vec<String> = registry.task_types().map(str::to_owned).collect();
-    let runtime = Runtime::start(Arc::clone(&tasks), registry, runtime_config(&args))
-        .context("cannot start the worker runtime")?;
+    // With `--workers 0` this process only serves HTTP; others sharing the database run tasks.
+    let runtime = match args.workers {
+        Some(0) => None,
+        _ => Some(
+            Runtime::start(Arc::clone(&tasks), registry, runtime_config(&args))
+                .context("cannot start the worker runtime")?,
+        ),
+    };
 
     let state = AppState::new(tasks, users, http_config, task_types)
         .context("invalid server settings")?
@@ -72,7 +81,9 @@ pub async fn run(store: Arc<SqliteStore>, args: ServeArgs) -> anyhow::Result<()>
         let stop = stop.clone();
         async move {
             stop.cancelled().await;
-            runtime.shutdown().await;
+            if let Some(runtime) = runtime {
+                runtime.shutdown().await;
+            }
         }
     };
     let server = {
@@ -140,6 +151,16 @@ fn runtime_config(args: &ServeArgs) -> RuntimeConfig {
             None => defaults.max_running_per_user,
             Some(0) => None,
             Some(n) => Some(n),
+        },
+        lease_duration: args.lease.unwrap_or(defaults.lease_duration),
+        // A lease given alone keeps the default ratio: three heartbeats per lease.
+        heartbeat_interval: match (args.heartbeat_interval, args.lease) {
+            (Some(interval), _) => interval,
+            (None, Some(lease)) => lease / 3,
+            (None, None) => defaults.heartbeat_interval,
+        },
+        rescuer: RescuerConfig {
+            interval: args.rescue_interval.unwrap_or(defaults.rescuer.interval),
         },
         ..defaults
     }

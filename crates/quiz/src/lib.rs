@@ -36,6 +36,8 @@ pub use question::{
     category_key, check_language, check_notes, NewQuestion, Provenance, Question, QuestionId,
     DEFAULT_LANGUAGE,
 };
+#[cfg(feature = "postgres")]
+pub use store::PostgresQuestionStore;
 pub use store::{
     MemoryQuestionStore, QuestionCursor, QuestionPage, QuestionQuery, QuestionStore,
     SqliteQuestionStore, DEFAULT_QUESTION_LIMIT, MAX_QUESTION_LIMIT,

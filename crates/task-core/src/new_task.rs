@@ -158,7 +158,10 @@ mod tests {
         check(NewTask::new("a", ""), Some("task_type"));
         check(NewTask::new("a", "x".repeat(65)), Some("task_type"));
         check(ok.clone().with_label("l".repeat(201)), Some("label"));
-        check(ok.clone().with_description("d".repeat(2001)), Some("description"));
+        check(
+            ok.clone().with_description("d".repeat(2001)),
+            Some("description"),
+        );
         check(ok.clone().with_max_attempts(0), Some("max_attempts"));
         check(ok.clone().with_max_attempts(101), Some("max_attempts"));
         check(ok.clone().with_run_at(-5), Some("run_at"));

@@ -5,15 +5,16 @@
 use std::collections::HashMap;
 
 use task_core::{Task, TaskId, UnixMillis};
+use task_store::backend::fair_claim::{FairPicker, Offer};
+use task_store::backend::lease_token::new_lease_token;
+use task_store::backend::rules;
 use task_store::{ClaimRequest, Result};
 
 use deadpool_postgres::Transaction;
 
 use crate::errors::{corrupt, map_db};
-use crate::fair_claim::{FairPicker, Offer};
-use crate::lease_token::new_lease_token;
 use crate::row::{get, task_from_row};
-use crate::{rules, sql, PostgresStore};
+use crate::{sql, PostgresStore};
 
 /// Due-index entries a fair claim reads before it switches to per-user lookups, on top of four
 /// per task asked for (as SQLite's).

@@ -10,14 +10,27 @@ use tokio_postgres::error::SqlState;
 /// readiness failure, and show `Conflict` to users.
 pub(crate) fn map_db(error: tokio_postgres::Error) -> StoreError {
     let Some(code) = error.code() else {
-        // No SQLSTATE: the connection failed or closed (I/O, TLS, timeout, protocol).
-        return StoreError::Unavailable(error.to_string());
+        // No SQLSTATE: the connection failed or closed (I/O, TLS, timeout, protocol). The
+        // driver's own message ("error connecting to server") leaves the cause to its source.
+        return StoreError::Unavailable(with_causes(&error));
     };
     let message = error
         .as_db_error()
         .map(|db| db.message().to_owned())
         .unwrap_or_else(|| error.to_string());
     classify(code, message)
+}
+
+/// `error`'s message followed by those of its sources, `: `-separated.
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 /// The kind of a SQLSTATE, with the server's message.

@@ -14,31 +14,24 @@
 //!   transaction under an advisory lock.
 //!
 //! **Invariant: the behaviour is `task_store`'s.** The rules of every operation are the ones
-//! SQLite and memory apply (see `rules.rs`), and the conformance suite runs against this
-//! backend in full. No driver type appears in the public API.
+//! SQLite and memory apply (`task_store::backend`), and the conformance suite runs against this
+//! backend in full. No driver type appears in the `TaskStore` and `UserStore` API; the driver
+//! shows only where sibling crates keep their own tables in the same schema
+//! ([`PostgresStore::connection`], [`map_postgres_error`], the [`tokio_postgres`] re-export),
+//! as `task_store` does for SQLite.
 
 mod claim;
-mod clock;
 mod config;
 mod errors;
-// Verbatim copies of task-store's crate-private modules (`fair_claim`, `rules`, `user_rules`,
-// `lease_token`, `clock`): not every item has a caller here.
-#[allow(dead_code)]
-mod fair_claim;
-mod lease_token;
 mod list;
 mod listener;
 mod migrate;
 mod notifier;
 mod publish;
 mod row;
-#[allow(dead_code)]
-mod rules;
 mod sql;
 mod store;
 mod tasks;
-#[allow(dead_code)]
-mod user_rules;
 mod users;
 
 pub use config::{
@@ -47,7 +40,21 @@ pub use config::{
     DEFAULT_POOL_SIZE, DEFAULT_POOL_WAIT_TIMEOUT, DEFAULT_RESYNC_MARGIN, DEFAULT_SCHEMA,
 };
 pub use listener::ListenerStatus;
-pub use store::PostgresStore;
+pub use store::{PooledConnection, PostgresStore};
+
+/// The PostgreSQL driver this crate uses, for sibling crates that keep their own tables in the
+/// same schema (through [`PostgresStore::connection`]); using this re-export keeps the versions
+/// in step.
+pub use tokio_postgres;
+
+/// The [`StoreError`](task_store::StoreError) kind for a driver error, exactly as the store
+/// maps its own: a lost or refused connection is `Unavailable`; serialization failures,
+/// deadlocks, lock and statement timeouts are `Busy`; a unique violation is `Conflict`; text
+/// PostgreSQL cannot store (NUL characters) is `Invalid`; anything else is `Backend` with the
+/// message and SQLSTATE. For sibling crates using [`PostgresStore::connection`].
+pub fn map_postgres_error(error: tokio_postgres::Error) -> task_store::StoreError {
+    errors::map_db(error)
+}
 
 /// Whether `database` names a PostgreSQL server (`postgres://` or `postgresql://` URL) rather
 /// than a SQLite file, for binaries choosing a backend from one setting.

@@ -3,12 +3,13 @@
 //! for keyset paging.
 
 use task_core::TaskStatus;
+use task_store::backend::rules;
 use task_store::{Cursor, ListQuery, Result, TaskPage};
 use tokio_postgres::types::ToSql;
 
 use crate::errors::map_db;
 use crate::row::{task_columns, tasks_from_rows};
-use crate::{rules, PostgresStore};
+use crate::PostgresStore;
 
 /// A query's SQL and parameters, built together so placeholders always match.
 struct Filters<'a> {

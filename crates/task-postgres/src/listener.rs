@@ -13,11 +13,11 @@ use tokio::task::JoinHandle;
 use tokio_postgres::{AsyncMessage, Client, NoTls, Notification, Statement};
 use tokio_util::sync::CancellationToken;
 
-use crate::clock::now_millis;
 use crate::errors::map_db;
 use crate::publish::Publisher;
 use crate::row::task_from_row;
 use crate::sql;
+use task_store::backend::clock::now_millis;
 
 /// Most notifications handled (and rows read) per batch.
 const MAX_BATCH: usize = 512;

@@ -5,8 +5,8 @@
 use task_store::StoreError;
 use tokio_postgres::Client;
 
-use crate::clock::now_millis;
 use crate::errors::map_db;
+use task_store::backend::clock::now_millis;
 
 /// One migration file.
 #[derive(Debug, Clone, Copy)]
@@ -30,6 +30,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         version: 2,
         name: "users_tokens",
         sql: include_str!("../../../migrations/postgres/0002_users_tokens.sql"),
+    },
+    Migration {
+        version: 3,
+        name: "questions",
+        sql: include_str!("../../../migrations/postgres/0003_questions.sql"),
     },
 ];
 

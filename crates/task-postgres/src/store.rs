@@ -2,6 +2,7 @@
 //! operation shares (getting a connection, the locked read-modify-write slow path, publishing).
 
 use std::fmt;
+use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
@@ -26,6 +27,10 @@ use crate::{sql, PostgresConfig, DEFAULT_APPLICATION_NAME};
 /// Several stores (in one process or on many hosts) may share one schema: claims never hand
 /// out a task twice (`FOR UPDATE SKIP LOCKED`), worker writes are fenced by lease token, and
 /// every store's change feed carries every instance's changes (`LISTEN/NOTIFY`).
+///
+/// [`ping`](task_store::TaskStore::ping), the readiness check, also fails with
+/// `Unavailable` while the change listener is disconnected: until it has reconnected and
+/// re-synced, this instance misses other instances' changes.
 #[derive(Clone)]
 pub struct PostgresStore {
     pub(crate) inner: Arc<Inner>,
@@ -122,9 +127,27 @@ impl PostgresStore {
         self.inner.listener.clone()
     }
 
+    /// Whether the change listener is connected (and, after a reconnect, re-synced).
+    pub(crate) fn listener_connected(&self) -> bool {
+        self.inner.listener.borrow().connected
+    }
+
     /// A pooled connection.
     pub(crate) async fn client(&self) -> Result<Object> {
         self.inner.pool.get().await.map_err(map_pool)
+    }
+
+    /// A connection from this store's pool, for sibling crates that keep their own tables in
+    /// the same schema (the quiz crate's questions): its `search_path` is the store's schema,
+    /// so their SQL names tables unqualified. Map its errors with
+    /// [`map_postgres_error`](crate::map_postgres_error) so they look like the store's.
+    /// Dropping it returns it to the pool; a transaction left open is rolled back.
+    ///
+    /// # Errors
+    /// [`StoreError::Busy`] when no connection frees up within `pool_wait_timeout`,
+    /// [`StoreError::Unavailable`] when a new one cannot be opened.
+    pub async fn connection(&self) -> Result<PooledConnection> {
+        Ok(PooledConnection(self.client().await?))
     }
 
     /// Announces a committed change of `task`: on the local feed at once, to other instances
@@ -185,6 +208,32 @@ impl PostgresStore {
         transaction.commit().await.map_err(map_db)?;
         self.committed(&next);
         Ok(next)
+    }
+}
+
+/// A connection borrowed from a [`PostgresStore`]'s pool (see [`PostgresStore::connection`]).
+/// It dereferences to a [`tokio_postgres::Client`].
+pub struct PooledConnection(Object);
+
+impl fmt::Debug for PooledConnection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PooledConnection")
+            .field("closed", &self.0.is_closed())
+            .finish()
+    }
+}
+
+impl Deref for PooledConnection {
+    type Target = tokio_postgres::Client;
+
+    fn deref(&self) -> &tokio_postgres::Client {
+        &self.0
+    }
+}
+
+impl DerefMut for PooledConnection {
+    fn deref_mut(&mut self) -> &mut tokio_postgres::Client {
+        &mut self.0
     }
 }
 

@@ -9,16 +9,17 @@ use async_trait::async_trait;
 use futures_util::future::try_join_all;
 use serde_json::Value;
 use task_core::{NewTask, Task, TaskId, TaskStatus, UnixMillis};
+use task_store::backend::clock::now_millis;
+use task_store::backend::rules;
 use task_store::{
     ChangeReceiver, ClaimRequest, Failure, Lease, ListQuery, Result, StatusCount, StoreError,
     TaskPage, TaskStore,
 };
 
-use crate::clock::now_millis;
 use crate::errors::{corrupt, map_db};
 use crate::row::{get, task_from_row};
 use crate::store::TaskParams;
-use crate::{rules, sql, PostgresStore};
+use crate::{sql, PostgresStore};
 
 impl PostgresStore {
     /// Inserts validated tasks in one transaction (pipelined) and publishes them.
@@ -342,6 +343,13 @@ impl TaskStore for PostgresStore {
     }
 
     async fn ping(&self) -> Result<()> {
+        // An instance whose listener is down misses other instances' changes, so its live
+        // streams would go stale: it is not ready until the listener is back and re-synced.
+        if !self.listener_connected() {
+            return Err(StoreError::Unavailable(
+                "the change listener is reconnecting".to_owned(),
+            ));
+        }
         let client = self.client().await?;
         client.execute("SELECT 1", &[]).await.map_err(map_db)?;
         Ok(())

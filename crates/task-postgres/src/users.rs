@@ -2,13 +2,13 @@
 
 use async_trait::async_trait;
 use task_core::UnixMillis;
+use task_store::backend::clock::now_millis;
+use task_store::backend::user_rules::{token_record, validate_email, validate_token};
 use task_store::{NewToken, Result, Role, StoreError, TokenRecord, User, UserStore};
 use tokio_postgres::error::SqlState;
 
-use crate::clock::now_millis;
 use crate::errors::map_db;
 use crate::row::{get, kind_as_str, token_from_row, user_from_row};
-use crate::user_rules::{token_record, validate_email, validate_token};
 use crate::PostgresStore;
 
 const CREATE_USER: &str = "INSERT INTO users (email, role, created_at) VALUES ($1, $2, $3) \

@@ -3,24 +3,22 @@
 //!
 //! **Invariant: this crate knows nothing of HTTP, AI providers or the worker runtime.** Every
 //! rule about what a change may do comes from `task-core` (and, for the rules every backend
-//! shares, from this crate's `rules` module); this crate makes the changes durable, fences them
+//! shares, from this crate's [`backend::rules`]); this crate makes the changes durable, fences them
 //! by lease token and publishes them in commit order. `docs/state-machine.md` describes the
 //! states, who moves a task between them, and the fencing, versioning and durability rules.
 //!
 //! With the `testkit` feature, `task_store::testkit` exports the conformance suite that every
-//! backend (including ones in other crates) runs in full with `conformance_suite!`.
+//! backend (including ones in other crates) runs in full with `conformance_suite!`. The
+//! [`backend`] module exports the shared rules, fair-claim picker, lease tokens and clock that
+//! the built-in backends are made of, for backends in other crates.
 
-mod clock;
+pub mod backend;
 mod error;
-mod fair_claim;
 mod feed;
-mod lease_token;
 mod memory;
 mod query;
-mod rules;
 mod sqlite;
 mod store;
-mod user_rules;
 mod users;
 
 #[cfg(feature = "testkit")]

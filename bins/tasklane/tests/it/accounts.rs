@@ -1,5 +1,7 @@
-//! `user add` and `token create|list|revoke`: the new secret is alone on the last line.
+//! `user add` and `token create|list|revoke`: the new secret is alone on the last line; the
+//! commands work on PostgreSQL too, and database errors never show a password.
 
+use crate::cluster::TestSchema;
 use crate::process::{last_line, run, task_http};
 
 fn is_token(line: &str) -> bool {
@@ -63,13 +65,51 @@ fn tokens_are_created_listed_and_revoked() {
 }
 
 #[test]
-fn postgres_urls_are_refused_clearly() {
+fn an_unreachable_postgres_server_is_named_without_its_password() {
     let dir = tempfile::tempdir().unwrap();
-    let output =
-        run(task_http(dir.path()).args(["--db", "postgres://localhost/tasklane", "user", "list"]));
+    // Port 1 on the loopback interface refuses connections at once.
+    let output = run(task_http(dir.path()).args([
+        "--db",
+        "postgres://tasklane:s3cret@127.0.0.1:1/tasklane",
+        "user",
+        "list",
+    ]));
     assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
-        String::from_utf8_lossy(&output.stderr).contains("Postgres support is not built yet"),
-        "{output:?}"
+        stderr.contains("cannot open PostgreSQL database postgres://…@127.0.0.1:1/tasklane"),
+        "{stderr}"
     );
+    assert!(!stderr.contains("s3cret"), "{stderr}");
+    let schema_without_postgres =
+        run(task_http(dir.path()).args(["--pg-schema", "tenant_a", "user", "list"]));
+    assert!(!schema_without_postgres.status.success());
+    assert!(
+        String::from_utf8_lossy(&schema_without_postgres.stderr).contains("--pg-schema"),
+        "{schema_without_postgres:?}"
+    );
+}
+
+#[test]
+fn users_and_tokens_live_in_postgres_too() {
+    let Some(schema) = TestSchema::new() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let on_postgres = |args: &[&str]| {
+        run(task_http(dir.path())
+            .env("TASKLANE_DB", &schema.url)
+            .env("TASKLANE_PG_SCHEMA", &schema.name)
+            .args(args))
+    };
+    let added = on_postgres(&["user", "add", "Cy@Example.com"]);
+    assert!(added.status.success(), "{added:?}");
+    assert!(is_token(&last_line(&added)), "{added:?}");
+    let listed = on_postgres(&["user", "list"]);
+    assert_eq!(
+        String::from_utf8_lossy(&listed.stdout),
+        "cy@example.com\tuser\n"
+    );
+    let again = on_postgres(&["user", "add", "cy@example.com"]);
+    assert!(!again.status.success(), "{again:?}");
 }

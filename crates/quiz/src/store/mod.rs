@@ -1,7 +1,11 @@
-//! The [`QuestionStore`] trait, its query types, and the two backends.
+//! The [`QuestionStore`] trait, its query types, and the backends: memory, SQLite and (with
+//! the `postgres` feature) PostgreSQL.
 
 mod memory;
+#[cfg(feature = "postgres")]
+mod postgres;
 mod query;
+mod raw;
 mod sqlite;
 
 use std::collections::HashSet;
@@ -11,6 +15,8 @@ use async_trait::async_trait;
 use crate::{NewQuestion, Question, QuestionId, QuizError, ValidationStatus};
 
 pub use memory::MemoryQuestionStore;
+#[cfg(feature = "postgres")]
+pub use postgres::PostgresQuestionStore;
 pub use query::{
     QuestionCursor, QuestionPage, QuestionQuery, DEFAULT_QUESTION_LIMIT, MAX_QUESTION_LIMIT,
 };
@@ -19,7 +25,7 @@ pub use sqlite::SqliteQuestionStore;
 /// Durable question storage. Object-safe: use it as `Arc<dyn QuestionStore>`.
 ///
 /// Rules every implementation keeps (the conformance tests in `tests/it/store.rs` run against
-/// both backends):
+/// every backend):
 /// - Every write validates its input first and writes nothing on error.
 /// - Lists are newest first: `created_at` descending, then `id` descending.
 /// - Category filters and duplicate checks compare [`crate::category_key`]s; search matches a

@@ -8,10 +8,11 @@ use async_trait::async_trait;
 use task_store::rusqlite::{self, params_from_iter, types::Value as SqlValue, Connection, Row};
 use task_store::{map_sqlite_error, SqliteStore, StoreError};
 
+use super::raw::RawQuestion;
 use super::{check_new_emoji, now_millis, QuestionPage, QuestionQuery, QuestionStore};
 use crate::question::{category_key, check_notes};
 use crate::rules::normalize_text;
-use crate::{NewQuestion, Provenance, Question, QuestionId, QuizError, ValidationStatus};
+use crate::{NewQuestion, Question, QuestionId, QuizError, ValidationStatus};
 
 const COLUMNS: &str = "id, user_id, text, options, correct_index, explanation, emoji, category, \
      age_group, difficulty, language, validation_status, validation_notes, task_id, provider, \
@@ -48,7 +49,7 @@ impl SqliteQuestionStore {
                 values.push(SqlValue::Text(id_text));
                 let mut statement = conn.prepare(&sql).map_err(map_sqlite_error)?;
                 let mut rows = statement
-                    .query_map(params_from_iter(values), RawQuestion::read)
+                    .query_map(params_from_iter(values), read_row)
                     .map_err(map_sqlite_error)?;
                 rows.next().transpose().map_err(map_sqlite_error)
             })
@@ -240,7 +241,7 @@ impl SqliteQuestionStore {
             .with_connection(move |conn: &Connection| {
                 let mut statement = conn.prepare(&sql).map_err(map_sqlite_error)?;
                 let rows = statement
-                    .query_map(params_from_iter(values), RawQuestion::read)
+                    .query_map(params_from_iter(values), read_row)
                     .map_err(map_sqlite_error)?
                     .collect::<Result<Vec<_>, _>>()
                     .map_err(map_sqlite_error)?;
@@ -279,103 +280,26 @@ fn insert_values(q: &Question, options: String) -> Vec<SqlValue> {
     ]
 }
 
-/// A row as SQLite returns it, before the typed fields are parsed (parse failures are
-/// [`QuizError::Corrupt`], not driver errors).
-struct RawQuestion {
-    id: String,
-    user_id: String,
-    text: String,
-    options: String,
-    correct_index: i64,
-    explanation: String,
-    emoji: String,
-    category: String,
-    age_group: String,
-    difficulty: String,
-    language: String,
-    validation_status: String,
-    validation_notes: Option<String>,
-    task_id: Option<String>,
-    provider: String,
-    model: String,
-    created_at: i64,
-    updated_at: i64,
-}
-
-impl RawQuestion {
-    /// Reads the columns in [`COLUMNS`] order.
-    fn read(row: &Row<'_>) -> rusqlite::Result<Self> {
-        Ok(Self {
-            id: row.get(0)?,
-            user_id: row.get(1)?,
-            text: row.get(2)?,
-            options: row.get(3)?,
-            correct_index: row.get(4)?,
-            explanation: row.get(5)?,
-            emoji: row.get(6)?,
-            category: row.get(7)?,
-            age_group: row.get(8)?,
-            difficulty: row.get(9)?,
-            language: row.get(10)?,
-            validation_status: row.get(11)?,
-            validation_notes: row.get(12)?,
-            task_id: row.get(13)?,
-            provider: row.get(14)?,
-            model: row.get(15)?,
-            created_at: row.get(16)?,
-            updated_at: row.get(17)?,
-        })
-    }
-
-    fn decode(self) -> Result<Question, QuizError> {
-        let corrupt = |reason: String| QuizError::Corrupt {
-            id: self.id.clone(),
-            reason,
-        };
-        let id = self
-            .id
-            .parse()
-            .map_err(|e: QuizError| corrupt(e.to_string()))?;
-        let options: [String; 4] =
-            serde_json::from_str(&self.options).map_err(|e| corrupt(format!("options: {e}")))?;
-        let correct_index = u8::try_from(self.correct_index)
-            .map_err(|_| corrupt(format!("correct_index {}", self.correct_index)))?;
-        let task_id = self
-            .task_id
-            .as_deref()
-            .map(str::parse)
-            .transpose()
-            .map_err(|e: task_core::CoreError| corrupt(e.to_string()))?;
-        Ok(Question {
-            id,
-            user_id: self.user_id,
-            text: self.text,
-            options,
-            correct_index,
-            explanation: self.explanation,
-            emoji: self.emoji,
-            age_group: self
-                .age_group
-                .parse()
-                .map_err(|e: QuizError| corrupt(e.to_string()))?,
-            difficulty: self
-                .difficulty
-                .parse()
-                .map_err(|e: QuizError| corrupt(e.to_string()))?,
-            validation_status: self
-                .validation_status
-                .parse()
-                .map_err(|e: QuizError| corrupt(e.to_string()))?,
-            category: self.category,
-            language: self.language,
-            validation_notes: self.validation_notes,
-            provenance: Provenance {
-                task_id,
-                provider: self.provider,
-                model: self.model,
-            },
-            created_at: self.created_at,
-            updated_at: self.updated_at,
-        })
-    }
+/// Reads the columns in [`COLUMNS`] order.
+fn read_row(row: &Row<'_>) -> rusqlite::Result<RawQuestion> {
+    Ok(RawQuestion {
+        id: row.get(0)?,
+        user_id: row.get(1)?,
+        text: row.get(2)?,
+        options: row.get(3)?,
+        correct_index: row.get(4)?,
+        explanation: row.get(5)?,
+        emoji: row.get(6)?,
+        category: row.get(7)?,
+        age_group: row.get(8)?,
+        difficulty: row.get(9)?,
+        language: row.get(10)?,
+        validation_status: row.get(11)?,
+        validation_notes: row.get(12)?,
+        task_id: row.get(13)?,
+        provider: row.get(14)?,
+        model: row.get(15)?,
+        created_at: row.get(16)?,
+        updated_at: row.get(17)?,
+    })
 }

@@ -1,5 +1,5 @@
-//! The question store conformance suite: every rule of `QuestionStore`, checked on the memory
-//! and the SQLite backend alike.
+//! The question store conformance suite: every rule of `QuestionStore`, checked on the memory,
+//! SQLite and PostgreSQL backends alike.
 
 use std::collections::HashSet;
 
@@ -9,7 +9,7 @@ use quiz::{
 };
 use task_store::SqliteStore;
 
-use crate::support::{on_both_backends, Stores};
+use crate::support::{on_every_backend, Stores};
 
 fn new_question(user: &str, category: &str, text: &str) -> NewQuestion {
     NewQuestion {
@@ -35,7 +35,7 @@ async fn insert(store: &dyn QuestionStore, questions: Vec<NewQuestion>) -> Vec<q
     store.insert_many(questions).await.expect("insert")
 }
 
-on_both_backends!(
+on_every_backend!(
     inserted_questions_come_back_whole_and_in_order,
     get_many_keeps_the_callers_order_and_the_owner_filter,
     a_batch_with_one_bad_question_writes_nothing,
@@ -390,6 +390,23 @@ async fn sqlite_questions_survive_reopening_the_database() {
             .get_many(&[saved[0].id.clone()], None)
             .await
             .unwrap(),
+        saved
+    );
+}
+
+#[tokio::test]
+async fn postgres_questions_are_shared_by_every_instance_on_the_schema() {
+    let Some(stores) = crate::postgres::postgres().await else {
+        return;
+    };
+    let saved = insert(
+        stores.questions.as_ref(),
+        vec![new_question("a", "X", "Delad?")],
+    )
+    .await;
+    let other = crate::postgres::another_instance(&stores).await;
+    assert_eq!(
+        other.get_many(&[saved[0].id.clone()], None).await.unwrap(),
         saved
     );
 }

@@ -1,4 +1,4 @@
-//! Shared test tools: both backends, a runtime with the quiz handlers against fake providers,
+//! Shared test tools: the backends, a runtime with the quiz handlers against fake providers,
 //! valid and broken model answers, and waits on the change feed with a bounded timeout (never
 //! a sleep).
 
@@ -32,7 +32,8 @@ pub struct Stores {
     pub tasks: Arc<dyn TaskStore>,
     pub users: Arc<dyn UserStore>,
     pub questions: Arc<dyn QuestionStore>,
-    _dir: Option<TempDir>,
+    pub(crate) _dir: Option<TempDir>,
+    pub(crate) _schema: Option<crate::postgres::TestSchema>,
 }
 
 pub fn memory() -> Stores {
@@ -42,6 +43,7 @@ pub fn memory() -> Stores {
         users: store,
         questions: Arc::new(MemoryQuestionStore::new()),
         _dir: None,
+        _schema: None,
     }
 }
 
@@ -53,6 +55,7 @@ pub fn sqlite() -> Stores {
         users: Arc::new(store.clone()),
         questions: Arc::new(SqliteQuestionStore::new(store)),
         _dir: Some(dir),
+        _schema: None,
     }
 }
 
@@ -74,6 +77,33 @@ macro_rules! on_both_backends {
     )*};
 }
 pub(crate) use on_both_backends;
+
+/// Like [`on_both_backends`], plus `<scenario>::postgres` on a fresh PostgreSQL schema (which
+/// prints why and passes when `TASKLANE_TEST_POSTGRES` is unset).
+macro_rules! on_every_backend {
+    ($($scenario:ident),* $(,)?) => {$(
+        mod $scenario {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn memory() {
+                super::$scenario($crate::support::memory()).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$scenario($crate::support::sqlite()).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                let Some(stores) = $crate::postgres::postgres().await else {
+                    return;
+                };
+                super::$scenario(stores).await
+            }
+        }
+    )*};
+}
+pub(crate) use on_every_backend;
 
 /// Provider settings: `fake` (if any) configured for its kind with a key, the offline
 /// provider without delay, and `timeout` as the cap on one provider call.

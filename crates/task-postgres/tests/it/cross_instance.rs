@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde_json::json;
 use task_core::{NewTask, Task, TaskId, TaskStatus};
 use task_postgres::PostgresStore;
-use task_store::{ChangeReceiver, ClaimRequest, Lease, TaskChange, TaskStore};
+use task_store::{ChangeReceiver, ClaimRequest, Lease, StoreError, TaskChange, TaskStore};
 
 use crate::support::{TestDb, WAIT};
 
@@ -142,6 +142,12 @@ async fn a_dropped_listener_reconnects_and_publishes_what_changed_meanwhile() {
         .await
         .expect("the listener notices")
         .unwrap();
+    // Until it is back, B misses A's changes, so its readiness check fails (B waits out its
+    // backoff before reconnecting, so this runs while it is away).
+    assert!(
+        matches!(b.ping().await, Err(StoreError::Unavailable(_))),
+        "not ready while the listener is away"
+    );
 
     let created = a.create(NewTask::new("u", "missed")).await.unwrap();
     let seen = upserts_until(&mut feed_b, &created.id, 1).await;
@@ -157,6 +163,7 @@ async fn a_dropped_listener_reconnects_and_publishes_what_changed_meanwhile() {
         "the change came from the re-sync: {after:?}"
     );
     assert_ne!(after.backend_pid, Some(pid));
+    b.ping().await.expect("ready again");
     eprintln!("listener after the reconnect: {after:?}");
 
     // And live notifications flow again on the new connection.

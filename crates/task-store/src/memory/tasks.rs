@@ -8,12 +8,13 @@ use serde_json::Value;
 use task_core::{NewTask, Task, TaskId, TaskStatus, UnixMillis};
 
 use super::{MemoryStore, State, StoredTask};
-use crate::clock::now_millis;
-use crate::fair_claim::{FairPicker, Offer};
-use crate::lease_token::new_lease_token;
+use crate::backend::clock::now_millis;
+use crate::backend::fair_claim::{FairPicker, Offer};
+use crate::backend::lease_token::new_lease_token;
+use crate::backend::rules;
 use crate::{
-    rules, ChangeReceiver, ClaimRequest, Failure, Lease, ListQuery, Result, StatusCount,
-    StoreError, TaskChange, TaskPage, TaskStore,
+    ChangeReceiver, ClaimRequest, Failure, Lease, ListQuery, Result, StatusCount, StoreError,
+    TaskChange, TaskPage, TaskStore,
 };
 
 impl MemoryStore {

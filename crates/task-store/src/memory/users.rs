@@ -4,8 +4,8 @@ use async_trait::async_trait;
 use task_core::UnixMillis;
 
 use super::{MemoryStore, StoredToken};
-use crate::clock::now_millis;
-use crate::user_rules::{is_live, token_record, validate_email, validate_token};
+use crate::backend::clock::now_millis;
+use crate::backend::user_rules::{is_live, token_record, validate_email, validate_token};
 use crate::users::{NewToken, Role, TokenRecord, User, UserStore};
 use crate::{Result, StoreError};
 

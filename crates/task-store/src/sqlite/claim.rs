@@ -16,9 +16,10 @@ use rusqlite::{Connection, Row};
 
 use super::error::map_sqlite_error;
 use super::rows::{task_from_row, TASK_COLUMNS};
-use crate::fair_claim::{FairPicker, Offer};
-use crate::lease_token::new_lease_token;
-use crate::{rules, ClaimRequest, Result, StoreError, TaskChange};
+use crate::backend::fair_claim::{FairPicker, Offer};
+use crate::backend::lease_token::new_lease_token;
+use crate::backend::rules;
+use crate::{ClaimRequest, Result, StoreError, TaskChange};
 use task_core::Task;
 
 /// Due-index entries a fair claim reads before it switches to per-user lookups, on top of four

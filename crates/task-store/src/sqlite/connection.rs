@@ -8,7 +8,7 @@ use rusqlite::functions::FunctionFlags;
 use rusqlite::Connection;
 
 use super::error::map_sqlite_error;
-use crate::rules::fold_case;
+use crate::backend::rules::fold_case;
 use crate::StoreError;
 
 /// The SQL name of [`fold_case`], used by task search.

@@ -6,7 +6,8 @@ use rusqlite::Connection;
 use super::connection::FOLD_FUNCTION;
 use super::error::map_sqlite_error;
 use super::rows::{task_from_row, TASK_COLUMNS};
-use crate::{rules, Cursor, ListQuery, Result, TaskPage};
+use crate::backend::rules;
+use crate::{Cursor, ListQuery, Result, TaskPage};
 
 /// One page of tasks matching `query`.
 pub(super) fn list(conn: &Connection, query: &ListQuery) -> Result<TaskPage> {

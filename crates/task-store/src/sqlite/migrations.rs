@@ -7,7 +7,7 @@
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 
 use super::error::map_sqlite_error;
-use crate::clock::now_millis;
+use crate::backend::clock::now_millis;
 use crate::StoreError;
 
 /// One schema change.

@@ -15,10 +15,11 @@ use task_core::{NewTask, Task, TaskId, TaskStatus, UnixMillis};
 use super::error::map_sqlite_error;
 use super::rows::{insert_task, json_text, select_task, task_from_row, update_task, TASK_COLUMNS};
 use super::{claim, list, SqliteStore};
-use crate::clock::now_millis;
+use crate::backend::clock::now_millis;
+use crate::backend::rules;
 use crate::{
-    rules, ChangeReceiver, ClaimRequest, Failure, Lease, ListQuery, Result, StatusCount,
-    StoreError, TaskChange, TaskPage, TaskStore,
+    ChangeReceiver, ClaimRequest, Failure, Lease, ListQuery, Result, StatusCount, StoreError,
+    TaskChange, TaskPage, TaskStore,
 };
 
 /// Deletes the oldest finished tasks; SQLite reads them off the `completed_at` index.

@@ -6,8 +6,8 @@ use task_core::UnixMillis;
 
 use super::error::{is_unique_violation, map_sqlite_error};
 use super::SqliteStore;
-use crate::clock::now_millis;
-use crate::user_rules::{is_live, token_record, validate_email, validate_token};
+use crate::backend::clock::now_millis;
+use crate::backend::user_rules::{is_live, token_record, validate_email, validate_token};
 use crate::users::{NewToken, Role, TokenKind, TokenRecord, User, UserStore};
 use crate::{Result, StoreError};
 

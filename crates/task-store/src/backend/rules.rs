@@ -1,28 +1,28 @@
 //! The rules of every task operation, as pure functions from the stored task to the task after
 //! the change.
 //!
-//! A copy of `task_store`'s crate-private `rules` module, kept identical so PostgreSQL behaves
-//! exactly like SQLite and memory (the conformance suite checks it). task-store does not export
-//! the module; once it does, this file goes. [`crate::PostgresStore`] applies the rules inside
-//! its write transactions or, for the guarded single-statement fast paths, uses them to explain
-//! why the guard matched no row.
+//! Every backend uses them: [`crate::MemoryStore`] applies them directly, while
+//! [`crate::SqliteStore`] and task-postgres's `PostgresStore` apply them inside their write
+//! transactions or, for the guarded single-statement fast paths, use them to explain why the
+//! guard matched no row. Keeping the rules in one place is what makes the backends behave the
+//! same; the conformance suite checks it.
 
 use serde_json::Value;
 use task_core::{
     check_progress, CoreError, NewTask, Task, TaskId, TaskStatus, UnixMillis, MAX_DESCRIPTION_LEN,
 };
 
-use task_store::{ClaimRequest, Failure, Lease, ListQuery, Result, StoreError};
+use crate::{ClaimRequest, Failure, Lease, ListQuery, Result, StoreError};
 
 /// The error stored on a task that was cancelled.
-pub(crate) const CANCELLED_ERROR: &str = "Task was cancelled";
+pub const CANCELLED_ERROR: &str = "Task was cancelled";
 /// The error stored on a task whose worker stopped renewing its lease.
-pub(crate) const LEASE_EXPIRED_ERROR: &str = "worker lost: lease expired";
+pub const LEASE_EXPIRED_ERROR: &str = "worker lost: lease expired";
 /// The most tasks one claim may take; more would hold the writer for too long.
-pub(crate) const MAX_CLAIM_LIMIT: usize = 1000;
+pub const MAX_CLAIM_LIMIT: usize = 1000;
 
 /// A new `pending` task, after checking every field.
-pub(crate) fn new_task(new: NewTask, now: UnixMillis) -> Result<Task> {
+pub fn new_task(new: NewTask, now: UnixMillis) -> Result<Task> {
     new.validate()?;
     let id = TaskId::generate(now).map_err(|e| StoreError::Backend(e.to_string()))?;
     Ok(Task {
@@ -53,7 +53,7 @@ pub(crate) fn new_task(new: NewTask, now: UnixMillis) -> Result<Task> {
 }
 
 /// Checks a claim request. A `limit` of 0 is valid and claims nothing.
-pub(crate) fn validate_claim(request: &ClaimRequest) -> Result<()> {
+pub fn validate_claim(request: &ClaimRequest) -> Result<()> {
     let invalid = |field: &'static str, reason: &str| {
         Err(StoreError::Invalid(CoreError::InvalidField {
             field,
@@ -76,13 +76,13 @@ pub(crate) fn validate_claim(request: &ClaimRequest) -> Result<()> {
 }
 
 /// When a lease taken by `request` runs out.
-pub(crate) fn lease_expiry(request: &ClaimRequest) -> UnixMillis {
+pub fn lease_expiry(request: &ClaimRequest) -> UnixMillis {
     let lease_for = i64::try_from(request.lease_for.as_millis()).unwrap_or(i64::MAX);
     request.now.saturating_add(lease_for)
 }
 
 /// Whether a claim may take `task` (it is `pending`, due, and of a wanted type).
-pub(crate) fn is_claimable(task: &Task, request: &ClaimRequest) -> bool {
+pub fn is_claimable(task: &Task, request: &ClaimRequest) -> bool {
     task.status == TaskStatus::Pending
         && task.run_at <= request.now
         && (request.task_types.is_empty() || request.task_types.contains(&task.task_type))
@@ -90,7 +90,7 @@ pub(crate) fn is_claimable(task: &Task, request: &ClaimRequest) -> bool {
 
 /// `pending` → `processing` for the worker in `request`, holding `token`. The caller has
 /// checked [`is_claimable`].
-pub(crate) fn claim(task: &Task, request: &ClaimRequest, token: String) -> Task {
+pub fn claim(task: &Task, request: &ClaimRequest, token: String) -> Task {
     let mut next = task.clone();
     next.status = TaskStatus::Processing;
     next.attempt += 1;
@@ -106,7 +106,7 @@ pub(crate) fn claim(task: &Task, request: &ClaimRequest, token: String) -> Task 
 }
 
 /// Fencing: `lease` must be the current lease of a `processing` task.
-pub(crate) fn check_lease(task: &Task, lease: &Lease) -> Result<()> {
+pub fn check_lease(task: &Task, lease: &Lease) -> Result<()> {
     let current = task.status == TaskStatus::Processing
         && task.id == lease.task_id
         && task.lease_token.as_deref() == Some(lease.token.as_str());
@@ -118,7 +118,7 @@ pub(crate) fn check_lease(task: &Task, lease: &Lease) -> Result<()> {
 }
 
 /// Extends the lease. Bookkeeping only: no version bump, `updated_at` unchanged.
-pub(crate) fn heartbeat(task: &Task, lease: &Lease, lease_expires_at: UnixMillis) -> Result<Task> {
+pub fn heartbeat(task: &Task, lease: &Lease, lease_expires_at: UnixMillis) -> Result<Task> {
     check_lease(task, lease)?;
     let mut next = task.clone();
     next.lease_expires_at = Some(lease_expires_at);
@@ -126,7 +126,7 @@ pub(crate) fn heartbeat(task: &Task, lease: &Lease, lease_expires_at: UnixMillis
 }
 
 /// Checks a description a worker wants to show.
-pub(crate) fn validate_description(description: Option<&str>) -> Result<()> {
+pub fn validate_description(description: Option<&str>) -> Result<()> {
     match description {
         Some(text) if text.chars().count() > MAX_DESCRIPTION_LEN => {
             Err(StoreError::Invalid(CoreError::InvalidField {
@@ -139,7 +139,7 @@ pub(crate) fn validate_description(description: Option<&str>) -> Result<()> {
 }
 
 /// Records progress and, when given, a new description.
-pub(crate) fn update_progress(
+pub fn update_progress(
     task: &Task,
     lease: &Lease,
     progress: i64,
@@ -158,7 +158,7 @@ pub(crate) fn update_progress(
 }
 
 /// `processing` → `completed` with `result`.
-pub(crate) fn complete(task: &Task, lease: &Lease, result: Value, now: UnixMillis) -> Result<Task> {
+pub fn complete(task: &Task, lease: &Lease, result: Value, now: UnixMillis) -> Result<Task> {
     check_lease(task, lease)?;
     let mut next = task.clone();
     next.status = task.status.transition(TaskStatus::Completed)?;
@@ -173,7 +173,7 @@ pub(crate) fn complete(task: &Task, lease: &Lease, result: Value, now: UnixMilli
 
 /// Ends an attempt with an error: back to `pending` at `retry_at` while attempts are left,
 /// else `failed`. A task whose cancel was requested is cancelled instead of retried.
-pub(crate) fn fail(task: &Task, lease: &Lease, failure: Failure, now: UnixMillis) -> Result<Task> {
+pub fn fail(task: &Task, lease: &Lease, failure: Failure, now: UnixMillis) -> Result<Task> {
     check_lease(task, lease)?;
     validate_description(failure.retry_description.as_deref())?;
     let mut next = task.clone();
@@ -202,7 +202,7 @@ pub(crate) fn fail(task: &Task, lease: &Lease, failure: Failure, now: UnixMillis
 
 /// Asks a task to stop: `Some` with the changed task, or `None` when a cancel was already
 /// requested (nothing to write).
-pub(crate) fn request_cancel(task: &Task, now: UnixMillis) -> Result<Option<Task>> {
+pub fn request_cancel(task: &Task, now: UnixMillis) -> Result<Option<Task>> {
     match task.status {
         TaskStatus::Pending => {
             let mut next = task.clone();
@@ -226,7 +226,7 @@ pub(crate) fn request_cancel(task: &Task, now: UnixMillis) -> Result<Option<Task
 
 /// Marks a task `cancelled`: fenced when `lease` is given; otherwise only a `pending` task or a
 /// `processing` task whose cancel was requested.
-pub(crate) fn cancel(task: &Task, lease: Option<&Lease>, now: UnixMillis) -> Result<Task> {
+pub fn cancel(task: &Task, lease: Option<&Lease>, now: UnixMillis) -> Result<Task> {
     match lease {
         Some(lease) => check_lease(task, lease)?,
         None if task.status == TaskStatus::Processing && !task.cancel_requested => {
@@ -244,7 +244,7 @@ pub(crate) fn cancel(task: &Task, lease: Option<&Lease>, now: UnixMillis) -> Res
 }
 
 /// A manual retry of a `failed` or `cancelled` task with a full set of attempts.
-pub(crate) fn retry(task: &Task, run_at: Option<UnixMillis>, now: UnixMillis) -> Result<Task> {
+pub fn retry(task: &Task, run_at: Option<UnixMillis>, now: UnixMillis) -> Result<Task> {
     if task.status == TaskStatus::Processing {
         return Err(StoreError::Conflict(
             "the task is processing; only failed or cancelled tasks can be retried".to_owned(),
@@ -278,7 +278,7 @@ pub(crate) fn retry(task: &Task, run_at: Option<UnixMillis>, now: UnixMillis) ->
 
 /// Gives a claimed task back without counting the attempt. A task whose cancel was requested
 /// is cancelled instead, so a shutdown never resurrects it.
-pub(crate) fn release(task: &Task, lease: &Lease, now: UnixMillis) -> Result<Task> {
+pub fn release(task: &Task, lease: &Lease, now: UnixMillis) -> Result<Task> {
     check_lease(task, lease)?;
     let mut next = task.clone();
     if task.cancel_requested {
@@ -296,13 +296,13 @@ pub(crate) fn release(task: &Task, lease: &Lease, now: UnixMillis) -> Result<Tas
 }
 
 /// Whether the rescuer takes `task`: `processing` with a lease that expired before `now`.
-pub(crate) fn is_rescuable(task: &Task, now: UnixMillis) -> bool {
+pub fn is_rescuable(task: &Task, now: UnixMillis) -> bool {
     task.status == TaskStatus::Processing && task.lease_expires_at.is_some_and(|at| at < now)
 }
 
 /// A task whose worker was lost: `pending` (due now) with attempts left, else `failed`; a task
 /// whose cancel was requested is cancelled instead.
-pub(crate) fn rescue(task: &Task, now: UnixMillis) -> Result<Task> {
+pub fn rescue(task: &Task, now: UnixMillis) -> Result<Task> {
     let mut next = task.clone();
     if task.cancel_requested {
         finish_cancelled(&mut next, now)?;
@@ -323,7 +323,7 @@ pub(crate) fn rescue(task: &Task, now: UnixMillis) -> Result<Task> {
 }
 
 /// A running task cannot be deleted: its worker would write to a task that is gone.
-pub(crate) fn check_deletable(task: &Task) -> Result<()> {
+pub fn check_deletable(task: &Task) -> Result<()> {
     if task.status == TaskStatus::Processing {
         Err(StoreError::Conflict(
             "the task is processing; cancel it before deleting it".to_owned(),
@@ -334,18 +334,18 @@ pub(crate) fn check_deletable(task: &Task) -> Result<()> {
 }
 
 /// Whether the cleaner may delete `task`: terminal and finished before `before`.
-pub(crate) fn is_purgeable(task: &Task, before: UnixMillis) -> bool {
+pub fn is_purgeable(task: &Task, before: UnixMillis) -> bool {
     task.status.is_terminal() && task.completed_at.is_some_and(|at| at < before)
 }
 
 /// The case folding task search uses, in every backend that can: Unicode lower case, so
 /// "ÖSTERSJÖN" finds "Östersjön".
-pub(crate) fn fold_case(text: &str) -> String {
+pub fn fold_case(text: &str) -> String {
     text.to_lowercase()
 }
 
 /// The folded search text of `query`, or `None` when it does not filter (absent or empty).
-pub(crate) fn search_needle(query: &ListQuery) -> Option<String> {
+pub fn search_needle(query: &ListQuery) -> Option<String> {
     query
         .search
         .as_deref()
@@ -354,7 +354,7 @@ pub(crate) fn search_needle(query: &ListQuery) -> Option<String> {
 }
 
 /// Whether `task` passes `query`'s filters (not its cursor or limit).
-pub(crate) fn matches(query: &ListQuery, task: &Task) -> bool {
+pub fn matches(query: &ListQuery, task: &Task) -> bool {
     let search_hit = |needle: &str| {
         [&task.label, &task.description]
             .into_iter()

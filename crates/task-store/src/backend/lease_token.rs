@@ -1,9 +1,6 @@
 //! Fencing tokens for leases: unguessable, so only the worker that claimed a task can write to it.
-//!
-//! A copy of `task_store`'s crate-private `lease_token` module, kept identical so every backend
-//! behaves the same; once task-store exports it, this file goes.
 
-use task_store::StoreError;
+use crate::StoreError;
 
 /// 128 bits: a stale worker cannot hit the current token by chance.
 const TOKEN_BYTES: usize = 16;
@@ -13,7 +10,7 @@ const TOKEN_BYTES: usize = 16;
 /// # Errors
 /// [`StoreError::Backend`] when the OS random number generator is unavailable; a token must never
 /// come from weak randomness.
-pub(crate) fn new_lease_token() -> Result<String, StoreError> {
+pub fn new_lease_token() -> Result<String, StoreError> {
     let mut bytes = [0u8; TOKEN_BYTES];
     getrandom::getrandom(&mut bytes)
         .map_err(|e| StoreError::Backend(format!("OS random number generator unavailable: {e}")))?;

@@ -1,11 +1,9 @@
 //! Input checks for users and tokens, shared by the backends so they reject the same things.
-//!
-//! A copy of `task_store`'s crate-private `user_rules` module, kept identical so every backend
-//! behaves the same; once task-store exports it, this file goes.
 
 use task_core::{CoreError, UnixMillis};
 
-use task_store::{NewToken, Result, StoreError, TokenRecord};
+use crate::users::{NewToken, TokenRecord};
+use crate::{Result, StoreError};
 
 /// Longest accepted email (the limit of RFC 5321 paths).
 const MAX_EMAIL_LEN: usize = 320;
@@ -20,7 +18,7 @@ fn invalid(field: &'static str, reason: &str) -> StoreError {
 }
 
 /// A user's email must be non-blank and of sane length.
-pub(crate) fn validate_email(email: &str) -> Result<()> {
+pub fn validate_email(email: &str) -> Result<()> {
     if email.trim().is_empty() || email.chars().count() > MAX_EMAIL_LEN {
         return Err(invalid("email", "must be 1 to 320 characters"));
     }
@@ -28,7 +26,7 @@ pub(crate) fn validate_email(email: &str) -> Result<()> {
 }
 
 /// A token needs an id and a hash; its label must be short.
-pub(crate) fn validate_token(token: &NewToken) -> Result<()> {
+pub fn validate_token(token: &NewToken) -> Result<()> {
     let bad = |text: &str| text.trim().is_empty() || text.chars().count() > MAX_TOKEN_FIELD_LEN;
     if bad(&token.id) {
         return Err(invalid("id", "must be 1 to 200 characters"));
@@ -47,7 +45,7 @@ pub(crate) fn validate_token(token: &NewToken) -> Result<()> {
 }
 
 /// The stored form of `token`, created at `now`.
-pub(crate) fn token_record(token: &NewToken, now: UnixMillis) -> TokenRecord {
+pub fn token_record(token: &NewToken, now: UnixMillis) -> TokenRecord {
     TokenRecord {
         id: token.id.clone(),
         user_email: token.user_email.clone(),
@@ -59,6 +57,6 @@ pub(crate) fn token_record(token: &NewToken, now: UnixMillis) -> TokenRecord {
 }
 
 /// Whether a token is still valid at `now`: it expires at `expires_at` exactly.
-pub(crate) fn is_live(record: &TokenRecord, now: UnixMillis) -> bool {
+pub fn is_live(record: &TokenRecord, now: UnixMillis) -> bool {
     record.expires_at.is_none_or(|at| now < at)
 }

@@ -3,15 +3,12 @@
 //!
 //! Backends feed the due tasks in due order (oldest first) to a [`FairPicker`] and stop as soon
 //! as it says it has seen enough, so a claim reads only a bounded number of rows.
-//!
-//! A copy of `task_store`'s crate-private `fair_claim` module, kept identical so every backend
-//! behaves the same; once task-store exports it, this file goes.
 
 use std::collections::HashMap;
 
 /// Whether feeding more tasks can still change the pick.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Offer {
+pub enum Offer {
     /// Keep feeding.
     More,
     /// The user of the offered task can take no more tasks in this claim; a backend may now
@@ -33,7 +30,7 @@ struct UserPicks<K> {
 /// Seeing users in due order means seeing them in the order of their oldest due task, which is
 /// the round-robin order. Once `limit` users with room have been seen, the first round alone
 /// fills the claim, so nothing after can change it.
-pub(crate) struct FairPicker<K> {
+pub struct FairPicker<K> {
     limit: usize,
     max_running: u64,
     running: HashMap<String, u64>,
@@ -44,7 +41,7 @@ pub(crate) struct FairPicker<K> {
 impl<K> FairPicker<K> {
     /// A picker for a claim of `limit` tasks where a user may have `max_running` processing
     /// tasks and already has `running[user]`.
-    pub(crate) fn new(limit: usize, max_running: u32, running: HashMap<String, u64>) -> Self {
+    pub fn new(limit: usize, max_running: u32, running: HashMap<String, u64>) -> Self {
         Self {
             limit,
             max_running: u64::from(max_running),
@@ -55,22 +52,22 @@ impl<K> FairPicker<K> {
     }
 
     /// Whether `user_id` is at its running limit and can take nothing.
-    pub(crate) fn is_capped(&self, user_id: &str) -> bool {
+    pub fn is_capped(&self, user_id: &str) -> bool {
         self.room_for(user_id) == 0
     }
 
     /// Whether a task of `user_id` was offered and taken already.
-    pub(crate) fn knows(&self, user_id: &str) -> bool {
+    pub fn knows(&self, user_id: &str) -> bool {
         self.position.contains_key(user_id)
     }
 
     /// How many of `user_id`'s tasks this claim may take at most.
-    pub(crate) fn room(&self, user_id: &str) -> usize {
+    pub fn room(&self, user_id: &str) -> usize {
         self.room_for(user_id)
     }
 
     /// The users seen so far that could take more tasks, and how many more.
-    pub(crate) fn wanting(&self) -> Vec<(String, usize)> {
+    pub fn wanting(&self) -> Vec<(String, usize)> {
         self.users
             .iter()
             .filter(|user| user.picks.len() < user.room)
@@ -79,12 +76,12 @@ impl<K> FairPicker<K> {
     }
 
     /// Whether the pick is final.
-    pub(crate) fn is_done(&self) -> bool {
+    pub fn is_done(&self) -> bool {
         self.limit == 0 || self.users.len() >= self.limit
     }
 
     /// Offers the next due task, `key`, owned by `user_id`.
-    pub(crate) fn offer(&mut self, user_id: &str, key: K) -> Offer {
+    pub fn offer(&mut self, user_id: &str, key: K) -> Offer {
         if self.is_done() {
             return Offer::Done;
         }
@@ -119,7 +116,7 @@ impl<K> FairPicker<K> {
 
     /// The claim: round one takes each user's oldest task in the order users were seen, round
     /// two each user's second, and so on, up to `limit`.
-    pub(crate) fn finish(self) -> Vec<K> {
+    pub fn finish(self) -> Vec<K> {
         let mut queues: Vec<std::vec::IntoIter<K>> = self
             .users
             .into_iter()
