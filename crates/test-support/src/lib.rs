@@ -5,11 +5,15 @@
 //! request schema of its provider (`<repo>/../shared/provider-specs`), checks path, auth header and
 //! model, records everything, and answers from a [`Scripted`] list wrapped in the provider's real
 //! response envelope. Tests assert `schema_violations()` and `protocol_violations()` are empty.
+//!
+//! [`postgres`] hands tests a throwaway schema on the PostgreSQL server named by
+//! `TASKLANE_TEST_POSTGRES`, dropped when the test ends.
 
 mod checks;
 pub mod envelope;
 mod error;
 mod kind;
+pub mod postgres;
 mod schemas;
 mod script;
 mod server;

@@ -98,8 +98,8 @@ fn users_and_tokens_live_in_postgres_too() {
     let dir = tempfile::tempdir().unwrap();
     let on_postgres = |args: &[&str]| {
         run(task_http(dir.path())
-            .env("TASKLANE_DB", &schema.url)
-            .env("TASKLANE_PG_SCHEMA", &schema.name)
+            .env("TASKLANE_DB", schema.url())
+            .env("TASKLANE_PG_SCHEMA", schema.name())
             .args(args))
     };
     let added = on_postgres(&["user", "add", "Cy@Example.com"]);

@@ -8,21 +8,14 @@ use std::process::Child;
 use std::time::Duration;
 
 use serde_json::Value;
-use tokio_postgres::NoTls;
+use test_support::postgres;
 
 use crate::process::{spawn, task_http, Lines, WAIT};
 
-/// The variable naming the test server.
-pub const DATABASE_ENV: &str = "TASKLANE_TEST_POSTGRES";
-
-/// A schema of its own for one test on the test server, dropped (with everything in it) on
-/// drop, after the sessions still using it are ended.
+/// A schema of its own for one test on the test server (dropped with the sessions still using
+/// it), and the data directory [`task_http`] requires.
 pub struct TestSchema {
-    /// The server URL, with the schema's name as `application_name` so the drop finds every
-    /// session of this test.
-    pub url: String,
-    /// The schema's name.
-    pub name: String,
+    schema: postgres::TestSchema,
     /// Unused by the instances (they get `--db <url>`) but required by [`task_http`].
     dir: tempfile::TempDir,
 }
@@ -30,38 +23,33 @@ pub struct TestSchema {
 impl TestSchema {
     /// A fresh schema name on the test server, or `None` (printed) when there is none.
     pub fn new() -> Option<Self> {
-        let Some(url) = std::env::var(DATABASE_ENV)
-            .ok()
-            .filter(|url| !url.trim().is_empty())
-        else {
-            println!("skipped: {DATABASE_ENV} is not set");
-            return None;
-        };
-        let mut random = [0u8; 8];
-        getrandom::getrandom(&mut random).expect("OS randomness");
-        let suffix: String = random.iter().map(|b| format!("{b:02x}")).collect();
-        let name = format!("tasklane_mi_{suffix}");
-        let separator = if url.contains('?') { '&' } else { '?' };
-        let url = format!("{url}{separator}application_name={name}");
+        let schema = postgres::TestSchema::new("tasklane_mi")?;
         let dir = tempfile::tempdir().expect("temp dir");
-        Some(Self { url, name, dir })
+        Some(Self { schema, dir })
+    }
+
+    /// The server URL, with the schema's name as `application_name` so the drop finds every
+    /// session of this test.
+    pub fn url(&self) -> &str {
+        self.schema.url()
+    }
+
+    /// The schema's name.
+    pub fn name(&self) -> &str {
+        self.schema.name()
     }
 
     /// A plain connection for looking at the tables behind the instances' backs.
     pub async fn admin(&self) -> tokio_postgres::Client {
-        let (client, connection) = tokio_postgres::connect(&self.url, NoTls)
-            .await
-            .expect("admin connection");
-        tokio::spawn(connection);
-        client
+        self.schema.admin().await
     }
 
     /// Starts a `task-http serve` on this schema with the test task types and `args`.
     pub fn start(&self, args: &[&str]) -> Instance {
         let mut command = task_http(self.dir.path());
         command
-            .env("TASKLANE_DB", &self.url)
-            .env("TASKLANE_PG_SCHEMA", &self.name)
+            .env("TASKLANE_DB", self.url())
+            .env("TASKLANE_PG_SCHEMA", self.name())
             // Only the line announcing the address, and anything that goes wrong.
             .env("RUST_LOG", "warn,task_http::serve=info")
             .args([
@@ -85,40 +73,6 @@ impl TestSchema {
             addr,
             stdout,
             _stderr: stderr,
-        }
-    }
-}
-
-impl Drop for TestSchema {
-    fn drop(&mut self) {
-        // Drop cannot await, so a short-lived thread with its own runtime drops the schema.
-        let url = self.url.clone();
-        let name = self.name.clone();
-        let dropped = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            runtime.block_on(async {
-                let (client, connection) = tokio_postgres::connect(&url, NoTls).await?;
-                tokio::spawn(connection);
-                client
-                    .execute(
-                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-                         WHERE application_name LIKE $1 || '%' AND pid <> pg_backend_pid()",
-                        &[&name],
-                    )
-                    .await?;
-                client
-                    .batch_execute(&format!(
-                        "SET lock_timeout = '10s'; DROP SCHEMA IF EXISTS \"{name}\" CASCADE"
-                    ))
-                    .await
-            })
-        })
-        .join();
-        if !matches!(dropped, Ok(Ok(()))) {
-            eprintln!("could not drop test schema {}: {dropped:?}", self.name);
         }
     }
 }

@@ -239,7 +239,7 @@ async fn three_instances_drain_ten_thousand_tasks_each_run_exactly_once() {
                CREATE TRIGGER log_claims AFTER UPDATE ON "{s}".background_tasks FOR EACH ROW
                    WHEN (OLD.status = 'pending' AND NEW.status = 'processing')
                    EXECUTE FUNCTION "{s}".log_claim();"#,
-            s = schema.name
+            s = schema.name()
         ))
         .await
         .expect("install the claim log");
@@ -247,7 +247,7 @@ async fn three_instances_drain_ten_thousand_tasks_each_run_exactly_once() {
 
     // Completions are watched on a store of the test's own on the same schema: its feed
     // carries every instance's changes.
-    let watcher = PostgresStore::connect(&schema.url, PostgresConfig::with_schema(&schema.name))
+    let watcher = PostgresStore::connect(schema.url(), PostgresConfig::with_schema(schema.name()))
         .await
         .expect("connect the watcher");
     let mut feed = watcher.subscribe();
@@ -297,7 +297,7 @@ async fn three_instances_drain_ten_thousand_tasks_each_run_exactly_once() {
                             &format!(
                                 "SELECT id FROM \"{}\".background_tasks \
                                  WHERE status = 'completed'",
-                                schema.name
+                                schema.name()
                             ),
                             &[],
                         )
@@ -323,7 +323,7 @@ async fn three_instances_drain_ten_thousand_tasks_each_run_exactly_once() {
             &format!(
                 "SELECT count(*), count(*) FILTER (WHERE status = 'completed' AND attempt = 1) \
                  FROM \"{}\".background_tasks",
-                schema.name
+                schema.name()
             ),
             &[],
         )
@@ -339,7 +339,7 @@ async fn three_instances_drain_ten_thousand_tasks_each_run_exactly_once() {
             &format!(
                 "SELECT count(*), count(DISTINCT task_id), count(DISTINCT worker) \
                  FROM \"{}\".claims",
-                schema.name
+                schema.name()
             ),
             &[],
         )

@@ -9,26 +9,15 @@ use task_core::Phase;
 use task_runtime::{Handler, HandlerError, TaskContext};
 use task_store::UserStore;
 
-use super::review::{load_by_ids, review, ApplyError, ReviewStep};
-use super::support::{display_name, owner_filter, provider, quiz_error};
+use super::review::{review, ApplyError, ReviewDeps, ReviewStep};
+use super::support::{display_name, quiz_error};
 use crate::rules::check_emoji;
-use crate::{EmojiParams, Question, QuestionStore, QuizError};
+use crate::{EmojiParams, Question, QuestionSelection, QuestionStore, QuizError};
 
 /// Runs `emoji-regeneration` tasks.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct EmojiHandler {
-    providers: Arc<Providers>,
-    questions: Arc<dyn QuestionStore>,
-    users: Arc<dyn UserStore>,
-}
-
-impl std::fmt::Debug for EmojiHandler {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EmojiHandler")
-            .field("providers", &self.providers)
-            .field("questions", &self.questions)
-            .finish_non_exhaustive()
-    }
+    deps: ReviewDeps,
 }
 
 impl EmojiHandler {
@@ -40,9 +29,7 @@ impl EmojiHandler {
         users: Arc<dyn UserStore>,
     ) -> Self {
         Self {
-            providers,
-            questions,
-            users,
+            deps: ReviewDeps::new(providers, questions, users),
         }
     }
 }
@@ -51,24 +38,18 @@ impl EmojiHandler {
 impl Handler for EmojiHandler {
     async fn run(&self, ctx: TaskContext) -> Result<Value, HandlerError> {
         let params = EmojiParams::parse(ctx.params()).map_err(quiz_error)?;
-        let total = ctx.task().total;
-        ctx.progress(Phase::RequestSent.start(total), "Preparing AI request...")
+        let selection = QuestionSelection::Ids(params.question_ids);
+        let (provider, questions) = self
+            .deps
+            .prepare(&ctx, &params.provider, &selection)
             .await?;
-        let provider = provider(&self.providers, &params.provider)?;
-        let owner = owner_filter(self.users.as_ref(), ctx.user_id()).await?;
-        let questions = load_by_ids(
-            self.questions.as_ref(),
-            &params.question_ids,
-            owner.as_deref(),
-        )
-        .await?;
         ctx.progress(
-            Phase::Parsing.start(total),
+            Phase::Parsing.start(ctx.task().total),
             format!("Choosing emojis with {}...", display_name(provider.name())),
         )
         .await?;
         let step = Emojis {
-            questions: self.questions.as_ref(),
+            questions: self.deps.questions(),
         };
         let emojis = review(&ctx, provider.as_ref(), &questions, &step).await?;
         Ok(json!({

@@ -1,15 +1,22 @@
-//! The loop the validation and emoji handlers share: ask a provider about existing questions in
-//! batches, apply each per-question answer as it arrives (with progress per question), and ask
-//! again, a bounded number of times, about the questions that got no usable answer.
+//! What the validation and emoji handlers share: [`ReviewDeps`], which picks the provider and
+//! loads the questions a task may change, and the loop that asks a provider about those
+//! questions in batches, applies each per-question answer as it arrives (with progress per
+//! question), and asks again, a bounded number of times, about the questions that got no usable
+//! answer.
 
-use ai_providers::{AiProvider, JsonRequest, ProviderError};
+use std::sync::Arc;
+
+use ai_providers::{AiProvider, JsonRequest, ProviderError, Providers};
 use async_trait::async_trait;
 use serde_json::Value;
 use task_core::Phase;
 use task_runtime::{HandlerError, TaskContext};
+use task_store::UserStore;
 
-use super::support::{call, CallError};
-use crate::{Question, QuizError};
+use super::support::{call, owner_filter, provider, quiz_error, CallError};
+use crate::{
+    Question, QuestionQuery, QuestionSelection, QuestionStore, QuizError, MAX_QUESTION_IDS,
+};
 
 /// The most questions sent in one provider request.
 pub const MAX_REVIEWS_PER_REQUEST: usize = 10;
@@ -17,6 +24,83 @@ pub const MAX_REVIEWS_PER_REQUEST: usize = 10;
 pub const MAX_REVIEW_ROUNDS: usize = 3;
 /// The most reasons quoted in a failure message.
 const MAX_LISTED_REASONS: usize = 5;
+
+/// What a review handler works with: the providers it asks, the questions it reads and updates,
+/// and the users, asked whether a task's owner is a superuser (who may change anyone's
+/// questions).
+#[derive(Clone)]
+pub(crate) struct ReviewDeps {
+    providers: Arc<Providers>,
+    questions: Arc<dyn QuestionStore>,
+    users: Arc<dyn UserStore>,
+}
+
+impl std::fmt::Debug for ReviewDeps {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReviewDeps")
+            .field("providers", &self.providers)
+            .field("questions", &self.questions)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ReviewDeps {
+    /// Bundles what [`EmojiHandler::new`](super::EmojiHandler::new) and
+    /// [`ValidationHandler::new`](super::ValidationHandler::new) are given.
+    pub(crate) fn new(
+        providers: Arc<Providers>,
+        questions: Arc<dyn QuestionStore>,
+        users: Arc<dyn UserStore>,
+    ) -> Self {
+        Self {
+            providers,
+            questions,
+            users,
+        }
+    }
+
+    /// The store the handlers apply their answers to.
+    pub(crate) fn questions(&self) -> &dyn QuestionStore {
+        self.questions.as_ref()
+    }
+
+    /// The start every review task shares: reports that the request is being prepared, then
+    /// returns the provider called `provider_name` and the questions `selection` picks among
+    /// those the task's owner may change.
+    pub(crate) async fn prepare(
+        &self,
+        ctx: &TaskContext,
+        provider_name: &str,
+        selection: &QuestionSelection,
+    ) -> Result<(Arc<dyn AiProvider>, Vec<Question>), HandlerError> {
+        ctx.progress(
+            Phase::RequestSent.start(ctx.task().total),
+            "Preparing AI request...",
+        )
+        .await?;
+        let provider = provider(&self.providers, provider_name)?;
+        let owner = owner_filter(self.users.as_ref(), ctx.user_id()).await?;
+        let questions = match selection {
+            QuestionSelection::Ids(ids) => {
+                load_by_ids(self.questions.as_ref(), ids, owner.as_deref()).await?
+            }
+            QuestionSelection::Category(category) => {
+                let query = QuestionQuery {
+                    owner,
+                    category: Some(category.clone()),
+                    limit: MAX_QUESTION_IDS,
+                    ..QuestionQuery::default()
+                };
+                self.questions
+                    .list(&query)
+                    .await
+                    .map_err(quiz_error)?
+                    .questions
+            }
+        };
+        Ok((provider, questions))
+    }
+}
 
 /// Why one answer was not applied.
 pub(crate) enum ApplyError {
@@ -62,7 +146,7 @@ pub(crate) async fn review(
         let mut unanswered = Vec::new();
         for chunk in pending.chunks(MAX_REVIEWS_PER_REQUEST) {
             let batch: Vec<Question> = chunk.iter().map(|&i| questions[i].clone()).collect();
-            let request = step.request(&batch).map_err(super::support::quiz_error)?;
+            let request = step.request(&batch).map_err(quiz_error)?;
             let answer = match call(ctx, provider, &request).await {
                 Ok(answer) => answer,
                 Err(CallError::Provider(error @ ProviderError::InvalidOutput { .. })) => {
@@ -130,15 +214,12 @@ pub(crate) async fn review(
 
 /// The questions with `ids` that `owner` may see (everyone's for `None`), in the order of
 /// `ids`; any missing one fails the task, naming them.
-pub(crate) async fn load_by_ids(
-    store: &dyn crate::QuestionStore,
+async fn load_by_ids(
+    store: &dyn QuestionStore,
     ids: &[crate::QuestionId],
     owner: Option<&str>,
 ) -> Result<Vec<Question>, HandlerError> {
-    let found = store
-        .get_many(ids, owner)
-        .await
-        .map_err(super::support::quiz_error)?;
+    let found = store.get_many(ids, owner).await.map_err(quiz_error)?;
     if found.len() < ids.len() {
         let missing: Vec<&str> = ids
             .iter()

@@ -9,29 +9,15 @@ use task_core::Phase;
 use task_runtime::{Handler, HandlerError, TaskContext};
 use task_store::UserStore;
 
-use super::review::{load_by_ids, review, ApplyError, ReviewStep};
-use super::support::{display_name, owner_filter, provider, quiz_error};
+use super::review::{review, ApplyError, ReviewDeps, ReviewStep};
+use super::support::{display_name, quiz_error};
 use crate::rules::MAX_NOTES_CHARS;
-use crate::{
-    Question, QuestionQuery, QuestionSelection, QuestionStore, QuizError, ValidationParams,
-    ValidationStatus, MAX_QUESTION_IDS,
-};
+use crate::{Question, QuestionStore, QuizError, ValidationParams, ValidationStatus};
 
 /// Runs `validation` tasks.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct ValidationHandler {
-    providers: Arc<Providers>,
-    questions: Arc<dyn QuestionStore>,
-    users: Arc<dyn UserStore>,
-}
-
-impl std::fmt::Debug for ValidationHandler {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ValidationHandler")
-            .field("providers", &self.providers)
-            .field("questions", &self.questions)
-            .finish_non_exhaustive()
-    }
+    deps: ReviewDeps,
 }
 
 impl ValidationHandler {
@@ -43,9 +29,7 @@ impl ValidationHandler {
         users: Arc<dyn UserStore>,
     ) -> Self {
         Self {
-            providers,
-            questions,
-            users,
+            deps: ReviewDeps::new(providers, questions, users),
         }
     }
 }
@@ -54,36 +38,17 @@ impl ValidationHandler {
 impl Handler for ValidationHandler {
     async fn run(&self, ctx: TaskContext) -> Result<Value, HandlerError> {
         let params = ValidationParams::parse(ctx.params()).map_err(quiz_error)?;
-        let total = ctx.task().total;
-        ctx.progress(Phase::RequestSent.start(total), "Preparing AI request...")
+        let (provider, questions) = self
+            .deps
+            .prepare(&ctx, &params.provider, &params.selection)
             .await?;
-        let provider = provider(&self.providers, &params.provider)?;
-        let owner = owner_filter(self.users.as_ref(), ctx.user_id()).await?;
-        let questions = match &params.selection {
-            QuestionSelection::Ids(ids) => {
-                load_by_ids(self.questions.as_ref(), ids, owner.as_deref()).await?
-            }
-            QuestionSelection::Category(category) => {
-                let query = QuestionQuery {
-                    owner,
-                    category: Some(category.clone()),
-                    limit: MAX_QUESTION_IDS,
-                    ..QuestionQuery::default()
-                };
-                self.questions
-                    .list(&query)
-                    .await
-                    .map_err(quiz_error)?
-                    .questions
-            }
-        };
         ctx.progress(
-            Phase::Parsing.start(total),
+            Phase::Parsing.start(ctx.task().total),
             format!("Validating with {}...", display_name(provider.name())),
         )
         .await?;
         let step = Verdicts {
-            questions: self.questions.as_ref(),
+            questions: self.deps.questions(),
         };
         let details = review(&ctx, provider.as_ref(), &questions, &step).await?;
         let valid = details.iter().filter(|d| d["valid"] == true).count();

@@ -33,7 +33,7 @@ pub struct Stores {
     pub users: Arc<dyn UserStore>,
     pub questions: Arc<dyn QuestionStore>,
     pub(crate) _dir: Option<TempDir>,
-    pub(crate) _schema: Option<crate::postgres::TestSchema>,
+    pub(crate) _schema: Option<test_support::postgres::TestSchema>,
 }
 
 pub fn memory() -> Stores {

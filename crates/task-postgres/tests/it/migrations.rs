@@ -10,7 +10,7 @@ use crate::support::{database_url, TestDb};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn instances_starting_together_apply_each_migration_once() {
     let Some(db) = TestDb::new() else { return };
-    let connects = (0..4).map(|_| PostgresStore::connect(&db.url, db.config()));
+    let connects = (0..4).map(|_| PostgresStore::connect(db.url(), db.config()));
     let stores = futures_util::future::join_all(connects).await;
     for store in &stores {
         let store = store.as_ref().expect("every instance connects");
@@ -22,7 +22,7 @@ async fn instances_starting_together_apply_each_migration_once() {
         .query(
             &format!(
                 "SELECT version FROM \"{}\".schema_migrations ORDER BY version",
-                db.schema
+                db.schema()
             ),
             &[],
         )
@@ -44,13 +44,13 @@ async fn a_schema_from_a_newer_build_is_refused() {
             &format!(
                 "INSERT INTO \"{}\".schema_migrations (version, name, applied_at) \
                  VALUES (999, 'from_the_future', 0)",
-                db.schema
+                db.schema()
             ),
             &[],
         )
         .await
         .unwrap();
-    match PostgresStore::connect(&db.url, db.config()).await {
+    match PostgresStore::connect(db.url(), db.config()).await {
         Err(StoreError::Schema(message)) => {
             assert!(
                 message.contains("999") && message.contains("newer"),

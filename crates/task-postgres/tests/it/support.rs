@@ -5,47 +5,35 @@ use std::time::Duration;
 
 use task_postgres::{PostgresConfig, PostgresStore};
 use task_store::testkit::Guarded;
-use tokio_postgres::NoTls;
+use test_support::postgres::TestSchema;
 
-/// The variable naming the test server.
-pub const DATABASE_ENV: &str = "TASKLANE_TEST_POSTGRES";
+pub use test_support::postgres::database_url;
+
 /// The longest a test waits for anything; reaching it fails the test.
 pub const WAIT: Duration = Duration::from_secs(10);
 
-/// The test server's URL, or `None` after printing why the test is skipped.
-pub fn database_url() -> Option<String> {
-    match std::env::var(DATABASE_ENV) {
-        Ok(url) if !url.trim().is_empty() => Some(url),
-        _ => {
-            println!("skipped: {DATABASE_ENV} is not set");
-            None
-        }
-    }
-}
-
-/// A schema of its own for one test, dropped (with everything in it) on drop.
+/// A schema of its own for one test, dropped (with everything in it) on drop, and the stores
+/// the tests open on it.
 #[derive(Debug)]
 pub struct TestDb {
-    pub url: String,
-    pub schema: String,
+    schema: TestSchema,
 }
 
 impl TestDb {
     /// A fresh schema name on the test server, or `None` (printed) when there is none.
     pub fn new() -> Option<Self> {
-        let url = database_url()?;
-        let mut random = [0u8; 8];
-        getrandom::getrandom(&mut random).expect("OS randomness");
-        let suffix: String = random.iter().map(|b| format!("{b:02x}")).collect();
-        let schema = format!("tasklane_test_{suffix}");
-        // The schema's name as application name lets the drop end this test's sessions.
-        let url = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            let separator = if url.contains('?') { '&' } else { '?' };
-            format!("{url}{separator}application_name={schema}")
-        } else {
-            format!("{url} application_name={schema}")
-        };
-        Some(Self { url, schema })
+        let schema = TestSchema::new("tasklane_test")?;
+        Some(Self { schema })
+    }
+
+    /// The server's connection string, tagged so the drop finds this test's sessions.
+    pub fn url(&self) -> &str {
+        self.schema.url()
+    }
+
+    /// The schema's name.
+    pub fn schema(&self) -> &str {
+        self.schema.name()
     }
 
     /// The configuration tests use: this schema, quick reconnects.
@@ -53,7 +41,7 @@ impl TestDb {
         PostgresConfig {
             listener_backoff_min: Duration::from_millis(50),
             listener_backoff_max: Duration::from_millis(500),
-            ..PostgresConfig::with_schema(self.schema.clone())
+            ..PostgresConfig::with_schema(self.schema())
         }
     }
 
@@ -64,54 +52,14 @@ impl TestDb {
 
     /// A new store on this schema with `config`.
     pub async fn store_with(&self, config: PostgresConfig) -> PostgresStore {
-        PostgresStore::connect(&self.url, config)
+        PostgresStore::connect(self.url(), config)
             .await
             .expect("connect to the test server")
     }
 
     /// A plain connection for looking behind the store's back.
     pub async fn admin(&self) -> tokio_postgres::Client {
-        let (client, connection) = tokio_postgres::connect(&self.url, NoTls)
-            .await
-            .expect("admin connection");
-        tokio::spawn(connection);
-        client
-    }
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        // Drop cannot await, so a short-lived thread with its own runtime drops the schema.
-        let url = self.url.clone();
-        let schema = self.schema.clone();
-        let dropped = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            runtime.block_on(async {
-                let (client, connection) = tokio_postgres::connect(&url, NoTls).await?;
-                tokio::spawn(connection);
-                // Sessions of this test that are still open (their runtime may be the one
-                // blocked in this drop) would hold locks the drop waits for.
-                client
-                    .execute(
-                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-                         WHERE application_name LIKE $1 || '%' AND pid <> pg_backend_pid()",
-                        &[&schema],
-                    )
-                    .await?;
-                client
-                    .batch_execute(&format!(
-                        "SET lock_timeout = '10s'; DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"
-                    ))
-                    .await
-            })
-        })
-        .join();
-        if !matches!(dropped, Ok(Ok(()))) {
-            eprintln!("could not drop test schema {}: {dropped:?}", self.schema);
-        }
+        self.schema.admin().await
     }
 }
 
