@@ -76,7 +76,7 @@ async fn new_emojis_replace_the_old_ones(stores: Stores) {
         prompt_of(&fake, 1).contains("\\\"currentEmoji\\\": \\\"🔢\\\""),
         "the current emoji is shown"
     );
-    let steps = history.progress(&task.id);
+    let steps = history.progress(&task.id).await;
     assert_eq!(
         steps[1],
         (30, "Choosing emojis with Anthropic...".to_owned())

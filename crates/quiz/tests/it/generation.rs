@@ -44,7 +44,7 @@ async fn ten_questions_are_generated_with_progress_in_order(stores: Stores) {
     runtime.shutdown().await;
 
     assert_eq!(
-        history.progress(&task.id),
+        history.progress(&task.id).await,
         [
             (10, "Preparing AI request...".to_owned()),
             (30, "Generating with OpenAI...".to_owned()),
@@ -121,6 +121,7 @@ async fn rate_limited_retries_after_the_providers_wait(stores: Stores) {
     assert_eq!(done.attempt, 2);
     let waiting = history
         .of(&task.id)
+        .await
         .into_iter()
         .find(|t| t.status == TaskStatus::Pending && t.attempt == 1)
         .expect("a retry was scheduled");
@@ -133,6 +134,7 @@ async fn rate_limited_retries_after_the_providers_wait(stores: Stores) {
     );
     let second = history
         .of(&task.id)
+        .await
         .into_iter()
         .find(|t| t.status == TaskStatus::Processing && t.attempt == 2)
         .expect("a second attempt");
@@ -179,6 +181,7 @@ async fn a_hanging_provider_times_out_and_is_retried(stores: Stores) {
     assert_eq!(done.attempt, 2);
     let retried = history
         .of(&task.id)
+        .await
         .into_iter()
         .find(|t| t.status == TaskStatus::Pending && t.attempt == 1);
     assert!(retried
@@ -252,7 +255,7 @@ async fn invalid_questions_are_dropped_and_regenerated(stores: Stores) {
         .collect();
     assert_eq!(texts, expected);
     assert!(prompt_of(&fake, 1).contains("Write 3 new quiz questions."));
-    let steps = history.progress(&task.id);
+    let steps = history.progress(&task.id).await;
     assert!(
         steps.contains(&(58, "Parsed 7 of 10 questions...".to_owned())),
         "{steps:?}"
@@ -373,7 +376,7 @@ async fn large_amounts_are_asked_for_in_batches(stores: Stores) {
     assert_eq!(done.result.unwrap()["questionsGenerated"], 25);
     assert!(prompt_of(&fake, 0).contains("Write 10 new quiz questions."));
     assert!(prompt_of(&fake, 2).contains("Write 5 new quiz questions."));
-    let steps = history.progress(&task.id);
+    let steps = history.progress(&task.id).await;
     assert_eq!(
         steps,
         [

@@ -18,6 +18,7 @@ use task_store::{MemoryStore, SqliteStore, TaskChange, TaskStore, UserStore};
 use tempfile::TempDir;
 use test_support::{FakeProvider, ProviderKind};
 use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::Notify;
 
 /// The longest any test waits for something that should happen. Generous for a loaded 2-core
 /// CI machine; a wait that expires fails the test.
@@ -231,6 +232,7 @@ pub async fn completed(store: &dyn TaskStore, id: &TaskId) -> Task {
 /// Every state tasks went through, as seen on the feed from the moment of the call.
 pub struct History {
     seen: Arc<Mutex<Vec<Task>>>,
+    recorded: Arc<Notify>,
     _collector: tokio::task::JoinHandle<()>,
 }
 
@@ -238,11 +240,16 @@ impl History {
     pub fn record(store: &dyn TaskStore) -> Self {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let sink = Arc::clone(&seen);
+        let recorded = Arc::new(Notify::new());
+        let wake = Arc::clone(&recorded);
         let mut feed = store.subscribe();
         let collector = tokio::spawn(async move {
             loop {
                 match feed.recv().await {
-                    Ok(TaskChange::Upserted(task)) => sink.lock().unwrap().push((*task).clone()),
+                    Ok(TaskChange::Upserted(task)) => {
+                        sink.lock().unwrap().push((*task).clone());
+                        wake.notify_waiters();
+                    }
                     Ok(TaskChange::Deleted { .. }) => {}
                     Err(RecvError::Lagged(missed)) => panic!("history missed {missed} changes"),
                     Err(RecvError::Closed) => return,
@@ -251,12 +258,42 @@ impl History {
         });
         Self {
             seen,
+            recorded,
             _collector: collector,
         }
     }
 
-    /// The recorded states of task `id`, in commit order.
-    pub fn of(&self, id: &TaskId) -> Vec<Task> {
+    /// Waits (at most 5 s) until the collector has recorded a final state of task `id`: the
+    /// test may learn that the task finished before this collector task has drained the feed.
+    async fn settled(&self, id: &TaskId) {
+        let finished = || {
+            self.seen
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|t| &t.id == id && t.status.is_terminal())
+        };
+        tokio::time::timeout(Duration::from_secs(5), async {
+            loop {
+                // Created before the check, so a state recorded in between still wakes it.
+                let next = self.recorded.notified();
+                if finished() {
+                    return;
+                }
+                next.await;
+            }
+        })
+        .await
+        .expect("the history records the task's final state within 5 s");
+    }
+
+    /// The recorded states of task `id`, in commit order, once its final state is recorded.
+    pub async fn of(&self, id: &TaskId) -> Vec<Task> {
+        self.settled(id).await;
+        self.recorded_of(id)
+    }
+
+    fn recorded_of(&self, id: &TaskId) -> Vec<Task> {
         self.seen
             .lock()
             .unwrap()
@@ -267,10 +304,11 @@ impl History {
     }
 
     /// `(progress, description)` of every progress report on `id` (states while processing,
-    /// after the claim's 0), with repeats of the same pair collapsed.
-    pub fn progress(&self, id: &TaskId) -> Vec<(i64, String)> {
+    /// after the claim's 0), with repeats of the same pair collapsed, once its final state is
+    /// recorded.
+    pub async fn progress(&self, id: &TaskId) -> Vec<(i64, String)> {
         let mut steps: Vec<(i64, String)> = Vec::new();
-        for task in self.of(id) {
+        for task in self.of(id).await {
             if task.status != TaskStatus::Processing || task.progress == 0 {
                 continue;
             }

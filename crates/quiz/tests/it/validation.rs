@@ -53,7 +53,7 @@ async fn verdicts_are_stored_with_progress_per_question(stores: Stores) {
     assert_eq!(result["details"][1]["validationStatus"], "invalid");
     assert_eq!(result["details"][1]["notes"], "Fel svar markerat.");
     assert_eq!(
-        history.progress(&task.id),
+        history.progress(&task.id).await,
         [
             (10, "Preparing AI request...".to_owned()),
             (30, "Validating with OpenAI...".to_owned()),
