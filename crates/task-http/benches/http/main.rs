@@ -16,7 +16,7 @@ mod counting_store;
 mod creation;
 mod idle;
 mod latency;
-#[path = "../../tests/it/sse/parser.rs"]
+#[path = "../../tests/it/support/sse_parser.rs"]
 mod parser;
 mod raw_stream;
 mod servers;

@@ -1,8 +1,6 @@
 //! The live endpoints end to end: a real server on 127.0.0.1:0, real HTTP connections, and the
-//! streams read by a WHATWG-conformant SSE parser (`sse/parser.rs`). Task changes are made
+//! streams read by a WHATWG-conformant SSE parser (`support/sse_parser.rs`). Task changes are made
 //! through the store, exactly as the worker runtime makes them.
-
-mod parser;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -24,7 +22,7 @@ use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use parser::{Event, Item, Parser};
+use crate::support::sse_parser::{Event, Item, Parser};
 
 /// How long any single expected frame may take before the test fails.
 const FRAME_BOUND: Duration = Duration::from_secs(5);

@@ -6,6 +6,7 @@ pub mod client;
 pub mod flaky;
 pub mod quiz_server;
 pub mod sse;
+pub mod sse_parser;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -1,14 +1,15 @@
-//! A reader for `text/event-stream` answers, following the WHATWG parsing rules closely enough
-//! for tests: lines end in `\n`, `\r\n` or `\r`; `:` starts a comment; a blank line dispatches
-//! the event; `data:` lines are joined with `\n`.
+//! An event-stream reader for tests: the answer's status and headers, and its items decoded by
+//! the WHATWG-conformant parser in `sse_parser.rs`, with timeouts that fail the test.
 
+use std::collections::VecDeque;
 use std::time::Duration;
 
-use bytes::{Buf, BytesMut};
 use http::{HeaderMap, StatusCode};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use serde_json::Value;
+
+use super::sse_parser::{self, Parser};
 
 /// One thing read from a stream.
 #[derive(Debug, Clone, PartialEq)]
@@ -43,9 +44,8 @@ pub struct SseStream {
     /// The answer's headers.
     pub headers: HeaderMap,
     body: Incoming,
-    buffer: BytesMut,
-    id: Option<String>,
-    data: Vec<String>,
+    parser: Parser,
+    pending: VecDeque<Item>,
     ended: bool,
 }
 
@@ -57,9 +57,8 @@ impl SseStream {
             status: parts.status,
             headers: parts.headers,
             body,
-            buffer: BytesMut::new(),
-            id: None,
-            data: Vec::new(),
+            parser: Parser::default(),
+            pending: VecDeque::new(),
             ended: false,
         }
     }
@@ -99,10 +98,8 @@ impl SseStream {
 
     async fn next(&mut self) -> Option<Item> {
         loop {
-            while let Some(line) = self.take_line() {
-                if let Some(item) = self.field(&line) {
-                    return Some(item);
-                }
+            if let Some(item) = self.pending.pop_front() {
+                return Some(item);
             }
             if self.ended {
                 return None;
@@ -110,56 +107,25 @@ impl SseStream {
             match self.body.frame().await {
                 Some(Ok(frame)) => {
                     if let Ok(data) = frame.into_data() {
-                        self.buffer.extend_from_slice(&data);
+                        let items = self.parser.feed(&data);
+                        self.pending.extend(items.into_iter().map(Item::from));
                     }
                 }
                 Some(Err(_)) | None => self.ended = true,
             }
         }
     }
+}
 
-    fn take_line(&mut self) -> Option<String> {
-        let end = self
-            .buffer
-            .iter()
-            .position(|b| *b == b'\n' || *b == b'\r')?;
-        // A `\r` at the very end may be the first half of `\r\n`; wait for more unless ended.
-        if self.buffer[end] == b'\r' && end + 1 == self.buffer.len() && !self.ended {
-            return None;
+impl From<sse_parser::Item> for Item {
+    fn from(item: sse_parser::Item) -> Self {
+        match item {
+            sse_parser::Item::Event(event) => Item::Event {
+                id: event.had_id.then_some(event.last_event_id),
+                data: event.data,
+            },
+            sse_parser::Item::Comment(_) => Item::Comment,
+            sse_parser::Item::Retry(millis) => Item::Retry(millis),
         }
-        let line = String::from_utf8(self.buffer[..end].to_vec()).unwrap();
-        let skip = if self.buffer[end] == b'\r' && self.buffer.get(end + 1) == Some(&b'\n') {
-            2
-        } else {
-            1
-        };
-        self.buffer.advance(end + skip);
-        Some(line)
-    }
-
-    fn field(&mut self, line: &str) -> Option<Item> {
-        if line.is_empty() {
-            if self.data.is_empty() {
-                self.id = None;
-                return None;
-            }
-            let data = std::mem::take(&mut self.data).join("\n");
-            return Some(Item::Event {
-                id: self.id.take(),
-                data,
-            });
-        }
-        if line.starts_with(':') {
-            return Some(Item::Comment);
-        }
-        let (name, value) = line.split_once(':').unwrap_or((line, ""));
-        let value = value.strip_prefix(' ').unwrap_or(value);
-        match name {
-            "data" => self.data.push(value.to_owned()),
-            "id" => self.id = Some(value.to_owned()),
-            "retry" => return value.parse().ok().map(Item::Retry),
-            _ => {}
-        }
-        None
     }
 }
