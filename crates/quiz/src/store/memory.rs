@@ -47,14 +47,7 @@ impl MemoryQuestionStore {
 #[async_trait]
 impl QuestionStore for MemoryQuestionStore {
     async fn insert_many(&self, questions: Vec<NewQuestion>) -> Result<Vec<Question>, QuizError> {
-        for question in &questions {
-            question.validate()?;
-        }
-        let now = now_millis();
-        let stored = questions
-            .into_iter()
-            .map(|new| Ok(Question::from_new(QuestionId::generate(now)?, new, now)))
-            .collect::<Result<Vec<_>, QuizError>>()?;
+        let stored = super::prepare_insert(questions)?;
         let mut map = self.lock();
         for question in &stored {
             map.insert(question.id.clone(), question.clone());

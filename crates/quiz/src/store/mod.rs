@@ -82,3 +82,16 @@ fn now_millis() -> i64 {
 fn check_new_emoji(emoji: &str) -> Result<(), QuizError> {
     crate::rules::check_emoji(emoji).map_err(|d| QuizError::invalid("emoji", d.to_string()))
 }
+
+/// What every backend's `insert_many` does before writing: checks every question (nothing is
+/// written if one is bad) and gives each an id and the same creation time.
+pub(crate) fn prepare_insert(questions: Vec<NewQuestion>) -> Result<Vec<Question>, QuizError> {
+    for question in &questions {
+        question.validate()?;
+    }
+    let now = now_millis();
+    questions
+        .into_iter()
+        .map(|new| Ok(Question::from_new(QuestionId::generate(now)?, new, now)))
+        .collect()
+}

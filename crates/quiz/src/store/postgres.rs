@@ -84,17 +84,10 @@ impl PostgresQuestionStore {
 #[async_trait]
 impl QuestionStore for PostgresQuestionStore {
     async fn insert_many(&self, questions: Vec<NewQuestion>) -> Result<Vec<Question>, QuizError> {
-        for question in &questions {
-            question.validate()?;
+        let stored = super::prepare_insert(questions)?;
+        if stored.is_empty() {
+            return Ok(stored);
         }
-        if questions.is_empty() {
-            return Ok(Vec::new());
-        }
-        let now = now_millis();
-        let stored = questions
-            .into_iter()
-            .map(|new| Ok(Question::from_new(QuestionId::generate(now)?, new, now)))
-            .collect::<Result<Vec<_>, QuizError>>()?;
         let mut connection = self.store.connection().await?;
         let transaction = connection.transaction().await.map_err(map_postgres_error)?;
         let insert = transaction

@@ -62,17 +62,10 @@ impl SqliteQuestionStore {
 #[async_trait]
 impl QuestionStore for SqliteQuestionStore {
     async fn insert_many(&self, questions: Vec<NewQuestion>) -> Result<Vec<Question>, QuizError> {
-        for question in &questions {
-            question.validate()?;
+        let stored = super::prepare_insert(questions)?;
+        if stored.is_empty() {
+            return Ok(stored);
         }
-        if questions.is_empty() {
-            return Ok(Vec::new());
-        }
-        let now = now_millis();
-        let stored = questions
-            .into_iter()
-            .map(|new| Ok(Question::from_new(QuestionId::generate(now)?, new, now)))
-            .collect::<Result<Vec<_>, QuizError>>()?;
         let rows = stored
             .iter()
             .map(|q| {
