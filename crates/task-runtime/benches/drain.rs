@@ -167,8 +167,15 @@ async fn runtime_drain(store: Arc<dyn TaskStore>, tasks: usize) -> (Duration, u6
 /// connection, with the store's pragmas and statements. Returns tasks drained and the time.
 fn hand_written_drain(path: &std::path::Path) -> (usize, Duration) {
     let mut conn = Connection::open(path).expect("open baseline");
-    conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")
-        .expect("pragmas");
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA temp_store = MEMORY;",
+    )
+    .expect("pragmas");
+    conn.set_db_config(
+        task_store::rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+        true,
+    )
+    .expect("QPSG");
     let columns = "id, user_id, task_type, status, label, description, progress, total, \
         result, error, params, attempt, max_attempts, run_at, lease_owner, lease_token, \
         lease_expires_at, cancel_requested, version, created_at, updated_at, started_at, \

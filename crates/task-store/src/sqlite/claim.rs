@@ -247,34 +247,69 @@ fn running_per_user(conn: &Connection) -> Result<HashMap<String, u64>> {
     .collect()
 }
 
-/// Moves the picked rows to `processing`, each with a fresh lease token, in pick order.
+/// Moves the picked rows to `processing`, each with a fresh lease token, in one statement, and
+/// returns them in pick order.
+///
+/// One `UPDATE … FROM … RETURNING` for the whole claim, not one per row: a claim is most of a
+/// worker's writes, and each statement execution costs a reset, its bindings and a scratch
+/// table for `RETURNING`. The picked rows and their tokens go in as one JSON array of
+/// `[rowid, token]` pairs.
 fn take(
     conn: &Connection,
     request: &ClaimRequest,
     rowids: &[i64],
     changes: &mut Vec<TaskChange>,
 ) -> Result<Vec<Task>> {
+    if rowids.is_empty() {
+        return Ok(Vec::new());
+    }
     let mut statement = conn
         .prepare_cached(&format!(
             "UPDATE background_tasks SET status = 'processing', attempt = attempt + 1, \
-             progress = 0, started_at = ?3, completed_at = NULL, lease_owner = ?4, \
-             lease_token = ?2, lease_expires_at = ?5, cancel_requested = 0, \
-             version = version + 1, updated_at = MAX(updated_at, ?3) \
-             WHERE rowid = ?1 AND status = 'pending' RETURNING {TASK_COLUMNS}"
+             progress = 0, started_at = ?2, completed_at = NULL, lease_owner = ?3, \
+             lease_token = picked.token, lease_expires_at = ?4, cancel_requested = 0, \
+             version = version + 1, updated_at = MAX(updated_at, ?2) \
+             FROM (SELECT value ->> 0 AS task_rowid, value ->> 1 AS token \
+                   FROM json_each(?1)) AS picked \
+             WHERE background_tasks.rowid = picked.task_rowid AND status = 'pending' \
+             RETURNING {TASK_COLUMNS}, background_tasks.rowid"
         ))
         .map_err(map_sqlite_error)?;
+    let picked = picked_json(rowids)?;
     let expires = rules::lease_expiry(request);
-    let mut claimed = Vec::with_capacity(rowids.len());
+    let mut taken = statement
+        .query_map(
+            rusqlite::params![picked, request.now, request.worker_id, expires],
+            |row| {
+                let rowid_column = row.as_ref().column_count() - 1;
+                Ok((row.get::<_, i64>(rowid_column)?, task_from_row(row)?))
+            },
+        )
+        .map_err(map_sqlite_error)?
+        .collect::<rusqlite::Result<HashMap<i64, Task>>>()
+        .map_err(map_sqlite_error)?;
+    let mut claimed = Vec::with_capacity(taken.len());
     for rowid in rowids {
-        let token = new_lease_token()?;
-        let task = statement
-            .query_row(
-                rusqlite::params![rowid, token, request.now, request.worker_id, expires],
-                task_from_row,
-            )
-            .map_err(map_sqlite_error)?;
-        changes.push(TaskChange::Upserted(Arc::new(task.clone())));
-        claimed.push(task);
+        if let Some(task) = taken.remove(rowid) {
+            changes.push(TaskChange::Upserted(Arc::new(task.clone())));
+            claimed.push(task);
+        }
     }
     Ok(claimed)
+}
+
+/// `[[rowid, "token"], …]` with a fresh lease token per row.
+fn picked_json(rowids: &[i64]) -> Result<String> {
+    use std::fmt::Write;
+    let mut text = String::with_capacity(2 + rowids.len() * 48);
+    text.push('[');
+    for (i, rowid) in rowids.iter().enumerate() {
+        if i > 0 {
+            text.push(',');
+        }
+        // Tokens are hex, so they need no JSON escaping.
+        let _ = write!(text, "[{rowid},\"{}\"]", new_lease_token()?);
+    }
+    text.push(']');
+    Ok(text)
 }

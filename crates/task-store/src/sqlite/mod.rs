@@ -30,7 +30,7 @@ pub use config::{SqliteConfig, DEFAULT_BUSY_TIMEOUT, DEFAULT_POOL_SIZE};
 pub use error::map_sqlite_error;
 pub use migrations::{Migration, MIGRATIONS};
 
-use writer::Writer;
+use writer::{Atomicity, Writer};
 
 use crate::{ChangeFeed, Result, StoreError, TaskChange};
 
@@ -139,7 +139,16 @@ impl SqliteStore {
         &self,
         op: impl FnOnce(&Connection, &mut Vec<TaskChange>) -> Result<T> + Send + 'static,
     ) -> Result<T> {
-        self.inner.writer.write(op).await
+        self.inner.writer.write(Atomicity::Savepoint, op).await
+    }
+
+    /// [`Self::write`] for an operation that writes with at most one statement (it may read
+    /// before), which therefore needs no savepoint of its own.
+    async fn write_one_statement<T: Send + 'static>(
+        &self,
+        op: impl FnOnce(&Connection, &mut Vec<TaskChange>) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        self.inner.writer.write(Atomicity::OneStatement, op).await
     }
 
     fn feed(&self) -> &ChangeFeed {

@@ -92,7 +92,7 @@ fn guarded_update(
 impl TaskStore for SqliteStore {
     async fn create(&self, new: NewTask) -> Result<Task> {
         let task = rules::new_task(new, now_millis())?;
-        self.write(move |conn, changes| {
+        self.write_one_statement(move |conn, changes| {
             insert_task(conn, &task)?;
             changes.push(upserted(&task));
             Ok(task)
@@ -137,14 +137,14 @@ impl TaskStore for SqliteStore {
             return Ok(Vec::new());
         }
         let request = request.clone();
-        self.write(move |conn, changes| claim::claim(conn, &request, changes))
+        self.write_one_statement(move |conn, changes| claim::claim(conn, &request, changes))
             .await
     }
 
     async fn heartbeat(&self, lease: &Lease, lease_expires_at: UnixMillis) -> Result<Task> {
         let lease = lease.clone();
         // A renewal is bookkeeping: committed, but not versioned and not published.
-        self.write(move |conn, _changes| {
+        self.write_one_statement(move |conn, _changes| {
             guarded_update(
                 conn,
                 &format!(
@@ -169,7 +169,7 @@ impl TaskStore for SqliteStore {
         rules::validate_description(description.as_deref())?;
         let lease = lease.clone();
         let now = now_millis();
-        self.write(move |conn, changes| {
+        self.write_one_statement(move |conn, changes| {
             let task = guarded_update(
                 conn,
                 &format!(
@@ -200,7 +200,7 @@ impl TaskStore for SqliteStore {
         let lease = lease.clone();
         let result_text = json_text(&result)?;
         let now = now_millis();
-        self.write(move |conn, changes| {
+        self.write_one_statement(move |conn, changes| {
             let task = guarded_update(
                 conn,
                 &format!(
@@ -224,7 +224,7 @@ impl TaskStore for SqliteStore {
     async fn fail(&self, lease: &Lease, failure: Failure) -> Result<Task> {
         let lease = lease.clone();
         let now = now_millis();
-        self.write(move |conn, changes| {
+        self.write_one_statement(move |conn, changes| {
             read_modify_write(
                 conn,
                 &lease.task_id,
@@ -239,7 +239,7 @@ impl TaskStore for SqliteStore {
     async fn request_cancel(&self, id: &TaskId) -> Result<Task> {
         let id = id.clone();
         let now = now_millis();
-        self.write(move |conn, changes| {
+        self.write_one_statement(move |conn, changes| {
             let task = select_task(conn, &id)?.ok_or(StoreError::NotFound)?;
             match rules::request_cancel(&task, now)? {
                 Some(next) => {
@@ -260,7 +260,7 @@ impl TaskStore for SqliteStore {
         let id = id.clone();
         let lease = lease.cloned();
         let now = now_millis();
-        self.write(move |conn, changes| {
+        self.write_one_statement(move |conn, changes| {
             let missing = if lease.is_some() {
                 StoreError::LeaseLost
             } else {
@@ -276,7 +276,7 @@ impl TaskStore for SqliteStore {
     async fn retry(&self, id: &TaskId, run_at: Option<UnixMillis>) -> Result<Task> {
         let id = id.clone();
         let now = now_millis();
-        self.write(move |conn, changes| {
+        self.write_one_statement(move |conn, changes| {
             read_modify_write(conn, &id, StoreError::NotFound, changes, |task| {
                 rules::retry(task, run_at, now)
             })
@@ -287,7 +287,7 @@ impl TaskStore for SqliteStore {
     async fn release(&self, lease: &Lease) -> Result<Task> {
         let lease = lease.clone();
         let now = now_millis();
-        self.write(move |conn, changes| {
+        self.write_one_statement(move |conn, changes| {
             read_modify_write(
                 conn,
                 &lease.task_id,
@@ -323,7 +323,7 @@ impl TaskStore for SqliteStore {
 
     async fn delete(&self, id: &TaskId) -> Result<()> {
         let id = id.clone();
-        self.write(move |conn, changes| {
+        self.write_one_statement(move |conn, changes| {
             let task = select_task(conn, &id)?.ok_or(StoreError::NotFound)?;
             rules::check_deletable(&task)?;
             conn.prepare_cached("DELETE FROM background_tasks WHERE id = ?1")

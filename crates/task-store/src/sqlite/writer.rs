@@ -4,7 +4,10 @@
 //! Writes that arrive while the writer is busy queue up, and the writer runs the whole queue in
 //! one `BEGIN IMMEDIATE` transaction, each operation inside its own savepoint: one commit (and
 //! one thread hand-off) serves many callers, and an operation that fails is rolled back alone,
-//! so each still commits whole or writes nothing. A lone operation runs without a savepoint.
+//! so each still commits whole or writes nothing. A lone operation runs without a savepoint, and
+//! so does one that writes with a single statement ([`Atomicity::OneStatement`]): SQLite
+//! already undoes a failed statement alone, and the hot worker writes (claim, progress,
+//! complete) then skip two statements and the sub-journal's page copies each.
 //!
 //! After the commit, still holding the connection, the writer publishes the batch's changes in
 //! operation order and only then answers the callers: the feed's order is the commit order, and
@@ -50,8 +53,19 @@ struct Ran {
     answer: Box<dyn FnOnce(Option<StoreError>) + Send>,
 }
 
+/// What undoes a failed operation inside a shared transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Atomicity {
+    /// The operation may run several writing statements: a savepoint undoes the earlier ones.
+    Savepoint,
+    /// The operation writes with at most one statement (reads before it are fine). A failed
+    /// statement is undone by SQLite itself, so it needs no savepoint.
+    OneStatement,
+}
+
 struct Operation<T, F> {
     op: F,
+    atomicity: Atomicity,
     reply: oneshot::Sender<Result<T>>,
 }
 
@@ -61,7 +75,12 @@ where
     F: FnOnce(&Connection, &mut Vec<TaskChange>) -> Result<T> + Send,
 {
     fn run(self: Box<Self>, conn: &Connection, savepoint: bool) -> Result<Ran, StoreError> {
-        let Operation { op, reply } = *self;
+        let Operation {
+            op,
+            atomicity,
+            reply,
+        } = *self;
+        let savepoint = savepoint && atomicity == Atomicity::Savepoint;
         if savepoint {
             execute(conn, "SAVEPOINT operation")?;
         }
@@ -87,6 +106,11 @@ where
                 if savepoint {
                     execute(conn, "ROLLBACK TO operation")?;
                     execute(conn, "RELEASE operation")?;
+                } else if conn.is_autocommit() {
+                    // Some failures (a full disk, say) make SQLite roll back the whole
+                    // transaction: the batch's earlier operations are gone with it.
+                    let _ = reply.send(Err(error.clone()));
+                    return Err(error);
                 }
                 Ok(Ran {
                     succeeded: false,
@@ -128,12 +152,17 @@ impl Writer {
     /// returns its result once the transaction committed and its changes are published.
     pub(super) async fn write<T: Send + 'static>(
         self: &Arc<Self>,
+        atomicity: Atomicity,
         op: impl FnOnce(&Connection, &mut Vec<TaskChange>) -> Result<T> + Send + 'static,
     ) -> Result<T> {
         let (reply, answer) = oneshot::channel();
         let start_draining = {
             let mut queue = self.lock_queue();
-            queue.jobs.push(Box::new(Operation { op, reply }));
+            queue.jobs.push(Box::new(Operation {
+                op,
+                atomicity,
+                reply,
+            }));
             !std::mem::replace(&mut queue.draining, true)
         };
         if start_draining {

@@ -55,6 +55,39 @@ pub async fn claim_takes_oldest_due_first(store: Store) {
         .is_empty());
 }
 
+/// A claim returns its tasks in due order even when they were created in the opposite order,
+/// each with its own 128-bit hex lease token.
+pub async fn claim_returns_tasks_in_due_order(store: Store) {
+    let base = now_ms() - 10_000;
+    let offsets = [50, 40, 30, 20, 10];
+    let plan: Vec<(&str, i64)> = offsets.iter().map(|offset| ("u", *offset)).collect();
+    let created = create_due(&store, "reverse", base, &plan).await;
+    let claimed = store
+        .claim(&claim_request("w", 5, "reverse"))
+        .await
+        .expect("claim");
+    let expected: Vec<TaskId> = created.iter().rev().map(|t| t.id.clone()).collect();
+    assert_eq!(ids(&claimed), expected);
+    let tokens: HashSet<&str> = claimed
+        .iter()
+        .map(|t| {
+            t.lease_token
+                .as_deref()
+                .expect("a claimed task has a token")
+        })
+        .collect();
+    assert_eq!(tokens.len(), claimed.len(), "every claim has its own token");
+    for token in tokens {
+        assert!(
+            token.len() == 32
+                && token
+                    .bytes()
+                    .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()),
+            "token {token:?} is 128-bit lowercase hex"
+        );
+    }
+}
+
 /// A claim with an empty worker id, a zero lease, a zero per-user limit or a limit above 1000
 /// is `Invalid`; a limit of 0 claims nothing.
 pub async fn claim_validates_its_request(store: Store) {

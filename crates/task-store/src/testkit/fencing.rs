@@ -158,3 +158,68 @@ pub async fn heartbeat_is_not_a_visible_change(store: Store) {
     }
     assert_quiet(&mut feed);
 }
+
+/// Worker writes from many tasks at once, half of them refused (stale token, progress out of
+/// range): the refused ones change nothing, the others all land. On SQLite they share commits,
+/// so this is where one refused write must not undo its neighbours.
+pub async fn concurrent_worker_writes_are_refused_alone(store: Store) {
+    let batch: Vec<_> = (0..60)
+        .map(|_| super::support::new_task("u", "mixed"))
+        .collect();
+    store.create_many(batch).await.expect("create_many");
+    let mut claimed = Vec::new();
+    while claimed.len() < 60 {
+        let more = store
+            .claim(&claim_request("w", 25, "mixed"))
+            .await
+            .expect("claim");
+        assert!(!more.is_empty(), "all 60 tasks are due");
+        claimed.extend(more);
+    }
+    let mut writes = Vec::new();
+    for (n, task) in claimed.iter().enumerate() {
+        let store = std::sync::Arc::clone(&store);
+        let lease = Lease::of(task).expect("a lease");
+        writes.push(tokio::spawn(async move {
+            let outcome = match n % 4 {
+                0 => store.complete(&lease, json!({ "n": n })).await,
+                1 => {
+                    let stale = Lease {
+                        token: "0".repeat(32),
+                        ..lease
+                    };
+                    store.complete(&stale, json!("stale")).await
+                }
+                2 => store.update_progress(&lease, 40, None).await,
+                _ => store.update_progress(&lease, 1_000_000, None).await,
+            };
+            (n, outcome)
+        }));
+    }
+    for write in writes {
+        let (n, outcome) = tokio::time::timeout(super::support::WAIT, write)
+            .await
+            .expect("writes finish")
+            .expect("no panic");
+        match n % 4 {
+            0 | 2 => assert!(outcome.is_ok(), "write {n}: {outcome:?}"),
+            _ => assert!(outcome.is_err(), "write {n} must be refused"),
+        }
+    }
+    for (n, task) in claimed.iter().enumerate() {
+        let stored = store.get(&task.id).await.expect("get");
+        let expected = match n % 4 {
+            0 => (task_core::TaskStatus::Completed, Some(json!({ "n": n }))),
+            _ => (task_core::TaskStatus::Processing, None),
+        };
+        assert_eq!((stored.status, stored.result.clone()), expected, "task {n}");
+        let progress = if n % 4 == 2 {
+            40
+        } else if n % 4 == 0 {
+            stored.total
+        } else {
+            0
+        };
+        assert_eq!(stored.progress, progress, "task {n}");
+    }
+}

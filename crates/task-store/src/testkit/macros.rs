@@ -39,6 +39,7 @@ macro_rules! task_conformance_suite {
                 stale_leases_are_fenced,
                 heartbeat_is_not_a_visible_change,
                 claim_takes_oldest_due_first,
+                claim_returns_tasks_in_due_order,
                 claim_validates_its_request,
                 future_tasks_wait_until_due,
                 claim_filters_by_task_type,
@@ -61,6 +62,7 @@ macro_rules! task_conformance_suite {
             multi: [
                 concurrent_claimers_never_share_a_task,
                 concurrent_writers_publish_in_commit_order,
+                concurrent_worker_writes_are_refused_alone,
             ]
         );
     };
