@@ -13,6 +13,7 @@ mod batcher;
 pub mod body;
 mod cidr;
 mod config;
+mod connection;
 mod error;
 mod generation;
 mod handlers;

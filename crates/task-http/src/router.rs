@@ -55,6 +55,27 @@ pub enum Route {
     Asset,
 }
 
+/// The live-stream routes: they take no request body, so a connection may serve them outside
+/// hyper (see `crate::connection`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamRoute {
+    /// `GET /api/subscribeToTask`.
+    Task,
+    /// `GET /api/subscribeToTasks`.
+    Tasks,
+}
+
+impl Route {
+    /// The stream this route opens, if it is a live stream.
+    pub fn stream(&self) -> Option<StreamRoute> {
+        match self {
+            Route::SubscribeToTask => Some(StreamRoute::Task),
+            Route::SubscribeToTasks => Some(StreamRoute::Tasks),
+            _ => None,
+        }
+    }
+}
+
 /// The route name used in logs and metrics for requests that matched no route.
 pub const UNMATCHED: &str = "unmatched";
 

@@ -1,19 +1,18 @@
-//! The accept loop: HTTP/1.1 connections on bare hyper with a header read timeout (slowloris),
-//! a cap on concurrent connections, and graceful shutdown with a time cap.
+//! The accept loop: HTTP/1.1 connections (on bare hyper, live streams written directly; see
+//! `crate::connection`) with a header read timeout (slowloris), a cap on concurrent
+//! connections, and graceful shutdown with a time cap.
 
-use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioTimer;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
-use crate::service::handle;
+use crate::connection;
 use crate::state::AppState;
 use crate::HttpError;
 
@@ -70,16 +69,15 @@ pub async fn serve(
         if let Err(error) = stream.set_nodelay(true) {
             tracing::debug!(%error, "TCP_NODELAY not set");
         }
-        let request_state = state.clone();
-        let service = service_fn(move |request| {
-            let state = request_state.clone();
-            async move { Ok::<_, Infallible>(handle(state, request, peer.ip()).await) }
-        });
-        let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        let connection = connection::serve(
+            stream,
+            peer,
+            state.clone(),
+            http.clone(),
+            graceful.watcher(),
+        );
         tokio::spawn(async move {
-            if let Err(error) = connection.await {
-                tracing::debug!(%error, %peer, "connection ended with an error");
-            }
+            connection.await;
             drop(permit);
         });
     }

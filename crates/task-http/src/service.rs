@@ -5,47 +5,93 @@
 use std::net::IpAddr;
 use std::time::Instant;
 
-use http::{Request, Response};
+use http::request::Parts;
+use http::{Method, Request, Response};
 use hyper::body::Incoming;
 
 use crate::body::Body;
 use crate::handlers::{bulk, contract, ops, pages, questions, session, streams, tasks, Ctx};
-use crate::router::{Route, UNMATCHED};
+use crate::router::{Route, StreamRoute, UNMATCHED};
 use crate::state::AppState;
 use crate::ApiError;
 
 /// Answers one request from `peer`.
 pub async fn handle(state: AppState, request: Request<Incoming>, peer: IpAddr) -> Response<Body> {
-    let started = Instant::now();
     let (parts, body) = request.into_parts();
-    let method = parts.method.clone();
-    let route = Route::resolve(&parts.method, parts.uri.path());
-    let route_name = route.as_ref().map_or(UNMATCHED, Route::name);
-    let mut ctx = Ctx {
-        state,
-        parts,
-        peer,
-        user: None,
-    };
+    let (mut exchange, route) = Exchange::begin(state, parts, peer);
     let result = match route {
-        Ok(route) => dispatch(&mut ctx, route, body).await,
+        Ok(route) => dispatch(&mut exchange.ctx, route, body).await,
         Err(error) => Err(error),
     };
-    let response = result.unwrap_or_else(ApiError::into_response);
-    let elapsed = started.elapsed();
-    let status = response.status().as_u16();
-    ctx.state
-        .metrics()
-        .observe_request(route_name, method.as_str(), status, elapsed);
-    tracing::info!(
-        method = %method,
-        route = route_name,
-        status,
-        duration_ms = elapsed.as_micros() as f64 / 1000.0,
-        user = ctx.user.as_deref().unwrap_or("-"),
-        "request"
-    );
-    response
+    exchange.finish(result)
+}
+
+/// Answers a request for a live stream that arrived without a body (see
+/// `crate::connection`): the same route, handler, log line and metrics as [`handle`].
+pub(crate) async fn handle_stream(
+    state: AppState,
+    parts: Parts,
+    peer: IpAddr,
+    stream: StreamRoute,
+) -> Response<Body> {
+    // The connection resolved the route already; this only names it for the log.
+    let (mut exchange, _route) = Exchange::begin(state, parts, peer);
+    let result = match stream {
+        StreamRoute::Task => streams::subscribe_to_task(&mut exchange.ctx).await,
+        StreamRoute::Tasks => streams::subscribe_to_tasks(&mut exchange.ctx).await,
+    };
+    exchange.finish(result)
+}
+
+/// One request in flight: its context, and what the access log and metrics need at the end.
+struct Exchange {
+    ctx: Ctx,
+    route_name: &'static str,
+    method: Method,
+    started: Instant,
+}
+
+impl Exchange {
+    fn begin(state: AppState, parts: Parts, peer: IpAddr) -> (Self, Result<Route, ApiError>) {
+        let started = Instant::now();
+        let method = parts.method.clone();
+        let route = Route::resolve(&parts.method, parts.uri.path());
+        let route_name = route.as_ref().map_or(UNMATCHED, Route::name);
+        let exchange = Self {
+            ctx: Ctx {
+                state,
+                parts,
+                peer,
+                user: None,
+            },
+            route_name,
+            method,
+            started,
+        };
+        (exchange, route)
+    }
+
+    /// Turns the handler's result into the response, and logs and counts it.
+    fn finish(self, result: Result<Response<Body>, ApiError>) -> Response<Body> {
+        let response = result.unwrap_or_else(ApiError::into_response);
+        let elapsed = self.started.elapsed();
+        let status = response.status().as_u16();
+        self.ctx.state.metrics().observe_request(
+            self.route_name,
+            self.method.as_str(),
+            status,
+            elapsed,
+        );
+        tracing::info!(
+            method = %self.method,
+            route = self.route_name,
+            status,
+            duration_ms = elapsed.as_micros() as f64 / 1000.0,
+            user = self.ctx.user.as_deref().unwrap_or("-"),
+            "request"
+        );
+        response
+    }
 }
 
 async fn dispatch(ctx: &mut Ctx, route: Route, body: Incoming) -> Result<Response<Body>, ApiError> {

@@ -134,3 +134,149 @@ async fn connections_beyond_the_cap_wait_for_a_free_slot() {
     assert_eq!(status, 200);
     assert_eq!(healthz(&mut second, &server).await, 200);
 }
+
+/// Sends `head` on a fresh connection and reads until the server closes it.
+async fn exchange_raw(server: &TestServer, head: String) -> String {
+    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(WAIT, stream.read_to_end(&mut answer))
+        .await
+        .expect("the server closes the connection")
+        .unwrap();
+    String::from_utf8(answer).unwrap()
+}
+
+/// A live stream on a fresh connection is written directly: chunked, `Connection: close`,
+/// ended with the last chunk and the server's close once the task is final.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_direct_live_stream_is_chunked_and_closes_when_it_ends() {
+    let server = TestServer::start().await;
+    let done = server.completed_task(&server.alice).await;
+    let answer = exchange_raw(
+        &server,
+        format!(
+            "GET /api/subscribeToTask?taskId={} HTTP/1.1\r\nHost: x\r\n\
+             Authorization: Bearer {}\r\n\r\n",
+            done.id, server.alice
+        ),
+    )
+    .await;
+    let (head, body) = answer.split_once("\r\n\r\n").expect("a head");
+    let head = head.to_ascii_lowercase();
+    assert!(head.starts_with("http/1.1 200 ok\r\n"), "{head}");
+    for header in [
+        "content-type: text/event-stream",
+        "cache-control: no-cache",
+        "transfer-encoding: chunked",
+        "connection: close",
+        "date: ",
+    ] {
+        assert!(
+            head.contains(&format!("\r\n{header}")),
+            "{header} in {head}"
+        );
+    }
+    assert!(body.contains("retry: 3000"), "{body}");
+    assert!(body.contains("\"status\":\"completed\""), "{body}");
+    assert!(
+        body.ends_with("\r\n0\r\n\r\n"),
+        "the last chunk ends the body: {body:?}"
+    );
+}
+
+/// Errors on the direct path are the usual JSON answers, with a length.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_direct_stream_request_that_fails_gets_a_json_error() {
+    let server = TestServer::start().await;
+    let answer = exchange_raw(
+        &server,
+        "GET /api/subscribeToTasks HTTP/1.1\r\nHost: x\r\n\r\n".to_owned(),
+    )
+    .await;
+    let (head, body) = answer.split_once("\r\n\r\n").expect("a head");
+    let head = head.to_ascii_lowercase();
+    assert!(head.starts_with("http/1.1 401 unauthorized\r\n"), "{head}");
+    assert!(
+        head.contains(&format!("\r\ncontent-length: {}", body.len())),
+        "{head}"
+    );
+    assert!(head.contains("\r\nconnection: close"), "{head}");
+    let error: serde_json::Value = serde_json::from_str(body).unwrap();
+    assert!(error["error"].is_string(), "{body}");
+}
+
+/// A stream asked for on a connection that already served a request goes through hyper,
+/// and the connection stays usable afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_on_a_kept_alive_connection_is_served_by_hyper() {
+    let server = TestServer::start().await;
+    let done = server.completed_task(&server.alice).await;
+    let mut connection = connect(&server).await;
+    assert_eq!(healthz(&mut connection, &server).await, 200);
+    let request = Request::get(format!("/api/subscribeToTask?taskId={}", done.id))
+        .header("host", server.addr.to_string())
+        .header("authorization", format!("Bearer {}", server.alice))
+        .body(Empty::new())
+        .unwrap();
+    connection
+        .ready()
+        .await
+        .expect("the connection is kept alive");
+    let response = connection.send_request(request).await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(response.headers().get("connection").is_none());
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    let body = String::from_utf8(body.to_vec()).unwrap();
+    assert!(body.contains("\"status\":\"completed\""), "{body}");
+    connection
+        .ready()
+        .await
+        .expect("the connection is kept alive");
+    assert_eq!(healthz(&mut connection, &server).await, 200);
+}
+
+/// A client that hangs up ends its direct stream at once: its per-user slot is free again
+/// although the task it watched never changes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_hanging_up_ends_its_direct_stream() {
+    let mut options = Options::default();
+    options.config.max_sse_per_user = 1;
+    let server = TestServer::start_with(options).await;
+    let pending = server.pending_task(&server.alice).await;
+    let head = format!(
+        "GET /api/subscribeToTask?taskId={} HTTP/1.1\r\nHost: x\r\n\
+         Authorization: Bearer {}\r\n\r\n",
+        pending.id, server.alice
+    );
+    let mut first = TcpStream::connect(server.addr).await.unwrap();
+    first.write_all(head.as_bytes()).await.unwrap();
+    let mut start = [0u8; 64];
+    let read = first.read(&mut start).await.unwrap();
+    assert!(
+        start[..read].starts_with(b"HTTP/1.1 200"),
+        "the stream is open"
+    );
+    let refused = server
+        .get("/api/subscribeToTasks")
+        .bearer(&server.alice)
+        .send()
+        .await;
+    refused.expect(429);
+    drop(first);
+    let reopened = tokio::time::timeout(WAIT, async {
+        loop {
+            let answer = server
+                .get("/api/subscribeToTasks")
+                .bearer(&server.alice)
+                .open_stream()
+                .await;
+            if answer.status == 200 {
+                return answer;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(reopened.is_ok(), "the slot was never freed");
+}

@@ -1,7 +1,7 @@
 //! [`SqliteStore`]: tasks and users in one SQLite file.
 //!
 //! One writer connection makes every write transaction (`BEGIN IMMEDIATE`; writes that arrive
-//! together share one commit, each in its own savepoint) and publishes the changes on the change
+//! together share one commit, each undone alone if it fails) and publishes the changes on the change
 //! feed after the commit while still holding the connection, so the feed's order is the commit
 //! order. Reads use a pool of read-only connections, which WAL lets run alongside the writer.
 //! All blocking work runs on tokio's blocking threads.

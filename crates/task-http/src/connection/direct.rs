@@ -1,0 +1,195 @@
+//! Writing a live-stream response straight onto the socket, without hyper.
+//!
+//! hyper keeps an 8 KiB read buffer and an 8 KiB write buffer for every connection for as long
+//! as it lives, neither configurable; for an SSE connection that idles for minutes they were
+//! most of its memory. Here a live stream keeps only its socket and its frame source: the head
+//! is written from a short-lived buffer, each frame as one chunk of `Transfer-Encoding:
+//! chunked`, and the connection closes when the stream ends (`Connection: close`, so the client
+//! never expects another request on it). Reading is only a watch for the client going away.
+
+use std::io;
+use std::time::SystemTime;
+
+use bytes::Bytes;
+use http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
+use http::{Response, StatusCode};
+use http_body_util::BodyExt;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+
+use crate::body::Body;
+
+/// How the body is delimited on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Framing {
+    /// No body at all (204, 304).
+    None,
+    /// `Content-Length`: a complete answer (an error, say).
+    Length(u64),
+    /// Chunks until the stream ends: a live stream.
+    Chunked,
+}
+
+/// Writes `response` on `stream` and closes it. Returns when the body ended, the client went
+/// away or a write failed; errors only say the client is gone, so the caller just logs them.
+pub(crate) async fn write_response(
+    mut stream: TcpStream,
+    response: Response<Body>,
+) -> io::Result<()> {
+    let (parts, mut body) = response.into_parts();
+    let framing = if parts.status == StatusCode::NO_CONTENT
+        || parts.status == StatusCode::NOT_MODIFIED
+        || parts.status.is_informational()
+    {
+        Framing::None
+    } else {
+        match http_body::Body::size_hint(&body).exact() {
+            Some(length) => Framing::Length(length),
+            None => Framing::Chunked,
+        }
+    };
+    let head = encode_head(&parts, framing);
+    drop(parts);
+    stream.write_all(&head).await?;
+    drop(head);
+    if framing != Framing::None {
+        loop {
+            let frame = tokio::select! {
+                frame = body.frame() => frame,
+                () = client_gone(&stream) => return Ok(()),
+            };
+            let Some(Ok(frame)) = frame else { break };
+            // Trailers are never sent by the live streams; there is nothing to write for them.
+            let Ok(data) = frame.into_data() else {
+                continue;
+            };
+            if framing == Framing::Chunked {
+                if !data.is_empty() {
+                    stream.write_all(&chunk(&data)).await?;
+                }
+            } else {
+                stream.write_all(&data).await?;
+            }
+        }
+        if framing == Framing::Chunked {
+            stream.write_all(b"0\r\n\r\n").await?;
+        }
+    }
+    stream.shutdown().await
+}
+
+/// The status line and headers, with the framing header, `Date` and `Connection: close`.
+fn encode_head(parts: &http::response::Parts, framing: Framing) -> Vec<u8> {
+    let mut head = Vec::with_capacity(256);
+    head.extend_from_slice(b"HTTP/1.1 ");
+    head.extend_from_slice(parts.status.as_str().as_bytes());
+    head.push(b' ');
+    head.extend_from_slice(
+        parts
+            .status
+            .canonical_reason()
+            .unwrap_or_default()
+            .as_bytes(),
+    );
+    head.extend_from_slice(b"\r\n");
+    for (name, value) in &parts.headers {
+        // The framing is this writer's to decide.
+        if name == CONTENT_LENGTH || name == TRANSFER_ENCODING || name == "connection" {
+            continue;
+        }
+        head.extend_from_slice(name.as_str().as_bytes());
+        head.extend_from_slice(b": ");
+        head.extend_from_slice(value.as_bytes());
+        head.extend_from_slice(b"\r\n");
+    }
+    match framing {
+        Framing::None => {}
+        Framing::Length(length) => {
+            head.extend_from_slice(format!("content-length: {length}\r\n").as_bytes());
+        }
+        Framing::Chunked => head.extend_from_slice(b"transfer-encoding: chunked\r\n"),
+    }
+    head.extend_from_slice(b"connection: close\r\ndate: ");
+    head.extend_from_slice(httpdate::fmt_http_date(SystemTime::now()).as_bytes());
+    head.extend_from_slice(b"\r\n\r\n");
+    head
+}
+
+/// One chunk of a chunked body: size in hex, the data, CRLF.
+fn chunk(data: &Bytes) -> Vec<u8> {
+    let size = format!("{:x}\r\n", data.len());
+    let mut chunk = Vec::with_capacity(size.len() + data.len() + 2);
+    chunk.extend_from_slice(size.as_bytes());
+    chunk.extend_from_slice(data);
+    chunk.extend_from_slice(b"\r\n");
+    chunk
+}
+
+/// Completes when the client closed its side or the socket failed. Anything the client sends
+/// meanwhile is discarded: the response said `Connection: close`, so no request follows.
+async fn client_gone(stream: &TcpStream) {
+    let mut discard = [0u8; 64];
+    loop {
+        if stream.readable().await.is_err() {
+            return;
+        }
+        match stream.try_read(&mut discard) {
+            Ok(0) => return,
+            Ok(_) => {}
+            Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
+            Err(_) => return,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use http::header::CONTENT_TYPE;
+
+    use super::*;
+
+    fn head_of(response: Response<Body>, framing: Framing) -> String {
+        let (parts, _) = response.into_parts();
+        String::from_utf8(encode_head(&parts, framing)).expect("ASCII head")
+    }
+
+    #[test]
+    fn the_head_names_the_framing_and_closes_the_connection() {
+        let mut response = Response::new(crate::body::empty());
+        *response.status_mut() = StatusCode::UNAUTHORIZED;
+        response
+            .headers_mut()
+            .insert(CONTENT_TYPE, "application/json".parse().expect("value"));
+        response
+            .headers_mut()
+            .insert(CONTENT_LENGTH, "999".parse().expect("value"));
+        let head = head_of(response, Framing::Length(17));
+        assert!(head.starts_with("HTTP/1.1 401 Unauthorized\r\n"), "{head}");
+        assert!(
+            head.contains("\r\ncontent-type: application/json\r\n"),
+            "{head}"
+        );
+        assert!(head.contains("\r\ncontent-length: 17\r\n"), "{head}");
+        assert!(
+            !head.contains("999"),
+            "the handler's length is replaced: {head}"
+        );
+        assert!(head.contains("\r\nconnection: close\r\n"), "{head}");
+        assert!(head.contains("\r\ndate: "), "{head}");
+        assert!(head.ends_with("\r\n\r\n"), "{head}");
+
+        let streaming = head_of(Response::new(crate::body::empty()), Framing::Chunked);
+        assert!(streaming.contains("\r\ntransfer-encoding: chunked\r\n"));
+        let empty = head_of(Response::new(crate::body::empty()), Framing::None);
+        assert!(!empty.contains("content-length") && !empty.contains("transfer-encoding"));
+    }
+
+    #[test]
+    fn chunks_carry_their_size_in_hex() {
+        let data = Bytes::from(vec![b'x'; 26]);
+        let encoded = chunk(&data);
+        assert_eq!(&encoded[..4], b"1a\r\n");
+        assert_eq!(&encoded[encoded.len() - 2..], b"\r\n");
+        assert_eq!(encoded.len(), 4 + 26 + 2);
+    }
+}

@@ -1,0 +1,182 @@
+//! Reading a connection's first request head, to decide who serves the connection.
+//!
+//! Only a complete `GET` for a live stream, with no body and nothing sent after it, is served
+//! directly; everything else (other routes, bodies, pipelined requests, HTTP/1.0, upgrades,
+//! heads too long or malformed) goes to hyper together with the bytes read so far, so hyper's
+//! parsing, limits and error answers apply unchanged.
+
+use std::time::Duration;
+
+use http::header::{HeaderName, HeaderValue};
+use http::request::Parts;
+use http::{HeaderMap, Method, Request, Uri, Version};
+use tokio::io::AsyncReadExt;
+use tokio::net::TcpStream;
+
+use crate::router::{Route, StreamRoute};
+
+/// What the first request head asks for.
+pub(crate) enum FirstHead {
+    /// A live stream, served directly.
+    Stream {
+        /// The request head, as hyper would have built it.
+        parts: Box<Parts>,
+        /// Which stream.
+        route: StreamRoute,
+    },
+    /// Anything else: hyper serves the connection, starting with these bytes.
+    Hyper(Vec<u8>),
+    /// The client closed, failed or stalled past the header timeout before sending a head.
+    Gone,
+}
+
+/// Most requests, live-stream ones included, fit the first read's buffer.
+const FIRST_READ: usize = 1024;
+/// The longest first head read here; a longer one goes to hyper, whose limits apply.
+const MAX_HEAD: usize = 8 * 1024;
+/// More headers than this go to hyper.
+const MAX_HEADERS: usize = 48;
+
+/// Reads until the first request head is complete, `MAX_HEAD` bytes are in, or the head
+/// is malformed. A client that sends no complete head within `timeout` is `Gone`, as hyper's
+/// own header timeout would have had it.
+pub(crate) async fn read(stream: &mut TcpStream, timeout: Duration) -> FirstHead {
+    let mut buffer = Vec::with_capacity(FIRST_READ);
+    let reading = async {
+        loop {
+            if buffer.len() == buffer.capacity() {
+                buffer.reserve_exact(buffer.len().min(MAX_HEAD - buffer.len()));
+            }
+            match stream.read_buf(&mut buffer).await {
+                Ok(0) | Err(_) => return false,
+                Ok(_) => {}
+            }
+            match classify(&buffer) {
+                Classified::Partial if buffer.len() < MAX_HEAD => {}
+                _ => return true,
+            }
+        }
+    };
+    match tokio::time::timeout(timeout, reading).await {
+        Ok(true) => {}
+        Ok(false) | Err(_) => return FirstHead::Gone,
+    }
+    match classify(&buffer) {
+        Classified::Stream(parts, route) => FirstHead::Stream { parts, route },
+        Classified::Partial | Classified::Other => FirstHead::Hyper(buffer),
+    }
+}
+
+enum Classified {
+    Stream(Box<Parts>, StreamRoute),
+    Partial,
+    Other,
+}
+
+fn classify(buffer: &[u8]) -> Classified {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut request = httparse::Request::new(&mut headers);
+    match request.parse(buffer) {
+        Ok(httparse::Status::Partial) => Classified::Partial,
+        Ok(httparse::Status::Complete(length)) if length == buffer.len() => {
+            stream_request(&request).map_or(Classified::Other, |(parts, route)| {
+                Classified::Stream(parts, route)
+            })
+        }
+        Ok(httparse::Status::Complete(_)) | Err(_) => Classified::Other,
+    }
+}
+
+/// The head as [`Parts`] when it is a bodiless HTTP/1.1 `GET` of a live-stream route.
+fn stream_request(request: &httparse::Request<'_, '_>) -> Option<(Box<Parts>, StreamRoute)> {
+    if request.method != Some("GET") || request.version != Some(1) {
+        return None;
+    }
+    let uri: Uri = request.path?.parse().ok()?;
+    if uri.scheme().is_some() || !uri.path().starts_with('/') {
+        return None;
+    }
+    let route = Route::resolve(&Method::GET, uri.path()).ok()?.stream()?;
+    let mut headers = HeaderMap::with_capacity(request.headers.len());
+    for header in request.headers.iter() {
+        let name = HeaderName::from_bytes(header.name.as_bytes()).ok()?;
+        let value = HeaderValue::from_bytes(header.value).ok()?;
+        if !without_body(&name, &value) {
+            return None;
+        }
+        headers.append(name, value);
+    }
+    let (mut parts, ()) = Request::new(()).into_parts();
+    parts.method = Method::GET;
+    parts.uri = uri;
+    parts.version = Version::HTTP_11;
+    parts.headers = headers;
+    Some((Box::new(parts), route))
+}
+
+/// Whether a header leaves the request a plain bodiless one: no body framing other than an
+/// explicit zero length, no `Expect: 100-continue`, no protocol upgrade.
+fn without_body(name: &HeaderName, value: &HeaderValue) -> bool {
+    match name.as_str() {
+        "content-length" => value.as_bytes().trim_ascii() == b"0",
+        "transfer-encoding" | "expect" | "upgrade" => false,
+        _ => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kind(head: &str) -> &'static str {
+        match classify(head.as_bytes()) {
+            Classified::Stream(_, StreamRoute::Task) => "task",
+            Classified::Stream(_, StreamRoute::Tasks) => "tasks",
+            Classified::Partial => "partial",
+            Classified::Other => "other",
+        }
+    }
+
+    #[test]
+    fn only_complete_bodiless_stream_gets_are_served_directly() {
+        let task = "GET /api/subscribeToTask?taskId=x HTTP/1.1\r\nHost: a\r\n\r\n";
+        assert_eq!(kind(task), "task");
+        assert_eq!(kind("GET /api/subscribeToTasks HTTP/1.1\r\n\r\n"), "tasks");
+        assert_eq!(
+            kind("GET /api/subscribeToTasks HTTP/1.1\r\nContent-Length: 0\r\n\r\n"),
+            "tasks"
+        );
+        for other in [
+            "GET /api/tasks HTTP/1.1\r\n\r\n",
+            "POST /api/subscribeToTasks HTTP/1.1\r\n\r\n",
+            "GET /api/subscribeToTasks HTTP/1.0\r\n\r\n",
+            "GET /api/subscribeToTasks HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello",
+            "GET /api/subscribeToTasks HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n",
+            "GET /api/subscribeToTasks HTTP/1.1\r\nUpgrade: websocket\r\n\r\n",
+            "GET /api/subscribeToTasks HTTP/1.1\r\nExpect: 100-continue\r\n\r\n",
+            // A pipelined second request: hyper answers both, in order.
+            "GET /api/subscribeToTasks HTTP/1.1\r\n\r\nGET /healthz HTTP/1.1\r\n\r\n",
+            "GET http://elsewhere/api/subscribeToTasks HTTP/1.1\r\n\r\n",
+            "NOT HTTP AT ALL\r\n\r\n",
+        ] {
+            assert_eq!(kind(other), "other", "{other:?}");
+        }
+        assert_eq!(
+            kind("GET /api/subscribeToTasks HTTP/1.1\r\nHost:"),
+            "partial"
+        );
+    }
+
+    #[test]
+    fn the_parts_carry_the_uri_and_every_header() {
+        let head = "GET /api/subscribeToTask?taskId=abc HTTP/1.1\r\nAuthorization: Bearer t\r\n\
+                    Accept: text/event-stream\r\nAccept: */*\r\n\r\n";
+        let Classified::Stream(parts, _) = classify(head.as_bytes()) else {
+            panic!("a stream request");
+        };
+        assert_eq!(parts.uri.path(), "/api/subscribeToTask");
+        assert_eq!(parts.uri.query(), Some("taskId=abc"));
+        assert_eq!(parts.headers["authorization"], "Bearer t");
+        assert_eq!(parts.headers.get_all("accept").iter().count(), 2);
+    }
+}

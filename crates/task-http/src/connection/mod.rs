@@ -1,0 +1,59 @@
+//! One accepted connection, from its first request head to its close.
+//!
+//! The first head decides who serves the connection: a bodiless `GET` of a live stream is
+//! answered directly ([`direct`]), so an idle SSE connection holds only its socket and its
+//! stream; every other connection goes to hyper with the bytes already read replayed
+//! ([`rewind`]). Both run the same service (routing, auth, handlers, log, metrics) and both
+//! are watched by the server's graceful shutdown.
+
+mod direct;
+mod first_head;
+mod rewind;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use hyper_util::server::graceful::Watcher;
+use tokio::net::TcpStream;
+
+use crate::service::{handle, handle_stream};
+use crate::state::AppState;
+use first_head::FirstHead;
+use rewind::Rewind;
+
+/// Serves `stream` until it closes. `shutdown` keeps the server's graceful shutdown waiting
+/// for this connection.
+pub(crate) async fn serve(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    state: AppState,
+    http: http1::Builder,
+    shutdown: Watcher,
+) {
+    let header_timeout = state.config().header_read_timeout;
+    match first_head::read(&mut stream, header_timeout).await {
+        FirstHead::Gone => {}
+        FirstHead::Stream { parts, route } => {
+            // Boxed so the handler's state (large, and only needed until the response exists)
+            // is freed before the stream starts, instead of sizing this task for good.
+            let response = Box::pin(handle_stream(state, *parts, peer.ip(), route)).await;
+            if let Err(error) = direct::write_response(stream, response).await {
+                tracing::debug!(%error, %peer, "live stream ended with an error");
+            }
+            drop(shutdown);
+        }
+        FirstHead::Hyper(read) => {
+            let service = service_fn(move |request| {
+                let state = state.clone();
+                async move { Ok::<_, Infallible>(handle(state, request, peer.ip()).await) }
+            });
+            let io = TokioIo::new(Rewind::new(read, stream));
+            if let Err(error) = shutdown.watch(http.serve_connection(io, service)).await {
+                tracing::debug!(%error, %peer, "connection ended with an error");
+            }
+        }
+    }
+}
