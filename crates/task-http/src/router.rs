@@ -65,6 +65,15 @@ pub enum StreamRoute {
     Tasks,
 }
 
+impl From<StreamRoute> for Route {
+    fn from(stream: StreamRoute) -> Self {
+        match stream {
+            StreamRoute::Task => Route::SubscribeToTask,
+            StreamRoute::Tasks => Route::SubscribeToTasks,
+        }
+    }
+}
+
 impl Route {
     /// The stream this route opens, if it is a live stream.
     pub fn stream(&self) -> Option<StreamRoute> {

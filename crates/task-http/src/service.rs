@@ -18,7 +18,9 @@ use crate::ApiError;
 /// Answers one request from `peer`.
 pub async fn handle(state: AppState, request: Request<Incoming>, peer: IpAddr) -> Response<Body> {
     let (parts, body) = request.into_parts();
-    let (mut exchange, route) = Exchange::begin(state, parts, peer);
+    let route = Route::resolve(&parts.method, parts.uri.path());
+    let route_name = route.as_ref().map_or(UNMATCHED, Route::name);
+    let mut exchange = Exchange::begin(state, parts, peer, route_name);
     let result = match route {
         Ok(route) => dispatch(&mut exchange.ctx, route, body).await,
         Err(error) => Err(error),
@@ -34,8 +36,7 @@ pub(crate) async fn handle_stream(
     peer: IpAddr,
     stream: StreamRoute,
 ) -> Response<Body> {
-    // The connection resolved the route already; this only names it for the log.
-    let (mut exchange, _route) = Exchange::begin(state, parts, peer);
+    let mut exchange = Exchange::begin(state, parts, peer, Route::from(stream).name());
     let result = match stream {
         StreamRoute::Task => streams::subscribe_to_task(&mut exchange.ctx).await,
         StreamRoute::Tasks => streams::subscribe_to_tasks(&mut exchange.ctx).await,
@@ -52,12 +53,9 @@ struct Exchange {
 }
 
 impl Exchange {
-    fn begin(state: AppState, parts: Parts, peer: IpAddr) -> (Self, Result<Route, ApiError>) {
-        let started = Instant::now();
+    fn begin(state: AppState, parts: Parts, peer: IpAddr, route_name: &'static str) -> Self {
         let method = parts.method.clone();
-        let route = Route::resolve(&parts.method, parts.uri.path());
-        let route_name = route.as_ref().map_or(UNMATCHED, Route::name);
-        let exchange = Self {
+        Self {
             ctx: Ctx {
                 state,
                 parts,
@@ -66,9 +64,8 @@ impl Exchange {
             },
             route_name,
             method,
-            started,
-        };
-        (exchange, route)
+            started: Instant::now(),
+        }
     }
 
     /// Turns the handler's result into the response, and logs and counts it.

@@ -48,22 +48,19 @@ pub(crate) async fn read(stream: &mut TcpStream, timeout: Duration) -> FirstHead
                 buffer.reserve_exact(buffer.len().min(MAX_HEAD - buffer.len()));
             }
             match stream.read_buf(&mut buffer).await {
-                Ok(0) | Err(_) => return false,
+                Ok(0) | Err(_) => return None,
                 Ok(_) => {}
             }
             match classify(&buffer) {
                 Classified::Partial if buffer.len() < MAX_HEAD => {}
-                _ => return true,
+                classified => return Some(classified),
             }
         }
     };
     match tokio::time::timeout(timeout, reading).await {
-        Ok(true) => {}
-        Ok(false) | Err(_) => return FirstHead::Gone,
-    }
-    match classify(&buffer) {
-        Classified::Stream(parts, route) => FirstHead::Stream { parts, route },
-        Classified::Partial | Classified::Other => FirstHead::Hyper(buffer),
+        Ok(Some(Classified::Stream(parts, route))) => FirstHead::Stream { parts, route },
+        Ok(Some(Classified::Partial | Classified::Other)) => FirstHead::Hyper(buffer),
+        Ok(None) | Err(_) => FirstHead::Gone,
     }
 }
 
