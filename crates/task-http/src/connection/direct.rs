@@ -10,11 +10,10 @@
 use std::io;
 use std::time::SystemTime;
 
-use bytes::Bytes;
 use http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
 use http::{Response, StatusCode};
 use http_body_util::BodyExt;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::body::Body;
@@ -64,9 +63,7 @@ pub(crate) async fn write_response(
                 continue;
             };
             if framing == Framing::Chunked {
-                if !data.is_empty() {
-                    stream.write_all(&chunk(&data)).await?;
-                }
+                write_chunk(&mut stream, &data).await?;
             } else {
                 stream.write_all(&data).await?;
             }
@@ -115,14 +112,37 @@ fn encode_head(parts: &http::response::Parts, framing: Framing) -> Vec<u8> {
     head
 }
 
-/// One chunk of a chunked body: size in hex, the data, CRLF.
-fn chunk(data: &Bytes) -> Vec<u8> {
-    let size = format!("{:x}\r\n", data.len());
-    let mut chunk = Vec::with_capacity(size.len() + data.len() + 2);
-    chunk.extend_from_slice(size.as_bytes());
-    chunk.extend_from_slice(data);
-    chunk.extend_from_slice(b"\r\n");
-    chunk
+/// Writes one chunk of a chunked body (size in hex, CRLF, the data, CRLF) with one vectored
+/// write and no copy of the data: every live event passes here once per subscriber. An empty
+/// `data` writes nothing, since an empty chunk would end the body.
+async fn write_chunk<W: AsyncWrite + Unpin>(out: &mut W, data: &[u8]) -> io::Result<()> {
+    if data.is_empty() {
+        return Ok(());
+    }
+    let mut size_line = [0u8; 18];
+    let size_line = chunk_size_line(data.len(), &mut size_line);
+    let parts: [&[u8]; 3] = [size_line, data, b"\r\n"];
+    let mut written = out.write_vectored(&parts.map(io::IoSlice::new)).await?;
+    // A full socket buffer takes only part of it: write the rest piece by piece.
+    for part in parts {
+        if written >= part.len() {
+            written -= part.len();
+            continue;
+        }
+        out.write_all(&part[written..]).await?;
+        written = 0;
+    }
+    Ok(())
+}
+
+/// `len` in hex followed by CRLF, written into `buffer` (16 hex digits at most).
+fn chunk_size_line(len: usize, buffer: &mut [u8; 18]) -> &[u8] {
+    use std::io::Write;
+    let mut rest = &mut buffer[..];
+    // 18 bytes always hold a `usize` in hex and CRLF.
+    let _ = write!(rest, "{len:x}\r\n");
+    let used = 18 - rest.len();
+    &buffer[..used]
 }
 
 /// Completes when the client closed its side or the socket failed. Anything the client sends
@@ -184,12 +204,43 @@ mod tests {
         assert!(!empty.contains("content-length") && !empty.contains("transfer-encoding"));
     }
 
-    #[test]
-    fn chunks_carry_their_size_in_hex() {
-        let data = Bytes::from(vec![b'x'; 26]);
-        let encoded = chunk(&data);
+    async fn chunk_bytes(data: &[u8]) -> Vec<u8> {
+        let mut encoded = Vec::new();
+        write_chunk(&mut encoded, data)
+            .await
+            .expect("write to a Vec");
+        encoded
+    }
+
+    #[tokio::test]
+    async fn chunks_carry_their_size_in_hex() {
+        let encoded = chunk_bytes(&[b'x'; 26]).await;
         assert_eq!(&encoded[..4], b"1a\r\n");
         assert_eq!(&encoded[encoded.len() - 2..], b"\r\n");
         assert_eq!(encoded.len(), 4 + 26 + 2);
+        assert!(
+            chunk_bytes(&[]).await.is_empty(),
+            "an empty chunk would end the body"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_chunk_written_in_pieces_arrives_whole() {
+        // A duplex pipe with room for 8 bytes at a time takes the vectored write partly.
+        let (mut writer, mut reader) = tokio::io::duplex(8);
+        let data = vec![b'y'; 300];
+        let sending = tokio::spawn(async move { write_chunk(&mut writer, &data).await });
+        let mut received = Vec::new();
+        let mut buffer = [0u8; 64];
+        while received.len() < 3 + 2 + 300 + 2 {
+            let n = tokio::io::AsyncReadExt::read(&mut reader, &mut buffer)
+                .await
+                .expect("read");
+            received.extend_from_slice(&buffer[..n]);
+        }
+        sending.await.expect("no panic").expect("written");
+        assert_eq!(&received[..5], b"12c\r\n");
+        assert!(received[5..305].iter().all(|b| *b == b'y'));
+        assert_eq!(&received[305..], b"\r\n");
     }
 }
