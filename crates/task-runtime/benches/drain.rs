@@ -182,12 +182,16 @@ fn hand_written_drain(path: &std::path::Path) -> (usize, Duration) {
         completed_at";
     let pick = "SELECT rowid FROM background_tasks WHERE status = 'pending' AND run_at <= ?1 \
         ORDER BY run_at, created_at, user_id, rowid LIMIT ?2";
+    // The store's claim: every picked row in one statement, rows and tokens bound as JSON.
     let take = format!(
         "UPDATE background_tasks SET status = 'processing', attempt = attempt + 1, \
-         progress = 0, started_at = ?3, completed_at = NULL, lease_owner = 'baseline', \
-         lease_token = ?2, lease_expires_at = ?3 + 30000, cancel_requested = 0, \
-         version = version + 1, updated_at = MAX(updated_at, ?3) \
-         WHERE rowid = ?1 AND status = 'pending' RETURNING {columns}"
+         progress = 0, started_at = ?2, completed_at = NULL, lease_owner = 'baseline', \
+         lease_token = picked.token, lease_expires_at = ?2 + 30000, cancel_requested = 0, \
+         version = version + 1, updated_at = MAX(updated_at, ?2) \
+         FROM (SELECT value ->> 0 AS task_rowid, value ->> 1 AS token \
+               FROM json_each(?1)) AS picked \
+         WHERE background_tasks.rowid = picked.task_rowid AND status = 'pending' \
+         RETURNING {columns}, background_tasks.rowid"
     );
     let complete = format!(
         "UPDATE background_tasks SET status = 'completed', result = 'null', \
@@ -210,16 +214,23 @@ fn hand_written_drain(path: &std::path::Path) -> (usize, Duration) {
             .expect("pick")
             .collect::<Result<_, _>>()
             .expect("pick rows");
-        let mut leases = Vec::with_capacity(rowids.len());
-        for rowid in rowids {
-            let token = lease_token();
-            let id: String = tx
-                .prepare_cached(&take)
+        let picked = rowids
+            .iter()
+            .map(|rowid| format!("[{rowid},\"{}\"]", lease_token()))
+            .collect::<Vec<_>>()
+            .join(",");
+        let leases: Vec<(String, String)> = if rowids.is_empty() {
+            Vec::new()
+        } else {
+            tx.prepare_cached(&take)
                 .expect("prepare take")
-                .query_row(params![rowid, token, now], |row| row.get(0))
-                .expect("take");
-            leases.push((id, token));
-        }
+                .query_map(params![format!("[{picked}]"), now], |row| {
+                    Ok((row.get(0)?, row.get(15)?))
+                })
+                .expect("take")
+                .collect::<Result<_, _>>()
+                .expect("take rows")
+        };
         tx.commit().expect("commit claim");
         if leases.is_empty() {
             return (drained, started.elapsed());

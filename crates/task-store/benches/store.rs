@@ -52,8 +52,15 @@ impl Hand {
         conn.busy_timeout(Duration::from_secs(5)).expect("timeout");
         conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get::<_, String>(0))
             .expect("wal");
-        conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")
-            .expect("pragmas");
+        conn.execute_batch(
+            "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;",
+        )
+        .expect("pragmas");
+        conn.set_db_config(
+            task_store::rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+            true,
+        )
+        .expect("QPSG");
         Self { conn, counter: 0 }
     }
 
@@ -117,17 +124,27 @@ impl Hand {
             .query_row([now], |r| r.get(0))
             .ok();
         let claimed = rowid.map(|rowid| {
+            // The store's claim statement: picked rows and their tokens bound as JSON.
             tx.prepare_cached(&format!(
                 "UPDATE background_tasks SET status = 'processing', attempt = attempt + 1, \
-                 progress = 0, started_at = ?3, completed_at = NULL, lease_owner = ?4, \
-                 lease_token = ?2, lease_expires_at = ?5, cancel_requested = 0, \
-                 version = version + 1, updated_at = MAX(updated_at, ?3) \
-                 WHERE rowid = ?1 AND status = 'pending' RETURNING {COLUMNS}"
+                 progress = 0, started_at = ?2, completed_at = NULL, lease_owner = ?3, \
+                 lease_token = picked.token, lease_expires_at = ?4, cancel_requested = 0, \
+                 version = version + 1, updated_at = MAX(updated_at, ?2) \
+                 FROM (SELECT value ->> 0 AS task_rowid, value ->> 1 AS token \
+                       FROM json_each(?1)) AS picked \
+                 WHERE background_tasks.rowid = picked.task_rowid AND status = 'pending' \
+                 RETURNING {COLUMNS}, background_tasks.rowid"
             ))
             .expect("prepare")
-            .query_row(params![rowid, token, now, "hand", now + 30_000], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, String>(15)?))
-            })
+            .query_row(
+                params![
+                    format!("[[{rowid},\"{token}\"]]"),
+                    now,
+                    "hand",
+                    now + 30_000
+                ],
+                |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(15)?)),
+            )
             .expect("claim")
         });
         tx.commit().expect("commit");

@@ -143,7 +143,7 @@ fn report_idle(idle: &idle::Result) {
         (idle.tasklane.bytes_per_connection - idle.bare.bytes_per_connection) / 1024.0
     );
     println!(
-        "| … of which the live stream itself (bare hyper + `live::task_stream`, no auth, no database) | {} | | {:+.1} KiB |",
+        "| … the live stream served from bare hyper (`live::task_stream`, no auth, no database) | {} | | {:+.1} KiB |",
         kib(idle.live_only.bytes_per_connection),
         (idle.live_only.bytes_per_connection - idle.bare.bytes_per_connection) / 1024.0
     );
