@@ -27,8 +27,6 @@ pub const DEFAULT_SESSION_TTL: Duration = Duration::from_secs(7 * 24 * 60 * 60);
 pub const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(5);
 /// How long a valid token is remembered before the database is asked again.
 pub const DEFAULT_AUTH_CACHE_TTL: Duration = Duration::from_secs(5);
-/// Most task creations the insert batcher commits in one transaction.
-pub const DEFAULT_MAX_BATCH: usize = 128;
 /// Most task ids one bulk request may name.
 pub const MAX_BULK_IDS: usize = 1000;
 
@@ -65,8 +63,6 @@ pub struct HttpConfig {
     pub secure_cookies: bool,
     /// `Retry-After` of 429 answers. Defaults to 5 s ([`DEFAULT_RETRY_AFTER`]).
     pub retry_after: Duration,
-    /// Most creations per insert transaction. Defaults to 128 ([`DEFAULT_MAX_BATCH`]).
-    pub max_batch: usize,
     /// How long a valid token is remembered, so busy clients do not cost a database read per
     /// request. A token revoked by another process (`task-http token revoke`) keeps working for
     /// at most this long; logout takes effect at once. Zero turns the cache off. Defaults to
@@ -91,7 +87,6 @@ impl Default for HttpConfig {
             session_ttl: DEFAULT_SESSION_TTL,
             secure_cookies: false,
             retry_after: DEFAULT_RETRY_AFTER,
-            max_batch: DEFAULT_MAX_BATCH,
             auth_cache_ttl: DEFAULT_AUTH_CACHE_TTL,
             trusted_proxy: None,
         }
@@ -133,9 +128,6 @@ impl HttpConfig {
         }
         if self.session_ttl.is_zero() {
             return invalid("session_ttl", "must be longer than zero");
-        }
-        if self.max_batch == 0 {
-            return invalid("max_batch", "must be at least 1");
         }
         if let Some(proxy) = &self.trusted_proxy {
             if proxy.proxies.is_empty() {

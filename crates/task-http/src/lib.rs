@@ -9,11 +9,11 @@
 mod api_error;
 pub mod assets;
 pub mod auth;
-mod batcher;
 pub mod body;
 mod cidr;
 mod config;
 mod connection;
+mod creator;
 mod error;
 mod generation;
 mod handlers;

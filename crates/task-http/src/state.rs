@@ -1,4 +1,4 @@
-//! What every request handler shares: the stores, the live hub, metrics, the insert batcher,
+//! What every request handler shares: the stores, the live hub, metrics, the task creator,
 //! the per-user stream slots, the configuration and (when the server serves questions) the
 //! question store.
 
@@ -10,7 +10,7 @@ use task_store::{TaskStore, UserStore};
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::Authenticator;
-use crate::batcher::{BatchLimits, TaskCreator};
+use crate::creator::TaskCreator;
 use crate::live::{LiveHub, SseConfig};
 use crate::metrics::Metrics;
 use crate::stream_slots::StreamSlots;
@@ -38,7 +38,7 @@ struct Inner {
 }
 
 impl AppState {
-    /// Validates `config` and starts the live hub and the insert batcher on the current tokio
+    /// Validates `config` and starts the live hub on the current tokio
     /// runtime. `task_types` are the types `POST /api/tasks` accepts: the ones the worker
     /// runtime has handlers for.
     ///
@@ -55,13 +55,10 @@ impl AppState {
         let hub = LiveHub::start(Arc::clone(&tasks), shutdown.clone());
         let metrics = Metrics::new(Arc::clone(&tasks));
         metrics.track_live(&hub);
-        let creator = TaskCreator::start(
+        let creator = TaskCreator::new(
             Arc::clone(&tasks),
-            BatchLimits {
-                max_batch: config.max_batch,
-                max_queued_per_user: config.max_queued_per_user,
-                retry_after: config.retry_after,
-            },
+            config.max_queued_per_user,
+            config.retry_after,
         );
         let sse = SseConfig {
             monitor_timeout: config.monitor_timeout,

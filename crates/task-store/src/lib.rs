@@ -33,7 +33,7 @@ pub use query::{
 };
 pub use sqlite::{
     map_sqlite_error, Migration, SqliteConfig, SqliteStore, DEFAULT_BUSY_TIMEOUT,
-    DEFAULT_POOL_SIZE, MIGRATIONS,
+    DEFAULT_CHECKPOINT_PAGES, DEFAULT_POOL_SIZE, MIGRATIONS,
 };
 pub use store::TaskStore;
 pub use users::{NewToken, Role, TokenKind, TokenRecord, User, UserStore};

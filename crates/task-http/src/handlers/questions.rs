@@ -64,7 +64,7 @@ pub async fn regenerate_emojis(ctx: &mut Ctx, body: Incoming) -> Result<Response
     start(ctx, new).await
 }
 
-/// Creates `new` through the batcher, which applies the owner's queue limit.
+/// Creates `new` through the task creator, which applies the owner's queue limit.
 async fn start(ctx: &Ctx, new: NewTask) -> Result<Response<Body>, ApiError> {
     new.validate()?;
     let task = ctx.state.creator().create(new).await?;

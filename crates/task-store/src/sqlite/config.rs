@@ -13,6 +13,10 @@ pub const DEFAULT_POOL_SIZE: u32 = 4;
 /// failing with [`StoreError::Busy`].
 pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// WAL length, in pages, at which the checkpoint thread copies the WAL back into the
+/// database file: SQLite's own default for its automatic checkpoint (about 4 MiB of WAL).
+pub const DEFAULT_CHECKPOINT_PAGES: u32 = 1000;
+
 /// How [`crate::SqliteStore::open_with`] sets up the database.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SqliteConfig {
@@ -25,6 +29,10 @@ pub struct SqliteConfig {
     /// Changes buffered per change-feed subscriber before it lags.
     /// Defaults to [`DEFAULT_FEED_CAPACITY`].
     pub feed_capacity: usize,
+    /// WAL pages after which the checkpoint thread runs a checkpoint. Smaller keeps the WAL
+    /// file and the readers' WAL lookups small; larger copies hot pages back less often.
+    /// Defaults to [`DEFAULT_CHECKPOINT_PAGES`]; must be at least 1.
+    pub checkpoint_pages: u32,
 }
 
 impl Default for SqliteConfig {
@@ -33,6 +41,7 @@ impl Default for SqliteConfig {
             pool_size: DEFAULT_POOL_SIZE,
             busy_timeout: DEFAULT_BUSY_TIMEOUT,
             feed_capacity: DEFAULT_FEED_CAPACITY,
+            checkpoint_pages: DEFAULT_CHECKPOINT_PAGES,
         }
     }
 }
@@ -54,6 +63,9 @@ impl SqliteConfig {
         }
         if self.feed_capacity == 0 {
             return invalid("feed_capacity", "must be at least 1");
+        }
+        if self.checkpoint_pages == 0 {
+            return invalid("checkpoint_pages", "must be at least 1");
         }
         if self.busy_timeout.is_zero() {
             return invalid("busy_timeout", "must be longer than zero");

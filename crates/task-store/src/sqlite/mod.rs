@@ -4,8 +4,10 @@
 //! together share one commit, each undone alone if it fails) and publishes the changes on the change
 //! feed after the commit while still holding the connection, so the feed's order is the commit
 //! order. Reads use a pool of read-only connections, which WAL lets run alongside the writer.
-//! All blocking work runs on tokio's blocking threads.
+//! A thread of its own copies the WAL back into the database file (`checkpointer`), so no
+//! commit waits for a checkpoint. All other blocking work runs on tokio's blocking threads.
 
+mod checkpointer;
 mod claim;
 mod config;
 mod connection;
@@ -26,10 +28,11 @@ use r2d2::Pool;
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::Connection;
 
-pub use config::{SqliteConfig, DEFAULT_BUSY_TIMEOUT, DEFAULT_POOL_SIZE};
+pub use config::{SqliteConfig, DEFAULT_BUSY_TIMEOUT, DEFAULT_CHECKPOINT_PAGES, DEFAULT_POOL_SIZE};
 pub use error::map_sqlite_error;
 pub use migrations::{Migration, MIGRATIONS};
 
+use checkpointer::Checkpointer;
 use writer::{Atomicity, Writer};
 
 use crate::{ChangeFeed, Result, StoreError, TaskChange};
@@ -79,6 +82,9 @@ impl SqliteStore {
         let path = path.as_ref().to_path_buf();
         let mut writer = connection::open_writer(&path, config.busy_timeout)?;
         migrations::apply(&mut writer)?;
+        checkpointer::watch_wal(&writer);
+        let checkpointer =
+            Checkpointer::start(&path, config.busy_timeout, config.checkpoint_pages)?;
         let readers = Pool::builder()
             .max_size(config.pool_size)
             .connection_timeout(config.busy_timeout)
@@ -89,7 +95,11 @@ impl SqliteStore {
         Ok(Self {
             inner: Arc::new(Inner {
                 path,
-                writer: Arc::new(Writer::new(writer, ChangeFeed::new(config.feed_capacity))),
+                writer: Arc::new(Writer::new(
+                    writer,
+                    ChangeFeed::new(config.feed_capacity),
+                    checkpointer,
+                )),
                 readers,
             }),
         })

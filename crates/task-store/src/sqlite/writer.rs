@@ -18,14 +18,17 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use rusqlite::{Connection, TransactionBehavior};
 use tokio::sync::oneshot;
 
+use super::checkpointer::{commit_measuring_wal, Checkpointer};
 use super::error::map_sqlite_error;
 use crate::{ChangeFeed, Result, StoreError, TaskChange};
 
-/// The writer: the connection, the queue of waiting operations, and the feed it publishes to.
+/// The writer: the connection, the queue of waiting operations, the feed it publishes to, and
+/// the thread that checkpoints for it.
 pub(super) struct Writer {
     conn: Mutex<Connection>,
     queue: Mutex<Queue>,
     feed: ChangeFeed,
+    checkpointer: Checkpointer,
 }
 
 #[derive(Default)]
@@ -136,11 +139,14 @@ fn execute(conn: &Connection, sql: &str) -> Result<()> {
 }
 
 impl Writer {
-    pub(super) fn new(conn: Connection, feed: ChangeFeed) -> Self {
+    /// `conn` must be watched by [`super::checkpointer::watch_wal`], so its commits report the
+    /// WAL's length instead of checkpointing.
+    pub(super) fn new(conn: Connection, feed: ChangeFeed, checkpointer: Checkpointer) -> Self {
         Self {
             conn: Mutex::new(conn),
             queue: Mutex::new(Queue::default()),
             feed,
+            checkpointer,
         }
     }
 
@@ -228,11 +234,22 @@ impl Writer {
             }
         }
         let all_failed = ran.iter().all(|outcome| !outcome.succeeded);
+        let mut checkpoint_here = false;
         let commit_error = match broken {
-            Some(error) => Some(error),
+            Some(error) => {
+                drop(tx);
+                Some(error)
+            }
             // Nothing to keep: dropping the transaction rolls back a lone failed operation.
-            None if all_failed => None,
-            None => tx.commit().err().map(map_sqlite_error),
+            None if all_failed => {
+                drop(tx);
+                None
+            }
+            None => {
+                let (committed, wal_pages) = commit_measuring_wal(|| tx.commit());
+                checkpoint_here = self.checkpointer.wal_grew_to(wal_pages);
+                committed.err().map(map_sqlite_error)
+            }
         };
         if commit_error.is_none() {
             for outcome in &mut ran {
@@ -243,6 +260,10 @@ impl Writer {
         }
         for outcome in ran {
             (outcome.answer)(commit_error.clone());
+        }
+        // After the answers: the callers of this batch do not wait for it.
+        if checkpoint_here {
+            self.checkpointer.checkpoint_inline(conn);
         }
     }
 }

@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use task_core::CoreError;
-use task_store::{map_sqlite_error, SqliteConfig, SqliteStore, StoreError};
+use task_core::{CoreError, NewTask};
+use task_store::{map_sqlite_error, SqliteConfig, SqliteStore, StoreError, TaskStore};
 
 use crate::support::sqlite_fixture;
 
@@ -98,6 +98,13 @@ fn bad_settings_are_rejected_before_touching_the_file() {
                 ..Default::default()
             },
         ),
+        (
+            "checkpoint_pages",
+            SqliteConfig {
+                checkpoint_pages: 0,
+                ..Default::default()
+            },
+        ),
     ];
     for (field, config) in cases {
         assert!(
@@ -113,6 +120,10 @@ fn bad_settings_are_rejected_before_touching_the_file() {
     assert_eq!(defaults.pool_size, task_store::DEFAULT_POOL_SIZE);
     assert_eq!(defaults.busy_timeout, task_store::DEFAULT_BUSY_TIMEOUT);
     assert_eq!(defaults.feed_capacity, task_store::DEFAULT_FEED_CAPACITY);
+    assert_eq!(
+        defaults.checkpoint_pages,
+        task_store::DEFAULT_CHECKPOINT_PAGES
+    );
     let store = SqliteStore::open_with(
         &path,
         SqliteConfig {
@@ -210,4 +221,59 @@ async fn a_panicking_write_fails_its_caller_only() {
         })
         .await
         .expect("the writer still works");
+}
+
+/// Checkpoints run beside the writer, yet under a steady stream of commits the WAL stays
+/// bounded (the writer restarts it once it reaches four times the threshold) and the tasks
+/// reach the database file itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn checkpoints_keep_the_wal_bounded_under_steady_writes() {
+    const THRESHOLD: u32 = 16;
+    const WRITERS: usize = 8;
+    const TASKS_EACH: usize = 300;
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("wal.db");
+    let store = SqliteStore::open_with(
+        &path,
+        SqliteConfig {
+            checkpoint_pages: THRESHOLD,
+            ..Default::default()
+        },
+    )
+    .expect("open");
+    let empty_size = std::fs::metadata(&path).expect("db file").len();
+    let mut writers = Vec::new();
+    for writer in 0..WRITERS {
+        let store = store.clone();
+        writers.push(tokio::spawn(async move {
+            for _ in 0..TASKS_EACH {
+                store
+                    .create(NewTask::new(format!("user{writer}@example.com"), "noop"))
+                    .await
+                    .expect("create");
+            }
+        }));
+    }
+    for writer in writers {
+        writer.await.expect("writer");
+    }
+    for writer in 0..WRITERS {
+        let unfinished = store
+            .count_unfinished(&format!("user{writer}@example.com"))
+            .await
+            .expect("count");
+        assert_eq!(unfinished, TASKS_EACH as u64);
+    }
+    // Without checkpoints these commits leave thousands of frames in the WAL. The writer
+    // restarts it at 4 × THRESHOLD frames; one more batch of commits may follow first.
+    let frame = 4096 + 24;
+    let bound = (4 * u64::from(THRESHOLD) + 128) * frame + 32;
+    let wal = std::fs::metadata(dir.path().join("wal.db-wal"))
+        .expect("WAL file")
+        .len();
+    assert!(wal <= bound, "WAL is {wal} bytes, more than {bound}");
+    assert!(
+        std::fs::metadata(&path).expect("db file").len() > empty_size + 64 * 1024,
+        "checkpoints copied the tasks into the database file"
+    );
 }
