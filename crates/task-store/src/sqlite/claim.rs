@@ -15,7 +15,7 @@ use std::sync::Arc;
 use rusqlite::{Connection, Row};
 
 use super::error::map_sqlite_error;
-use super::rows::{task_from_row, TASK_COLUMNS};
+use super::rows::{task_columns, task_from_row};
 use crate::backend::fair_claim::{FairPicker, Offer};
 use crate::backend::lease_token::new_lease_token;
 use crate::backend::rules;
@@ -264,7 +264,7 @@ fn take(
         return Ok(Vec::new());
     }
     let mut statement = conn
-        .prepare_cached(&format!(
+        .prepare_cached(concat!(
             "UPDATE background_tasks SET status = 'processing', attempt = attempt + 1, \
              progress = 0, started_at = ?2, completed_at = NULL, lease_owner = ?3, \
              lease_token = picked.token, lease_expires_at = ?4, cancel_requested = 0, \
@@ -272,7 +272,9 @@ fn take(
              FROM (SELECT value ->> 0 AS task_rowid, value ->> 1 AS token \
                    FROM json_each(?1)) AS picked \
              WHERE background_tasks.rowid = picked.task_rowid AND status = 'pending' \
-             RETURNING {TASK_COLUMNS}, background_tasks.rowid"
+             RETURNING ",
+            task_columns!(),
+            ", background_tasks.rowid"
         ))
         .map_err(map_sqlite_error)?;
     let picked = picked_json(rowids)?;

@@ -5,7 +5,7 @@ use rusqlite::types::Value;
 
 use super::claim::{DUE_WINDOW, NEXT_USER, OLDEST_DUE, RUNNING_PER_USER, USER_DUE};
 use super::list::list_sql;
-use super::tasks::{expired_leases_sql, COUNT_UNFINISHED, PURGE_FINISHED};
+use super::tasks::{COUNT_UNFINISHED, EXPIRED_LEASES, PURGE_FINISHED};
 use super::{connection, migrations};
 use crate::ListQuery;
 
@@ -56,11 +56,7 @@ fn claims_read_their_indexes_in_order() {
 
 #[test]
 fn maintenance_statements_use_their_indexes() {
-    check(
-        &expired_leases_sql(),
-        &[],
-        "idx_background_tasks_lease_expiry",
-    );
+    check(EXPIRED_LEASES, &[], "idx_background_tasks_lease_expiry");
     check(PURGE_FINISHED, &[], "idx_background_tasks_finished");
     check(COUNT_UNFINISHED, &[], "idx_background_tasks_unfinished");
 }

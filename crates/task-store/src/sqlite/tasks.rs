@@ -13,7 +13,7 @@ use serde_json::Value;
 use task_core::{NewTask, Task, TaskId, TaskStatus, UnixMillis};
 
 use super::error::map_sqlite_error;
-use super::rows::{insert_task, json_text, select_task, task_from_row, update_task, TASK_COLUMNS};
+use super::rows::{insert_task, json_text, select_task, task_columns, task_from_row, update_task};
 use super::{claim, list, SqliteStore};
 use crate::backend::clock::now_millis;
 use crate::backend::rules;
@@ -34,13 +34,12 @@ pub(super) const COUNT_UNFINISHED: &str = "SELECT COUNT(*) FROM background_tasks
      WHERE status IN ('pending', 'processing') AND user_id = ?1";
 
 /// Processing tasks whose lease ran out, off the lease-expiry index.
-pub(super) fn expired_leases_sql() -> String {
-    format!(
-        "SELECT {TASK_COLUMNS} FROM background_tasks \
-         WHERE status = 'processing' AND lease_expires_at < ?1 \
-         ORDER BY lease_expires_at, rowid"
-    )
-}
+pub(super) const EXPIRED_LEASES: &str = concat!(
+    "SELECT ",
+    task_columns!(),
+    " FROM background_tasks WHERE status = 'processing' AND lease_expires_at < ?1 \
+     ORDER BY lease_expires_at, rowid"
+);
 
 fn upserted(task: &Task) -> TaskChange {
     TaskChange::Upserted(Arc::new(task.clone()))
@@ -147,10 +146,11 @@ impl TaskStore for SqliteStore {
         self.write_one_statement(move |conn, _changes| {
             guarded_update(
                 conn,
-                &format!(
+                concat!(
                     "UPDATE background_tasks SET lease_expires_at = ?3 \
                      WHERE id = ?1 AND status = 'processing' AND lease_token = ?2 \
-                     RETURNING {TASK_COLUMNS}"
+                     RETURNING ",
+                    task_columns!()
                 ),
                 rusqlite::params![lease.task_id.as_str(), lease.token, lease_expires_at],
                 &lease,
@@ -172,13 +172,14 @@ impl TaskStore for SqliteStore {
         self.write_one_statement(move |conn, changes| {
             let task = guarded_update(
                 conn,
-                &format!(
+                concat!(
                     "UPDATE background_tasks SET progress = ?3, \
                      description = COALESCE(?4, description), version = version + 1, \
                      updated_at = MAX(updated_at, ?5) \
                      WHERE id = ?1 AND status = 'processing' AND lease_token = ?2 \
                        AND ?3 >= progress AND ?3 <= total \
-                     RETURNING {TASK_COLUMNS}"
+                     RETURNING ",
+                    task_columns!()
                 ),
                 rusqlite::params![
                     lease.task_id.as_str(),
@@ -203,13 +204,14 @@ impl TaskStore for SqliteStore {
         self.write_one_statement(move |conn, changes| {
             let task = guarded_update(
                 conn,
-                &format!(
+                concat!(
                     "UPDATE background_tasks SET status = 'completed', result = ?3, \
                      progress = total, error = NULL, completed_at = ?4, lease_owner = NULL, \
                      lease_token = NULL, lease_expires_at = NULL, version = version + 1, \
                      updated_at = MAX(updated_at, ?4) \
                      WHERE id = ?1 AND status = 'processing' AND lease_token = ?2 \
-                     RETURNING {TASK_COLUMNS}"
+                     RETURNING ",
+                    task_columns!()
                 ),
                 rusqlite::params![lease.task_id.as_str(), lease.token, result_text, now],
                 &lease,
@@ -302,7 +304,7 @@ impl TaskStore for SqliteStore {
     async fn rescue_expired(&self, now: UnixMillis) -> Result<Vec<Task>> {
         self.write(move |conn, changes| {
             let expired = conn
-                .prepare_cached(&expired_leases_sql())
+                .prepare_cached(EXPIRED_LEASES)
                 .and_then(|mut statement| {
                     statement
                         .query_map([now], task_from_row)?
