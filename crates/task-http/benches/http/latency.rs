@@ -1,9 +1,10 @@
 //! Scenario 2: how long a progress update takes to reach 1,000 SSE subscribers of the task,
 //! from the moment the update is written to the store (SQLite) until each client has parsed
 //! the event; against a bare hyper server that fans the same frames out from a broadcast
-//! channel with no store, no hub and no encoding. Both sets of subscribers stay connected
-//! while the two servers take turns publishing, so load from other work on the machine falls
-//! on both alike.
+//! channel with no store, no hub and no encoding; and against the least an SSE server can do
+//! (`minimal_sse`: one loop writing every socket). All sets of subscribers stay connected
+//! while the three servers take turns publishing, so load from other work on the machine falls
+//! on all of them alike.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -17,6 +18,7 @@ use task_store::{ClaimRequest, Lease, SqliteStore, TaskStore};
 use tokio::sync::{broadcast, Semaphore};
 use tokio::task::JoinSet;
 
+use crate::minimal_sse::MinimalSse;
 use crate::parser::{Item, Parser};
 use crate::raw_stream::RawStream;
 use crate::servers::{bare_sse, bench_config, tasklane, Tasklane, USER};
@@ -34,7 +36,15 @@ pub struct Percentiles {
 pub struct Result {
     pub tasklane: Percentiles,
     pub bare: Percentiles,
+    /// The minimal fan-out server: one loop writing every socket (see `minimal_sse`).
+    pub minimal: Percentiles,
+    /// The least a fan-out costs here: threads and plain sockets (see `floor`).
+    pub floor: Percentiles,
 }
+
+/// Fan-outs of the floor measurement, and the pause before each.
+const FLOOR_ROUNDS: usize = 100;
+const FLOOR_INTERVAL: Duration = Duration::from_millis(30);
 
 /// When each version was sent, in nanoseconds since `base` (0: not sent).
 struct SendTimes {
@@ -65,11 +75,20 @@ impl SendTimes {
     }
 }
 
-/// Publishes `updates` updates and a final `complete` on each server, alternating between
-/// them every `interval`.
+/// Publishes `updates` updates and a final `complete` on each server, the three taking turns
+/// every `interval`.
 pub async fn run(subscribers: usize, updates: usize, interval: Duration) -> Result {
     let mut ours = Ours::start(subscribers, updates).await;
     let mut bare = Bare::start(subscribers, updates).await;
+    let mut minimal = Minimal::start(subscribers, updates, &bare.data).await;
+    // The same number of connections carrying a frame of the size of one event, as chunked
+    // SSE (size line, `id:` line, data, blank line, CRLF), while the subscribers idle.
+    let frame_len = bare.data.len() + 32;
+    let floor = tokio::task::spawn_blocking(move || {
+        crate::floor::measure(subscribers, frame_len, FLOOR_ROUNDS, FLOOR_INTERVAL)
+    })
+    .await
+    .expect("the floor measurement");
     let mut pace = tokio::time::interval(interval);
     for step in 0..=updates {
         let last = step == updates;
@@ -77,11 +96,17 @@ pub async fn run(subscribers: usize, updates: usize, interval: Duration) -> Resu
         ours.publish(step, last).await;
         pace.tick().await;
         bare.publish(step, last);
+        pace.tick().await;
+        minimal.publish(step, last).await;
     }
-    Result {
+    let result = Result {
         tasklane: collect(ours.clients, subscribers, updates).await,
         bare: collect(bare.clients, subscribers, updates).await,
-    }
+        minimal: collect(minimal.clients, subscribers, updates).await,
+        floor,
+    };
+    minimal.server.close().await;
+    result
 }
 
 /// tasklane on SQLite, with the subscribers of one claimed task.
@@ -181,6 +206,38 @@ impl Bare {
         let _ = self
             .frames
             .send(Bytes::from(format!("id: {version}\ndata: {data}\n\n")));
+    }
+}
+
+/// The minimal fan-out server and its subscribers; it sends the bare baseline's frames.
+struct Minimal {
+    server: MinimalSse,
+    data: String,
+    times: Arc<SendTimes>,
+    clients: JoinSet<Vec<Duration>>,
+}
+
+impl Minimal {
+    async fn start(subscribers: usize, updates: usize, data: &str) -> Minimal {
+        let (server, addr) = MinimalSse::start().await;
+        let times = SendTimes::new(updates + 3);
+        let clients = subscribe(addr, "/stream", "-", subscribers, &times).await;
+        Minimal {
+            server,
+            data: data.to_owned(),
+            times,
+            clients,
+        }
+    }
+
+    async fn publish(&mut self, step: usize, last: bool) {
+        let version = step as i64 + 1;
+        self.times.mark(version);
+        let kind = if last { "complete" } else { "update" };
+        let data = self.data.replacen("update", kind, 1);
+        self.server
+            .publish(format!("id: {version}\ndata: {data}\n\n").as_bytes())
+            .await;
     }
 }
 

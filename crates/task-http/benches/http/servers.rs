@@ -15,6 +15,7 @@ use hyper::body::{Frame, Incoming};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
+use task_core::NewTask;
 use task_http::auth::accounts::add_user;
 use task_http::body::{self, Body};
 use task_http::{serve, AppState, HttpConfig};
@@ -102,6 +103,30 @@ pub async fn bare_creation(reply: Bytes) -> SocketAddr {
         async move {
             let _ = request.into_body().collect().await;
             let mut response = Response::new(body::full(reply));
+            *response.status_mut() = StatusCode::CREATED;
+            response
+                .headers_mut()
+                .insert(CONTENT_TYPE, "application/json".parse().expect("static"));
+            response
+        }
+    })
+    .await
+}
+
+/// The durable creation baseline: bare hyper whose handler reads the body, creates the same
+/// `noop` task with one `create` call on `store` and answers `201` with it. No routing, auth,
+/// JSON parsing, validation, queue limit, log or metrics: the gap between it and
+/// [`bare_creation`] is what storing the task costs.
+pub async fn bare_durable_creation(store: Arc<dyn TaskStore>) -> SocketAddr {
+    bare(move |request: Request<Incoming>| {
+        let store = store.clone();
+        async move {
+            let _ = request.into_body().collect().await;
+            let mut new = NewTask::new(USER, "noop");
+            new.label = Some("bench".into());
+            let task = store.create(new).await.expect("create the task");
+            let json = serde_json::to_vec(&task).expect("a task serialises");
+            let mut response = Response::new(body::full(Bytes::from(json)));
             *response.status_mut() = StatusCode::CREATED;
             response
                 .headers_mut()
