@@ -1,9 +1,10 @@
 //! SqliteStore against a hand-written rusqlite loop running the same SQL on the same schema
 //! with the same pragmas, in the same run: create, claim + complete and progress updates, from
 //! one caller and from eight concurrent callers, and a fair claim from a 100 000-task backlog.
-//! Prints ops/s and the store's share of the hand loop.
+//! Prints ops/s and the store's share of the hand loop; then what SQLite alone spends on a
+//! created task when 1, 20, 64 or 1,000 share a transaction.
 //!
-//! Run: `cargo bench -p task-store --bench store` (about 15 s once built). Results and how to
+//! Run: `cargo bench -p task-store --bench store` (about 25 s once built). Results and how to
 //! read them: `docs/benchmarks.md`, "Store (SQLite)".
 
 use std::future::Future;
@@ -25,6 +26,9 @@ const PROGRESS_UPDATES: usize = 500;
 /// Concurrent callers in the throughput runs (workers and request handlers call at once).
 const CONCURRENT_CALLERS: usize = 8;
 const BACKLOG: usize = 100_000;
+/// Transaction sizes of the rows-per-transaction run, and the rows created at each size.
+const ROWS_PER_TRANSACTION: [usize; 4] = [1, 20, 64, 1000];
+const ROWS_PER_SIZE: usize = 60_000;
 const BACKLOG_CLAIMS: usize = 100;
 
 const COLUMNS: &str = "id, user_id, task_type, status, label, description, progress, total, \
@@ -65,46 +69,26 @@ impl Hand {
     }
 
     fn create(&mut self, user: &str) -> String {
-        self.counter += 1;
-        let now = now_ms();
-        let id = format!("task_{now}_{:020x}", self.counter);
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .expect("begin");
-        tx.prepare_cached(&format!(
-            "INSERT INTO background_tasks ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, \
-             ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)"
-        ))
-        .expect("prepare")
-        .execute(params![
-            id,
-            user,
-            "bench",
-            "pending",
-            None::<String>,
-            None::<String>,
-            0,
-            100,
-            None::<String>,
-            None::<String>,
-            "{}",
-            0,
-            3,
-            now,
-            None::<String>,
-            None::<String>,
-            None::<i64>,
-            false,
-            1,
-            now,
-            now,
-            None::<i64>,
-            None::<i64>,
-        ])
-        .expect("insert");
+        let id = insert(&tx, &mut self.counter, user);
         tx.commit().expect("commit");
         id
+    }
+
+    /// Creates `rows` tasks in one transaction, as the store's group commit does with the
+    /// creations that arrive together.
+    fn create_together(&mut self, user: &str, rows: usize) {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .expect("begin");
+        for _ in 0..rows {
+            insert(&tx, &mut self.counter, user);
+        }
+        tx.commit().expect("commit");
     }
 
     fn claim_one(&mut self) -> Option<(String, String)> {
@@ -190,6 +174,45 @@ impl Hand {
         .expect("progress");
         tx.commit().expect("commit");
     }
+}
+
+/// Inserts one pending task with the store's statement; returns its id.
+fn insert(conn: &Connection, counter: &mut u64, user: &str) -> String {
+    *counter += 1;
+    let now = now_ms();
+    let id = format!("task_{now}_{:020x}", *counter);
+    conn.prepare_cached(&format!(
+        "INSERT INTO background_tasks ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, \
+         ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)"
+    ))
+    .expect("prepare")
+    .execute(params![
+        id,
+        user,
+        "bench",
+        "pending",
+        None::<String>,
+        None::<String>,
+        0,
+        100,
+        None::<String>,
+        None::<String>,
+        "{}",
+        0,
+        3,
+        now,
+        None::<String>,
+        None::<String>,
+        None::<i64>,
+        false,
+        1,
+        now,
+        now,
+        None::<i64>,
+        None::<i64>,
+    ])
+    .expect("insert");
+    id
 }
 
 fn claim_request(limit: usize, fair: Option<u32>) -> ClaimRequest {
@@ -525,6 +548,26 @@ async fn bench_backlog(dir: &Path) {
     );
 }
 
+/// SQLite's own cost of a created task by how many share a transaction: the hand loop alone,
+/// in one thread, with no hand-off. Under load the store's writer commits the creations that
+/// arrived together; this shows how much of a creation's cost is the commit.
+fn bench_rows_per_transaction(dir: &Path) {
+    let (_store, mut hand) = fresh(dir, "rows-per-transaction");
+    for rows in ROWS_PER_TRANSACTION {
+        // The same number of rows for every size, so the table grows alike.
+        let transactions = (ROWS_PER_SIZE / rows).max(1);
+        let started = Instant::now();
+        for _ in 0..transactions {
+            hand.create_together("u@example.com", rows);
+        }
+        let per_row = started.elapsed() / (transactions * rows) as u32;
+        println!(
+            "create, {rows:>4} per transaction (hand loop)   {:>6.1} µs per task",
+            per_row.as_secs_f64() * 1e6
+        );
+    }
+}
+
 fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -544,6 +587,7 @@ fn main() {
             }
             bench_hand_off(&path).await;
             bench_backlog(&path).await;
+            bench_rows_per_transaction(&path);
         })
         .await
         .expect("benchmarks ran");
