@@ -54,15 +54,8 @@ pub fn measure(
             sender.write_all(&frame).expect("send the frame");
         }
     }
-    let mut latencies = reader.join().expect("the floor's reader thread");
-    latencies.sort();
-    let at = |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
-    Percentiles {
-        p50: at(0.50),
-        p99: at(0.99),
-        max: *latencies.last().expect("latencies"),
-        delivered: 1.0,
-    }
+    let latencies = reader.join().expect("the floor's reader thread");
+    Percentiles::of(latencies, subscribers * rounds)
 }
 
 /// Reads every frame of every round from `receivers`; returns each frame's latency.

@@ -33,6 +33,21 @@ pub struct Percentiles {
     pub delivered: f64,
 }
 
+impl Percentiles {
+    /// The percentiles of `latencies`, out of `expected` deliveries.
+    pub fn of(mut latencies: Vec<Duration>, expected: usize) -> Percentiles {
+        latencies.sort();
+        let at =
+            |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
+        Percentiles {
+            p50: at(0.50),
+            p99: at(0.99),
+            max: *latencies.last().expect("latencies"),
+            delivered: latencies.len() as f64 / expected as f64,
+        }
+    }
+}
+
 pub struct Result {
     pub tasklane: Percentiles,
     pub bare: Percentiles,
@@ -312,12 +327,5 @@ async fn collect(
             () = &mut deadline => panic!("subscribers did not finish within 60 s"),
         }
     }
-    all.sort();
-    let at = |q: f64| all[((all.len() as f64 * q) as usize).min(all.len() - 1)];
-    Percentiles {
-        p50: at(0.50),
-        p99: at(0.99),
-        max: *all.last().expect("latencies"),
-        delivered: all.len() as f64 / (subscribers * (updates + 1)) as f64,
-    }
+    Percentiles::of(all, subscribers * (updates + 1))
 }
