@@ -31,10 +31,15 @@ const ROWS_PER_TRANSACTION: [usize; 4] = [1, 20, 64, 1000];
 const ROWS_PER_SIZE: usize = 60_000;
 const BACKLOG_CLAIMS: usize = 100;
 
-const COLUMNS: &str = "id, user_id, task_type, status, label, description, progress, total, \
-     result, error, params, attempt, max_attempts, run_at, lease_owner, lease_token, \
-     lease_expires_at, cancel_requested, version, created_at, updated_at, started_at, \
-     completed_at";
+/// Every task column, as the store names them; a macro so that, like the store's, the hand
+/// loop's statements are built at compile time and not formatted on every call.
+macro_rules! columns {
+    () => {
+        "id, user_id, task_type, status, label, description, progress, total, result, error, \
+         params, attempt, max_attempts, run_at, lease_owner, lease_token, lease_expires_at, \
+         cancel_requested, version, created_at, updated_at, started_at, completed_at"
+    };
+}
 
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
@@ -109,7 +114,7 @@ impl Hand {
             .ok();
         let claimed = rowid.map(|rowid| {
             // The store's claim statement: picked rows and their tokens bound as JSON.
-            tx.prepare_cached(&format!(
+            tx.prepare_cached(concat!(
                 "UPDATE background_tasks SET status = 'processing', attempt = attempt + 1, \
                  progress = 0, started_at = ?2, completed_at = NULL, lease_owner = ?3, \
                  lease_token = picked.token, lease_expires_at = ?4, cancel_requested = 0, \
@@ -117,7 +122,9 @@ impl Hand {
                  FROM (SELECT value ->> 0 AS task_rowid, value ->> 1 AS token \
                        FROM json_each(?1)) AS picked \
                  WHERE background_tasks.rowid = picked.task_rowid AND status = 'pending' \
-                 RETURNING {COLUMNS}, background_tasks.rowid"
+                 RETURNING ",
+                columns!(),
+                ", background_tasks.rowid"
             ))
             .expect("prepare")
             .query_row(
@@ -141,11 +148,12 @@ impl Hand {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .expect("begin");
-        tx.prepare_cached(&format!(
+        tx.prepare_cached(concat!(
             "UPDATE background_tasks SET status = 'completed', result = ?3, progress = total, \
              error = NULL, completed_at = ?4, lease_owner = NULL, lease_token = NULL, \
              lease_expires_at = NULL, version = version + 1, updated_at = MAX(updated_at, ?4) \
-             WHERE id = ?1 AND status = 'processing' AND lease_token = ?2 RETURNING {COLUMNS}"
+             WHERE id = ?1 AND status = 'processing' AND lease_token = ?2 RETURNING ",
+            columns!()
         ))
         .expect("prepare")
         .query_row(params![id, token, "{\"ok\":true}", now], |r| {
@@ -161,11 +169,12 @@ impl Hand {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .expect("begin");
-        tx.prepare_cached(&format!(
+        tx.prepare_cached(concat!(
             "UPDATE background_tasks SET progress = ?3, description = COALESCE(?4, description), \
              version = version + 1, updated_at = MAX(updated_at, ?5) \
              WHERE id = ?1 AND status = 'processing' AND lease_token = ?2 \
-               AND ?3 >= progress AND ?3 <= total RETURNING {COLUMNS}"
+               AND ?3 >= progress AND ?3 <= total RETURNING ",
+            columns!()
         ))
         .expect("prepare")
         .query_row(params![id, token, progress, "Working", now], |r| {
@@ -181,8 +190,10 @@ fn insert(conn: &Connection, counter: &mut u64, user: &str) -> String {
     *counter += 1;
     let now = now_ms();
     let id = format!("task_{now}_{:020x}", *counter);
-    conn.prepare_cached(&format!(
-        "INSERT INTO background_tasks ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, \
+    conn.prepare_cached(concat!(
+        "INSERT INTO background_tasks (",
+        columns!(),
+        ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, \
          ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)"
     ))
     .expect("prepare")

@@ -36,8 +36,8 @@ const LATENCY_SUBSCRIBERS: usize = 1000;
 /// Updates in scenario 2.
 const LATENCY_UPDATES: usize = 100;
 /// Time between updates in scenario 2 (tasklane and the two baselines take turns, so each
-/// server publishes every third interval): long enough for one fan-out to finish on two cores, so the
-/// percentiles measure delivery, not a backlog.
+/// server publishes every third interval): long enough for one fan-out to finish on two
+/// cores, so the percentiles measure delivery, not a backlog.
 const LATENCY_INTERVAL: Duration = Duration::from_millis(100);
 
 fn main() {
