@@ -74,26 +74,22 @@ impl Hand {
     }
 
     fn create(&mut self, user: &str) -> String {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .expect("begin");
-        let id = insert(&tx, &mut self.counter, user);
-        tx.commit().expect("commit");
-        id
+        self.create_together(user, 1)
     }
 
     /// Creates `rows` tasks in one transaction, as the store's group commit does with the
-    /// creations that arrive together.
-    fn create_together(&mut self, user: &str, rows: usize) {
+    /// creations that arrive together; returns the last one's id.
+    fn create_together(&mut self, user: &str, rows: usize) -> String {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .expect("begin");
+        let mut id = String::new();
         for _ in 0..rows {
-            insert(&tx, &mut self.counter, user);
+            id = insert(&tx, &mut self.counter, user);
         }
         tx.commit().expect("commit");
+        id
     }
 
     fn claim_one(&mut self) -> Option<(String, String)> {

@@ -95,10 +95,10 @@ impl SendTimes {
 pub async fn run(subscribers: usize, updates: usize, interval: Duration) -> Result {
     let mut ours = Ours::start(subscribers, updates).await;
     let mut bare = Bare::start(subscribers, updates).await;
-    let mut minimal = Minimal::start(subscribers, updates, &bare.data).await;
+    let mut minimal = Minimal::start(subscribers, updates).await;
     // The same number of connections carrying a frame of the size of one event, as chunked
     // SSE (size line, `id:` line, data, blank line, CRLF), while the subscribers idle.
-    let frame_len = bare.data.len() + 32;
+    let frame_len = bare.frames.data.len() + 32;
     let floor = tokio::task::spawn_blocking(move || {
         crate::floor::measure(subscribers, frame_len, FLOOR_ROUNDS, FLOOR_INTERVAL)
     })
@@ -185,74 +185,83 @@ impl Ours {
     }
 }
 
-/// The bare SSE server and its subscribers.
-struct Bare {
-    frames: broadcast::Sender<Bytes>,
-    /// The JSON of an `update` event of a task the size of tasklane's.
+/// The frames both baselines send: an `update` event of a task the size of tasklane's, with
+/// the step's version as its id, and `complete` for the last step. Records when each is sent.
+struct BaselineFrames {
+    /// The JSON of the `update` event.
     data: String,
     times: Arc<SendTimes>,
+}
+
+impl BaselineFrames {
+    fn new(updates: usize) -> BaselineFrames {
+        let task = task_core::Task {
+            description: Some("step 0".into()),
+            ..crate::creation::sample_task()
+        };
+        BaselineFrames {
+            data: serde_json::to_string(&TaskEvent::Update { task }).expect("serialise"),
+            times: SendTimes::new(updates + 3),
+        }
+    }
+
+    /// The encoded event of `step`, its send time recorded now.
+    fn next(&self, step: usize, last: bool) -> String {
+        let version = step as i64 + 1;
+        self.times.mark(version);
+        let kind = if last { "complete" } else { "update" };
+        let data = self.data.replacen("update", kind, 1);
+        format!("id: {version}\ndata: {data}\n\n")
+    }
+}
+
+/// The bare SSE server and its subscribers.
+struct Bare {
+    sender: broadcast::Sender<Bytes>,
+    frames: BaselineFrames,
     clients: JoinSet<Vec<Duration>>,
 }
 
 impl Bare {
     async fn start(subscribers: usize, updates: usize) -> Bare {
-        let (frames, _) = broadcast::channel(1024);
-        let addr = bare_sse(frames.clone()).await;
-        let times = SendTimes::new(updates + 3);
-        let clients = subscribe(addr, "/stream", "-", subscribers, &times).await;
-        let task = task_core::Task {
-            description: Some("step 0".into()),
-            ..crate::creation::sample_task()
-        };
-        let data = serde_json::to_string(&TaskEvent::Update { task }).expect("serialise");
+        let (sender, _) = broadcast::channel(1024);
+        let addr = bare_sse(sender.clone()).await;
+        let frames = BaselineFrames::new(updates);
+        let clients = subscribe(addr, "/stream", "-", subscribers, &frames.times).await;
         Bare {
+            sender,
             frames,
-            data,
-            times,
             clients,
         }
     }
 
     fn publish(&mut self, step: usize, last: bool) {
-        let version = step as i64 + 1;
-        self.times.mark(version);
-        let kind = if last { "complete" } else { "update" };
-        let data = self.data.replacen("update", kind, 1);
-        let _ = self
-            .frames
-            .send(Bytes::from(format!("id: {version}\ndata: {data}\n\n")));
+        let _ = self.sender.send(Bytes::from(self.frames.next(step, last)));
     }
 }
 
-/// The minimal fan-out server and its subscribers; it sends the bare baseline's frames.
+/// The minimal fan-out server and its subscribers; it sends the same frames as [`Bare`].
 struct Minimal {
     server: MinimalSse,
-    data: String,
-    times: Arc<SendTimes>,
+    frames: BaselineFrames,
     clients: JoinSet<Vec<Duration>>,
 }
 
 impl Minimal {
-    async fn start(subscribers: usize, updates: usize, data: &str) -> Minimal {
+    async fn start(subscribers: usize, updates: usize) -> Minimal {
         let (server, addr) = MinimalSse::start().await;
-        let times = SendTimes::new(updates + 3);
-        let clients = subscribe(addr, "/stream", "-", subscribers, &times).await;
+        let frames = BaselineFrames::new(updates);
+        let clients = subscribe(addr, "/stream", "-", subscribers, &frames.times).await;
         Minimal {
             server,
-            data: data.to_owned(),
-            times,
+            frames,
             clients,
         }
     }
 
     async fn publish(&mut self, step: usize, last: bool) {
-        let version = step as i64 + 1;
-        self.times.mark(version);
-        let kind = if last { "complete" } else { "update" };
-        let data = self.data.replacen("update", kind, 1);
-        self.server
-            .publish(format!("id: {version}\ndata: {data}\n\n").as_bytes())
-            .await;
+        let frame = self.frames.next(step, last);
+        self.server.publish(frame.as_bytes()).await;
     }
 }
 

@@ -51,7 +51,7 @@ impl MinimalSse {
         let mut chunk = format!("{:x}\r\n", frame.len()).into_bytes();
         chunk.extend_from_slice(frame);
         chunk.extend_from_slice(b"\r\n");
-        let subscribers = std::mem::take(&mut *lock(&self.subscribers));
+        let mut subscribers = std::mem::take(&mut *lock(&self.subscribers));
         let mut behind = Vec::new();
         for (index, tcp) in subscribers.iter().enumerate() {
             match tcp.try_write(&chunk) {
@@ -61,7 +61,6 @@ impl MinimalSse {
                 Err(error) => panic!("a subscriber's socket failed: {error}"),
             }
         }
-        let mut subscribers = subscribers;
         for (index, written) in behind {
             subscribers[index]
                 .write_all(&chunk[written..])

@@ -102,12 +102,7 @@ pub async fn bare_creation(reply: Bytes) -> SocketAddr {
         let reply = reply.clone();
         async move {
             let _ = request.into_body().collect().await;
-            let mut response = Response::new(body::full(reply));
-            *response.status_mut() = StatusCode::CREATED;
-            response
-                .headers_mut()
-                .insert(CONTENT_TYPE, "application/json".parse().expect("static"));
-            response
+            created(reply)
         }
     })
     .await
@@ -125,16 +120,22 @@ pub async fn bare_durable_creation(store: Arc<dyn TaskStore>) -> SocketAddr {
             let mut new = NewTask::new(USER, "noop");
             new.label = Some("bench".into());
             let task = store.create(new).await.expect("create the task");
-            let json = serde_json::to_vec(&task).expect("a task serialises");
-            let mut response = Response::new(body::full(Bytes::from(json)));
-            *response.status_mut() = StatusCode::CREATED;
-            response
-                .headers_mut()
-                .insert(CONTENT_TYPE, "application/json".parse().expect("static"));
-            response
+            created(Bytes::from(
+                serde_json::to_vec(&task).expect("a task serialises"),
+            ))
         }
     })
     .await
+}
+
+/// `201 Created` with `json` as the body, as tasklane answers a creation.
+fn created(json: Bytes) -> Response<Body> {
+    let mut response = Response::new(body::full(json));
+    *response.status_mut() = StatusCode::CREATED;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, "application/json".parse().expect("static"));
+    response
 }
 
 /// The bare SSE baseline: every `GET` becomes a stream of the frames sent on `frames`.
