@@ -132,8 +132,11 @@ impl ProviderError {
 /// Longest provider-supplied text kept in an error message.
 pub(crate) const MAX_QUOTED_LEN: usize = 300;
 
-/// Cuts provider-supplied text so one odd answer cannot flood task records and logs.
+/// Makes provider-supplied text fit to quote: every configured API key redacted (before the
+/// cut, so no part of a key survives it), then cut so one odd answer cannot flood task
+/// records and logs.
 pub(crate) fn truncate(text: &str) -> String {
+    let text = crate::secret::redact(text);
     let text = text.trim();
     if text.len() <= MAX_QUOTED_LEN {
         return text.to_owned();

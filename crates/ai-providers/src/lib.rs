@@ -39,4 +39,4 @@ pub use openai_compatible::OPENAI_COMPATIBLE;
 pub use provider::AiProvider;
 pub use registry::{Providers, KNOWN_PROVIDERS};
 pub use request::{JsonRequest, DEFAULT_MAX_OUTPUT_TOKENS, MAX_SCHEMA_NAME_LEN};
-pub use secret::ApiKey;
+pub use secret::{redact, ApiKey, REDACTED};

@@ -25,6 +25,10 @@ pub enum Scripted {
     Malformed,
     /// Exactly this status and body, with `content-type: application/json`.
     Raw(u16, String),
+    /// This HTTP error status with the provider's error envelope whose message quotes the
+    /// request's whole auth header (`Authorization: Bearer <key>`, or the key header), as a
+    /// careless proxy or provider does: the client must keep the key out of what it reports.
+    EchoCredentials(u16),
 }
 
 /// What the fake demands of every request, on top of the path, headers and official schema.

@@ -268,6 +268,10 @@ async fn exchange(shared: &Shared, request: Request<Incoming>) -> Response<Full<
 
     let model = checks::requested_model(shared.kind, &recorded).unwrap_or_default();
     let tool_name = forced_tool_name(&recorded.body);
+    let credentials = recorded
+        .header(shared.kind.auth_header())
+        .unwrap_or_default()
+        .to_owned();
     let answer = {
         let mut log = lock(&shared.log);
         let number = log.requests.len() + 1;
@@ -302,7 +306,9 @@ async fn exchange(shared: &Shared, request: Request<Incoming>) -> Response<Full<
 
     match answer {
         Err(refusal) => error_response(shared.kind, refusal.status(), refusal.message()),
-        Ok(scripted) => scripted_response(shared.kind, &model, &tool_name, scripted).await,
+        Ok(scripted) => {
+            scripted_response(shared.kind, &model, &tool_name, &credentials, scripted).await
+        }
     }
 }
 
@@ -310,6 +316,7 @@ async fn scripted_response(
     kind: ProviderKind,
     model: &str,
     tool_name: &str,
+    credentials: &str,
     scripted: Scripted,
 ) -> Response<Full<Bytes>> {
     match scripted {
@@ -340,6 +347,14 @@ async fn scripted_response(
         Scripted::Hang => std::future::pending().await,
         Scripted::Malformed => json_response(200, MALFORMED_BODY.to_owned()),
         Scripted::Raw(status, body) => json_response(status, body),
+        Scripted::EchoCredentials(status) => error_response(
+            kind,
+            status,
+            &format!(
+                "fake provider: the request sent {}: {credentials}",
+                kind.auth_header()
+            ),
+        ),
     }
 }
 

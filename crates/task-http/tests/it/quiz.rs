@@ -14,7 +14,7 @@ use test_support::Scripted;
 use crate::support::client::Answer;
 use crate::support::quiz_server::{
     assert_clean, fake_openai, gate_provider, generated_question, generated_questions, providers,
-    Gate, QuizOptions, QuizServer, MODEL,
+    Gate, QuizOptions, QuizServer, MODEL, OPENAI_KEY,
 };
 use crate::support::sse::Item;
 use crate::support::{TestServer, ALICE, BOB, WAIT};
@@ -757,4 +757,35 @@ async fn a_server_without_a_question_store_has_no_question_list() {
     answer.expect(404);
     assert_eq!(answer.error(), "no such endpoint");
     server.shutdown().await;
+}
+
+/// A provider whose error echoes the request's `Authorization` header: the key is redacted from
+/// the task's error and its event stream, and the quoted excerpt is cut to length.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_provider_error_echoing_the_key_never_shows_it() {
+    let fake = fake_openai(vec![Scripted::EchoCredentials(401)]).await;
+    let quiz = QuizServer::start(providers(Some(&fake))).await;
+    let server = &quiz.server;
+    let id = start_task(
+        server,
+        &server.alice,
+        "/api/generateAIQuestions",
+        &generation(5, "openai"),
+    )
+    .await;
+    let events = all_events(server, &server.alice, &id).await;
+    let task = get_json(server, &server.alice, &format!("/api/tasks/{id}")).await;
+    assert_eq!(task["status"], "failed");
+    let error = task["error"].as_str().unwrap();
+    assert!(error.contains("Bearer [redacted]"), "{error}");
+    assert!(
+        error.chars().count() <= 400,
+        "the excerpt is capped: {error}"
+    );
+    for text in [task.to_string(), serde_json::to_string(&events).unwrap()] {
+        assert!(!text.contains(OPENAI_KEY), "the key leaked: {text}");
+    }
+    assert_eq!(events.last().unwrap()["error"], error);
+    assert_eq!(fake.requests().len(), 1, "a rejected key is not retried");
+    quiz.server.shutdown().await;
 }
