@@ -111,6 +111,11 @@ pub struct ServeArgs {
     #[arg(long, env = "TASKLANE_ADDR", default_value = "127.0.0.1:8080")]
     pub addr: SocketAddr,
 
+    /// Connections the kernel queues before they are accepted, capped by
+    /// `net.core.somaxconn`; holds a reconnect storm after a restart [default: 4096].
+    #[arg(long, env = "TASKLANE_LISTEN_BACKLOG")]
+    pub listen_backlog: Option<u32>,
+
     /// Unfinished tasks per user before creating more answers 429 [default: 100].
     #[arg(long, env = "TASKLANE_MAX_QUEUED_PER_USER")]
     pub max_queued_per_user: Option<u64>,
@@ -138,6 +143,16 @@ pub struct ServeArgs {
     /// How long a client may take to send request headers [default: 10s].
     #[arg(long, env = "TASKLANE_HEADER_READ_TIMEOUT", value_parser = parse_duration)]
     pub header_read_timeout: Option<Duration>,
+
+    /// How long a client may take to send a request's whole body; slower ones get 408
+    /// [default: 30s].
+    #[arg(long, env = "TASKLANE_BODY_READ_TIMEOUT", value_parser = parse_duration)]
+    pub body_read_timeout: Option<Duration>,
+
+    /// How long a response may wait for the client to accept data before the connection is
+    /// closed [default: 30s].
+    #[arg(long, env = "TASKLANE_WRITE_STALL_TIMEOUT", value_parser = parse_duration)]
+    pub write_stall_timeout: Option<Duration>,
 
     /// How long shutdown waits for open connections, and for running tasks before releasing
     /// them [default: 10s for connections, 30s for tasks].

@@ -8,10 +8,9 @@ use anyhow::Context;
 use quiz::{OfflineQuizResponder, QuestionStore, QuizHandlers};
 use task_http::auth::accounts;
 use task_http::test_tasks::register_test_tasks;
-use task_http::{AppState, HttpConfig, TrustedProxy};
+use task_http::{AppState, HttpConfig, TrustedProxy, DEFAULT_LISTEN_BACKLOG};
 use task_runtime::{Registry, RescuerConfig, Runtime, RuntimeConfig};
 use task_store::UserStore;
-use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::ServeArgs;
@@ -27,8 +26,8 @@ pub async fn run(database: Database, args: ServeArgs) -> anyhow::Result<()> {
         questions,
     } = database;
     let http_config = http_config(&args)?;
-    let listener = TcpListener::bind(args.addr)
-        .await
+    let backlog = args.listen_backlog.unwrap_or(DEFAULT_LISTEN_BACKLOG);
+    let listener = task_http::listen(args.addr, backlog)
         .with_context(|| format!("cannot listen on {}", args.addr))?;
     let addr = listener.local_addr().context("listener has no address")?;
 
@@ -52,18 +51,24 @@ pub async fn run(database: Database, args: ServeArgs) -> anyhow::Result<()> {
         registry = register_test_tasks(registry);
     }
     let task_types: Vec<String> = registry.task_types().map(str::to_owned).collect();
+    let runtime_settings = runtime_config(&args);
+    let attempt_caps: Vec<(String, i64)> = registry
+        .attempt_caps(&runtime_settings.default_task_type)
+        .map(|(task_type, cap)| (task_type.to_owned(), cap))
+        .collect();
     // With `--workers 0` this process only serves HTTP; others sharing the database run tasks.
     let runtime = match args.workers {
         Some(0) => None,
         _ => Some(
-            Runtime::start(Arc::clone(&tasks), registry, runtime_config(&args))
+            Runtime::start(Arc::clone(&tasks), registry, runtime_settings)
                 .context("cannot start the worker runtime")?,
         ),
     };
 
     let state = AppState::new(tasks, users, http_config, task_types)
         .context("invalid server settings")?
-        .with_questions(questions);
+        .with_questions(questions)
+        .with_attempt_caps(attempt_caps);
     tracing::info!(%addr, "tasklane listening");
     // On a signal the server and the runtime wind down side by side, so the total time is
     // the longer of their grace periods, not the sum.
@@ -131,6 +136,10 @@ fn http_config(args: &ServeArgs) -> anyhow::Result<HttpConfig> {
         header_read_timeout: args
             .header_read_timeout
             .unwrap_or(defaults.header_read_timeout),
+        body_read_timeout: args.body_read_timeout.unwrap_or(defaults.body_read_timeout),
+        write_stall_timeout: args
+            .write_stall_timeout
+            .unwrap_or(defaults.write_stall_timeout),
         shutdown_grace: args.shutdown_grace.unwrap_or(defaults.shutdown_grace),
         session_ttl: args.session_ttl.unwrap_or(defaults.session_ttl),
         secure_cookies: args.secure_cookies,

@@ -5,7 +5,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use http::header::{ALLOW, RETRY_AFTER, WWW_AUTHENTICATE};
+use http::header::{ALLOW, CONNECTION, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{HeaderValue, Response, StatusCode};
 use serde::Serialize;
 use task_core::CoreError;
@@ -28,6 +28,10 @@ pub struct ApiError {
     field: Option<String>,
     allow: Option<&'static str>,
     retry_after: Option<Duration>,
+    /// Whether a store call failed because the storage is unavailable (see `storage_health`).
+    storage_down: bool,
+    /// Whether the answer closes the connection (`Connection: close`).
+    close: bool,
 }
 
 #[derive(Serialize)]
@@ -45,6 +49,8 @@ impl ApiError {
             field: None,
             allow: None,
             retry_after: None,
+            storage_down: false,
+            close: false,
         }
     }
 
@@ -114,6 +120,29 @@ impl ApiError {
         )
     }
 
+    /// 408: the body did not arrive within `timeout`. The answer closes the connection: the
+    /// rest of the body is never read.
+    pub fn body_timeout(timeout: Duration) -> Self {
+        Self {
+            close: true,
+            ..Self::new(
+                StatusCode::REQUEST_TIMEOUT,
+                format!("request body not received within {timeout:?}"),
+            )
+        }
+    }
+
+    /// 431: the request head is too large (`what`: its size limit or header count).
+    pub fn head_too_large(what: impl fmt::Display) -> Self {
+        Self {
+            close: true,
+            ..Self::new(
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                format!("request head too large: at most {what}"),
+            )
+        }
+    }
+
     /// 415: the body is not `application/json`.
     pub fn unsupported_media_type() -> Self {
         Self::new(
@@ -148,10 +177,24 @@ impl ApiError {
         }
     }
 
+    /// 503 for a store call that failed because of the storage, not the request.
+    fn storage_down() -> Self {
+        Self {
+            storage_down: true,
+            ..Self::unavailable()
+        }
+    }
+
     /// 500. The cause is logged here and never sent to the client.
     pub fn internal(cause: impl fmt::Display) -> Self {
         tracing::error!(%cause, "internal error answered with 500");
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal server error")
+    }
+
+    /// Whether the storage failed (unavailable, or busy past its timeout), as opposed to
+    /// anything about the request.
+    pub fn is_storage_down(&self) -> bool {
+        self.storage_down
     }
 
     /// The status code.
@@ -179,6 +222,9 @@ impl ApiError {
             // Retry-After is whole seconds; round up so clients never come back too early.
             let seconds = after.as_secs() + u64::from(after.subsec_nanos() > 0);
             headers.insert(RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+        }
+        if self.close {
+            headers.insert(CONNECTION, HeaderValue::from_static("close"));
         }
         if self.status == StatusCode::UNAUTHORIZED {
             headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
@@ -212,11 +258,11 @@ impl From<StoreError> for ApiError {
             StoreError::Conflict(message) => ApiError::conflict(message),
             StoreError::Busy => {
                 tracing::warn!("database busy; answering 503");
-                ApiError::unavailable()
+                ApiError::storage_down()
             }
             StoreError::Unavailable(cause) => {
                 tracing::error!(%cause, "database unavailable; answering 503");
-                ApiError::unavailable()
+                ApiError::storage_down()
             }
             other => ApiError::internal(other),
         }

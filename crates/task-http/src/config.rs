@@ -19,6 +19,11 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
 pub const DEFAULT_MONITOR_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 /// How long a client may take to send a request's headers (slowloris protection).
 pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a client may take to send a request's whole body once its headers are in.
+pub const DEFAULT_BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a response (an event stream above all) may wait for the client to accept a write
+/// before the connection is closed.
+pub const DEFAULT_WRITE_STALL_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long graceful shutdown waits for open connections before dropping them.
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// How long a browser session made by `POST /api/login` lasts.
@@ -53,6 +58,13 @@ pub struct HttpConfig {
     /// How long a client may take to send request headers. Defaults to 10 s
     /// ([`DEFAULT_HEADER_READ_TIMEOUT`]).
     pub header_read_timeout: Duration,
+    /// How long a client may take to send a request's whole body; slower clients get 408 and
+    /// the connection is closed. Defaults to 30 s ([`DEFAULT_BODY_READ_TIMEOUT`]).
+    pub body_read_timeout: Duration,
+    /// How long a response may wait for the client to accept a write (its socket buffer full:
+    /// it stopped reading) before the connection is closed, freeing the stream's slot.
+    /// Defaults to 30 s ([`DEFAULT_WRITE_STALL_TIMEOUT`]).
+    pub write_stall_timeout: Duration,
     /// How long graceful shutdown waits for connections to finish before dropping them.
     /// Defaults to 10 s ([`DEFAULT_SHUTDOWN_GRACE`]).
     pub shutdown_grace: Duration,
@@ -83,6 +95,8 @@ impl Default for HttpConfig {
             monitor_timeout: DEFAULT_MONITOR_TIMEOUT,
             sse_keep_alive: crate::live::DEFAULT_KEEP_ALIVE,
             header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+            body_read_timeout: DEFAULT_BODY_READ_TIMEOUT,
+            write_stall_timeout: DEFAULT_WRITE_STALL_TIMEOUT,
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
             session_ttl: DEFAULT_SESSION_TTL,
             secure_cookies: false,
@@ -125,6 +139,12 @@ impl HttpConfig {
         }
         if self.header_read_timeout.is_zero() {
             return invalid("header_read_timeout", "must be longer than zero");
+        }
+        if self.body_read_timeout.is_zero() {
+            return invalid("body_read_timeout", "must be longer than zero");
+        }
+        if self.write_stall_timeout.is_zero() {
+            return invalid("write_stall_timeout", "must be longer than zero");
         }
         if self.session_ttl.is_zero() {
             return invalid("session_ttl", "must be longer than zero");

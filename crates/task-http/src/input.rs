@@ -7,18 +7,19 @@ use http::request::Parts;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde_json::{Map, Value};
 
-use crate::ApiError;
+use crate::{ApiError, HttpConfig};
 
 /// Reads a JSON body of at most `limit` bytes.
 ///
 /// # Errors
 /// 415 when `Content-Type` is not JSON, 413 when the body is (or announces itself as) larger
-/// than `limit`, 400 when it is not valid JSON.
-pub async fn read_json<B>(parts: &Parts, body: B, limit: usize) -> Result<Value, ApiError>
+/// than the body limit, 408 when it does not arrive within the body read timeout, 400 when it is not valid JSON or an object in it names a key twice.
+pub async fn read_json<B>(parts: &Parts, body: B, config: &HttpConfig) -> Result<Value, ApiError>
 where
     B: http_body::Body<Data = Bytes>,
     B::Error: std::error::Error + Send + Sync + 'static,
 {
+    let limit = config.body_limit;
     if !is_json(parts) {
         return Err(ApiError::unsupported_media_type());
     }
@@ -30,7 +31,15 @@ where
     if announced.is_some_and(|length| length > limit as u64) {
         return Err(ApiError::payload_too_large(limit));
     }
-    let bytes = match Limited::new(body, limit).collect().await {
+    // One deadline for the whole body: a client trickling a byte at a time would otherwise
+    // hold its connection (and a slot under the connection cap) for as long as it likes.
+    let collected = tokio::time::timeout(
+        config.body_read_timeout,
+        Limited::new(body, limit).collect(),
+    )
+    .await
+    .map_err(|_| ApiError::body_timeout(config.body_read_timeout))?;
+    let bytes = match collected {
         Ok(collected) => collected.to_bytes(),
         Err(error) if error.is::<LengthLimitError>() => {
             return Err(ApiError::payload_too_large(limit))
@@ -40,8 +49,7 @@ where
             return Err(ApiError::bad_request("request body could not be read"));
         }
     };
-    serde_json::from_slice(&bytes)
-        .map_err(|error| ApiError::bad_request(format!("request body is not valid JSON: {error}")))
+    crate::strict_json::parse(&bytes)
 }
 
 /// Whether the request says its body is JSON (`application/json`, any parameters, or a
@@ -171,17 +179,26 @@ pub struct Query {
 
 impl Query {
     /// Parses the query part of a URI (`None` means no query).
-    pub fn parse(query: Option<&str>) -> Self {
+    ///
+    /// # Errors
+    /// 400 naming the key when a key or value does not decode to UTF-8 text.
+    pub fn parse(query: Option<&str>) -> Result<Self, ApiError> {
         let pairs = query
             .unwrap_or_default()
             .split('&')
             .filter(|pair| !pair.is_empty())
             .map(|pair| {
                 let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-                (percent_decode(key), percent_decode(value))
+                match (percent_decode(key), percent_decode(value)) {
+                    (Some(key), Some(value)) => Ok((key, value)),
+                    (Some(key), None) => Err(ApiError::invalid_field(key, NOT_UTF8)),
+                    (None, _) => Err(ApiError::bad_request(format!(
+                        "query string: a parameter name {NOT_UTF8}"
+                    ))),
+                }
             })
-            .collect();
-        Self { pairs }
+            .collect::<Result<_, _>>()?;
+        Ok(Self { pairs })
     }
 
     /// The first value of `key`; an empty value counts as absent.
@@ -211,9 +228,12 @@ impl Query {
     }
 }
 
+/// Why a query parameter whose escapes decode to bytes that are not UTF-8 is refused.
+const NOT_UTF8: &str = "is not valid UTF-8 once percent-decoded";
+
 /// Decodes `%XX` escapes and `+` (a space in form encoding). Invalid escapes stay as written;
-/// invalid UTF-8 becomes U+FFFD.
-fn percent_decode(input: &str) -> String {
+/// `None` when the decoded bytes are not UTF-8 (guessing would make `?q=%ff` search for U+FFFD).
+fn percent_decode(input: &str) -> Option<String> {
     let bytes = input.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -241,7 +261,7 @@ fn percent_decode(input: &str) -> String {
             }
         }
     }
-    String::from_utf8_lossy(&out).into_owned()
+    String::from_utf8(out).ok()
 }
 
 fn hex_value(byte: u8) -> Option<u8> {
@@ -260,16 +280,27 @@ mod tests {
 
     #[test]
     fn query_decoding() {
-        let query = Query::parse(Some("userId=a%40b.se&q=two+words&empty=&bad=%zz&end=%4"));
+        let query = Query::parse(Some(
+            "userId=a%40b.se&q=two+words&empty=&bad=%zz&end=%4&s=%C3%A5",
+        ))
+        .unwrap();
         assert_eq!(query.get("userId"), Some("a@b.se"));
         assert_eq!(query.get("q"), Some("two words"));
         assert_eq!(query.get("empty"), None);
         assert_eq!(query.get("bad"), Some("%zz"));
         assert_eq!(query.get("end"), Some("%4"));
         assert_eq!(query.get("missing"), None);
-        assert_eq!(Query::parse(None).get("x"), None);
-        let limit: Result<Option<usize>, _> =
-            Query::parse(Some("limit=ten")).parse_value("limit", "a number");
+        assert_eq!(query.get("s"), Some("\u{e5}"));
+        assert_eq!(Query::parse(None).unwrap().get("x"), None);
+        let error = Query::parse(Some("ok=1&q=%ff%fe")).unwrap_err();
+        assert_eq!(
+            error.message(),
+            "invalid q: is not valid UTF-8 once percent-decoded"
+        );
+        assert!(Query::parse(Some("%C3=1")).is_err());
+        let limit: Result<Option<usize>, _> = Query::parse(Some("limit=ten"))
+            .unwrap()
+            .parse_value("limit", "a number");
         assert_eq!(
             limit.unwrap_err().message(),
             "invalid limit: must be a number"

@@ -1,6 +1,6 @@
 //! Building JSON answers.
 
-use http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use http::header::{CACHE_CONTROL, CONTENT_TYPE, X_CONTENT_TYPE_OPTIONS};
 use http::{HeaderValue, Response, StatusCode};
 use serde::Serialize;
 
@@ -42,4 +42,13 @@ pub fn text(status: StatusCode, content_type: &'static str, text: String) -> Res
     headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
+}
+
+/// Marks `response` `X-Content-Type-Options: nosniff`. Every answer gets it, JSON and event
+/// streams included, not only pages: a browser must never guess a type for a body an attacker
+/// may have shaped (a task's label, an error message).
+pub fn nosniff(response: &mut Response<Body>) {
+    response
+        .headers_mut()
+        .insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
 }

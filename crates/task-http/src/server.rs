@@ -38,6 +38,8 @@ pub async fn serve(
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(config.header_read_timeout)
+        // The same head size limit as the first head's reader (`connection::first_head`).
+        .max_buf_size(connection::MAX_HEAD)
         .keep_alive(true);
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, max_connections = config.max_connections, "serving");

@@ -11,6 +11,7 @@ use hyper::body::Incoming;
 
 use crate::body::Body;
 use crate::handlers::{bulk, contract, ops, pages, questions, session, streams, tasks, Ctx};
+use crate::response::nosniff;
 use crate::router::{Route, StreamRoute, UNMATCHED};
 use crate::state::AppState;
 use crate::ApiError;
@@ -70,7 +71,16 @@ impl Exchange {
 
     /// Turns the handler's result into the response, and logs and counts it.
     fn finish(self, result: Result<Response<Body>, ApiError>) -> Response<Body> {
-        let response = result.unwrap_or_else(ApiError::into_response);
+        let health = self.ctx.state.storage_health();
+        match &result {
+            Err(error) if error.is_storage_down() => health.failed(),
+            Ok(response) if self.method == Method::POST && response.status().is_success() => {
+                health.wrote();
+            }
+            _ => {}
+        }
+        let mut response = result.unwrap_or_else(ApiError::into_response);
+        nosniff(&mut response);
         let elapsed = self.started.elapsed();
         let status = response.status().as_u16();
         self.ctx.state.metrics().observe_request(

@@ -2,10 +2,11 @@
 //! the per-user stream slots, the configuration and (when the server serves questions) the
 //! question store.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use quiz::QuestionStore;
+use task_core::DEFAULT_MAX_ATTEMPTS;
 use task_store::{TaskStore, UserStore};
 use tokio_util::sync::CancellationToken;
 
@@ -13,14 +14,16 @@ use crate::auth::Authenticator;
 use crate::creator::TaskCreator;
 use crate::live::{LiveHub, SseConfig};
 use crate::metrics::Metrics;
+use crate::storage_health::StorageHealth;
 use crate::stream_slots::StreamSlots;
-use crate::{HttpConfig, HttpError};
+use crate::{ApiError, HttpConfig, HttpError};
 
 /// The server's shared state. Cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
     inner: Arc<Inner>,
     questions: Option<Arc<dyn QuestionStore>>,
+    attempt_caps: Arc<BTreeMap<String, i64>>,
 }
 
 struct Inner {
@@ -35,6 +38,7 @@ struct Inner {
     creator: TaskCreator,
     stream_slots: StreamSlots,
     shutdown: CancellationToken,
+    storage_health: StorageHealth,
 }
 
 impl AppState {
@@ -78,8 +82,10 @@ impl AppState {
                 metrics,
                 creator,
                 shutdown,
+                storage_health: StorageHealth::default(),
             }),
             questions: None,
+            attempt_caps: Arc::default(),
         })
     }
 
@@ -88,6 +94,35 @@ impl AppState {
     pub fn with_questions(mut self, questions: Arc<dyn QuestionStore>) -> Self {
         self.questions = Some(questions);
         self
+    }
+
+    /// The most attempts the worker runtime gives a task of each type (its `TaskTypeConfig`'s
+    /// `max_attempts`), so a creator asking for more is refused instead of silently capped.
+    /// Types not named here are held only to the task model's own limit.
+    pub fn with_attempt_caps(
+        mut self,
+        caps: impl IntoIterator<Item = (impl Into<String>, i64)>,
+    ) -> Self {
+        self.attempt_caps = Arc::new(caps.into_iter().map(|(t, n)| (t.into(), n)).collect());
+        self
+    }
+
+    /// The attempts a new task of `task_type` gets: `requested` if given (refused above the
+    /// type's cap), otherwise the task model's default lowered to the cap.
+    ///
+    /// # Errors
+    /// 400 naming `max_attempts` when `requested` is above the type's cap.
+    pub fn attempts_for(&self, task_type: &str, requested: Option<i64>) -> Result<i64, ApiError> {
+        let cap = self.attempt_caps.get(task_type).copied();
+        match (requested, cap) {
+            (Some(requested), Some(cap)) if requested > cap => Err(ApiError::invalid_field(
+                "max_attempts",
+                format!("must be at most {cap} for task type {task_type:?}"),
+            )),
+            (Some(requested), _) => Ok(requested),
+            (None, Some(cap)) => Ok(DEFAULT_MAX_ATTEMPTS.min(cap)),
+            (None, None) => Ok(DEFAULT_MAX_ATTEMPTS),
+        }
     }
 
     /// The task store.
@@ -142,6 +177,10 @@ impl AppState {
 
     pub(crate) fn creator(&self) -> &TaskCreator {
         &self.inner.creator
+    }
+
+    pub(crate) fn storage_health(&self) -> &StorageHealth {
+        &self.inner.storage_health
     }
 
     pub(crate) fn stream_slots(&self) -> &StreamSlots {

@@ -117,6 +117,21 @@ impl Registry {
         self.entries.iter().map(|(name, _, _)| name.as_str())
     }
 
+    /// Each registered type's attempt cap: its own `max_attempts`, or `default`'s for a type
+    /// registered without a config (pass the runtime's `default_task_type`). The HTTP edge
+    /// refuses creations asking for more, since the runtime would silently give fewer.
+    pub fn attempt_caps<'a>(
+        &'a self,
+        default: &'a TaskTypeConfig,
+    ) -> impl Iterator<Item = (&'a str, i64)> + 'a {
+        self.entries.iter().map(move |(name, _, config)| {
+            (
+                name.as_str(),
+                config.as_ref().unwrap_or(default).max_attempts,
+            )
+        })
+    }
+
     /// Checks every entry and fills in the default config.
     pub(crate) fn resolve(
         self,

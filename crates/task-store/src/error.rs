@@ -33,7 +33,8 @@ pub enum StoreError {
     /// The database is momentarily too busy (locked, pool exhausted); retrying may succeed.
     #[error("database busy")]
     Busy,
-    /// The database cannot be reached or opened.
+    /// The database cannot be reached, opened or written to (its server is down, its disk is
+    /// full, its file cannot be read or written). Passes on its own when the condition clears.
     #[error("database unavailable: {0}")]
     Unavailable(String),
     /// The database's schema is not one this build can use (for example it was created by a

@@ -8,7 +8,7 @@
 //! never expects another request on it). Reading is only a watch for the client going away.
 
 use std::io;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
 use http::{Response, StatusCode};
@@ -16,6 +16,7 @@ use http_body_util::BodyExt;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use super::stall::within;
 use crate::body::Body;
 
 /// How the body is delimited on the wire.
@@ -30,10 +31,12 @@ enum Framing {
 }
 
 /// Writes `response` on `stream` and closes it. Returns when the body ended, the client went
-/// away or a write failed; errors only say the client is gone, so the caller just logs them.
+/// away, a write failed or one waited longer than `stall` for the client to take data; errors
+/// only say the client is gone (or stuck), so the caller just logs them.
 pub(crate) async fn write_response(
     mut stream: TcpStream,
     response: Response<Body>,
+    stall: Duration,
 ) -> io::Result<()> {
     let (parts, mut body) = response.into_parts();
     let framing = if parts.status == StatusCode::NO_CONTENT
@@ -49,7 +52,7 @@ pub(crate) async fn write_response(
     };
     let head = encode_head(&parts, framing);
     drop(parts);
-    stream.write_all(&head).await?;
+    within(stall, stream.write_all(&head)).await?;
     drop(head);
     if framing != Framing::None {
         loop {
@@ -63,16 +66,16 @@ pub(crate) async fn write_response(
                 continue;
             };
             if framing == Framing::Chunked {
-                write_chunk(&mut stream, &data).await?;
+                within(stall, write_chunk(&mut stream, &data)).await?;
             } else {
-                stream.write_all(&data).await?;
+                within(stall, stream.write_all(&data)).await?;
             }
         }
         if framing == Framing::Chunked {
-            stream.write_all(b"0\r\n\r\n").await?;
+            within(stall, stream.write_all(b"0\r\n\r\n")).await?;
         }
     }
-    stream.shutdown().await
+    within(stall, stream.shutdown()).await
 }
 
 /// The status line and headers, with the framing header, `Date` and `Connection: close`.

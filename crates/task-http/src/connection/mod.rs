@@ -9,6 +9,7 @@
 mod direct;
 mod first_head;
 mod rewind;
+mod stall;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -19,10 +20,13 @@ use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::Watcher;
 use tokio::net::TcpStream;
 
+use crate::response::nosniff;
 use crate::service::{handle, handle_stream};
 use crate::state::AppState;
 use first_head::FirstHead;
+pub(crate) use first_head::MAX_HEAD;
 use rewind::Rewind;
+use stall::WriteStall;
 
 /// Serves `stream` until it closes. `shutdown` keeps the server's graceful shutdown waiting
 /// for this connection.
@@ -34,14 +38,24 @@ pub(crate) async fn serve(
     shutdown: Watcher,
 ) {
     let header_timeout = state.config().header_read_timeout;
+    let write_stall = state.config().write_stall_timeout;
     match first_head::read(&mut stream, header_timeout).await {
         FirstHead::Gone => {}
         FirstHead::Stream { parts, route } => {
             // Boxed so the handler's state (large, and only needed until the response exists)
             // is freed before the stream starts, instead of sizing this task for good.
             let response = Box::pin(handle_stream(state, *parts, peer.ip(), route)).await;
-            if let Err(error) = direct::write_response(stream, response).await {
+            if let Err(error) = direct::write_response(stream, response, write_stall).await {
                 tracing::debug!(%error, %peer, "live stream ended with an error");
+            }
+            drop(shutdown);
+        }
+        FirstHead::Rejected(error) => {
+            tracing::debug!(%peer, status = error.status().as_u16(), error = error.message(), "request head refused");
+            let mut response = error.into_response();
+            nosniff(&mut response);
+            if let Err(error) = direct::write_response(stream, response, write_stall).await {
+                tracing::debug!(%error, %peer, "refusal not delivered");
             }
             drop(shutdown);
         }
@@ -50,7 +64,7 @@ pub(crate) async fn serve(
                 let state = state.clone();
                 async move { Ok::<_, Infallible>(handle(state, request, peer.ip()).await) }
             });
-            let io = TokioIo::new(Rewind::new(read, stream));
+            let io = TokioIo::new(WriteStall::new(Rewind::new(read, stream), write_stall));
             if let Err(error) = shutdown.watch(http.serve_connection(io, service)).await {
                 tracing::debug!(%error, %peer, "connection ended with an error");
             }

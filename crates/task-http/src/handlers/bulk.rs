@@ -49,7 +49,7 @@ struct Outcome {
 /// `POST /api/tasks/bulk` `{"action":"cancel"|"retry"|"delete","taskIds":[...]}`.
 pub async fn bulk(ctx: &mut Ctx, body: Incoming) -> Result<Response<Body>, ApiError> {
     let identity = ctx.require_for_change().await?;
-    let input = read_json(&ctx.parts, body, ctx.state.config().body_limit).await?;
+    let input = read_json(&ctx.parts, body, ctx.state.config()).await?;
     let mut fields = Fields::new(input)?;
     fields.deny_unknown(&["action", "taskIds"])?;
     let action = match fields.required_string("action")?.as_str() {

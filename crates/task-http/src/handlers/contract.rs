@@ -21,8 +21,9 @@ pub async fn generate_ai_questions(
     body: Incoming,
 ) -> Result<Response<Body>, ApiError> {
     let identity = ctx.require_for_change().await?;
-    let input = read_json(&ctx.parts, body, ctx.state.config().body_limit).await?;
-    let new = generation_task(&input, &identity.email)?;
+    let input = read_json(&ctx.parts, body, ctx.state.config()).await?;
+    let mut new = generation_task(&input, &identity.email)?;
+    new.max_attempts = ctx.state.attempts_for(&new.task_type, None)?;
     new.validate()?;
     let task = ctx.state.creator().create(new).await?;
     tracing::info!(task_id = %task.id, task_type = %task.task_type, user = %identity.email, "task created");
@@ -32,7 +33,7 @@ pub async fn generate_ai_questions(
 /// `GET /api/getBackgroundTasks?userId=&limit=`: a JSON array of tasks, newest first.
 pub async fn get_background_tasks(ctx: &mut Ctx) -> Result<Response<Body>, ApiError> {
     let identity = ctx.require().await?;
-    let query = Query::parse(ctx.parts.uri.query());
+    let query = Query::parse(ctx.parts.uri.query())?;
     let list = ListQuery {
         user_id: listing_owner(&identity, query.get("userId"))?,
         limit: query

@@ -14,9 +14,15 @@ pub fn healthz() -> Response<Body> {
     ok(&json!({ "status": "ok" }))
 }
 
-/// `GET /readyz`: 200 when the database answers, 503 when it does not.
+/// `GET /readyz`: 200 when the database answers and takes writes; 503 when it does not answer,
+/// or when a request found the storage unavailable (a full disk fails writes while reads, and
+/// so the ping, still work) within `DEGRADED_HOLD` with no successful write since.
 pub async fn readyz(ctx: &Ctx) -> Response<Body> {
     match ctx.state.tasks().ping().await {
+        Ok(()) if ctx.state.storage_health().degraded() => {
+            tracing::warn!("readiness check failed: writes failed recently");
+            ApiError::unavailable().into_response()
+        }
         Ok(()) => ok(&json!({ "status": "ready" })),
         Err(error) => {
             tracing::warn!(%error, "readiness check failed");

@@ -42,7 +42,7 @@ const FILTERS: &[&str] = &[
 /// `{"success":true,"taskId":"task_..."}` at once.
 pub async fn validate_questions(ctx: &mut Ctx, body: Incoming) -> Result<Response<Body>, ApiError> {
     let identity = ctx.require_for_change().await?;
-    let input = read_json(&ctx.parts, body, ctx.state.config().body_limit).await?;
+    let input = read_json(&ctx.parts, body, ctx.state.config()).await?;
     let params = ValidationParams::parse(&input).map_err(from_quiz)?;
     let new = NewTask::new(&identity.email, quiz::VALIDATION)
         .with_label(params.label())
@@ -55,7 +55,7 @@ pub async fn validate_questions(ctx: &mut Ctx, body: Incoming) -> Result<Respons
 /// `emoji-regeneration` task and answers `{"success":true,"taskId":"task_..."}` at once.
 pub async fn regenerate_emojis(ctx: &mut Ctx, body: Incoming) -> Result<Response<Body>, ApiError> {
     let identity = ctx.require_for_change().await?;
-    let input = read_json(&ctx.parts, body, ctx.state.config().body_limit).await?;
+    let input = read_json(&ctx.parts, body, ctx.state.config()).await?;
     let params = EmojiParams::parse(&input).map_err(from_quiz)?;
     let new = NewTask::new(&identity.email, quiz::EMOJI_REGENERATION)
         .with_label(params.label())
@@ -65,7 +65,8 @@ pub async fn regenerate_emojis(ctx: &mut Ctx, body: Incoming) -> Result<Response
 }
 
 /// Creates `new` through the task creator, which applies the owner's queue limit.
-async fn start(ctx: &Ctx, new: NewTask) -> Result<Response<Body>, ApiError> {
+async fn start(ctx: &Ctx, mut new: NewTask) -> Result<Response<Body>, ApiError> {
+    new.max_attempts = ctx.state.attempts_for(&new.task_type, None)?;
     new.validate()?;
     let task = ctx.state.creator().create(new).await?;
     tracing::info!(task_id = %task.id, task_type = %task.task_type, user = %task.user_id, "task created");
@@ -90,7 +91,7 @@ pub async fn list_questions(ctx: &mut Ctx) -> Result<Response<Body>, ApiError> {
         .cloned()
         .ok_or_else(ApiError::no_route)?;
     let identity = ctx.require().await?;
-    let query = Query::parse(ctx.parts.uri.query());
+    let query = Query::parse(ctx.parts.uri.query())?;
     let search = query.get("q").or_else(|| query.get("search"));
     let params = FILTERS
         .iter()

@@ -26,7 +26,7 @@ struct Me<'a> {
 /// (HttpOnly, SameSite=Strict), so `EventSource` — which cannot set headers — is authenticated.
 pub async fn login(ctx: &mut Ctx, body: Incoming) -> Result<Response<Body>, ApiError> {
     csrf::check_origin_if_present(&ctx.parts.headers)?;
-    let input = read_json(&ctx.parts, body, ctx.state.config().body_limit).await?;
+    let input = read_json(&ctx.parts, body, ctx.state.config()).await?;
     let mut fields = Fields::new(input)?;
     let token = fields.required_string("token")?;
     let now = now_millis();

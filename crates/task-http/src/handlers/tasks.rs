@@ -43,7 +43,7 @@ struct Page {
 /// `GET /api/tasks?status=&type=&userId=&q=&limit=&cursor=`: newest first, one page at a time.
 pub async fn list_tasks(ctx: &mut Ctx) -> Result<Response<Body>, ApiError> {
     let identity = ctx.require().await?;
-    let query = Query::parse(ctx.parts.uri.query());
+    let query = Query::parse(ctx.parts.uri.query())?;
     let statuses = match query.get("status") {
         None => Vec::new(),
         Some(list) => list
@@ -80,7 +80,7 @@ pub async fn list_tasks(ctx: &mut Ctx) -> Result<Response<Body>, ApiError> {
 /// task and its `Location`.
 pub async fn create_task(ctx: &mut Ctx, body: Incoming) -> Result<Response<Body>, ApiError> {
     let identity = ctx.require_for_change().await?;
-    let input = read_json(&ctx.parts, body, ctx.state.config().body_limit).await?;
+    let input = read_json(&ctx.parts, body, ctx.state.config()).await?;
     let mut fields = Fields::new(input)?;
     fields.deny_unknown(CREATE_FIELDS)?;
     let task_type = fields.required_string("task_type")?;
@@ -108,9 +108,9 @@ pub async fn create_task(ctx: &mut Ctx, body: Incoming) -> Result<Response<Body>
     new.label = fields.string("label")?;
     new.description = fields.string("description")?;
     new.run_at = fields.integer("run_at")?;
-    if let Some(max_attempts) = fields.integer("max_attempts")? {
-        new.max_attempts = max_attempts;
-    }
+    new.max_attempts = ctx
+        .state
+        .attempts_for(&new.task_type, fields.integer("max_attempts")?)?;
     new.validate()?;
     let task = ctx.state.creator().create(new).await?;
     tracing::info!(task_id = %task.id, task_type = %task.task_type, user = %identity.email, "task created");

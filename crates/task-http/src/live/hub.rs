@@ -31,8 +31,8 @@ pub const EVERYONE_CHANNEL_CAPACITY: usize = 1024;
 /// The newest known state of a watched task, shared by all of its streams.
 #[derive(Debug, Clone)]
 pub(crate) enum TaskState {
-    /// The task exists at `version`; `frame` holds its events (`TaskEvent::for_task`) encoded
-    /// with `id: <version>`, ready to write.
+    /// The task exists at `version`; `frame` holds its events (`TaskEvent::for_task`), the
+    /// last of them with `id: <version>`, ready to write.
     Present {
         /// The task's version, the SSE id.
         version: i64,
@@ -52,8 +52,15 @@ impl TaskState {
     /// Only if the task cannot be serialised as JSON, which a valid `Task` never fails.
     pub(crate) fn of(task: &Task) -> Result<Self, serde_json::Error> {
         let mut out = Vec::with_capacity(512);
-        for event in TaskEvent::for_task(task) {
-            write_json_event(&mut out, Some(task.version), &event)?;
+        let events = TaskEvent::for_task(task);
+        let last = events.len() - 1;
+        for (index, event) in events.iter().enumerate() {
+            // Only the version's last event carries the id. A failed or cancelled task's final
+            // `update` and its `error` share a version; were both `id: <version>`, a client cut
+            // between them would resume past the `error` and never see it. Without an id on the
+            // `update`, that client resumes from the version before and gets both again.
+            let id = (index == last).then_some(task.version);
+            write_json_event(&mut out, id, event)?;
         }
         Ok(TaskState::Present {
             version: task.version,

@@ -301,7 +301,10 @@ mod tests {
         reader.expect().await;
         s.store.commit(task(1, USER, 2, Failed));
         let chunk = reader.expect().await;
-        assert_eq!(kinds(&chunk), [update(2), (Some(2), "error".to_owned())]);
+        assert_eq!(
+            kinds(&chunk),
+            [(None, "update".to_owned()), (Some(2), "error".to_owned())]
+        );
         assert_eq!(events(&chunk)[1].1, json!({"type":"error","error":"boom"}));
         assert_eq!(reader.next().await, None);
     }
@@ -379,7 +382,10 @@ mod tests {
 
         let mut cancelled = s.open(2, 4, Cancelled, Some(3));
         let chunk = cancelled.expect().await;
-        assert_eq!(kinds(&chunk), [update(4), (Some(4), "error".to_owned())]);
+        assert_eq!(
+            kinds(&chunk),
+            [(None, "update".to_owned()), (Some(4), "error".to_owned())]
+        );
         assert_eq!(
             events(&chunk)[1].1,
             json!({"type":"error","error":"Task was cancelled"})

@@ -476,13 +476,17 @@ async fn database_down_is_503_without_internals() {
     }
     server.get("/healthz").send().await.expect(200);
     server.flaky.set_down(false);
-    server.get("/readyz").send().await.expect(200);
     server
         .get("/api/tasks")
         .bearer(&server.alice)
         .send()
         .await
         .expect(200);
+    // Readiness stays 503 until a write goes through again (or a quiet `DEGRADED_HOLD`
+    // passes): the ping alone cannot tell a full disk from a healthy one.
+    server.get("/readyz").send().await.expect(503);
+    server.pending_task(&server.alice).await;
+    server.get("/readyz").send().await.expect(200);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -136,9 +136,9 @@ async fn connections_beyond_the_cap_wait_for_a_free_slot() {
 }
 
 /// Sends `head` on a fresh connection and reads until the server closes it.
-async fn exchange_raw(server: &TestServer, head: String) -> String {
+pub(crate) async fn exchange_raw(server: &TestServer, head: impl AsRef<[u8]>) -> String {
     let mut stream = TcpStream::connect(server.addr).await.unwrap();
-    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(head.as_ref()).await.unwrap();
     let mut answer = Vec::new();
     tokio::time::timeout(WAIT, stream.read_to_end(&mut answer))
         .await

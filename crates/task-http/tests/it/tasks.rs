@@ -18,7 +18,7 @@ async fn create_answers_201_with_location_and_the_task_runs() {
             "label": "Try",
             "description": "Waiting",
             "run_at": run_at,
-            "max_attempts": 5
+            "max_attempts": 2
         }))
         .send()
         .await;
@@ -33,7 +33,7 @@ async fn create_answers_201_with_location_and_the_task_runs() {
     assert_eq!(task["label"], "Try");
     assert_eq!(task["description"], "Waiting");
     assert_eq!(task["run_at"], run_at);
-    assert_eq!(task["max_attempts"], 5);
+    assert_eq!(task["max_attempts"], 2);
     assert_eq!(task["status"], "pending");
 
     let now = server

@@ -5,7 +5,8 @@ use rusqlite::ErrorCode;
 use crate::StoreError;
 
 /// The [`StoreError`] kind for a rusqlite error: busy or locked → [`StoreError::Busy`]; a file
-/// that cannot be opened or is not a database → [`StoreError::Unavailable`]; a query that
+/// that cannot be opened or is not a database, a full disk or an I/O error →
+/// [`StoreError::Unavailable`]; a query that
 /// expected a row and found none → [`StoreError::NotFound`]; anything else →
 /// [`StoreError::Backend`] with the message. Sibling crates that share the database (through
 /// [`crate::SqliteStore::with_connection`]) use it too, so errors look the same everywhere.
@@ -13,9 +14,14 @@ pub fn map_sqlite_error(error: rusqlite::Error) -> StoreError {
     match &error {
         rusqlite::Error::SqliteFailure(failure, _) => match failure.code {
             ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => StoreError::Busy,
-            ErrorCode::CannotOpen | ErrorCode::NotADatabase | ErrorCode::PermissionDenied => {
-                StoreError::Unavailable(error.to_string())
-            }
+            // A full disk (or the file's size limit) and failed reads or writes of the file
+            // are conditions of the storage, not of the request: they pass when space is
+            // freed or the device recovers, so callers answer 503 and retry.
+            ErrorCode::CannotOpen
+            | ErrorCode::NotADatabase
+            | ErrorCode::PermissionDenied
+            | ErrorCode::DiskFull
+            | ErrorCode::SystemIoFailure => StoreError::Unavailable(error.to_string()),
             _ => StoreError::Backend(error.to_string()),
         },
         rusqlite::Error::QueryReturnedNoRows => StoreError::NotFound,
@@ -55,6 +61,12 @@ mod tests {
             matches!(e, StoreError::Unavailable(_))
         });
         check(failure(ffi::SQLITE_NOTADB), |e| {
+            matches!(e, StoreError::Unavailable(_))
+        });
+        check(failure(ffi::SQLITE_FULL), |e| {
+            matches!(e, StoreError::Unavailable(_))
+        });
+        check(failure(ffi::SQLITE_IOERR_WRITE), |e| {
             matches!(e, StoreError::Unavailable(_))
         });
         check(

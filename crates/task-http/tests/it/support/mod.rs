@@ -100,6 +100,10 @@ impl TestServer {
         let root = token(ROOT, Role::Superuser).await;
         let registry = register_test_tasks(Registry::new());
         let task_types: Vec<String> = registry.task_types().map(str::to_owned).collect();
+        let attempt_caps: Vec<(String, i64)> = registry
+            .attempt_caps(&RuntimeConfig::default().default_task_type)
+            .map(|(task_type, cap)| (task_type.to_owned(), cap))
+            .collect();
         let runtime = options.runtime.then(|| {
             let tasks: Arc<dyn TaskStore> = store.clone();
             // Running `sleep` tasks are cut off quickly when a test shuts the server down.
@@ -112,7 +116,9 @@ impl TestServer {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let tasks: Arc<dyn TaskStore> = flaky.clone();
-        let state = AppState::new(tasks, users, options.config, task_types).unwrap();
+        let state = AppState::new(tasks, users, options.config, task_types)
+            .unwrap()
+            .with_attempt_caps(attempt_caps);
         let stop = CancellationToken::new();
         let server = tokio::spawn(serve(listener, state, stop.clone().cancelled_owned()));
         Self {
