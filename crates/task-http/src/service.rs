@@ -16,6 +16,9 @@ use crate::router::{Route, StreamRoute, UNMATCHED};
 use crate::state::AppState;
 use crate::ApiError;
 
+/// The route name of `POST /api/logout`, the one POST that may succeed without writing.
+const LOGOUT: &str = "/api/logout";
+
 /// Answers one request from `peer`.
 pub async fn handle(state: AppState, request: Request<Incoming>, peer: IpAddr) -> Response<Body> {
     let (parts, body) = request.into_parts();
@@ -74,7 +77,13 @@ impl Exchange {
         let health = self.ctx.state.storage_health();
         match &result {
             Err(error) if error.is_storage_down() => health.failed(),
-            Ok(response) if self.method == Method::POST && response.status().is_success() => {
+            // Every successful POST wrote to the database, except a logout (which answers 200
+            // with or without a session to end).
+            Ok(response)
+                if self.method == Method::POST
+                    && self.route_name != LOGOUT
+                    && response.status().is_success() =>
+            {
                 health.wrote();
             }
             _ => {}
