@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use http::Method;
 use serde_json::json;
 use task_http::HttpConfig;
-use task_store::map_sqlite_error;
+use task_store::{map_sqlite_error, SqliteConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 
@@ -496,4 +496,34 @@ async fn malformed_and_oversized_request_heads_get_json_errors() {
     fits.extend_from_slice(b"\r\nConnection: close\r\n\r\n");
     let answer = crate::server::exchange_raw(&server, &fits).await;
     assert!(answer.starts_with("HTTP/1.1 200 "), "{answer}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_locked_past_its_busy_timeout_is_503_and_readyz_reports_it() {
+    let server = TestServer::start_with_store(
+        without_runtime(),
+        SqliteConfig {
+            busy_timeout: Duration::from_millis(200),
+            ..SqliteConfig::default()
+        },
+    )
+    .await;
+    // Another process holds the write lock for longer than the busy timeout.
+    let path = server.store.path().to_owned();
+    let locker = task_store::rusqlite::Connection::open(path).unwrap();
+    locker.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let create = || {
+        server
+            .post("/api/tasks")
+            .bearer(&server.alice)
+            .json(&json!({"task_type": "noop"}))
+    };
+    let answer = create().send().await;
+    answer.expect(503);
+    assert_eq!(answer.header("retry-after"), Some("1"));
+    server.get("/readyz").send().await.expect(503);
+    // The lock is released: writes and readiness come back without a restart.
+    locker.execute_batch("COMMIT").unwrap();
+    create().send().await.expect(201);
+    server.get("/readyz").send().await.expect(200);
 }

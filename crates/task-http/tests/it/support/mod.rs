@@ -19,7 +19,7 @@ use task_http::auth::accounts;
 use task_http::test_tasks::register_test_tasks;
 use task_http::{serve, AppState, HttpConfig, HttpError};
 use task_runtime::{Registry, Runtime, RuntimeConfig, RuntimeHandle};
-use task_store::{Role, SqliteStore, TaskChange, TaskStore, UserStore};
+use task_store::{Role, SqliteConfig, SqliteStore, TaskChange, TaskStore, UserStore};
 use tempfile::TempDir;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -82,8 +82,14 @@ impl TestServer {
 
     /// A server with `options`.
     pub async fn start_with(options: Options) -> Self {
+        Self::start_with_store(options, SqliteConfig::default()).await
+    }
+
+    /// A server with `options` over a SQLite store with `store`'s settings.
+    pub async fn start_with_store(options: Options, store: SqliteConfig) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(SqliteStore::open(dir.path().join("tasklane.db")).unwrap());
+        let store =
+            Arc::new(SqliteStore::open_with(dir.path().join("tasklane.db"), store).unwrap());
         let flaky = Arc::new(Flaky::new(store.clone()));
         let users: Arc<dyn UserStore> = store.clone();
         let token = |email: &'static str, role| {
