@@ -44,8 +44,15 @@ impl GenerationParams {
         let object = as_object(params)?;
         let amount = match object.get("amount") {
             None | Some(Value::Null) => return Err(QuizError::invalid("amount", "is required")),
+            // JSON does not tell `5` from `5.0`; both are the whole number 5.
             Some(value) => value
                 .as_u64()
+                .or_else(|| {
+                    value
+                        .as_f64()
+                        .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f <= 1e6)
+                        .map(|f| f as u64)
+                })
                 .filter(|n| (u64::from(MIN_AMOUNT)..=u64::from(MAX_AMOUNT)).contains(n))
                 .and_then(|n| u32::try_from(n).ok())
                 .ok_or_else(|| {
@@ -350,6 +357,18 @@ mod tests {
                 p.insert("amount".into(), json!(50));
             }),
             None,
+        );
+        check(
+            generation(|p| {
+                p.insert("amount".into(), json!(5.0));
+            }),
+            None,
+        );
+        check(
+            generation(|p| {
+                p.insert("amount".into(), json!(51.0));
+            }),
+            Some("amount"),
         );
         check(
             generation(|p| {

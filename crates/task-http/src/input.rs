@@ -144,8 +144,7 @@ impl Fields {
     pub fn integer(&mut self, name: &str) -> Result<Option<i64>, ApiError> {
         match self.value(name) {
             None => Ok(None),
-            Some(v) => v
-                .as_i64()
+            Some(v) => whole_number(&v)
                 .map(Some)
                 .ok_or_else(|| ApiError::invalid_field(name, "must be an integer")),
         }
@@ -169,6 +168,16 @@ impl Fields {
             Some(_) => Err(not_strings()),
         }
     }
+}
+
+/// `v` as an `i64` when it is a whole number. JSON (and JSON Schema's `integer`) does not tell
+/// `5` from `5.0`, so neither does this.
+fn whole_number(v: &Value) -> Option<i64> {
+    v.as_i64().or_else(|| {
+        let f = v.as_f64()?;
+        // The range check is strict at the top: `i64::MAX as f64` rounds up to 2^63.
+        (f.fract() == 0.0 && f >= i64::MIN as f64 && f < i64::MAX as f64).then_some(f as i64)
+    })
 }
 
 /// A parsed query string: percent-decoded `key=value` pairs in order.
@@ -199,6 +208,26 @@ impl Query {
             })
             .collect::<Result<_, _>>()?;
         Ok(Self { pairs })
+    }
+
+    /// The query itself, unless a parameter is given more than once: which of two values would
+    /// count is a guess a client should not have to make (and a proxy may not make the same one).
+    ///
+    /// # Errors
+    /// 400 naming the repeated parameter.
+    pub fn once_each(self) -> Result<Self, ApiError> {
+        let repeated = self
+            .pairs
+            .iter()
+            .enumerate()
+            .find(|(i, (key, _))| self.pairs[..*i].iter().any(|(k, _)| k == key));
+        match repeated {
+            Some((_, (key, _))) => Err(ApiError::invalid_field(
+                key.clone(),
+                "is given more than once",
+            )),
+            None => Ok(self),
+        }
     }
 
     /// The first value of `key`; an empty value counts as absent.
@@ -298,6 +327,12 @@ mod tests {
             "invalid q: is not valid UTF-8 once percent-decoded"
         );
         assert!(Query::parse(Some("%C3=1")).is_err());
+        let repeated = Query::parse(Some("limit=&q=a&limit=5"))
+            .unwrap()
+            .once_each()
+            .unwrap_err();
+        assert_eq!(repeated.message(), "invalid limit: is given more than once");
+        assert!(Query::parse(Some("limit=5&q=a")).unwrap().once_each().is_ok());
         let limit: Result<Option<usize>, _> = Query::parse(Some("limit=ten"))
             .unwrap()
             .parse_value("limit", "a number");
@@ -326,6 +361,11 @@ mod tests {
         );
         assert!(fields.string_array("ids").is_err());
         assert!(Fields::new(json!([1])).is_err());
+        let mut fields = Fields::new(json!({"w": 5.0, "f": 5.5, "big": 1e300, "neg": -3})).unwrap();
+        assert_eq!(fields.integer("w").unwrap(), Some(5));
+        assert!(fields.integer("f").is_err());
+        assert!(fields.integer("big").is_err());
+        assert_eq!(fields.integer("neg").unwrap(), Some(-3));
         let fields = Fields::new(json!({"task_type": "x", "surprise": 1})).unwrap();
         let error = fields.deny_unknown(&["task_type"]).unwrap_err();
         assert!(error.message().starts_with("invalid surprise"), "{error:?}");

@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde_json::Value;
 use test_support::postgres;
 
-use crate::process::{spawn, task_http, Lines, WAIT};
+use crate::process::{serve, task_http, Lines, WAIT};
 
 /// A schema of its own for one test on the test server (dropped with the sessions still using
 /// it), and the data directory [`task_http`] requires.
@@ -51,23 +51,8 @@ impl TestSchema {
             .env("TASKLANE_DB", self.url())
             .env("TASKLANE_PG_SCHEMA", self.name())
             // Only the line announcing the address, and anything that goes wrong.
-            .env("RUST_LOG", "warn,task_http::serve=info")
-            .args([
-                "serve",
-                "--addr",
-                "127.0.0.1:0",
-                "--log-format",
-                "json",
-                "--test-tasks",
-            ])
-            .args(args);
-        let (child, stdout, stderr) = spawn(&mut command);
-        let (listening, _) = stderr.until("tasklane listening");
-        let entry: Value = serde_json::from_str(&listening).expect("a JSON log line");
-        let addr = entry["addr"]
-            .as_str()
-            .and_then(|addr| addr.parse().ok())
-            .unwrap_or_else(|| panic!("no address in {listening}"));
+            .env("RUST_LOG", "warn,task_http::serve=info");
+        let (child, addr, stdout, stderr) = serve(&mut command, args);
         Instance {
             child,
             addr,
@@ -121,6 +106,18 @@ impl Drop for Instance {
     }
 }
 
+/// Something the test talks HTTP to: an [`Instance`] here, a SQLite server in `faults`.
+pub trait Endpoint {
+    /// `http://<addr><path>`.
+    fn url(&self, path: &str) -> String;
+}
+
+impl Endpoint for Instance {
+    fn url(&self, path: &str) -> String {
+        Instance::url(self, path)
+    }
+}
+
 /// An HTTP client for the tests (no proxies, a bounded wait per request).
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder()
@@ -133,7 +130,7 @@ pub fn client() -> reqwest::Client {
 /// `POST /api/tasks` on `instance`; returns the created task.
 pub async fn create_task(
     client: &reqwest::Client,
-    instance: &Instance,
+    instance: &impl Endpoint,
     token: &str,
     body: &Value,
 ) -> Value {
@@ -162,7 +159,7 @@ impl EventStream {
     /// Opens `GET <path>` on `instance` and checks that it is an event stream.
     pub async fn open(
         client: &reqwest::Client,
-        instance: &Instance,
+        instance: &impl Endpoint,
         token: &str,
         path: &str,
     ) -> Self {

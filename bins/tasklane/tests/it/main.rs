@@ -1,9 +1,11 @@
 //! Tests of the real `task-http` binary: account commands, first run, shutdown on SIGTERM, the
-//! browser-side suite run against it, and several instances sharing one PostgreSQL database.
+//! browser-side suite run against it, several instances sharing one PostgreSQL database, and the
+//! fault suite (crashes, shutdown under load, zombie workers, hostile clients).
 
 mod accounts;
 mod browser;
 mod cluster;
+mod faults;
 mod multi_instance;
 mod process;
 mod serve;

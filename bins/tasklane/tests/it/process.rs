@@ -93,6 +93,29 @@ pub fn spawn(command: &mut Command) -> (Child, Lines, Lines) {
     (child, stdout, stderr)
 }
 
+/// Starts `command` as `serve` on `127.0.0.1:0` with JSON logs, the test task types and `args`;
+/// returns the child, the address it listens on (from its log), and its stdout and stderr.
+pub fn serve(command: &mut Command, args: &[&str]) -> (Child, SocketAddr, Lines, Lines) {
+    command
+        .args([
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--log-format",
+            "json",
+            "--test-tasks",
+        ])
+        .args(args);
+    let (child, stdout, stderr) = spawn(command);
+    let (listening, _) = stderr.until("tasklane listening");
+    let entry: serde_json::Value = serde_json::from_str(&listening).expect("a JSON log line");
+    let addr = entry["addr"]
+        .as_str()
+        .and_then(|addr| addr.parse().ok())
+        .unwrap_or_else(|| panic!("no address in {listening}"));
+    (child, addr, stdout, stderr)
+}
+
 /// Sends SIGTERM and waits (at most [`WAIT`]) for the exit code.
 pub fn terminate(mut child: Child) -> Option<i32> {
     let status = Command::new("kill")

@@ -33,7 +33,7 @@ pub async fn generate_ai_questions(
 /// `GET /api/getBackgroundTasks?userId=&limit=`: a JSON array of tasks, newest first.
 pub async fn get_background_tasks(ctx: &mut Ctx) -> Result<Response<Body>, ApiError> {
     let identity = ctx.require().await?;
-    let query = Query::parse(ctx.parts.uri.query())?;
+    let query = Query::parse(ctx.parts.uri.query())?.once_each()?;
     let list = ListQuery {
         user_id: listing_owner(&identity, query.get("userId"))?,
         limit: query

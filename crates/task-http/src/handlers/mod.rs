@@ -97,22 +97,32 @@ pub fn now_millis() -> i64 {
 /// is 403); a superuser sees everyone's, or one user's when named.
 ///
 /// # Errors
-/// 400 when the named user is not a usable email; 403 when a normal user names another user.
+/// 403 when a normal user names another user.
 pub fn listing_owner(
     identity: &Identity,
     requested: Option<&str>,
 ) -> Result<Option<String>, ApiError> {
-    let requested = requested
-        .map(|raw| {
-            accounts::normalize_email(raw)
-                .map_err(|_| ApiError::invalid_field("userId", "is not a usable user id"))
-        })
-        .transpose()?;
+    owner_of_listing(identity, requested, "tasks")
+}
+
+/// Whose `what` (tasks, questions) a listing shows; see [`listing_owner`]. Any string names a
+/// user: one that no account can have (blank, control characters, too long) names nobody, so a
+/// superuser gets an empty listing and a normal user a 403, as for any other user's name.
+///
+/// # Errors
+/// 403 when a normal user names another user.
+pub fn owner_of_listing(
+    identity: &Identity,
+    requested: Option<&str>,
+    what: &str,
+) -> Result<Option<String>, ApiError> {
+    let requested =
+        requested.map(|raw| accounts::normalize_email(raw).unwrap_or_else(|_| raw.to_owned()));
     match (identity.is_superuser(), requested) {
         (true, requested) => Ok(requested),
-        (false, Some(other)) if other != identity.email => Err(ApiError::forbidden(
-            "only a superuser may list another user's tasks",
-        )),
+        (false, Some(other)) if other != identity.email => Err(ApiError::forbidden(format!(
+            "only a superuser may list another user's {what}"
+        ))),
         (false, _) => Ok(Some(identity.email.clone())),
     }
 }

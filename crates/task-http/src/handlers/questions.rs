@@ -16,7 +16,7 @@ use serde_json::json;
 use task_core::NewTask;
 
 use super::Ctx;
-use crate::auth::{accounts, Identity};
+use crate::auth::Identity;
 use crate::body::Body;
 use crate::input::{read_json, Query};
 use crate::response::ok;
@@ -91,7 +91,7 @@ pub async fn list_questions(ctx: &mut Ctx) -> Result<Response<Body>, ApiError> {
         .cloned()
         .ok_or_else(ApiError::no_route)?;
     let identity = ctx.require().await?;
-    let query = Query::parse(ctx.parts.uri.query())?;
+    let query = Query::parse(ctx.parts.uri.query())?.once_each()?;
     let search = query.get("q").or_else(|| query.get("search"));
     let params = FILTERS
         .iter()
@@ -106,25 +106,12 @@ pub async fn list_questions(ctx: &mut Ctx) -> Result<Response<Body>, ApiError> {
     }))
 }
 
-/// Whose questions a listing shows: a normal user sees only their own (naming anyone else is
-/// 403); a superuser sees everyone's, or one user's when named.
+/// Whose questions a listing shows: as for tasks (see [`super::owner_of_listing`]).
 fn question_owner(
     identity: &Identity,
     requested: Option<&str>,
 ) -> Result<Option<String>, ApiError> {
-    let requested = requested
-        .map(|raw| {
-            accounts::normalize_email(raw)
-                .map_err(|_| ApiError::invalid_field("userId", "is not a usable user id"))
-        })
-        .transpose()?;
-    match (identity.is_superuser(), requested) {
-        (true, requested) => Ok(requested),
-        (false, Some(other)) if other != identity.email => Err(ApiError::forbidden(
-            "only a superuser may list another user's questions",
-        )),
-        (false, _) => Ok(Some(identity.email.clone())),
-    }
+    super::owner_of_listing(identity, requested, "questions")
 }
 
 /// The answer for a quiz error: bad input names its field (400), store failures map as
@@ -172,8 +159,10 @@ mod tests {
             Ok(Some("ann@example.com")),
         );
         check(Role::User, Some("bob@example.com"), Err(403));
-        check(Role::User, Some("   "), Err(400));
+        check(Role::User, Some("   "), Err(403));
+        check(Role::User, Some("a\u{2}b"), Err(403));
         check(Role::Superuser, None, Ok(None));
+        check(Role::Superuser, Some("a\u{2}B"), Ok(Some("a\u{2}B")));
         check(
             Role::Superuser,
             Some("bob@example.com"),

@@ -28,7 +28,10 @@ pub async fn login(ctx: &mut Ctx, body: Incoming) -> Result<Response<Body>, ApiE
     csrf::check_origin_if_present(&ctx.parts.headers)?;
     let input = read_json(&ctx.parts, body, ctx.state.config()).await?;
     let mut fields = Fields::new(input)?;
-    let token = fields.required_string("token")?;
+    // A blank or malformed token is a wrong credential (401), like any other unknown token.
+    let token = fields
+        .string("token")?
+        .ok_or_else(|| ApiError::invalid_field("token", "is required"))?;
     let now = now_millis();
     let users = ctx.state.users();
     let user = match ctx.state.authenticator().lookup(token.trim(), now).await? {

@@ -20,7 +20,7 @@ const LAST_EVENT_ID: HeaderName = HeaderName::from_static("last-event-id");
 /// finishes or the monitoring limit runs out.
 pub async fn subscribe_to_task(ctx: &mut Ctx) -> Result<Response<Body>, ApiError> {
     let identity = ctx.require().await?;
-    let query = Query::parse(ctx.parts.uri.query())?;
+    let query = Query::parse(ctx.parts.uri.query())?.once_each()?;
     let raw_id = query
         .get("taskId")
         .ok_or_else(|| ApiError::invalid_field("taskId", "is required"))?;
@@ -43,7 +43,7 @@ pub async fn subscribe_to_task(ctx: &mut Ctx) -> Result<Response<Body>, ApiError
 /// or one user's).
 pub async fn subscribe_to_tasks(ctx: &mut Ctx) -> Result<Response<Body>, ApiError> {
     let identity = ctx.require().await?;
-    let query = Query::parse(ctx.parts.uri.query())?;
+    let query = Query::parse(ctx.parts.uri.query())?.once_each()?;
     let scope = match listing_owner(&identity, query.get("userId"))? {
         Some(owner) => StreamScope::User(owner),
         None => StreamScope::All,

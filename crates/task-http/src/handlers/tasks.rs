@@ -43,7 +43,7 @@ struct Page {
 /// `GET /api/tasks?status=&type=&userId=&q=&limit=&cursor=`: newest first, one page at a time.
 pub async fn list_tasks(ctx: &mut Ctx) -> Result<Response<Body>, ApiError> {
     let identity = ctx.require().await?;
-    let query = Query::parse(ctx.parts.uri.query())?;
+    let query = Query::parse(ctx.parts.uri.query())?.once_each()?;
     let statuses = match query.get("status") {
         None => Vec::new(),
         Some(list) => list

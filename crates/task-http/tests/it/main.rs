@@ -14,5 +14,6 @@ mod pages;
 mod quiz;
 mod server;
 mod session;
+mod spec_edges;
 mod sse;
 mod tasks;

@@ -708,7 +708,7 @@ async fn questions_are_filtered_and_paged() {
         ("difficulty=HARD", "difficulty"),
         ("ageGroup=babies", "ageGroup"),
         ("validationStatus=ok", "validationStatus"),
-        ("userId=%20", "userId"),
+        ("limit=5&limit=6", "limit"),
     ] {
         let answer = server
             .get(&format!("/api/questions?{query}"))
@@ -717,6 +717,15 @@ async fn questions_are_filtered_and_paged() {
             .await;
         answer.expect(400);
         assert_eq!(answer.json()["field"], field, "{query}");
+    }
+    // A name no account can have is still a name: not alice's, so refused like any other.
+    for user in ["%20", "a%01b"] {
+        server
+            .get(&format!("/api/questions?userId={user}"))
+            .bearer(&server.alice)
+            .send()
+            .await
+            .expect(403);
     }
     quiz.server.shutdown().await;
 }
