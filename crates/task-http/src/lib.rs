@@ -28,6 +28,7 @@ mod service;
 mod state;
 mod stream_slots;
 pub mod test_tasks;
+mod ws;
 
 pub use api_error::ApiError;
 pub use cidr::IpCidr;
