@@ -18,7 +18,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
-use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::WebSocketStream;
 use tokio_util::sync::CancellationToken;
 
@@ -241,6 +241,8 @@ async fn visible_task(
 enum Wake {
     Shutdown,
     Gone,
+    /// The client sent a message over [`super::MAX_CLIENT_MESSAGE`].
+    TooBig,
     Incoming(Message),
     Delivery(u64, Delivery),
     KeepAlive,
@@ -263,6 +265,7 @@ where
             () = shutdown.cancelled() => Wake::Shutdown,
             incoming = socket.next() => match incoming {
                 Some(Ok(message)) => Wake::Incoming(message),
+                Some(Err(WsError::Capacity(_))) => Wake::TooBig,
                 None | Some(Err(_)) => Wake::Gone,
             },
             Some((key, delivery)) = session.deliveries.next(), if !session.deliveries.is_empty() => {
@@ -276,6 +279,10 @@ where
                 return;
             }
             Wake::Gone => return,
+            Wake::TooBig => {
+                close(&mut socket, CloseCode::Size, "message too big").await;
+                return;
+            }
             Wake::Incoming(message) => {
                 last_heard = Instant::now();
                 match message {

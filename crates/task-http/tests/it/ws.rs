@@ -572,6 +572,11 @@ async fn bad_messages_get_errors_and_the_connection_stays_open() {
     );
     send(&mut socket, json!({"type":"ping"})).await;
     assert_eq!(next(&mut socket).await, json!({"type":"pong"}));
+
+    // Commands are small: a huge message closes the connection with 1009.
+    let huge = json!({"type":"ping","padding":"x".repeat(20 * 1024)});
+    let _ = socket.send(Message::text(huge.to_string())).await;
+    assert_eq!(closed(&mut socket).await, Some(CloseCode::Size));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
