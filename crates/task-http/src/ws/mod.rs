@@ -33,11 +33,12 @@ pub const MAX_CLIENT_MESSAGE: usize = 16 * 1024;
 pub const MAX_SUBSCRIPTION_ID: usize = 64;
 
 /// Framing settings: a read buffer sized for small client commands instead of tungstenite's
-/// 128 KiB, which it allocates up front for every connection; writes go out as they are made
-/// (the session flushes after each batch anyway).
+/// 128 KiB, which it allocates up front for every connection (1 KiB: a command fits in one
+/// read, a rare bigger one takes several; measured in benchmarks.md, memory per idle
+/// connection); writes go out as they are made (the session flushes after each batch anyway).
 pub(crate) fn socket_config() -> WebSocketConfig {
     WebSocketConfig::default()
-        .read_buffer_size(4 * 1024)
+        .read_buffer_size(1024)
         .write_buffer_size(0)
         .max_message_size(Some(MAX_CLIENT_MESSAGE))
         .max_frame_size(Some(MAX_CLIENT_MESSAGE))
