@@ -124,6 +124,10 @@ pub struct ServeArgs {
     #[arg(long, env = "TASKLANE_MAX_SSE_PER_USER")]
     pub max_sse_per_user: Option<usize>,
 
+    /// WebSocket subscriptions per user, over all their `/api/ws` connections [default: 1000].
+    #[arg(long, env = "TASKLANE_MAX_WS_SUBSCRIPTIONS_PER_USER")]
+    pub max_ws_subscriptions_per_user: Option<usize>,
+
     /// Connections served at once [default: 10000].
     #[arg(long, env = "TASKLANE_MAX_CONNECTIONS")]
     pub max_connections: Option<usize>,

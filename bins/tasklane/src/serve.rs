@@ -145,6 +145,9 @@ fn http_config(args: &ServeArgs) -> anyhow::Result<HttpConfig> {
         secure_cookies: args.secure_cookies,
         auth_cache_ttl: args.auth_cache_ttl.unwrap_or(defaults.auth_cache_ttl),
         trusted_proxy,
+        max_ws_subscriptions_per_user: args
+            .max_ws_subscriptions_per_user
+            .unwrap_or(defaults.max_ws_subscriptions_per_user),
         ..defaults
     };
     config.validate()?;

@@ -82,6 +82,7 @@ const ASSETS: &[Asset] = &[
     asset!("/assets/js/superuser.js", "js/superuser.js", JS),
     asset!("/client/api.js", "client/api.js", JS),
     asset!("/client/sse.js", "client/sse.js", JS),
+    asset!("/client/ws.js", "client/ws.js", JS),
     asset!(
         "/client/backgroundTaskService.js",
         "client/backgroundTaskService.js",

@@ -11,6 +11,8 @@ use crate::HttpError;
 pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
 /// Live streams one user may hold open at once.
 pub const DEFAULT_MAX_SSE_PER_USER: usize = 32;
+/// WebSocket subscriptions one user may hold open at once, over all their connections.
+pub const DEFAULT_MAX_WS_SUBSCRIPTIONS_PER_USER: usize = 1000;
 /// Unfinished (pending or processing) tasks one user may have before creation answers 429.
 pub const DEFAULT_MAX_QUEUED_PER_USER: u64 = 100;
 /// Connections served at once; further clients wait in the listen backlog.
@@ -83,6 +85,11 @@ pub struct HttpConfig {
     /// Identity taken from a header set by an authenticating reverse proxy. Defaults to `None`:
     /// such headers (the old `x-user-email`) are ignored.
     pub trusted_proxy: Option<TrustedProxy>,
+    /// Subscriptions one user may hold open over `/api/ws` (all their connections together);
+    /// one more is refused with an error message. Each WebSocket connection also counts as one
+    /// live stream under `max_sse_per_user`. Defaults to 1,000
+    /// ([`DEFAULT_MAX_WS_SUBSCRIPTIONS_PER_USER`]).
+    pub max_ws_subscriptions_per_user: usize,
 }
 
 impl Default for HttpConfig {
@@ -103,6 +110,7 @@ impl Default for HttpConfig {
             retry_after: DEFAULT_RETRY_AFTER,
             auth_cache_ttl: DEFAULT_AUTH_CACHE_TTL,
             trusted_proxy: None,
+            max_ws_subscriptions_per_user: DEFAULT_MAX_WS_SUBSCRIPTIONS_PER_USER,
         }
     }
 }
@@ -124,6 +132,9 @@ impl HttpConfig {
         }
         if self.max_sse_per_user == 0 {
             return invalid("max_sse_per_user", "must be at least 1");
+        }
+        if self.max_ws_subscriptions_per_user == 0 {
+            return invalid("max_ws_subscriptions_per_user", "must be at least 1");
         }
         if self.max_queued_per_user == 0 {
             return invalid("max_queued_per_user", "must be at least 1");

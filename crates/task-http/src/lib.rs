@@ -31,6 +31,7 @@ mod storage_health;
 mod stream_slots;
 mod strict_json;
 pub mod test_tasks;
+mod ws;
 
 pub use api_error::ApiError;
 pub use cidr::IpCidr;

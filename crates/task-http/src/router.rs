@@ -41,6 +41,8 @@ pub enum Route {
     Logout,
     /// `GET /api/me`.
     Me,
+    /// `GET /api/ws`: the WebSocket upgrade.
+    WebSocket,
     /// `GET /healthz`.
     Healthz,
     /// `GET /readyz`.
@@ -128,6 +130,7 @@ impl Route {
             ["api", "login"] => (post.then_some(Route::Login), "POST"),
             ["api", "logout"] => (post.then_some(Route::Logout), "POST"),
             ["api", "me"] => (get.then_some(Route::Me), "GET"),
+            ["api", "ws"] => (get.then_some(Route::WebSocket), "GET"),
             ["healthz"] => (get.then_some(Route::Healthz), "GET"),
             ["readyz"] => (get.then_some(Route::Readyz), "GET"),
             ["metrics"] => (get.then_some(Route::Metrics), "GET"),
@@ -160,6 +163,7 @@ impl Route {
             Route::Login => "/api/login",
             Route::Logout => "/api/logout",
             Route::Me => "/api/me",
+            Route::WebSocket => "/api/ws",
             Route::Healthz => "/healthz",
             Route::Readyz => "/readyz",
             Route::Metrics => "/metrics",
@@ -250,6 +254,7 @@ mod tests {
             (Method::POST, Route::Login),
             (Method::POST, Route::Logout),
             (Method::GET, Route::Me),
+            (Method::GET, Route::WebSocket),
             (Method::GET, Route::Healthz),
             (Method::GET, Route::Readyz),
             (Method::GET, Route::Metrics),
@@ -332,5 +337,7 @@ mod tests {
         check(Method::POST, "/login", Err((405, Some("GET"))));
         check(Method::GET, "/superuser", Err((404, None)));
         check(Method::HEAD, "/healthz", Err((405, Some("GET"))));
+        check(Method::GET, "/api/ws", Ok(Route::WebSocket));
+        check(Method::POST, "/api/ws", Err((405, Some("GET"))));
     }
 }

@@ -10,7 +10,7 @@ use http::{Method, Request, Response};
 use hyper::body::Incoming;
 
 use crate::body::Body;
-use crate::handlers::{bulk, contract, ops, pages, questions, session, streams, tasks, Ctx};
+use crate::handlers::{bulk, contract, ops, pages, questions, session, streams, tasks, ws, Ctx};
 use crate::response::nosniff;
 use crate::router::{Route, StreamRoute, UNMATCHED};
 use crate::state::AppState;
@@ -128,6 +128,7 @@ async fn dispatch(ctx: &mut Ctx, route: Route, body: Incoming) -> Result<Respons
         Route::Login => session::login(ctx, body).await,
         Route::Logout => session::logout(ctx).await,
         Route::Me => session::me(ctx).await,
+        Route::WebSocket => ws::websocket(ctx).await,
         Route::Healthz => Ok(ops::healthz()),
         Route::Readyz => Ok(ops::readyz(ctx).await),
         Route::Metrics => ops::metrics(ctx).await,

@@ -37,6 +37,7 @@ struct Inner {
     metrics: Arc<Metrics>,
     creator: TaskCreator,
     stream_slots: StreamSlots,
+    ws_subscription_slots: StreamSlots,
     shutdown: CancellationToken,
     storage_health: StorageHealth,
 }
@@ -72,6 +73,7 @@ impl AppState {
         Ok(Self {
             inner: Arc::new(Inner {
                 stream_slots: StreamSlots::new(config.max_sse_per_user),
+                ws_subscription_slots: StreamSlots::new(config.max_ws_subscriptions_per_user),
                 authenticator: Authenticator::new(Arc::clone(&users), &config),
                 tasks,
                 users,
@@ -185,6 +187,11 @@ impl AppState {
 
     pub(crate) fn stream_slots(&self) -> &StreamSlots {
         &self.inner.stream_slots
+    }
+
+    /// The per-user cap on WebSocket subscriptions.
+    pub(crate) fn ws_subscription_slots(&self) -> &StreamSlots {
+        &self.inner.ws_subscription_slots
     }
 
     /// Cancelled when the server shuts down; ends every live stream.

@@ -6,6 +6,7 @@
  */
 
 import { errorMessage, openFetchEventStream } from './sse.js';
+import { createLiveSocket, socketUrl } from './ws.js';
 
 /**
  * @typedef {import('./sse.js').StreamHandlers} StreamHandlers
@@ -49,6 +50,29 @@ export function createClient(options = {}) {
 
   /** @param {string} path */
   const url = (path) => baseUrl + path;
+
+  /**
+   * Opens a stream over SSE (`EventSource`, or the fetch reader).
+   * @param {string} path
+   * @param {StreamHandlers} handlers
+   * @returns {StreamHandle}
+   */
+  const openSse = (path, handlers) => {
+    if (EventSourceImpl) return openNativeEventStream(EventSourceImpl, url(path), credentials, handlers);
+    return openFetchEventStream(url(path), {
+      ...handlers,
+      fetch: fetchImpl,
+      headers: authHeaders(),
+      credentials,
+    });
+  };
+
+  // A WebSocket cannot send an Authorization header either, so a token keeps SSE; so does a
+  // runtime without WebSocket (Node 20).
+  const WebSocketImpl =
+    options.WebSocket !== undefined ? options.WebSocket : /** @type {any} */ (globalThis).WebSocket || null;
+  const wsUrl = options.transport === 'websocket' && !token && WebSocketImpl ? socketUrl(baseUrl) : null;
+  const liveSocket = wsUrl ? createLiveSocket({ url: wsUrl, WebSocket: WebSocketImpl, fallback: openSse }) : null;
 
   /** @returns {Record<string, string>} */
   const authHeaders = () => (token ? { Authorization: `Bearer ${token}` } : {});
@@ -109,14 +133,9 @@ export function createClient(options = {}) {
     retryTask: (taskId) => request('POST', `${taskPath(taskId)}/retry`, {}),
     bulk: (action, taskIds) => request('POST', '/api/tasks/bulk', { action, taskIds }),
     listQuestions: (query = {}) => request('GET', withQuery('/api/questions', query)),
+    transport: () => (liveSocket ? liveSocket.transport() : 'sse'),
     openStream(path, handlers) {
-      if (EventSourceImpl) return openNativeEventStream(EventSourceImpl, url(path), credentials, handlers);
-      return openFetchEventStream(url(path), {
-        ...handlers,
-        fetch: fetchImpl,
-        headers: authHeaders(),
-        credentials,
-      });
+      return liveSocket ? liveSocket.open(path, handlers) : openSse(path, handlers);
     },
   };
 }

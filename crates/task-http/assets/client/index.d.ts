@@ -171,6 +171,25 @@ export interface ClientOptions {
   EventSource?: (new (url: string, init?: { withCredentials?: boolean }) => EventSourceLike) | null;
   /** Cookie mode for requests. Default: `same-origin`. */
   credentials?: RequestCredentials;
+  /**
+   * How live updates travel. `'sse'` (the default): one SSE stream per subscription.
+   * `'websocket'`: every subscription over one WebSocket (`/api/ws`), falling back to SSE by
+   * itself when the upgrade fails. Needs cookie auth: with a `token`, or where there is no
+   * `WebSocket`, SSE is used.
+   */
+  transport?: 'sse' | 'websocket';
+  /** A `WebSocket` constructor for `transport: 'websocket'`. Default: the global one. */
+  WebSocket?: (new (url: string) => WebSocketLike) | null;
+}
+
+/** The part of the `WebSocket` interface the client uses. */
+export interface WebSocketLike {
+  readonly readyState: number;
+  onopen: ((event: any) => void) | null;
+  onmessage: ((event: { data: unknown }) => void) | null;
+  onclose: ((event: any) => void) | null;
+  send(data: string): void;
+  close(): void;
 }
 
 /** The part of the `EventSource` interface the client uses. */
@@ -230,8 +249,13 @@ export interface TasklaneClient {
   retryTask(taskId: string): Promise<Task>;
   bulk(action: BulkAction, taskIds: string[]): Promise<BulkResult>;
   listQuestions(query?: Record<string, string | number | undefined>): Promise<unknown>;
-  /** Opens an SSE endpoint with the client's transport and identity. */
+  /**
+   * Opens an SSE endpoint with the client's transport and identity (over the shared WebSocket
+   * when `transport: 'websocket'` is in use).
+   */
   openStream(path: string, handlers: StreamHandlers): StreamHandle;
+  /** The transport live updates use now: `'sse'`, or `'websocket'` until an upgrade failed. */
+  transport(): 'sse' | 'websocket';
 }
 
 export declare class ApiError extends Error {
@@ -350,6 +374,19 @@ export declare function openFetchEventStream(
   url: string,
   options: StreamHandlers & { fetch: typeof fetch; headers?: Record<string, string>; credentials?: RequestCredentials },
 ): StreamHandle;
+
+/** The `/api/ws` subscription an SSE path stands for, or `null` for one the socket cannot carry. */
+export declare function topicOf(
+  path: string,
+): { topic: 'task'; taskId: string } | { topic: 'tasks'; userId?: string } | null;
+/** The `ws:`/`wss:` address of `/api/ws` for an API at `baseUrl` (`''`: the page's origin). */
+export declare function socketUrl(baseUrl: string): string | null;
+/** Every stream opened through it over one WebSocket, moving to `fallback` (SSE) when the upgrade fails. */
+export declare function createLiveSocket(options: {
+  url: string;
+  WebSocket: new (url: string) => WebSocketLike;
+  fallback: (path: string, handlers: StreamHandlers) => StreamHandle;
+}): { open(path: string, handlers: StreamHandlers): StreamHandle; transport(): 'sse' | 'websocket' };
 
 // ---- React adapter state (the components and hooks are declared in react.d.ts) ----
 

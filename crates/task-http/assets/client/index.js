@@ -20,3 +20,4 @@ export {
   sortNewestFirst,
 } from './taskList.js';
 export { SseParser, openFetchEventStream } from './sse.js';
+export { createLiveSocket, socketUrl, topicOf } from './ws.js';

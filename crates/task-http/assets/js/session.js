@@ -4,7 +4,7 @@
  * logout button. Sends the visitor to `/login` when there is no session.
  */
 
-import { ApiError, logout, me } from '/client/api.js';
+import { ApiError, configure, logout, me } from '/client/api.js';
 
 import { byId } from './dom.js';
 
@@ -15,6 +15,9 @@ import { byId } from './dom.js';
  * @returns {Promise<Me | null>} the user, or `null` while the browser is sent to `/login`
  */
 export async function startSession() {
+  // Every live view of the page shares one WebSocket; the client falls back to SSE by itself
+  // when the upgrade fails.
+  configure({ transport: 'websocket' });
   byId('logout').addEventListener('click', async () => {
     try {
       await logout();

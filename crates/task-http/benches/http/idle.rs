@@ -1,4 +1,5 @@
-//! Scenario 3: 10,000 idle SSE connections. Each server runs in a child process (this bench
+//! Scenario 3: 10,000 idle SSE connections, and as many idle WebSocket connections (`/api/ws`,
+//! one task subscription each). Each server runs in a child process (this bench
 //! binary started again with [`CHILD_ENV`] set), so its resident memory can be read from
 //! `/proc/<pid>/status` without the clients' share, and so server and clients each get the
 //! full open-file limit. The tasklane child counts every database call with
@@ -10,6 +11,7 @@ use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::StreamExt;
 use http::Request;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
@@ -23,8 +25,10 @@ use tokio_util::sync::CancellationToken;
 use crate::client::open_stream;
 use crate::counting_store::CountingStore;
 use crate::servers::{bare, bare_sse, bench_config, tasklane, USER};
+use crate::ws_client;
 
-/// Set in a child's environment to `tasklane`, `live` or `bare`: the server it runs.
+/// Set in a child's environment to `tasklane`, `tasklane-ws` (the same server), `live` or
+/// `bare`: the server it runs.
 pub const CHILD_ENV: &str = "TASKLANE_BENCH_IDLE_SERVER";
 const TASKS_ENV: &str = "TASKLANE_BENCH_IDLE_TASKS";
 
@@ -48,6 +52,8 @@ pub struct Result {
     pub live_only: Cost,
     /// Bare hyper holding a minimal SSE stream open.
     pub bare: Cost,
+    /// The full server with WebSocket connections, each subscribed to one task.
+    pub websocket: Cost,
 }
 
 pub async fn run(connections: usize, idle_for: Duration) -> Result {
@@ -57,6 +63,7 @@ pub async fn run(connections: usize, idle_for: Duration) -> Result {
         tasklane: measure("tasklane", connections, idle_for).await,
         live_only: measure("live", connections, idle_for).await,
         bare: measure("bare", connections, idle_for).await,
+        websocket: measure("tasklane-ws", connections, idle_for).await,
     }
 }
 
@@ -150,16 +157,32 @@ async fn measure(kind: &str, connections: usize, idle_for: Duration) -> Cost {
     for n in 0..connections {
         let connecting = connecting.clone();
         let token = token.clone();
-        let path = match task_ids.get(n) {
-            Some(id) => format!("/api/subscribeToTask?taskId={id}"),
-            None => "/stream".to_owned(),
-        };
+        let task_id = task_ids.get(n).cloned();
+        let websocket = kind == "tasklane-ws";
         opening.spawn(async move {
             let _permit = connecting.acquire_owned().await.expect("open semaphore");
-            let mut body = open_stream(addr, &path, &token).await.into_body();
-            // The first frame (retry, and the snapshot on tasklane) proves the stream is up.
-            let _ = body.frame().await.expect("a first frame");
-            body
+            let open: Box<dyn std::any::Any + Send> = match (websocket, task_id) {
+                (true, Some(id)) => {
+                    let mut socket = ws_client::subscribe_task(addr, &token, &id).await;
+                    // `subscribed`, then the snapshot event: the subscription is up.
+                    for _ in 0..2 {
+                        let _ = socket.next().await.expect("a first message");
+                    }
+                    Box::new(socket)
+                }
+                (_, task_id) => {
+                    let path = match task_id {
+                        Some(id) => format!("/api/subscribeToTask?taskId={id}"),
+                        None => "/stream".to_owned(),
+                    };
+                    let mut body = open_stream(addr, &path, &token).await.into_body();
+                    // The first frame (retry, and the snapshot on tasklane) proves the stream
+                    // is up.
+                    let _ = body.frame().await.expect("a first frame");
+                    Box::new(body)
+                }
+            };
+            open
         });
     }
     let mut open = Vec::with_capacity(connections);
@@ -191,7 +214,7 @@ pub fn child(kind: &str) {
         .expect("a runtime");
     runtime.block_on(async move {
         let (port, token, calls): (u16, String, Box<dyn Fn() -> u64>) = match kind {
-            "tasklane" => {
+            "tasklane" | "tasklane-ws" => {
                 let dir = tempfile::tempdir().expect("a temporary directory");
                 let sqlite = SqliteStore::open(dir.path().join("bench.db")).expect("open SQLite");
                 let store = Arc::new(CountingStore::new(Arc::new(sqlite)));

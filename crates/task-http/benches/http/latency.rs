@@ -2,8 +2,9 @@
 //! from the moment the update is written to the store (SQLite) until each client has parsed
 //! the event; against a bare hyper server that fans the same frames out from a broadcast
 //! channel with no store, no hub and no encoding; and against the least an SSE server can do
-//! (`minimal_sse`: one loop writing every socket). All sets of subscribers stay connected
-//! while the three servers take turns publishing, so load from other work on the machine falls
+//! (`minimal_sse`: one loop writing every socket); and the same update from tasklane to 1,000
+//! WebSocket subscribers (one `/api/ws` connection each). All sets of subscribers stay connected
+//! while the four servers take turns publishing, so load from other work on the machine falls
 //! on all of them alike.
 
 use std::net::SocketAddr;
@@ -18,10 +19,14 @@ use task_store::{ClaimRequest, Lease, SqliteStore, TaskStore};
 use tokio::sync::{broadcast, Semaphore};
 use tokio::task::JoinSet;
 
+use futures_util::StreamExt;
+use tokio_tungstenite::tungstenite::Message;
+
 use crate::minimal_sse::MinimalSse;
 use crate::parser::{Item, Parser};
 use crate::raw_stream::RawStream;
 use crate::servers::{bare_sse, bench_config, tasklane, Tasklane, USER};
+use crate::ws_client;
 
 /// Latency percentiles over every (subscriber, delivered update) pair.
 pub struct Percentiles {
@@ -55,6 +60,8 @@ pub struct Result {
     pub minimal: Percentiles,
     /// The least a fan-out costs here: threads and plain sockets (see `floor`).
     pub floor: Percentiles,
+    /// tasklane to WebSocket subscribers (`/api/ws`), same store, same update.
+    pub websocket: Percentiles,
 }
 
 /// Fan-outs of the floor measurement, and the pause before each.
@@ -96,6 +103,7 @@ pub async fn run(subscribers: usize, updates: usize, interval: Duration) -> Resu
     let mut ours = Ours::start(subscribers, updates).await;
     let mut bare = Bare::start(subscribers, updates).await;
     let mut minimal = Minimal::start(subscribers, updates).await;
+    let mut websocket = Ours::start_ws(subscribers, updates).await;
     // The same number of connections carrying a frame of the size of one event, as chunked
     // SSE (size line, `id:` line, data, blank line, CRLF), while the subscribers idle.
     let frame_len = bare.frames.data.len() + 32;
@@ -113,12 +121,15 @@ pub async fn run(subscribers: usize, updates: usize, interval: Duration) -> Resu
         bare.publish(step, last);
         pace.tick().await;
         minimal.publish(step, last).await;
+        pace.tick().await;
+        websocket.publish(step, last).await;
     }
     let result = Result {
         tasklane: collect(ours.clients, subscribers, updates).await,
         bare: collect(bare.clients, subscribers, updates).await,
         minimal: collect(minimal.clients, subscribers, updates).await,
         floor,
+        websocket: collect(websocket.clients, subscribers, updates).await,
     };
     minimal.server.close().await;
     result
@@ -137,6 +148,15 @@ struct Ours {
 
 impl Ours {
     async fn start(subscribers: usize, updates: usize) -> Ours {
+        Ours::start_with(subscribers, updates, false).await
+    }
+
+    /// The same server and task, followed over `/api/ws` instead of SSE.
+    async fn start_ws(subscribers: usize, updates: usize) -> Ours {
+        Ours::start_with(subscribers, updates, true).await
+    }
+
+    async fn start_with(subscribers: usize, updates: usize, websocket: bool) -> Ours {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let store = Arc::new(SqliteStore::open(dir.path().join("bench.db")).expect("open SQLite"));
         let server = tasklane(store.clone(), bench_config(subscribers)).await;
@@ -157,8 +177,19 @@ impl Ours {
             .expect("claim");
         let version = claimed[0].version;
         let times = SendTimes::new(version as usize + updates + 2);
-        let path = format!("/api/subscribeToTask?taskId={}", task.id);
-        let clients = subscribe(server.addr, &path, &server.token, subscribers, &times).await;
+        let clients = if websocket {
+            subscribe_ws(
+                server.addr,
+                &task.id.to_string(),
+                &server.token,
+                subscribers,
+                &times,
+            )
+            .await
+        } else {
+            let path = format!("/api/subscribeToTask?taskId={}", task.id);
+            subscribe(server.addr, &path, &server.token, subscribers, &times).await
+        };
         Ours {
             store,
             lease: Lease::of(&claimed[0]).expect("a lease"),
@@ -305,6 +336,52 @@ async fn subscribe(
                 }
                 // The first frame (`retry`, and tasklane's snapshot) means "subscribed".
                 if !announced {
+                    announced = true;
+                    ready.fetch_add(1, Ordering::Release);
+                }
+            }
+            latencies
+        });
+    }
+    while ready.load(Ordering::Acquire) < count {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    clients
+}
+
+/// Like [`subscribe`], over `/api/ws`: `count` connections each subscribed to the task.
+async fn subscribe_ws(
+    addr: SocketAddr,
+    task_id: &str,
+    token: &str,
+    count: usize,
+    times: &Arc<SendTimes>,
+) -> JoinSet<Vec<Duration>> {
+    let ready = Arc::new(AtomicUsize::new(0));
+    let connecting = Arc::new(Semaphore::new(100));
+    let mut clients = JoinSet::new();
+    for _ in 0..count {
+        let (ready, connecting, times) = (ready.clone(), connecting.clone(), times.clone());
+        let (task_id, token) = (task_id.to_owned(), token.to_owned());
+        clients.spawn(async move {
+            let permit = connecting.acquire_owned().await.expect("open semaphore");
+            let mut socket = ws_client::subscribe_task(addr, &token, &task_id).await;
+            drop(permit);
+            let mut latencies = Vec::new();
+            let mut announced = false;
+            while let Some(Ok(message)) = socket.next().await {
+                let Message::Text(text) = message else {
+                    continue;
+                };
+                let text = text.as_str();
+                if let Some(latency) = ws_client::version_of(text).and_then(|v| times.latency(v)) {
+                    latencies.push(latency);
+                }
+                if text.contains("\"type\":\"complete\"") {
+                    return latencies;
+                }
+                // The snapshot event means "subscribed".
+                if !announced && text.starts_with("{\"type\":\"event\"") {
                     announced = true;
                     ready.fetch_add(1, Ordering::Release);
                 }

@@ -4,7 +4,8 @@
 //! 1. task creation, `POST /api/tasks` over 64 keep-alive connections (SQLite), beside a bare
 //!    hyper server that only stores the task;
 //! 2. progress update → SSE client latency with 1,000 subscribers, beside the least an SSE
-//!    server can do with the same clients, and the least a fan-out costs on this machine;
+//!    server can do with the same clients, the least a fan-out costs on this machine, and the
+//!    same update to 1,000 WebSocket subscribers;
 //! 3. 10,000 idle SSE connections: server memory per connection and database calls.
 //!
 //! Results are printed as the table in `docs/benchmarks.md` ("HTTP and SSE"). The process
@@ -24,6 +25,7 @@ mod minimal_sse;
 mod parser;
 mod raw_stream;
 mod servers;
+mod ws_client;
 
 use std::time::Duration;
 
@@ -35,9 +37,9 @@ const SPARE_FILES: usize = 200;
 const LATENCY_SUBSCRIBERS: usize = 1000;
 /// Updates in scenario 2.
 const LATENCY_UPDATES: usize = 100;
-/// Time between updates in scenario 2 (tasklane and the two baselines take turns, so each
-/// server publishes every third interval): long enough for one fan-out to finish on two
-/// cores, so the percentiles measure delivery, not a backlog.
+/// Time between updates in scenario 2 (tasklane over SSE, the two baselines and tasklane over
+/// WebSocket take turns, so each server publishes every fourth interval): long enough for one
+/// fan-out to finish on two cores, so the percentiles measure delivery, not a backlog.
 const LATENCY_INTERVAL: Duration = Duration::from_millis(100);
 
 fn main() {
@@ -127,7 +129,7 @@ fn report_latency(latency: &latency::Result) {
     let row = |name: &str, ours: Duration, bare: Duration, target: &str| {
         println!(
             "| Update → SSE client, {LATENCY_SUBSCRIBERS} subscribers, one update per {} ms, {name} | {}{target} | {} | {:.2}× |",
-            3 * LATENCY_INTERVAL.as_millis(),
+            4 * LATENCY_INTERVAL.as_millis(),
             ms(ours),
             ms(bare),
             ours.as_secs_f64() / bare.as_secs_f64()
@@ -148,6 +150,18 @@ fn report_latency(latency: &latency::Result) {
         ms(minimal.p99),
         ms(minimal.max),
         ours.p99.as_secs_f64() / minimal.p99.as_secs_f64()
+    );
+    let ws = &latency.websocket;
+    println!(
+        "| Update → WebSocket client (`/api/ws`, one connection and one task subscription each), {LATENCY_SUBSCRIBERS} subscribers, p50 / p99 / max | {} / {} / {} | | p99: {:.2}× tasklane over SSE |",
+        ms(ws.p50),
+        ms(ws.p99),
+        ms(ws.max),
+        ws.p99.as_secs_f64() / ours.p99.as_secs_f64()
+    );
+    println!(
+        "| … updates delivered to each WebSocket subscriber | {:.1} % | | |",
+        100.0 * ws.delivered
     );
     let floor = &latency.floor;
     println!(
@@ -174,9 +188,18 @@ fn report_idle(idle: &idle::Result) {
         (idle.live_only.bytes_per_connection - idle.bare.bytes_per_connection) / 1024.0
     );
     println!(
-        "| Database calls during {} s of idling, all connections together | {} (target 0) | {} | |",
+        "| {} idle WebSocket connections (`/api/ws`, one task subscription each): server memory (RSS) per connection | {} | {} | {:+.1} KiB (SSE: {}) |",
+        idle.connections,
+        kib(idle.websocket.bytes_per_connection),
+        kib(idle.bare.bytes_per_connection),
+        (idle.websocket.bytes_per_connection - idle.bare.bytes_per_connection) / 1024.0,
+        kib(idle.tasklane.bytes_per_connection)
+    );
+    println!(
+        "| Database calls during {} s of idling, all connections together (SSE / WebSocket) | {} / {} (target 0) | {} | |",
         idle.idle_for.as_secs(),
         idle.tasklane.idle_queries,
+        idle.websocket.idle_queries,
         idle.bare.idle_queries
     );
     println!(

@@ -61,6 +61,7 @@ pub fn bench_config(connections: usize) -> HttpConfig {
         max_queued_per_user: 1 << 40,
         max_sse_per_user: connections + 16,
         max_connections: connections + 256,
+        max_ws_subscriptions_per_user: connections + 16,
         ..HttpConfig::default()
     }
 }

@@ -3,7 +3,7 @@
 //! The first head decides who serves the connection: a bodiless `GET` of a live stream is
 //! answered directly ([`direct`]), so an idle SSE connection holds only its socket and its
 //! stream; every other connection goes to hyper with the bytes already read replayed
-//! ([`rewind`]). Both run the same service (routing, auth, handlers, log, metrics) and both
+//! ([`rewind`]), with upgrades enabled so `GET /api/ws` can take the socket over. Both run the same service (routing, auth, handlers, log, metrics) and both
 //! are watched by the server's graceful shutdown.
 
 mod direct;
@@ -23,6 +23,7 @@ use tokio::net::TcpStream;
 use crate::response::nosniff;
 use crate::service::{handle, handle_stream};
 use crate::state::AppState;
+use crate::ws::UpgradeSlot;
 use first_head::FirstHead;
 pub(crate) use first_head::MAX_HEAD;
 use rewind::Rewind;
@@ -60,14 +61,36 @@ pub(crate) async fn serve(
             drop(shutdown);
         }
         FirstHead::Hyper(read) => {
-            let service = service_fn(move |request| {
+            let stop = state.shutdown_token().clone();
+            let upgrades = UpgradeSlot::default();
+            let slot = upgrades.clone();
+            let service = service_fn(move |mut request: hyper::Request<_>| {
                 let state = state.clone();
+                request.extensions_mut().insert(slot.clone());
                 async move { Ok::<_, Infallible>(handle(state, request, peer.ip()).await) }
             });
             let io = TokioIo::new(WriteStall::new(Rewind::new(read, stream), write_stall));
-            if let Err(error) = shutdown.watch(http.serve_connection(io, service)).await {
+            // hyper-util's `Watcher::watch` takes no upgradeable connection, so the graceful
+            // shutdown is done here: the server cancels `stop` when it starts shutting down, and
+            // holding `shutdown` keeps it waiting for this connection (and its session).
+            let connection = http.serve_connection(io, service).with_upgrades();
+            tokio::pin!(connection);
+            let served = tokio::select! {
+                served = connection.as_mut() => served,
+                () = stop.cancelled() => {
+                    connection.as_mut().graceful_shutdown();
+                    connection.as_mut().await
+                }
+            };
+            if let Err(error) = served {
                 tracing::debug!(%error, %peer, "connection ended with an error");
             }
+            // A WebSocket session runs here, after hyper handed the socket over, so it keeps
+            // the connection's place under the server's cap. It ends on server shutdown.
+            if let Some(session) = upgrades.take() {
+                session.await;
+            }
+            drop(shutdown);
         }
     }
 }

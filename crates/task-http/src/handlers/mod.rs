@@ -8,6 +8,7 @@ pub mod questions;
 pub mod session;
 pub mod streams;
 pub mod tasks;
+pub mod ws;
 
 use std::net::IpAddr;
 

@@ -75,7 +75,8 @@ fn last_event_id(ctx: &Ctx) -> Result<Option<i64>, ApiError> {
         .transpose()
 }
 
-fn stream_slot(ctx: &Ctx, user: &str) -> Result<StreamSlot, ApiError> {
+/// A place under the per-user cap on live streams (SSE streams and WebSocket connections).
+pub(super) fn stream_slot(ctx: &Ctx, user: &str) -> Result<StreamSlot, ApiError> {
     ctx.state.stream_slots().try_acquire(user).ok_or_else(|| {
         ApiError::too_many_requests(
             format!(

@@ -56,6 +56,26 @@ pub fn freeze(out: Vec<u8>) -> Bytes {
     Bytes::from(out)
 }
 
+/// The events of an encoded frame, as `(id, data)` pairs sharing the frame's memory: what the
+/// WebSocket transport sends, so a change is encoded once for both transports. Every live
+/// event is one line of compact JSON, so each `data` is one `data:` line; comments and the
+/// `retry:` field dispatch nothing and are skipped.
+pub fn events_of(frame: &Bytes) -> Vec<(Option<i64>, Bytes)> {
+    let mut events = Vec::with_capacity(2);
+    let mut id = None;
+    let mut at = 0;
+    for line in frame.split(|byte| *byte == b'\n') {
+        let start = at;
+        at += line.len() + 1;
+        if let Some(value) = line.strip_prefix(b"id: ") {
+            id = std::str::from_utf8(value).ok().and_then(|v| v.parse().ok());
+        } else if line.starts_with(b"data: ") {
+            events.push((id.take(), frame.slice(start + 6..start + line.len())));
+        }
+    }
+    events
+}
+
 /// The lines of `text` as an event stream parser would see them: split on `\r\n`, `\n` or a
 /// lone `\r`, keeping empty lines (including a trailing one after a final line break).
 fn lines(text: &str) -> impl Iterator<Item = &str> {
@@ -104,6 +124,29 @@ mod tests {
         check(None, "a\n", "data: a\ndata: \n\n");
         check(None, "\n\n", "data: \ndata: \ndata: \n\n");
         check(Some(-1), "x", "id: -1\ndata: x\n\n");
+    }
+
+    #[test]
+    fn events_of_gives_back_each_data_line_with_its_id() {
+        let mut out = Vec::new();
+        write_retry(&mut out, Duration::from_secs(1));
+        write_event(&mut out, Some(4), r#"{"type":"update"}"#);
+        write_event(&mut out, Some(4), r#"{"type":"error","error":"a\nb"}"#);
+        out.extend_from_slice(KEEP_ALIVE);
+        write_event(&mut out, None, r#"{"type":"resync"}"#);
+        let events = events_of(&freeze(out));
+        let as_text: Vec<(Option<i64>, &str)> = events
+            .iter()
+            .map(|(id, data)| (*id, std::str::from_utf8(data).unwrap()))
+            .collect();
+        assert_eq!(
+            as_text,
+            [
+                (Some(4), r#"{"type":"update"}"#),
+                (Some(4), r#"{"type":"error","error":"a\nb"}"#),
+                (None, r#"{"type":"resync"}"#),
+            ]
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Live updates over server-sent events: the hub that routes committed changes from the
 //! store's change feed, the per-task stream (`/api/subscribeToTask`) and the list stream
-//! (`/api/subscribeToTasks`).
+//! (`/api/subscribeToTasks`), and the same subscriptions for the WebSocket endpoint
+//! ([`task_subscription`], [`list_subscription`]).
 //!
 //! The protocol is described in `docs/api.md`, "Live updates (SSE)". In short: unnamed
 //! messages whose `data` is a [`task_core::TaskEvent`] (or a list event), `id:` = the task's
@@ -12,7 +13,8 @@
 mod body;
 mod encode;
 mod hub;
-mod idle_timer;
+pub(crate) mod idle_timer;
+mod subscription;
 mod task_stream;
 mod tasks_stream;
 #[cfg(test)]
@@ -28,6 +30,7 @@ use task_core::Task;
 use crate::body::Body;
 
 pub use hub::{LiveHub, EVERYONE_CHANNEL_CAPACITY, USER_CHANNEL_CAPACITY};
+pub use subscription::{list_subscription, task_subscription, Delivery, LiveEvent};
 pub use task_stream::TASK_DELETED_MESSAGE;
 
 /// How long a per-task stream stays open before it sends the timeout event, unless configured.
@@ -67,7 +70,7 @@ impl Default for SseConfig {
 }
 
 impl SseConfig {
-    fn keep_alive(&self) -> Duration {
+    pub(crate) fn keep_alive(&self) -> Duration {
         self.keep_alive.max(MIN_KEEP_ALIVE)
     }
 }

@@ -17,3 +17,4 @@ mod session;
 mod spec_edges;
 mod sse;
 mod tasks;
+mod ws;
