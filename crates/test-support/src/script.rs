@@ -2,6 +2,8 @@
 
 use serde_json::Value;
 
+use crate::StreamPlan;
+
 /// One scripted answer. The fake serves its script in order, one entry per well-formed request.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Scripted {
@@ -25,6 +27,11 @@ pub enum Scripted {
     Malformed,
     /// Exactly this status and body, with `content-type: application/json`.
     Raw(u16, String),
+    /// A streamed answer played as `plan` says (pace, a cut or stall, garbage). Served to a
+    /// request that asked for a stream; a request that did not gets `plan.answer` whole, as
+    /// [`Scripted::Success`]. A streaming request scripted with [`Scripted::Success`] gets
+    /// `StreamPlan::new(answer)`, and one scripted with [`Scripted::Text`] gets the text streamed.
+    Stream(StreamPlan),
 }
 
 /// What the fake demands of every request, on top of the path, headers and official schema.
