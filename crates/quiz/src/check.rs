@@ -173,6 +173,17 @@ pub struct Checked {
     pub surplus: usize,
 }
 
+/// What became of one item of a response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// A valid, new question.
+    Accepted(Candidate),
+    /// Dropped, with the reason.
+    Rejected(Rejection),
+    /// Valid, but beyond what was asked for: ignored.
+    Surplus,
+}
+
 /// Checks responses for one task, remembering what it accepted so a later round cannot repeat
 /// an earlier one.
 #[derive(Debug, Clone, Default)]
@@ -203,6 +214,45 @@ impl QuestionChecker {
             .map(String::as_str)
     }
 
+    /// Checks the item at zero-based `index` of a response, of which `accepted` items were
+    /// accepted already and at most `want` may be: the same rules [`QuestionChecker::check`]
+    /// applies to a whole response, for an answer read item by item as it streams in.
+    pub fn check_item(
+        &mut self,
+        index: usize,
+        item: &Value,
+        accepted: usize,
+        want: usize,
+    ) -> Verdict {
+        let text = item
+            .get("text")
+            .and_then(Value::as_str)
+            .map(|text| text.trim().chars().take(QUOTE_CHARS).collect::<String>())
+            .filter(|text| !text.is_empty());
+        let reject = |defect| {
+            Verdict::Rejected(Rejection {
+                position: Some(index + 1),
+                text: text.clone(),
+                defect,
+            })
+        };
+        let candidate = match Candidate::parse(item) {
+            Ok(candidate) => candidate,
+            Err(defect) => return reject(defect),
+        };
+        let key = normalize_text(&candidate.text);
+        if self.existing.contains(&key) {
+            reject(Defect::DuplicateOfExisting)
+        } else if self.accepted.contains(&key) {
+            reject(Defect::DuplicateInBatch)
+        } else if accepted >= want {
+            Verdict::Surplus
+        } else {
+            self.accepted.insert(key);
+            Verdict::Accepted(candidate)
+        }
+    }
+
     /// Checks a response of the form `{"questions":[...]}`, accepting at most `want` items.
     pub fn check(&mut self, response: &Value, want: usize) -> Checked {
         let mut checked = Checked::default();
@@ -222,33 +272,10 @@ impl QuestionChecker {
             return checked;
         };
         for (index, item) in items.iter().enumerate() {
-            let text = item
-                .get("text")
-                .and_then(Value::as_str)
-                .map(|text| text.trim().chars().take(QUOTE_CHARS).collect::<String>())
-                .filter(|text| !text.is_empty());
-            let reject = |defect| Rejection {
-                position: Some(index + 1),
-                text: text.clone(),
-                defect,
-            };
-            let candidate = match Candidate::parse(item) {
-                Ok(candidate) => candidate,
-                Err(defect) => {
-                    checked.rejected.push(reject(defect));
-                    continue;
-                }
-            };
-            let key = normalize_text(&candidate.text);
-            if self.existing.contains(&key) {
-                checked.rejected.push(reject(Defect::DuplicateOfExisting));
-            } else if self.accepted.contains(&key) {
-                checked.rejected.push(reject(Defect::DuplicateInBatch));
-            } else if checked.accepted.len() >= want {
-                checked.surplus += 1;
-            } else {
-                self.accepted.insert(key);
-                checked.accepted.push(candidate);
+            match self.check_item(index, item, checked.accepted.len(), want) {
+                Verdict::Accepted(candidate) => checked.accepted.push(candidate),
+                Verdict::Rejected(rejection) => checked.rejected.push(rejection),
+                Verdict::Surplus => checked.surplus += 1,
             }
         }
         checked

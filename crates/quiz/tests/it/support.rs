@@ -109,9 +109,15 @@ pub(crate) use on_every_backend;
 /// Provider settings: `fake` (if any) configured for its kind with a key, the offline
 /// provider without delay, and `timeout` as the cap on one provider call.
 pub fn providers(fake: Option<&FakeProvider>, timeout: Duration) -> Providers {
+    providers_with(fake, timeout, ai_providers::DEFAULT_STREAM_IDLE_TIMEOUT)
+}
+
+/// [`providers`] with `idle` as the stream idle timeout.
+pub fn providers_with(fake: Option<&FakeProvider>, timeout: Duration, idle: Duration) -> Providers {
     let mut config = ProvidersConfig {
         offline_delay: Duration::ZERO,
         request_timeout: timeout,
+        stream_idle_timeout: idle,
         ..ProvidersConfig::default()
     };
     if let Some(fake) = fake {
