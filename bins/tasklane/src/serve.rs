@@ -25,6 +25,7 @@ pub async fn run(database: Database, args: ServeArgs) -> anyhow::Result<()> {
         tasks,
         users,
         questions,
+        events,
     } = database;
     let http_config = http_config(&args)?;
     let listener = TcpListener::bind(args.addr)
@@ -46,8 +47,9 @@ pub async fn run(database: Database, args: ServeArgs) -> anyhow::Result<()> {
 
     // The quiz handlers write questions where `GET /api/questions` reads them: the same
     // database as the tasks.
-    let mut registry =
-        quiz_handlers(Arc::clone(&questions), Arc::clone(&users))?.register(Registry::new());
+    let mut registry = quiz_handlers(Arc::clone(&questions), Arc::clone(&users))?
+        .with_event_log(events)
+        .register(Registry::new());
     if args.test_tasks {
         registry = register_test_tasks(registry);
     }

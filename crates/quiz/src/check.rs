@@ -87,6 +87,18 @@ impl Candidate {
         })
     }
 
+    /// The question as the model's item shape (`text`, `options`, `correctIndex`,
+    /// `explanation`, `emoji`), trimmed: what a live stream shows and an event log keeps.
+    pub fn to_json(&self) -> Value {
+        serde_json::json!({
+            "text": self.text,
+            "options": self.options,
+            "correctIndex": self.correct_index,
+            "explanation": self.explanation,
+            "emoji": self.emoji,
+        })
+    }
+
     /// The question to store, with the task's settings and provenance.
     pub fn into_new_question(
         self,

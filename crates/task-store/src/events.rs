@@ -82,7 +82,7 @@ impl Default for EventFeed {
 /// - An appended event is published on [`TaskEventLog::subscribe_events`] after its commit.
 /// - A task's events are deleted with the task (a delete, or the cleaner's purge).
 #[async_trait]
-pub trait TaskEventLog: Send + Sync + 'static {
+pub trait TaskEventLog: Send + Sync + std::fmt::Debug + 'static {
     /// Appends `item` as the next event of the lease's task and returns it.
     async fn append_event(&self, lease: &Lease, item: Value) -> Result<TaskEvent>;
 

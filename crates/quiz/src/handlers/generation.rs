@@ -11,7 +11,8 @@ use ai_providers::{ProviderError, Providers, TokenUsage};
 use async_trait::async_trait;
 use serde_json::{json, Value};
 use task_core::Phase;
-use task_runtime::{Handler, HandlerError, TaskContext};
+use task_runtime::{Handler, HandlerError, ProgressError, TaskContext};
+use task_store::{StoreError, TaskEventLog};
 
 use super::support::{
     display_name, provider, provider_error_noting, quiz_error, stream_call, CallError,
@@ -22,7 +23,7 @@ use crate::check::{
 use crate::items::{Item, ItemSplitter};
 use crate::requests::generation_request;
 use crate::rules::Defect;
-use crate::{GenerationParams, Provenance, QuestionStore};
+use crate::{GenerationParams, Provenance, QuestionStore, QuizError};
 
 /// The most questions asked for in one provider request. Smaller requests come back sooner
 /// (finer progress), are less often cut off, and lose less when one fails.
@@ -35,6 +36,7 @@ pub const MAX_GENERATION_ROUNDS: usize = 3;
 pub struct GenerationHandler {
     providers: Arc<Providers>,
     questions: Arc<dyn QuestionStore>,
+    events: Option<Arc<dyn TaskEventLog>>,
 }
 
 impl GenerationHandler {
@@ -43,7 +45,54 @@ impl GenerationHandler {
         Self {
             providers,
             questions,
+            events: None,
         }
+    }
+
+    /// Appends every accepted question to the task's event log (fenced by the attempt's
+    /// lease) the moment it is accepted, and starts a retried attempt from the questions
+    /// earlier attempts stored there.
+    pub fn with_event_log(mut self, events: Arc<dyn TaskEventLog>) -> Self {
+        self.events = Some(events);
+        self
+    }
+
+    /// Stores the question `candidate` as the task's next event.
+    async fn record(&self, ctx: &TaskContext, candidate: &Candidate) -> Result<(), HandlerError> {
+        let Some(events) = &self.events else {
+            return Ok(());
+        };
+        match events.append_event(ctx.lease(), candidate.to_json()).await {
+            Ok(_) => Ok(()),
+            Err(StoreError::LeaseLost) => Err(ProgressError::LeaseLost.into()),
+            Err(error) => Err(quiz_error(QuizError::Store(error))),
+        }
+    }
+
+    /// The questions earlier attempts of this task stored, checked again (the category may
+    /// have gained some since).
+    async fn kept(
+        &self,
+        ctx: &TaskContext,
+        checker: &mut QuestionChecker,
+        amount: usize,
+    ) -> Result<Vec<Candidate>, HandlerError> {
+        let Some(events) = &self.events else {
+            return Ok(Vec::new());
+        };
+        let stored = events
+            .events_after(ctx.task_id(), 0)
+            .await
+            .map_err(|e| quiz_error(QuizError::Store(e)))?;
+        let mut kept = Vec::new();
+        for (index, event) in stored.iter().enumerate() {
+            if let Verdict::Accepted(candidate) =
+                checker.check_item(index, &event.item, kept.len(), amount)
+            {
+                kept.push(candidate);
+            }
+        }
+        Ok(kept)
     }
 }
 
@@ -78,7 +127,17 @@ impl Handler for GenerationHandler {
         let amount = params.amount as usize;
         let parsed =
             |accepted: usize| Phase::Parsing.progress(accepted as u64, amount as u64, total);
-        let mut accepted: Vec<Candidate> = Vec::with_capacity(amount);
+        let mut accepted: Vec<Candidate> = self.kept(&ctx, &mut checker, amount).await?;
+        if !accepted.is_empty() {
+            ctx.progress(
+                parsed(accepted.len()),
+                format!(
+                    "Kept {} of {amount} questions from the previous attempt",
+                    accepted.len()
+                ),
+            )
+            .await?;
+        }
         let mut rejected: Vec<Rejection> = Vec::new();
         let mut rounds = 0;
         let mut requests = 0;
@@ -124,6 +183,9 @@ impl Handler for GenerationHandler {
                             biased;
                             Some(item) = items.recv() => {
                                 if batch.take(item) {
+                                    if let Some(question) = batch.accepted.last() {
+                                        self.record(&ctx, question).await?;
+                                    }
                                     received(&ctx, batch.accepted.len(), amount).await?;
                                 }
                             }
@@ -134,6 +196,9 @@ impl Handler for GenerationHandler {
                 // Items the last piece completed, queued as the call returned.
                 while let Ok(item) = items.try_recv() {
                     if batch.take(item) {
+                        if let Some(question) = batch.accepted.last() {
+                            self.record(&ctx, question).await?;
+                        }
                         received(&ctx, batch.accepted.len(), amount).await?;
                     }
                 }

@@ -10,7 +10,7 @@ use task_core::TaskStatus;
 use test_support::{FakeProvider, ProviderKind, Scripted, StreamPlan};
 
 use crate::support::{
-    assert_clean, completed, create, generation_params, on_both_backends, providers,
+    assert_clean, completed, create, generation_params, on_both_backends, prompt_of, providers,
     providers_with, questions, start, History, Stores, CALL_TIMEOUT, USER,
 };
 
@@ -85,6 +85,20 @@ async fn a_stream_cut_mid_question_retries_and_says_how_many_were_kept(stores: S
         error.contains("4 of 10 questions were received and checked before it"),
         "{error}"
     );
+    // The retry kept the four stored in the task's event log and asked for the other six.
+    assert!(states
+        .iter()
+        .any(|t| t.description.as_deref()
+            == Some("Kept 4 of 10 questions from the previous attempt")));
+    assert!(prompt_of(&fake, 1).contains("Write 6 new quiz questions."));
+    let events = stores.events.events_after(&task.id, 0).await.unwrap();
+    let attempts: Vec<(i64, i64)> = events.iter().map(|e| (e.seq, e.attempt)).collect();
+    let expected: Vec<(i64, i64)> = (1..=10)
+        .map(|seq| (seq, if seq <= 4 { 1 } else { 2 }))
+        .collect();
+    assert_eq!(attempts, expected);
+    let expected_questions = questions(0..10);
+    assert_eq!(events[0].item, expected_questions["questions"][0]);
     assert_clean(&fake);
 }
 
