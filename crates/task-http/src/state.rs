@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use quiz::QuestionStore;
-use task_store::{TaskStore, UserStore};
+use task_store::{TaskEventLog, TaskStore, UserStore};
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::Authenticator;
@@ -21,6 +21,7 @@ use crate::{HttpConfig, HttpError};
 pub struct AppState {
     inner: Arc<Inner>,
     questions: Option<Arc<dyn QuestionStore>>,
+    events: Option<Arc<dyn TaskEventLog>>,
 }
 
 struct Inner {
@@ -80,7 +81,21 @@ impl AppState {
                 shutdown,
             }),
             questions: None,
+            events: None,
         })
+    }
+
+    /// Sends the tasks' stored partial outputs from `events` on `GET /api/subscribeToTask` as
+    /// `partial` events, replayed from `Last-Event-ID` and then live. Without a log the stream
+    /// carries task updates only.
+    pub fn with_event_log(mut self, events: Arc<dyn TaskEventLog>) -> Self {
+        self.events = Some(events);
+        self
+    }
+
+    /// The task event log, when the server streams partial outputs.
+    pub fn events(&self) -> Option<&Arc<dyn TaskEventLog>> {
+        self.events.as_ref()
     }
 
     /// Serves `GET /api/questions` from `questions`: the store the quiz handlers write to.

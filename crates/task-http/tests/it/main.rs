@@ -10,6 +10,7 @@ mod contract;
 mod errors;
 mod limits;
 mod pages;
+mod partials;
 mod quiz;
 mod server;
 mod session;
