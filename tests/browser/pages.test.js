@@ -201,6 +201,36 @@ describe('/superuser/tasks', () => {
     );
   });
 
+  it('shows a running generation’s questions so far in its details', async () => {
+    // A slow model of its own: three seconds per question.
+    const slow = await startServer({ env: { TASKLANE_OFFLINE_DELAY_MS: '30000' } });
+    try {
+      const adminToken = await slow.addUser('admin@tasklane.test', { superuser: true });
+      const bob = createClient({ baseUrl: slow.baseUrl, token: await slow.addUser('bob@tasklane.test') });
+      await withPage(browser, 'superuser partial output', async (watched) => {
+        const { page } = watched;
+        await logIn(page, slow.baseUrl, adminToken);
+        await page.goto(`${slow.baseUrl}/superuser/tasks`);
+        await page.getByText('● Live').waitFor();
+        const params = { amount: 10, category: 'Historia', ageGroup: 'adults', difficulty: 'easy', provider: 'offline' };
+        const { taskId } = /** @type {any} */ (await bob.startGeneration(params));
+        const row = page.locator(`tr[data-task-id="${taskId}"]`);
+        await row.locator('.badge', { hasText: 'processing' }).waitFor();
+        await row.locator('.row-toggle').click();
+        const details = page.locator(`#details-${taskId}`);
+        await details.getByText('1 question so far').waitFor({ timeout: 20_000 });
+        await details.getByText('2 questions so far').waitFor({ timeout: 20_000 });
+        assert.equal(await details.locator('.question-list > li.question').count(), 2);
+        assert.ok((await details.locator('.question-list .question-text .text').first().textContent())?.trim());
+        assert.equal((await bob.getTask(taskId)).status, 'processing', 'the questions showed while it ran');
+        await bob.cancelTask(taskId);
+        assertClean(watched);
+      });
+    } finally {
+      await slow.stop();
+    }
+  });
+
   it('shows another user’s running task live and cancels it', async () => {
     await withPage(browser, 'superuser live cancel', async (watched) => {
       const { page } = watched;
