@@ -113,6 +113,28 @@ describe('subscribeToTask', () => {
     assert.ok(updates.values.some((t) => /** @type {any} */ (t).description === 'Step 2 of 4'));
   });
 
+  it('reports each generated question as a partial, in order, before completion', async () => {
+    const params = { amount: 5, category: 'Historia', ageGroup: 'adults', difficulty: 'medium', provider: 'offline' };
+    const { taskId } = /** @type {any} */ (await alice.startGeneration(params));
+    const service = createBackgroundTaskService(alice);
+    /** @type {{ item: any, index: number }[]} */
+    const partials = [];
+    const finished = new Promise((resolve, reject) => {
+      service.subscribeToTask(taskId, null, resolve, (message) => reject(new Error(message)), (item, index) =>
+        partials.push({ item, index }),
+      );
+    });
+    const done = /** @type {any} */ (await withTimeout(finished, 15_000, () => 'no complete event'));
+    assert.deepEqual(
+      partials.map((p) => p.index),
+      [0, 1, 2, 3, 4],
+    );
+    assert.deepEqual(
+      partials.map((p) => p.item.text),
+      done.result.questions.map((/** @type {any} */ q) => q.text),
+    );
+  });
+
   it('reports an unknown task as unavailable with the 404', async () => {
     const service = createBackgroundTaskService(alice);
     const [message, details] = await withTimeout(

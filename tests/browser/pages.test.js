@@ -102,12 +102,26 @@ describe('/tasks', () => {
       await page.getByLabel('Difficulty', { exact: true }).selectOption('easy');
       await page.getByLabel('Provider', { exact: true }).selectOption('offline');
       await recordProgress(page, '#current-progress');
+      // The result heading's texts: "N questions so far" while questions arrive, then the summary.
+      await page.evaluate(() => {
+        const heading = /** @type {HTMLElement} */ (document.querySelector('#current-result-heading'));
+        const texts = /** @type {string[]} */ ([]);
+        /** @type {any} */ (window).__headings = texts;
+        new MutationObserver(() => texts.push(heading.textContent || '')).observe(heading, {
+          childList: true,
+          characterData: true,
+          subtree: true,
+        });
+      });
       await page.getByRole('button', { name: 'Generate' }).click();
 
       const bar = page.getByRole('progressbar', { name: 'Generation' });
       await bar.waitFor();
-      await page.locator('#current-result').waitFor({ timeout: 60_000 });
+      await page.locator('#current-status', { hasText: 'completed' }).waitFor({ timeout: 60_000 });
       assert.equal(await bar.getAttribute('aria-valuenow'), '100');
+      const headings = /** @type {string[]} */ (await page.evaluate(() => /** @type {any} */ (window).__headings));
+      const soFar = headings.filter((text) => / so far$/.test(text));
+      assert.deepEqual(soFar, ['1 question so far', ...[2, 3, 4, 5, 6, 7, 8, 9, 10].map((n) => `${n} questions so far`)], `questions appeared one by one: ${headings}`);
       const values = await recordedProgress(page);
       assert.ok(values.some((v) => v > 0 && v < 100), `the bar moved through intermediate values: ${values}`);
       assert.deepEqual(values, [...values].sort((a, b) => a - b), `the bar never went back: ${values}`);
@@ -158,7 +172,8 @@ describe('/tasks', () => {
       await page.getByLabel('Category', { exact: true }).fill(XSS);
       await page.getByLabel('Amount', { exact: true }).fill('3');
       await page.getByRole('button', { name: 'Generate' }).click();
-      await page.locator('#current-result').waitFor({ timeout: 60_000 });
+      // Questions show while they arrive; the final list is the completed result's.
+      await page.locator('#current-status', { hasText: 'completed' }).waitFor({ timeout: 60_000 });
 
       // The offline provider names an unknown category in its questions.
       const texts = await page.locator('#question-list .question-text .text').allTextContents();
@@ -184,6 +199,36 @@ describe('/superuser/tasks', () => {
       },
       { allowProblems: /status of 403/ },
     );
+  });
+
+  it('shows a running generation’s questions so far in its details', async () => {
+    // A slow model of its own: three seconds per question.
+    const slow = await startServer({ env: { TASKLANE_OFFLINE_DELAY_MS: '30000' } });
+    try {
+      const adminToken = await slow.addUser('admin@tasklane.test', { superuser: true });
+      const bob = createClient({ baseUrl: slow.baseUrl, token: await slow.addUser('bob@tasklane.test') });
+      await withPage(browser, 'superuser partial output', async (watched) => {
+        const { page } = watched;
+        await logIn(page, slow.baseUrl, adminToken);
+        await page.goto(`${slow.baseUrl}/superuser/tasks`);
+        await page.getByText('● Live').waitFor();
+        const params = { amount: 10, category: 'Historia', ageGroup: 'adults', difficulty: 'easy', provider: 'offline' };
+        const { taskId } = /** @type {any} */ (await bob.startGeneration(params));
+        const row = page.locator(`tr[data-task-id="${taskId}"]`);
+        await row.locator('.badge', { hasText: 'processing' }).waitFor();
+        await row.locator('.row-toggle').click();
+        const details = page.locator(`#details-${taskId}`);
+        await details.getByText('1 question so far').waitFor({ timeout: 20_000 });
+        await details.getByText('2 questions so far').waitFor({ timeout: 20_000 });
+        assert.equal(await details.locator('.question-list > li.question').count(), 2);
+        assert.ok((await details.locator('.question-list .question-text .text').first().textContent())?.trim());
+        assert.equal((await bob.getTask(taskId)).status, 'processing', 'the questions showed while it ran');
+        await bob.cancelTask(taskId);
+        assertClean(watched);
+      });
+    } finally {
+      await slow.stop();
+    }
   });
 
   it('shows another user’s running task live and cancels it', async () => {

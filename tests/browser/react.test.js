@@ -120,7 +120,7 @@ describe('BackgroundTaskProvider against the server', () => {
       const value = useBackgroundTasks();
       const one = useTask(taskId);
       React.useEffect(() => contexts.push(value), [value]);
-      React.useEffect(() => followed.push(one), [one.task, one.error, one.done]);
+      React.useEffect(() => followed.push(one), [one.task, one.error, one.done, one.items]);
       return h('ul', null, value.tasks.map((t) => h('li', { key: t.id }, t.label || t.id)));
     }
     const container = document.createElement('div');
@@ -191,6 +191,23 @@ describe('BackgroundTaskProvider against the server', () => {
       assert.equal(done.task?.status, 'failed');
     } finally {
       failing.unmount();
+    }
+  });
+
+  it('useTask exposes a generation’s questions as they arrive', async () => {
+    const params = { amount: 4, category: 'Geografi', ageGroup: 'adults', difficulty: 'easy', provider: 'offline' };
+    const { taskId } = /** @type {any} */ (await alice.startGeneration(params));
+    const view = mount(alice, taskId);
+    try {
+      const done = await view.followed.until((r) => r.done, 'the end');
+      assert.equal(done.task?.status, 'completed');
+      assert.equal(done.items.length, 4);
+      assert.deepEqual(
+        done.items.map((/** @type {any} */ q) => q.text),
+        done.task?.result.questions.map((/** @type {any} */ q) => q.text),
+      );
+    } finally {
+      view.unmount();
     }
   });
 

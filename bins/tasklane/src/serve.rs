@@ -24,6 +24,7 @@ pub async fn run(database: Database, args: ServeArgs) -> anyhow::Result<()> {
         tasks,
         users,
         questions,
+        events,
     } = database;
     let http_config = http_config(&args)?;
     let backlog = args.listen_backlog.unwrap_or(DEFAULT_LISTEN_BACKLOG);
@@ -45,8 +46,9 @@ pub async fn run(database: Database, args: ServeArgs) -> anyhow::Result<()> {
 
     // The quiz handlers write questions where `GET /api/questions` reads them: the same
     // database as the tasks.
-    let mut registry =
-        quiz_handlers(Arc::clone(&questions), Arc::clone(&users))?.register(Registry::new());
+    let mut registry = quiz_handlers(Arc::clone(&questions), Arc::clone(&users))?
+        .with_event_log(Arc::clone(&events))
+        .register(Registry::new());
     if args.test_tasks {
         registry = register_test_tasks(registry);
     }
@@ -68,7 +70,8 @@ pub async fn run(database: Database, args: ServeArgs) -> anyhow::Result<()> {
     let state = AppState::new(tasks, users, http_config, task_types)
         .context("invalid server settings")?
         .with_questions(questions)
-        .with_attempt_caps(attempt_caps);
+        .with_attempt_caps(attempt_caps)
+        .with_event_log(events);
     tracing::info!(%addr, "tasklane listening");
     // On a signal the server and the runtime wind down side by side, so the total time is
     // the longer of their grace periods, not the sum.

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use crate::error::truncate;
 use crate::http::{endpoint, secret_header, HttpClient};
 use crate::output::check_answer;
-use crate::{AiProvider, ApiKey, JsonRequest, ProviderError};
+use crate::{AiProvider, ApiKey, JsonRequest, ProviderError, Streamed, TextSink};
 
 /// The provider name callers use.
 pub const ANTHROPIC: &str = "anthropic";
@@ -69,6 +69,21 @@ impl AiProvider for AnthropicProvider {
             .post_json(ANTHROPIC, self.url.clone(), self.headers.clone(), &body)
             .await?;
         extract(request, &response)
+    }
+
+    async fn stream_json(
+        &self,
+        request: &JsonRequest,
+        on_text: &mut TextSink<'_>,
+    ) -> Result<Streamed, ProviderError> {
+        request.validate(ANTHROPIC)?;
+        let mut body = request_body(&self.model, request);
+        body["stream"] = Value::Bool(true);
+        let events = self
+            .http
+            .post_events(ANTHROPIC, self.url.clone(), self.headers.clone(), &body)
+            .await?;
+        crate::anthropic_stream::read(request, events, on_text).await
     }
 }
 

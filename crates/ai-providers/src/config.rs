@@ -72,6 +72,10 @@ pub struct ProvidersConfig {
     /// `TASKLANE_PROVIDER_CONNECT_TIMEOUT_SECS`: cap on connecting. Defaults to
     /// [`DEFAULT_CONNECT_TIMEOUT`].
     pub connect_timeout: Duration,
+    /// `TASKLANE_PROVIDER_STREAM_IDLE_SECS`: how long a streaming call waits for the next
+    /// event (and for the response head) before it ends with a transient error. Defaults to
+    /// [`crate::DEFAULT_STREAM_IDLE_TIMEOUT`].
+    pub stream_idle_timeout: Duration,
 }
 
 impl Default for ProvidersConfig {
@@ -96,6 +100,7 @@ impl Default for ProvidersConfig {
             offline_delay: DEFAULT_OFFLINE_DELAY,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            stream_idle_timeout: crate::DEFAULT_STREAM_IDLE_TIMEOUT,
         }
     }
 }
@@ -151,6 +156,12 @@ impl ProvidersConfig {
                     1,
                 )?),
                 None => defaults.connect_timeout,
+            },
+            stream_idle_timeout: match get("TASKLANE_PROVIDER_STREAM_IDLE_SECS") {
+                Some(v) => {
+                    Duration::from_secs(parse_number("TASKLANE_PROVIDER_STREAM_IDLE_SECS", &v, 1)?)
+                }
+                None => defaults.stream_idle_timeout,
             },
         })
     }

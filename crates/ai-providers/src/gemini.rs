@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use crate::http::{endpoint, secret_header, HttpClient};
 use crate::output::parse_answer;
-use crate::{AiProvider, ApiKey, JsonRequest, ProviderError};
+use crate::{AiProvider, ApiKey, JsonRequest, ProviderError, Streamed, TextSink};
 
 /// The provider name callers use.
 pub const GEMINI: &str = "gemini";
@@ -18,6 +18,8 @@ pub const GEMINI: &str = "gemini";
 pub(crate) struct GeminiProvider {
     model: String,
     url: Url,
+    /// `…:streamGenerateContent?alt=sse`: without `alt=sse` the stream is one JSON array.
+    stream_url: Url,
     /// `x-goog-api-key`, marked sensitive. The header keeps the key out of URLs, which end up
     /// in logs and error messages.
     headers: HeaderMap,
@@ -51,6 +53,10 @@ impl GeminiProvider {
         Ok(GeminiProvider {
             model: model.to_owned(),
             url: endpoint(base, &format!("/v1beta/models/{model}:generateContent"))?,
+            stream_url: endpoint(
+                base,
+                &format!("/v1beta/models/{model}:streamGenerateContent?alt=sse"),
+            )?,
             headers,
             http,
         })
@@ -75,6 +81,20 @@ impl AiProvider for GeminiProvider {
             .post_json(GEMINI, self.url.clone(), self.headers.clone(), &body)
             .await?;
         extract(request, &response)
+    }
+
+    async fn stream_json(
+        &self,
+        request: &JsonRequest,
+        on_text: &mut TextSink<'_>,
+    ) -> Result<Streamed, ProviderError> {
+        request.validate(GEMINI)?;
+        let body = request_body(request);
+        let events = self
+            .http
+            .post_events(GEMINI, self.stream_url.clone(), self.headers.clone(), &body)
+            .await?;
+        crate::gemini_stream::read(request, events, on_text).await
     }
 }
 

@@ -8,6 +8,7 @@ use reqwest::{StatusCode, Url};
 use serde_json::Value;
 
 use crate::error::truncate;
+use crate::events::ProviderEvents;
 use crate::retry_after::retry_after;
 use crate::ProviderError;
 
@@ -19,12 +20,14 @@ const MAX_RESPONSE_BYTES: usize = 8 * 1024 * 1024;
 pub(crate) struct HttpClient {
     client: reqwest::Client,
     request_timeout: Duration,
+    stream_idle_timeout: Duration,
 }
 
 impl HttpClient {
     pub(crate) fn new(
         connect_timeout: Duration,
         request_timeout: Duration,
+        stream_idle_timeout: Duration,
     ) -> Result<Self, ProviderError> {
         let client = reqwest::Client::builder()
             .connect_timeout(connect_timeout)
@@ -39,6 +42,7 @@ impl HttpClient {
         Ok(HttpClient {
             client,
             request_timeout,
+            stream_idle_timeout,
         })
     }
 
@@ -91,6 +95,58 @@ impl HttpClient {
         })
     }
 
+    /// POSTs `body` as JSON and returns the events of the 2xx `text/event-stream` answer. The
+    /// client's overall timeout still caps the whole stream; each event must also arrive within
+    /// the stream idle timeout. An error status is read and mapped as in [`Self::post_json`].
+    pub(crate) async fn post_events(
+        &self,
+        provider: &str,
+        url: Url,
+        headers: HeaderMap,
+        body: &Value,
+    ) -> Result<ProviderEvents, ProviderError> {
+        let response = tokio::time::timeout(
+            self.stream_idle_timeout,
+            self.client
+                .post(url)
+                .headers(headers)
+                .header(reqwest::header::ACCEPT, "text/event-stream")
+                .json(body)
+                .send(),
+        )
+        .await
+        .map_err(|_| {
+            ProviderError::transient(
+                provider,
+                format!(
+                    "no response head within {:?} (the stream idle timeout)",
+                    self.stream_idle_timeout
+                ),
+            )
+        })?
+        .map_err(|e| self.transport_error(provider, &e))?;
+        let status = response.status();
+        if !status.is_success() {
+            let response_headers = response.headers().clone();
+            let bytes = self.read_body(provider, response).await?;
+            let parsed = serde_json::from_slice::<Value>(&bytes).unwrap_or(Value::Null);
+            return Err(status_error(
+                provider,
+                status,
+                &response_headers,
+                &parsed,
+                &bytes,
+            ));
+        }
+        tracing::debug!(provider, status = status.as_u16(), "provider stream opened");
+        Ok(ProviderEvents::new(
+            provider,
+            response,
+            self.stream_idle_timeout,
+            self.request_timeout,
+        ))
+    }
+
     async fn read_body(
         &self,
         provider: &str,
@@ -133,8 +189,9 @@ impl HttpClient {
     }
 }
 
-/// Maps a non-2xx answer to its variant, quoting the provider's own message.
-fn status_error(
+/// Maps a non-2xx answer (or an error event inside a stream, with the status it stands for) to
+/// its variant, quoting the provider's own message.
+pub(crate) fn status_error(
     provider: &str,
     status: StatusCode,
     headers: &HeaderMap,
@@ -179,7 +236,7 @@ fn is_quota_exhausted(body: &Value) -> bool {
 }
 
 /// The error and its causes on one line ("error sending request ...: connection refused").
-fn describe(error: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn describe(error: &(dyn std::error::Error + 'static)) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {

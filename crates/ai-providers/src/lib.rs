@@ -6,23 +6,33 @@
 //! and the JSON Schema the answer must fit. Every provider returns a value checked against that
 //! schema, or a [`ProviderError`] whose variant says whether and when to retry.
 //!
+//! [`AiProvider::stream_json`] asks for the same answer as a stream: every hosted provider reads
+//! its vendor's server-sent events, hands each piece of the answer's JSON text to the caller as
+//! it arrives, and returns the checked answer with the provider's final [`TokenUsage`]. A stream
+//! silent for longer than [`ProvidersConfig::stream_idle_timeout`] ends with a transient error.
+//!
 //! **Invariant: API keys never appear in logs, errors, results or `Debug` output.** They live in
 //! [`ApiKey`] and in header values marked sensitive.
 
 mod anthropic;
+mod anthropic_stream;
 mod config;
 mod error;
+mod events;
 mod gemini;
+mod gemini_stream;
 mod http;
 mod offline;
 mod openai;
 mod openai_compatible;
+mod openai_stream;
 mod output;
 mod provider;
 mod registry;
 mod request;
 mod retry_after;
 mod secret;
+mod stream;
 
 pub use anthropic::{ANTHROPIC, ANTHROPIC_VERSION};
 pub use config::{
@@ -40,3 +50,4 @@ pub use provider::AiProvider;
 pub use registry::{Providers, KNOWN_PROVIDERS};
 pub use request::{JsonRequest, DEFAULT_MAX_OUTPUT_TOKENS, MAX_SCHEMA_NAME_LEN};
 pub use secret::{redact, ApiKey, REDACTED};
+pub use stream::{Streamed, TextSink, TokenUsage, DEFAULT_STREAM_IDLE_TIMEOUT};

@@ -9,7 +9,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::output::check_answer;
-use crate::{AiProvider, JsonRequest, ProviderError};
+use crate::{AiProvider, JsonRequest, ProviderError, Streamed, TextSink};
 
 /// The provider name callers use.
 pub const OFFLINE: &str = "offline";
@@ -58,6 +58,60 @@ impl AiProvider for OfflineProvider {
         let answer = self.responder.respond(request, offline_seed(request))?;
         check_answer(OFFLINE, request, answer)
     }
+
+    /// Emits the answer's array items one at a time, the delay spread evenly over them, as a
+    /// model writing them would. An answer that is not `{"<name>": [items]}` comes whole after
+    /// the delay.
+    async fn stream_json(
+        &self,
+        request: &JsonRequest,
+        on_text: &mut TextSink<'_>,
+    ) -> Result<Streamed, ProviderError> {
+        request.validate(OFFLINE)?;
+        let answer = self.responder.respond(request, offline_seed(request))?;
+        let answer = check_answer(OFFLINE, request, answer)?;
+        let pieces = item_pieces(&answer);
+        let steps = u32::try_from(pieces.len().max(1)).unwrap_or(u32::MAX);
+        let step = self.delay / steps;
+        for piece in &pieces {
+            tokio::time::sleep(step).await;
+            on_text(piece);
+        }
+        Ok(Streamed {
+            answer,
+            usage: None,
+        })
+    }
+}
+
+/// The answer's text cut after each array item: `{"questions":[` + item, `,` + item, …, `]}`
+/// with the closing brackets on the last piece. Concatenated they are the answer's JSON.
+fn item_pieces(answer: &Value) -> Vec<String> {
+    let single_array = answer
+        .as_object()
+        .filter(|object| object.len() == 1)
+        .and_then(|object| object.iter().next())
+        .and_then(|(key, value)| value.as_array().map(|items| (key, items)));
+    let Some((key, items)) = single_array.filter(|(_, items)| !items.is_empty()) else {
+        return vec![answer.to_string()];
+    };
+    let last = items.len() - 1;
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| {
+            let mut piece = if i == 0 {
+                format!("{{{}:[", Value::from(key.as_str()))
+            } else {
+                ",".to_owned()
+            };
+            piece.push_str(&item.to_string());
+            if i == last {
+                piece.push_str("]}");
+            }
+            piece
+        })
+        .collect()
 }
 
 /// The seed the offline provider passes to its responder: a hash of the prompt and the hints, so

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use crate::error::truncate;
 use crate::http::{endpoint, secret_header, HttpClient};
 use crate::output::parse_answer;
-use crate::{AiProvider, ApiKey, JsonRequest, ProviderError};
+use crate::{AiProvider, ApiKey, JsonRequest, ProviderError, Streamed, TextSink};
 
 /// The provider name callers use.
 pub const OPENAI: &str = "openai";
@@ -71,6 +71,23 @@ impl AiProvider for OpenAiProvider {
             .post_json(self.name, self.url.clone(), self.auth.clone(), &body)
             .await?;
         extract(self.name, request, &response)
+    }
+
+    async fn stream_json(
+        &self,
+        request: &JsonRequest,
+        on_text: &mut TextSink<'_>,
+    ) -> Result<Streamed, ProviderError> {
+        request.validate(self.name)?;
+        let mut body = request_body(&self.model, request);
+        body["stream"] = Value::Bool(true);
+        // Without this the stream carries no token counts at all.
+        body["stream_options"] = json!({"include_usage": true});
+        let events = self
+            .http
+            .post_events(self.name, self.url.clone(), self.auth.clone(), &body)
+            .await?;
+        crate::openai_stream::read(self.name, request, events, on_text).await
     }
 }
 

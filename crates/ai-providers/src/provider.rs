@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use serde_json::Value;
 
-use crate::{JsonRequest, ProviderError};
+use crate::{JsonRequest, ProviderError, Streamed, TextSink};
 
 /// A source of structured JSON answers. Implementations are cheap to share and safe to call
 /// concurrently; dropping the returned future aborts the call (the HTTP request is cancelled).
@@ -18,4 +18,25 @@ pub trait AiProvider: Send + Sync + std::fmt::Debug {
     /// Asks for one JSON object fitting `request.schema`. The returned value has been checked
     /// against that schema.
     async fn generate_json(&self, request: &JsonRequest) -> Result<Value, ProviderError>;
+
+    /// Asks for the same answer as [`AiProvider::generate_json`], streamed: every piece of the
+    /// answer's JSON text goes to `on_text` as it arrives (the pieces concatenate to the text of
+    /// the answer), and the checked answer comes back with the provider's final usage report.
+    /// On an error, what `on_text` already received stays received. Dropping the future closes
+    /// the request.
+    ///
+    /// The default makes one non-streaming call and hands its whole text over at once, so a
+    /// provider that cannot stream still works for streaming callers.
+    async fn stream_json(
+        &self,
+        request: &JsonRequest,
+        on_text: &mut TextSink<'_>,
+    ) -> Result<Streamed, ProviderError> {
+        let answer = self.generate_json(request).await?;
+        on_text(&answer.to_string());
+        Ok(Streamed {
+            answer,
+            usage: None,
+        })
+    }
 }

@@ -34,7 +34,11 @@ impl Providers {
         config: &ProvidersConfig,
         offline: Arc<dyn OfflineResponder>,
     ) -> Result<Self, ProviderError> {
-        let http = HttpClient::new(config.connect_timeout, config.request_timeout)?;
+        let http = HttpClient::new(
+            config.connect_timeout,
+            config.request_timeout,
+            config.stream_idle_timeout,
+        )?;
         let mut configured: BTreeMap<String, Arc<dyn AiProvider>> = BTreeMap::new();
         let mut add = |provider: Arc<dyn AiProvider>| {
             configured.insert(provider.name().to_owned(), provider);

@@ -87,6 +87,18 @@ impl Candidate {
         })
     }
 
+    /// The question as the model's item shape (`text`, `options`, `correctIndex`,
+    /// `explanation`, `emoji`), trimmed: what a live stream shows and an event log keeps.
+    pub fn to_json(&self) -> Value {
+        serde_json::json!({
+            "text": self.text,
+            "options": self.options,
+            "correctIndex": self.correct_index,
+            "explanation": self.explanation,
+            "emoji": self.emoji,
+        })
+    }
+
     /// The question to store, with the task's settings and provenance.
     pub fn into_new_question(
         self,
@@ -173,6 +185,17 @@ pub struct Checked {
     pub surplus: usize,
 }
 
+/// What became of one item of a response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// A valid, new question.
+    Accepted(Candidate),
+    /// Dropped, with the reason.
+    Rejected(Rejection),
+    /// Valid, but beyond what was asked for: ignored.
+    Surplus,
+}
+
 /// Checks responses for one task, remembering what it accepted so a later round cannot repeat
 /// an earlier one.
 #[derive(Debug, Clone, Default)]
@@ -203,6 +226,45 @@ impl QuestionChecker {
             .map(String::as_str)
     }
 
+    /// Checks the item at zero-based `index` of a response, of which `accepted` items were
+    /// accepted already and at most `want` may be: the same rules [`QuestionChecker::check`]
+    /// applies to a whole response, for an answer read item by item as it streams in.
+    pub fn check_item(
+        &mut self,
+        index: usize,
+        item: &Value,
+        accepted: usize,
+        want: usize,
+    ) -> Verdict {
+        let text = item
+            .get("text")
+            .and_then(Value::as_str)
+            .map(|text| text.trim().chars().take(QUOTE_CHARS).collect::<String>())
+            .filter(|text| !text.is_empty());
+        let reject = |defect| {
+            Verdict::Rejected(Rejection {
+                position: Some(index + 1),
+                text: text.clone(),
+                defect,
+            })
+        };
+        let candidate = match Candidate::parse(item) {
+            Ok(candidate) => candidate,
+            Err(defect) => return reject(defect),
+        };
+        let key = normalize_text(&candidate.text);
+        if self.existing.contains(&key) {
+            reject(Defect::DuplicateOfExisting)
+        } else if self.accepted.contains(&key) {
+            reject(Defect::DuplicateInBatch)
+        } else if accepted >= want {
+            Verdict::Surplus
+        } else {
+            self.accepted.insert(key);
+            Verdict::Accepted(candidate)
+        }
+    }
+
     /// Checks a response of the form `{"questions":[...]}`, accepting at most `want` items.
     pub fn check(&mut self, response: &Value, want: usize) -> Checked {
         let mut checked = Checked::default();
@@ -222,33 +284,10 @@ impl QuestionChecker {
             return checked;
         };
         for (index, item) in items.iter().enumerate() {
-            let text = item
-                .get("text")
-                .and_then(Value::as_str)
-                .map(|text| text.trim().chars().take(QUOTE_CHARS).collect::<String>())
-                .filter(|text| !text.is_empty());
-            let reject = |defect| Rejection {
-                position: Some(index + 1),
-                text: text.clone(),
-                defect,
-            };
-            let candidate = match Candidate::parse(item) {
-                Ok(candidate) => candidate,
-                Err(defect) => {
-                    checked.rejected.push(reject(defect));
-                    continue;
-                }
-            };
-            let key = normalize_text(&candidate.text);
-            if self.existing.contains(&key) {
-                checked.rejected.push(reject(Defect::DuplicateOfExisting));
-            } else if self.accepted.contains(&key) {
-                checked.rejected.push(reject(Defect::DuplicateInBatch));
-            } else if checked.accepted.len() >= want {
-                checked.surplus += 1;
-            } else {
-                self.accepted.insert(key);
-                checked.accepted.push(candidate);
+            match self.check_item(index, item, checked.accepted.len(), want) {
+                Verdict::Accepted(candidate) => checked.accepted.push(candidate),
+                Verdict::Rejected(rejection) => checked.rejected.push(rejection),
+                Verdict::Surplus => checked.surplus += 1,
             }
         }
         checked

@@ -11,6 +11,7 @@ mod enums;
 mod error;
 mod handlers;
 pub mod hints;
+pub mod items;
 mod offline;
 mod params;
 pub mod prompts;

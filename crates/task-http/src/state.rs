@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use quiz::QuestionStore;
 use task_core::DEFAULT_MAX_ATTEMPTS;
-use task_store::{TaskStore, UserStore};
+use task_store::{TaskEventLog, TaskStore, UserStore};
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::Authenticator;
@@ -24,6 +24,7 @@ pub struct AppState {
     inner: Arc<Inner>,
     questions: Option<Arc<dyn QuestionStore>>,
     attempt_caps: Arc<BTreeMap<String, i64>>,
+    events: Option<Arc<dyn TaskEventLog>>,
 }
 
 struct Inner {
@@ -88,7 +89,21 @@ impl AppState {
             }),
             questions: None,
             attempt_caps: Arc::default(),
+            events: None,
         })
+    }
+
+    /// Sends the tasks' stored partial outputs from `events` on `GET /api/subscribeToTask` as
+    /// `partial` events, replayed from `Last-Event-ID` and then live. Without a log the stream
+    /// carries task updates only.
+    pub fn with_event_log(mut self, events: Arc<dyn TaskEventLog>) -> Self {
+        self.events = Some(events);
+        self
+    }
+
+    /// The task event log, when the server streams partial outputs.
+    pub fn events(&self) -> Option<&Arc<dyn TaskEventLog>> {
+        self.events.as_ref()
     }
 
     /// Serves `GET /api/questions` from `questions`: the store the quiz handlers write to.

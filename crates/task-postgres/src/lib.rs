@@ -23,6 +23,7 @@
 mod claim;
 mod config;
 mod errors;
+mod events;
 mod list;
 mod listener;
 mod migrate;

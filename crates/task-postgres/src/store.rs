@@ -40,6 +40,8 @@ pub(crate) struct Inner {
     pub(crate) pool: Pool,
     pub(crate) config: PostgresConfig,
     pub(crate) publisher: Arc<Publisher>,
+    /// Task events appended through this instance.
+    pub(crate) events: task_store::EventFeed,
     notifier: Notifier,
     listener: watch::Receiver<ListenerStatus>,
     _stop_listener: DropGuard,
@@ -110,6 +112,7 @@ impl PostgresStore {
                 pool,
                 config,
                 publisher,
+                events: task_store::EventFeed::default(),
                 notifier,
                 listener,
                 _stop_listener: stop.drop_guard(),

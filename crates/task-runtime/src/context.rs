@@ -102,6 +102,13 @@ impl TaskContext {
         }
     }
 
+    /// This attempt's lease, for writes the handler makes through a store of its own that
+    /// must be fenced like the worker's (a [`task_store::TaskEventLog`] append, for instance).
+    /// Writes with it fail with `LeaseLost` once this worker no longer holds the task.
+    pub fn lease(&self) -> &Lease {
+        &self.attempt.lease
+    }
+
     /// A token that fires when the handler should stop: the task was cancelled, timed out, its
     /// lease was lost, or the runtime is shutting down past its grace period.
     pub fn cancellation(&self) -> CancellationToken {

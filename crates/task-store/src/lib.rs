@@ -14,6 +14,7 @@
 
 pub mod backend;
 mod error;
+mod events;
 mod feed;
 mod memory;
 mod query;
@@ -25,6 +26,7 @@ mod users;
 pub mod testkit;
 
 pub use error::StoreError;
+pub use events::{EventFeed, EventReceiver, TaskEvent, TaskEventLog, DEFAULT_EVENT_FEED_CAPACITY};
 pub use feed::{ChangeFeed, ChangeReceiver, TaskChange, DEFAULT_FEED_CAPACITY};
 pub use memory::MemoryStore;
 pub use query::{

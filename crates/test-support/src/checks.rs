@@ -7,6 +7,19 @@ use crate::{Expectations, ExpectedKey, ProviderKind, RecordedRequest};
 /// The Anthropic API version tasklane must pin (the SDK default).
 pub const ANTHROPIC_VERSION: &str = "2023-06-01";
 
+/// How Gemini's streaming path ends; without `alt=sse` the answer would be one JSON array.
+const STREAM_SUFFIX: &str = ":streamGenerateContent?alt=sse";
+
+/// Whether the request asks for a streamed answer.
+pub(crate) fn wants_stream(kind: ProviderKind, request: &RecordedRequest) -> bool {
+    match kind {
+        ProviderKind::OpenAi | ProviderKind::Anthropic => {
+            request.body.get("stream").and_then(Value::as_bool) == Some(true)
+        }
+        ProviderKind::Gemini => request.path.ends_with(STREAM_SUFFIX),
+    }
+}
+
 /// Why a request was refused, which decides the status a real provider would answer with.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Refusal {
@@ -45,7 +58,10 @@ pub(crate) fn requested_model(kind: ProviderKind, request: &RecordedRequest) -> 
         ProviderKind::Gemini => request
             .path
             .strip_prefix("/v1beta/models/")
-            .and_then(|rest| rest.strip_suffix(":generateContent"))
+            .and_then(|rest| {
+                rest.strip_suffix(":generateContent")
+                    .or_else(|| rest.strip_suffix(STREAM_SUFFIX))
+            })
             .filter(|model| !model.is_empty() && !model.contains(['/', '?']))
             .map(str::to_owned),
     }

@@ -7,7 +7,8 @@ pub enum ProviderKind {
     OpenAi,
     /// `POST /v1/messages` with `x-api-key` and `anthropic-version`.
     Anthropic,
-    /// `POST /v1beta/models/{model}:generateContent` with `x-goog-api-key`.
+    /// `POST /v1beta/models/{model}:generateContent` (or `:streamGenerateContent?alt=sse`) with
+    /// `x-goog-api-key`.
     Gemini,
 }
 
@@ -49,6 +50,14 @@ impl ProviderKind {
         match self {
             ProviderKind::OpenAi => "openai-chat-response.schema.json",
             ProviderKind::Anthropic => "anthropic-messages-response.schema.json",
+            ProviderKind::Gemini => "gemini-generate-response.schema.json",
+        }
+    }
+
+    pub(crate) fn stream_schema_file(self) -> &'static str {
+        match self {
+            ProviderKind::OpenAi => "openai-chat-stream-chunk.schema.json",
+            ProviderKind::Anthropic => "anthropic-messages-stream-event.schema.json",
             ProviderKind::Gemini => "gemini-generate-response.schema.json",
         }
     }

@@ -23,6 +23,7 @@ pub struct ProviderSchemas {
     request: Validator,
     response: Validator,
     error: Validator,
+    stream_event: Validator,
 }
 
 impl std::fmt::Debug for ProviderSchemas {
@@ -54,10 +55,13 @@ impl ProviderSchemas {
         let response_schema = load(&response_path)?;
         let error = compile(&response_path, error_root(&response_schema))?;
         let response = compile(&response_path, response_schema)?;
+        let stream_path = dir.join(kind.stream_schema_file());
+        let stream_event = compile(&stream_path, load(&stream_path)?)?;
         Ok(ProviderSchemas {
             request,
             response,
             error,
+            stream_event,
         })
     }
 
@@ -69,6 +73,12 @@ impl ProviderSchemas {
     /// Violations of the official success-response schema.
     pub fn check_response(&self, body: &Value) -> Vec<String> {
         violations(&self.response, body)
+    }
+
+    /// Violations of the official schema of one streamed event's data (a chunk, an event, or a
+    /// `GenerateContentResponse` for Gemini).
+    pub fn check_stream_event(&self, data: &Value) -> Vec<String> {
+        violations(&self.stream_event, data)
     }
 
     /// Violations of the official error-body schema (`$defs/ErrorResponse` of the response file).

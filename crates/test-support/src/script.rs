@@ -2,6 +2,8 @@
 
 use serde_json::Value;
 
+use crate::StreamPlan;
+
 /// One scripted answer. The fake serves its script in order, one entry per well-formed request.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Scripted {
@@ -29,6 +31,11 @@ pub enum Scripted {
     /// request's whole auth header (`Authorization: Bearer <key>`, or the key header), as a
     /// careless proxy or provider does: the client must keep the key out of what it reports.
     EchoCredentials(u16),
+    /// A streamed answer played as `plan` says (pace, a cut or stall, garbage). Served to a
+    /// request that asked for a stream; a request that did not gets `plan.answer` whole, as
+    /// [`Scripted::Success`]. A streaming request scripted with [`Scripted::Success`] gets
+    /// `StreamPlan::new(answer)`, and one scripted with [`Scripted::Text`] gets the text streamed.
+    Stream(StreamPlan),
 }
 
 /// What the fake demands of every request, on top of the path, headers and official schema.

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
+use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
@@ -18,8 +19,12 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::checks::{self, Refusal};
+use crate::stream_body::{self, Content, StreamRequest};
 use crate::{envelope, lock, Expectations, FakeError, ProviderKind, ProviderSchemas};
-use crate::{RecordedRequest, Scripted};
+use crate::{RecordedRequest, Scripted, StreamPlan};
+
+/// Every answer's body: whole, or streamed through a channel.
+type FakeBody = BoxBody<Bytes, std::io::Error>;
 
 /// The body [`Scripted::Malformed`] sends: valid JSON up to the point where it is cut off.
 const MALFORMED_BODY: &str =
@@ -234,7 +239,7 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut stopped: wa
 }
 
 /// Checks and records one request, then answers it from the script.
-async fn exchange(shared: &Shared, request: Request<Incoming>) -> Response<Full<Bytes>> {
+async fn exchange(shared: &Shared, request: Request<Incoming>) -> Response<FakeBody> {
     let (parts, body) = request.into_parts();
     let bytes = match body.collect().await {
         Ok(collected) => collected.to_bytes(),
@@ -272,6 +277,16 @@ async fn exchange(shared: &Shared, request: Request<Incoming>) -> Response<Full<
         .header(shared.kind.auth_header())
         .unwrap_or_default()
         .to_owned();
+    let stream = checks::wants_stream(shared.kind, &recorded).then(|| StreamRequest {
+        kind: shared.kind,
+        model: model.clone(),
+        tool_name: tool_name.clone(),
+        include_usage: recorded
+            .body
+            .pointer("/stream_options/include_usage")
+            .and_then(Value::as_bool)
+            == Some(true),
+    });
     let answer = {
         let mut log = lock(&shared.log);
         let number = log.requests.len() + 1;
@@ -306,10 +321,48 @@ async fn exchange(shared: &Shared, request: Request<Incoming>) -> Response<Full<
 
     match answer {
         Err(refusal) => error_response(shared.kind, refusal.status(), refusal.message()),
-        Ok(scripted) => {
-            scripted_response(shared.kind, &model, &tool_name, &credentials, scripted).await
-        }
+        Ok(scripted) => match stream {
+            Some(stream) => streamed_response(&stream, &credentials, scripted).await,
+            None => {
+                scripted_response(shared.kind, &model, &tool_name, &credentials, scripted).await
+            }
+        },
     }
+}
+
+/// The answer to a request that asked for a stream: success, text and malformed output are
+/// streamed; errors, rate limits, hangs and raw bodies are answered as without a stream (a real
+/// provider reports those before the stream starts).
+async fn streamed_response(
+    request: &StreamRequest,
+    credentials: &str,
+    scripted: Scripted,
+) -> Response<FakeBody> {
+    let body = match scripted {
+        Scripted::Success(answer) => {
+            stream_body::start(request, Content::Answer, &StreamPlan::new(answer))
+        }
+        Scripted::Stream(plan) => stream_body::start(request, Content::Answer, &plan),
+        Scripted::Text(text) => {
+            stream_body::start(request, Content::Text, &StreamPlan::new(Value::from(text)))
+        }
+        Scripted::Malformed => stream_body::malformed(),
+        other => {
+            let model = request.model.clone();
+            return scripted_response(request.kind, &model, &request.tool_name, credentials, other)
+                .await;
+        }
+    };
+    let mut response = Response::new(body.boxed());
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/event-stream"),
+    );
+    response.headers_mut().insert(
+        http::header::CACHE_CONTROL,
+        http::HeaderValue::from_static("no-cache"),
+    );
+    response
 }
 
 async fn scripted_response(
@@ -318,7 +371,7 @@ async fn scripted_response(
     tool_name: &str,
     credentials: &str,
     scripted: Scripted,
-) -> Response<Full<Bytes>> {
+) -> Response<FakeBody> {
     match scripted {
         Scripted::Success(answer) => json_response(
             200,
@@ -355,18 +408,23 @@ async fn scripted_response(
                 kind.auth_header()
             ),
         ),
+        Scripted::Stream(plan) => json_response(
+            200,
+            envelope::success_body(kind, model, tool_name, &plan.answer).to_string(),
+        ),
     }
 }
 
-fn error_response(kind: ProviderKind, status: u16, message: &str) -> Response<Full<Bytes>> {
+fn error_response(kind: ProviderKind, status: u16, message: &str) -> Response<FakeBody> {
     json_response(
         status,
         envelope::error_body(kind, status, message).to_string(),
     )
 }
 
-fn json_response(status: u16, body: String) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::from(body)));
+fn json_response(status: u16, body: String) -> Response<FakeBody> {
+    let full = Full::new(Bytes::from(body)).map_err(|never| match never {});
+    let mut response = Response::new(full.boxed());
     // An out-of-range scripted status is a mistake in the test; answer 500 so it shows.
     *response.status_mut() =
         StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);

@@ -7,4 +7,5 @@ mod hosted;
 mod live;
 mod offline;
 mod output;
+mod streaming;
 mod support;

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use ai_providers::Providers;
 use task_runtime::{Registry, TaskTypeConfig};
-use task_store::UserStore;
+use task_store::{TaskEventLog, UserStore};
 
 use crate::QuestionStore;
 
@@ -34,6 +34,7 @@ pub struct QuizHandlers {
     questions: Arc<dyn QuestionStore>,
     users: Arc<dyn UserStore>,
     config: Option<TaskTypeConfig>,
+    events: Option<Arc<dyn TaskEventLog>>,
 }
 
 impl std::fmt::Debug for QuizHandlers {
@@ -60,7 +61,15 @@ impl QuizHandlers {
             questions,
             users,
             config: None,
+            events: None,
         }
+    }
+
+    /// Stores each question a generation accepts in `events` (the task's event log) as it
+    /// arrives, so live streams can show it and a retried attempt keeps it.
+    pub fn with_event_log(mut self, events: Arc<dyn TaskEventLog>) -> Self {
+        self.events = Some(events);
+        self
     }
 
     /// Runs the three task types under `config` instead of the runtime's default policy.
@@ -71,10 +80,12 @@ impl QuizHandlers {
 
     /// Adds `generation`, `validation` and `emoji-regeneration` to `registry`.
     pub fn register(self, registry: Registry) -> Registry {
-        let generation = Arc::new(GenerationHandler::new(
-            Arc::clone(&self.providers),
-            Arc::clone(&self.questions),
-        ));
+        let mut generation =
+            GenerationHandler::new(Arc::clone(&self.providers), Arc::clone(&self.questions));
+        if let Some(events) = self.events {
+            generation = generation.with_event_log(events);
+        }
+        let generation = Arc::new(generation);
         let validation = Arc::new(ValidationHandler::new(
             Arc::clone(&self.providers),
             Arc::clone(&self.questions),

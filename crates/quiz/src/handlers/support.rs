@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use ai_providers::{AiProvider, JsonRequest, ProviderError, Providers};
+use ai_providers::{AiProvider, JsonRequest, ProviderError, Providers, Streamed, TextSink};
 use serde_json::Value;
 use task_runtime::{HandlerError, TaskContext};
 use task_store::{Role, StoreError, UserStore};
@@ -45,11 +45,32 @@ pub(crate) async fn call(
     }
 }
 
+/// Calls `provider` streaming, racing it against the task's cancellation token; every piece of
+/// the answer goes to `on_text`. A cancel drops the stream, which closes the request.
+pub(crate) async fn stream_call(
+    ctx: &TaskContext,
+    provider: &dyn AiProvider,
+    request: &JsonRequest,
+    on_text: &mut TextSink<'_>,
+) -> Result<Streamed, CallError> {
+    let cancelled = ctx.cancellation();
+    tokio::select! {
+        biased;
+        () = cancelled.cancelled() => Err(CallError::Cancelled),
+        answer = provider.stream_json(request, on_text) => answer.map_err(CallError::Provider),
+    }
+}
+
 /// The runtime's view of a provider error, decided by its variant: retryable ones are retried
 /// (after the provider's `Retry-After` when it gave one), the rest fail the task with the
 /// error's message (for a missing key exactly "API key not configured for provider: <name>").
 pub(crate) fn provider_error(error: ProviderError) -> HandlerError {
-    let message = error.to_string();
+    provider_error_noting(error, "")
+}
+
+/// [`provider_error`] with `note` appended to the message (what was kept, for instance).
+pub(crate) fn provider_error_noting(error: ProviderError, note: &str) -> HandlerError {
+    let message = format!("{error}{note}");
     match (error.is_retryable(), error.retry_after()) {
         (true, Some(after)) => HandlerError::retry_after(message, after),
         (true, None) => HandlerError::retryable(message),

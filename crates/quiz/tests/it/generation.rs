@@ -43,15 +43,16 @@ async fn ten_questions_are_generated_with_progress_in_order(stores: Stores) {
     let done = completed(stores.tasks.as_ref(), &task.id).await;
     runtime.shutdown().await;
 
-    assert_eq!(
-        history.progress(&task.id).await,
-        [
-            (10, "Preparing AI request...".to_owned()),
-            (30, "Generating with OpenAI...".to_owned()),
-            (70, "Parsed 10 of 10 questions...".to_owned()),
-            (70, "Saving to database...".to_owned()),
-        ]
-    );
+    let mut expected = vec![
+        (10, "Preparing AI request...".to_owned()),
+        (30, "Generating with OpenAI...".to_owned()),
+    ];
+    expected.extend(received(1..=10, 10));
+    expected.extend([
+        (70, "Parsed 10 of 10 questions...".to_owned()),
+        (70, "Saving to database...".to_owned()),
+    ]);
+    assert_eq!(history.progress(&task.id).await, expected);
     assert_eq!(done.progress, 100);
     let result = done.result.unwrap();
     assert_eq!(result["success"], true);
@@ -377,20 +378,40 @@ async fn large_amounts_are_asked_for_in_batches(stores: Stores) {
     assert!(prompt_of(&fake, 0).contains("Write 10 new quiz questions."));
     assert!(prompt_of(&fake, 2).contains("Write 5 new quiz questions."));
     let steps = history.progress(&task.id).await;
-    assert_eq!(
-        steps,
-        [
-            (10, "Preparing AI request...".to_owned()),
-            (30, "Generating with OpenAI...".to_owned()),
-            (46, "Parsed 10 of 25 questions...".to_owned()),
-            (46, "Generating with OpenAI (batch 2 of 3)...".to_owned()),
-            (62, "Parsed 20 of 25 questions...".to_owned()),
-            (62, "Generating with OpenAI (batch 3 of 3)...".to_owned()),
-            (70, "Parsed 25 of 25 questions...".to_owned()),
-            (70, "Saving to database...".to_owned()),
-        ]
-    );
+    let mut expected = vec![
+        (10, "Preparing AI request...".to_owned()),
+        (30, "Generating with OpenAI...".to_owned()),
+    ];
+    expected.extend(received(1..=10, 25));
+    expected.extend([
+        (46, "Parsed 10 of 25 questions...".to_owned()),
+        (46, "Generating with OpenAI (batch 2 of 3)...".to_owned()),
+    ]);
+    expected.extend(received(11..=20, 25));
+    expected.extend([
+        (62, "Parsed 20 of 25 questions...".to_owned()),
+        (62, "Generating with OpenAI (batch 3 of 3)...".to_owned()),
+    ]);
+    expected.extend(received(21..=25, 25));
+    expected.extend([
+        (70, "Parsed 25 of 25 questions...".to_owned()),
+        (70, "Saving to database...".to_owned()),
+    ]);
+    assert_eq!(steps, expected);
     assert_clean(&fake);
+}
+
+/// The progress steps of questions `numbers` arriving one by one: through the 30–70 parsing
+/// band in proportion to `amount`.
+fn received(numbers: std::ops::RangeInclusive<i64>, amount: i64) -> Vec<(i64, String)> {
+    numbers
+        .map(|n| {
+            (
+                30 + 40 * n / amount,
+                format!("{n} of {amount} questions received"),
+            )
+        })
+        .collect()
 }
 
 async fn a_missing_key_fails_with_the_exact_message(stores: Stores) {

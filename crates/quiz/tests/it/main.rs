@@ -8,5 +8,6 @@ mod generation;
 mod offline;
 mod postgres;
 mod store;
+mod streaming;
 mod support;
 mod validation;

@@ -20,6 +20,7 @@ pub async fn postgres() -> Option<Stores> {
     Some(Stores {
         tasks: Arc::new(store.clone()),
         users: Arc::new(store.clone()),
+        events: Arc::new(store.clone()),
         questions: Arc::new(PostgresQuestionStore::new(store)),
         _dir: None,
         _schema: Some(schema),

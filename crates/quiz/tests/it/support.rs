@@ -14,7 +14,7 @@ use quiz::{
 use serde_json::{json, Value};
 use task_core::{NewTask, Task, TaskId, TaskStatus};
 use task_runtime::{Backoff, Registry, Runtime, RuntimeConfig, RuntimeHandle, TaskTypeConfig};
-use task_store::{MemoryStore, SqliteStore, TaskChange, TaskStore, UserStore};
+use task_store::{MemoryStore, SqliteStore, TaskChange, TaskEventLog, TaskStore, UserStore};
 use tempfile::TempDir;
 use test_support::{FakeProvider, ProviderKind};
 use tokio::sync::broadcast::error::RecvError;
@@ -33,6 +33,8 @@ pub struct Stores {
     pub tasks: Arc<dyn TaskStore>,
     pub users: Arc<dyn UserStore>,
     pub questions: Arc<dyn QuestionStore>,
+    /// The task store's event log.
+    pub events: Arc<dyn TaskEventLog>,
     pub(crate) _dir: Option<TempDir>,
     pub(crate) _schema: Option<test_support::postgres::TestSchema>,
 }
@@ -41,7 +43,8 @@ pub fn memory() -> Stores {
     let store = Arc::new(MemoryStore::new());
     Stores {
         tasks: store.clone(),
-        users: store,
+        users: store.clone(),
+        events: store,
         questions: Arc::new(MemoryQuestionStore::new()),
         _dir: None,
         _schema: None,
@@ -54,6 +57,7 @@ pub fn sqlite() -> Stores {
     Stores {
         tasks: Arc::new(store.clone()),
         users: Arc::new(store.clone()),
+        events: Arc::new(store.clone()),
         questions: Arc::new(SqliteQuestionStore::new(store)),
         _dir: Some(dir),
         _schema: None,
@@ -109,9 +113,15 @@ pub(crate) use on_every_backend;
 /// Provider settings: `fake` (if any) configured for its kind with a key, the offline
 /// provider without delay, and `timeout` as the cap on one provider call.
 pub fn providers(fake: Option<&FakeProvider>, timeout: Duration) -> Providers {
+    providers_with(fake, timeout, ai_providers::DEFAULT_STREAM_IDLE_TIMEOUT)
+}
+
+/// [`providers`] with `idle` as the stream idle timeout.
+pub fn providers_with(fake: Option<&FakeProvider>, timeout: Duration, idle: Duration) -> Providers {
     let mut config = ProvidersConfig {
         offline_delay: Duration::ZERO,
         request_timeout: timeout,
+        stream_idle_timeout: idle,
         ..ProvidersConfig::default()
     };
     if let Some(fake) = fake {
@@ -140,6 +150,7 @@ pub fn start(stores: &Stores, providers: Providers) -> RuntimeHandle {
         Arc::clone(&stores.questions),
         Arc::clone(&stores.users),
     )
+    .with_event_log(Arc::clone(&stores.events))
     .with_task_config(TaskTypeConfig {
         backoff: Backoff {
             base: Duration::from_millis(10),

@@ -19,17 +19,20 @@ import { ALL_POLL_INTERVAL_MS, USER_POLL_INTERVAL_MS, subscribeToTaskList } from
 
 /**
  * Follows one task over `/api/subscribeToTask`: `onUpdate(task)` for every change,
- * then either `onComplete(task)` or `onError(message, details)` once, after which the stream is
- * closed. The returned cleanup closes it early; no callback runs after cleanup.
+ * `onPartial(item, index)` for every partial output the task stores (for a generation, each
+ * question as it arrives; replayed in order for a late subscriber), then either
+ * `onComplete(task)` or `onError(message, details)` once, after which the stream is closed. The
+ * returned cleanup closes it early; no callback runs after cleanup.
  *
  * @param {TasklaneClient} client
  * @param {string} taskId
  * @param {((task: Task) => void) | null | undefined} onUpdate
  * @param {((task: Task) => void) | null | undefined} onComplete
  * @param {((message: string, details: TaskErrorDetails) => void) | null | undefined} onError
+ * @param {((item: unknown, index: number) => void) | null | undefined} [onPartial]
  * @returns {() => void}
  */
-export function followTask(client, taskId, onUpdate, onComplete, onError) {
+export function followTask(client, taskId, onUpdate, onComplete, onError, onPartial) {
   let finished = false;
   /** @type {Task | null} */
   let lastTask = null;
@@ -66,6 +69,9 @@ export function followTask(client, taskId, onUpdate, onComplete, onError) {
           break;
         case 'timeout':
           fail(String(event.error || 'Task monitoring timeout'), { type: 'timeout' });
+          break;
+        case 'partial':
+          if (onPartial && typeof event.index === 'number') onPartial(event.item, event.index);
           break;
         default:
           break;
@@ -112,8 +118,8 @@ export function createBackgroundTaskService(client) {
   return {
     fetchUserTasks: (userId, options = {}) =>
       current().listTasks({ userId: userId || undefined, limit: options.limit }),
-    subscribeToTask: (taskId, onUpdate, onComplete, onError) =>
-      followTask(current(), taskId, onUpdate, onComplete, onError),
+    subscribeToTask: (taskId, onUpdate, onComplete, onError, onPartial) =>
+      followTask(current(), taskId, onUpdate, onComplete, onError, onPartial),
     subscribeToUserTasks: (userId, callback, options = {}) =>
       subscribeToTaskList(current(), callback, {
         pollIntervalMs: USER_POLL_INTERVAL_MS,

@@ -317,6 +317,8 @@ export interface BackgroundTaskService {
     onUpdate?: ((task: Task) => void) | null,
     onComplete?: ((task: Task) => void) | null,
     onError?: ((message: string, details: TaskErrorDetails) => void) | null,
+    /** Each partial output (a generated question) with its index, in order. */
+    onPartial?: ((item: unknown, index: number) => void) | null,
   ): () => void;
   subscribeToUserTasks(
     userId: string | null | undefined,
@@ -428,4 +430,6 @@ export interface UseTaskResult {
   error: string | null;
   /** Whether the task's stream has ended. */
   done: boolean;
+  /** The partial outputs received so far, by index (a generation's questions as they arrive). */
+  items: unknown[];
 }

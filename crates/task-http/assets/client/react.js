@@ -172,24 +172,37 @@ export function useBackgroundTasks() {
 export function useTask(taskId) {
   const { client, tasks } = useBackgroundTasks();
   const [followed, setFollowed] = React.useState(
-    /** @type {{ taskId: string | null, task: Task | null, error: string | null, done: boolean }} */ ({
+    /** @type {{ taskId: string | null, task: Task | null, error: string | null, done: boolean, items: unknown[] }} */ ({
       taskId: null,
       task: null,
       error: null,
       done: false,
+      items: [],
     }),
   );
 
   React.useEffect(() => {
     if (!taskId) return undefined;
-    setFollowed({ taskId, task: null, error: null, done: false });
+    setFollowed({ taskId, task: null, error: null, done: false, items: [] });
     return followTask(
       client,
       taskId,
       (task) => setFollowed((current) => ({ ...current, taskId, task })),
-      (task) => setFollowed({ taskId, task, error: null, done: true }),
+      (task) => setFollowed((current) => ({ ...current, taskId, task, error: null, done: true })),
       (message, details) =>
-        setFollowed((current) => ({ taskId, task: details.task || current.task, error: message, done: true })),
+        setFollowed((current) => ({
+          ...current,
+          taskId,
+          task: details.task || current.task,
+          error: message,
+          done: true,
+        })),
+      (item, index) =>
+        setFollowed((current) => {
+          const items = current.items.slice();
+          items[index] = item;
+          return { ...current, items };
+        }),
     );
   }, [client, taskId]);
 
@@ -198,5 +211,5 @@ export function useTask(taskId) {
   // The list and the task's own stream both carry updates; show whichever is newer.
   let task = own && own.task ? own.task : listed;
   if (own && own.task && listed && listed.version > own.task.version) task = listed;
-  return { task, error: own ? own.error : null, done: own ? own.done : false };
+  return { task, error: own ? own.error : null, done: own ? own.done : false, items: own ? own.items : [] };
 }

@@ -48,8 +48,8 @@ export class TaskFailedError extends Error {
 export function createTaskService(client) {
   const current = () => client || getClient();
   return {
-    subscribeToTask: (taskId, onUpdate, onComplete, onError) =>
-      followTask(current(), taskId, onUpdate, onComplete, onError),
+    subscribeToTask: (taskId, onUpdate, onComplete, onError, onPartial) =>
+      followTask(current(), taskId, onUpdate, onComplete, onError, onPartial),
     waitForCompletion: (taskId, options = {}) =>
       new Promise((resolve, reject) => {
         const { signal, onUpdate } = options;

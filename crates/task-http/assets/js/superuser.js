@@ -5,7 +5,7 @@
  */
 
 import { bulk, cancelTask, retryTask } from '/client/api.js';
-import { subscribeToAllTasks } from '/client/backgroundTaskService.js';
+import { subscribeToAllTasks, subscribeToTask } from '/client/backgroundTaskService.js';
 
 import { badge, byId, clear, h, progressBar, reconcile, setBadge, setProgress, toast } from './dom.js';
 import { formatTime, isTerminal, percent, taskDuration, taskName } from './format.js';
@@ -53,11 +53,12 @@ async function act(action, what) {
 }
 
 /**
- * The detail row's content for `task`.
+ * The detail row's content for `task`, with the partial output received so far while it runs.
  * @param {Task} task
+ * @param {unknown[]} partial
  * @returns {HTMLElement}
  */
-function details(task) {
+function details(task, partial) {
   /** @type {[string, string][]} */
   const facts = [
     ['Id', task.id],
@@ -82,6 +83,10 @@ function details(task) {
     parts.push(h('ol', { class: 'question-list compact' }, questionItems(questions)));
   } else if (task.result !== null && task.result !== undefined) {
     parts.push(h('h3', { text: 'Result' }), h('pre', { class: 'json', text: JSON.stringify(task.result, null, 2) }));
+  } else if (partial.length > 0) {
+    const count = `${partial.length} ${partial.length === 1 ? 'question' : 'questions'} so far`;
+    parts.push(h('h3', { text: count }));
+    parts.push(h('ol', { class: 'question-list compact' }, questionItems(/** @type {any[]} */ (partial))));
   }
   return h('div', { class: 'details' }, parts);
 }
@@ -154,6 +159,26 @@ function taskRows(initial) {
   const detailCell = h('td', { attrs: { colspan: COLUMNS } });
   const detailRow = h('tr', { class: 'detail-row', attrs: { id: detailId }, hidden: true }, [detailCell]);
   let renderedVersion = -1;
+  /** The task's partial output (a generation's questions so far), followed while the row is open. */
+  let partial = /** @type {unknown[]} */ ([]);
+  let stopPartial = /** @type {(() => void) | null} */ (null);
+
+  /** Follows the running task's partial output while its details are open. */
+  function followPartial() {
+    const open = expanded.has(task.id);
+    if (open && !stopPartial && !isTerminal(task.status)) {
+      stopPartial = subscribeToTask(task.id, null, null, null, (item, index) => {
+        if (index !== partial.length) return;
+        partial = [...partial, item];
+        renderedVersion = -1;
+        render(task);
+      });
+    } else if (!open && stopPartial) {
+      stopPartial();
+      stopPartial = null;
+      partial = [];
+    }
+  }
 
   /** @param {Task} next */
   function render(next) {
@@ -180,9 +205,10 @@ function taskRows(initial) {
     // The details can be large (a result with 50 questions): rebuild them only when they changed.
     if (open && renderedVersion !== next.version) {
       clear(detailCell);
-      detailCell.appendChild(details(next));
+      detailCell.appendChild(details(next, partial));
       renderedVersion = next.version;
     }
+    followPartial();
     tick(Date.now());
   }
 

@@ -94,6 +94,15 @@ function follow(taskId) {
       current.cancel.hidden = true;
       current.retry.hidden = !details.task || !(details.task.status === 'failed' || details.task.status === 'cancelled');
     },
+    (item, index) => {
+      // Each question as the model finishes it; the completed result replaces the list.
+      if (!item || typeof item !== 'object' || index !== current.questions.children.length) return;
+      const [node] = questionItems([/** @type {any} */ (item)]);
+      node.setAttribute('aria-label', `Question ${index + 1}`);
+      current.questions.appendChild(node);
+      current.resultHeading.textContent = `${index + 1} ${index === 0 ? 'question' : 'questions'} so far`;
+      current.result.hidden = false;
+    },
   );
   current.section.scrollIntoView({ block: 'nearest' });
 }

@@ -28,12 +28,13 @@ pub async fn subscribe_to_task(ctx: &mut Ctx) -> Result<Response<Body>, ApiError
         .parse()
         .map_err(|_| ApiError::invalid_field("taskId", "is not a task id"))?;
     let task = ctx.visible_task(&identity, id.as_str()).await?;
-    let last_event_id = last_event_id(ctx)?;
+    let resume = last_event_id(ctx)?;
     let slot = stream_slot(ctx, &identity.email)?;
-    Ok(live::task_stream(
+    Ok(live::task_stream_with_partials(
         ctx.state.hub(),
         task,
-        last_event_id,
+        resume,
+        ctx.state.events().cloned(),
         ctx.state.sse(),
         Box::new(slot),
     ))
@@ -57,22 +58,19 @@ pub async fn subscribe_to_tasks(ctx: &mut Ctx) -> Result<Response<Body>, ApiErro
     ))
 }
 
-/// The `Last-Event-ID` a reconnecting client sent (the task version it saw last).
-fn last_event_id(ctx: &Ctx) -> Result<Option<i64>, ApiError> {
-    ctx.parts
-        .headers
-        .get(LAST_EVENT_ID)
-        .map(|value| {
-            value
-                .to_str()
-                .ok()
-                .and_then(|v| v.trim().parse::<i64>().ok())
-                .filter(|v| *v >= 0)
-                .ok_or_else(|| {
-                    ApiError::invalid_field("Last-Event-ID", "must be an event id this server sent")
-                })
+/// The `Last-Event-ID` a reconnecting client sent: the task version it saw last, and after
+/// partial outputs `<version>.<seq>`, the last partial's number too.
+fn last_event_id(ctx: &Ctx) -> Result<live::ResumePoint, ApiError> {
+    let Some(value) = ctx.parts.headers.get(LAST_EVENT_ID) else {
+        return Ok(live::ResumePoint::default());
+    };
+    value
+        .to_str()
+        .ok()
+        .and_then(|v| live::ResumePoint::parse(v.trim()))
+        .ok_or_else(|| {
+            ApiError::invalid_field("Last-Event-ID", "must be an event id this server sent")
         })
-        .transpose()
 }
 
 /// A place under the per-user cap on live streams (SSE streams and WebSocket connections).

@@ -31,7 +31,7 @@ use crate::body::Body;
 
 pub use hub::{LiveHub, EVERYONE_CHANNEL_CAPACITY, USER_CHANNEL_CAPACITY};
 pub use subscription::{list_subscription, task_subscription, Delivery, LiveEvent};
-pub use task_stream::TASK_DELETED_MESSAGE;
+pub use task_stream::{ResumePoint, TASK_DELETED_MESSAGE};
 
 /// How long a per-task stream stays open before it sends the timeout event, unless configured.
 pub const DEFAULT_MONITOR_TIMEOUT: Duration = Duration::from_secs(5 * 60);
@@ -105,7 +105,29 @@ pub fn task_stream(
     config: &SseConfig,
     guard: Box<dyn Any + Send + Sync>,
 ) -> Response<Body> {
-    task_stream::task_stream(hub, snapshot, last_event_id, config, guard)
+    let resume = ResumePoint {
+        version: last_event_id.unwrap_or(0),
+        seq: 0,
+    };
+    task_stream::task_stream(hub, snapshot, resume, None, config, guard)
+}
+
+/// [`task_stream`] with the task's partial outputs from `events`: after the snapshot, the
+/// stored events after `resume.seq` are replayed (one read of the log), then new ones follow
+/// live as `{"type":"partial","taskId":…,"item":…,"index":<seq - 1>}` with
+/// `id: <version>.<seq>`. Once a partial has been sent, update events carry
+/// `id: <version>.<seq>` too, so `Last-Event-ID` always names both positions and a client
+/// that reconnects — to this server after a restart, or to another instance on the same
+/// database — gets exactly the events it missed.
+pub fn task_stream_with_partials(
+    hub: &Arc<LiveHub>,
+    snapshot: Task,
+    resume: ResumePoint,
+    events: Option<Arc<dyn task_store::TaskEventLog>>,
+    config: &SseConfig,
+    guard: Box<dyn Any + Send + Sync>,
+) -> Response<Body> {
+    task_stream::task_stream(hub, snapshot, resume, events, config, guard)
 }
 
 /// The live list stream of `scope`, as a `200 text/event-stream` response.

@@ -3,16 +3,19 @@
 //! timeout or server shutdown.
 
 use std::any::Any;
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use http::Response;
-use task_core::{Task, TaskEvent};
+use task_core::{Task, TaskEvent, TaskId};
+use task_store::{EventReceiver, TaskEventLog};
+use tokio::sync::broadcast::error::RecvError;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::body::{no_content, sse_response, FrameSource};
-use super::encode::{freeze, write_json_event, write_retry, KEEP_ALIVE};
+use super::encode::{freeze, write_event, write_json_event, write_retry, KEEP_ALIVE};
 use super::hub::{OpenStream, TaskState, TaskWatch};
 use super::idle_timer::{IdleTimer, Tick};
 use super::{LiveHub, SseConfig};
@@ -21,16 +24,44 @@ use crate::body::Body;
 /// The message that ends the stream of a task that was deleted while being watched.
 pub const TASK_DELETED_MESSAGE: &str = "Task was deleted";
 
-/// See [`super::task_stream`].
+/// Where a reconnecting client left off: the task version and the partial output it saw last
+/// (`Last-Event-ID` `<version>` or `<version>.<seq>`). Both start at 1, so 0 is "nothing yet".
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ResumePoint {
+    /// The last task version seen.
+    pub version: i64,
+    /// The last partial output seen.
+    pub seq: i64,
+}
+
+impl ResumePoint {
+    /// Parses an event id this server sent; `None` for anything else.
+    pub fn parse(text: &str) -> Option<Self> {
+        let (version, seq) = match text.split_once('.') {
+            Some((version, seq)) => (version, Some(seq)),
+            None => (text, None),
+        };
+        let number = |text: &str| text.parse::<i64>().ok().filter(|n| *n >= 0);
+        Some(Self {
+            version: number(version)?,
+            seq: match seq {
+                Some(seq) => number(seq)?,
+                None => 0,
+            },
+        })
+    }
+}
+
+/// See [`super::task_stream_with_partials`].
 pub(crate) fn task_stream(
     hub: &Arc<LiveHub>,
     snapshot: Task,
-    last_event_id: Option<i64>,
+    resume: ResumePoint,
+    log: Option<Arc<dyn TaskEventLog>>,
     config: &SseConfig,
     guard: Box<dyn Any + Send + Sync>,
 ) -> Response<Body> {
-    // Versions start at 1, so "nothing seen yet" is 0.
-    let seen = last_event_id.unwrap_or(0);
+    let seen = resume.version;
     let snapshot_state = match TaskState::of(&snapshot) {
         Ok(state) => Some(state),
         Err(error) => {
@@ -56,7 +87,16 @@ pub(crate) fn task_stream(
         }
         None => (None, None),
     };
+    // Subscribed before the log is read, so no event falls between the replay and the feed.
+    let live_log = log.filter(|_| watch.is_some());
+    let partials = live_log.as_ref().map(|log| log.subscribe_events());
     let mut stream = TaskStream {
+        task_id: snapshot.id.clone(),
+        replay: live_log.is_some(),
+        log: live_log,
+        partials,
+        seen_seq: resume.seq,
+        queued: VecDeque::new(),
         watch,
         opening: None,
         seen,
@@ -82,6 +122,17 @@ pub(crate) fn task_stream(
 
 /// The state of one open task stream; everything it holds is small and fixed in size.
 struct TaskStream {
+    task_id: TaskId,
+    /// Where partial outputs are read when replaying; `None` without partials.
+    log: Option<Arc<dyn TaskEventLog>>,
+    /// Appended partial outputs, live.
+    partials: Option<EventReceiver>,
+    /// The highest partial output written (or acknowledged by `Last-Event-ID`).
+    seen_seq: i64,
+    /// Whether the log still has to be read once (after the opening).
+    replay: bool,
+    /// Frames ready to write: a replay, or catch-up before a final event.
+    queued: VecDeque<Bytes>,
     /// `None` once the stream has decided to end after its pending frame.
     watch: Option<TaskWatch>,
     /// The `retry:` line and the snapshot, written first.
@@ -101,7 +152,18 @@ enum Wake {
     Shutdown,
     Changed,
     HubGone,
+    Partial(Result<Arc<task_store::TaskEvent>, RecvError>),
     Timer(Tick),
+}
+
+/// The next appended event, or never without a subscription.
+async fn next_partial(
+    partials: &mut Option<EventReceiver>,
+) -> Result<Arc<task_store::TaskEvent>, RecvError> {
+    match partials {
+        Some(receiver) => receiver.recv().await,
+        None => std::future::pending().await,
+    }
 }
 
 impl TaskStream {
@@ -121,7 +183,7 @@ impl TaskStream {
                 if terminal {
                     self.watch = None;
                 }
-                Some(frame)
+                Some(self.with_seq(frame))
             }
             TaskState::Deleted => {
                 self.watch = None;
@@ -133,10 +195,89 @@ impl TaskStream {
     }
 }
 
+impl TaskStream {
+    /// The hub's shared update frame with `id: <version>.<seq>` once partials were sent, so
+    /// `Last-Event-ID` keeps the partial position too.
+    fn with_seq(&self, frame: Bytes) -> Bytes {
+        if self.seen_seq == 0 || !frame.starts_with(b"id: ") {
+            return frame;
+        }
+        let Some(end) = frame.iter().position(|b| *b == b'\n') else {
+            return frame;
+        };
+        let mut out = Vec::with_capacity(frame.len() + 8);
+        out.extend_from_slice(format!("id: {}.{}", self.seen, self.seen_seq).as_bytes());
+        out.extend_from_slice(&frame[end..]);
+        freeze(out)
+    }
+
+    /// One partial output as an event, with `id: <version>.<seq>`.
+    fn partial_frame(&mut self, event: &task_store::TaskEvent) -> Bytes {
+        self.seen_seq = event.seq;
+        let data = serde_json::json!({
+            "type": "partial",
+            "taskId": event.task_id.as_str(),
+            "item": event.item,
+            "index": event.seq - 1,
+        });
+        let mut out = Vec::with_capacity(256);
+        out.extend_from_slice(format!("id: {}.{}\n", self.seen, event.seq).as_bytes());
+        write_event(&mut out, None, &data.to_string());
+        freeze(out)
+    }
+
+    /// Queues every stored partial after the last one written: the replay on opening, and
+    /// the catch-up after a lagging feed, a gap, or before the final event.
+    async fn read_log(&mut self) {
+        let Some(log) = self.log.clone() else {
+            return;
+        };
+        match log.events_after(&self.task_id, self.seen_seq).await {
+            Ok(events) => {
+                for event in &events {
+                    let frame = self.partial_frame(event);
+                    self.queued.push_back(frame);
+                }
+            }
+            Err(error) => {
+                tracing::warn!(task_id = %self.task_id, %error, "cannot read the task's events");
+            }
+        }
+    }
+
+    /// Handles one appended event: the next one is written, an old one skipped, a gap read
+    /// from the log.
+    async fn on_partial(
+        &mut self,
+        received: Result<Arc<task_store::TaskEvent>, RecvError>,
+    ) -> Option<Bytes> {
+        match received {
+            Ok(event) if event.task_id != self.task_id || event.seq <= self.seen_seq => None,
+            Ok(event) if event.seq == self.seen_seq + 1 => Some(self.partial_frame(&event)),
+            Ok(_) | Err(RecvError::Lagged(_)) => {
+                self.read_log().await;
+                self.queued.pop_front()
+            }
+            Err(RecvError::Closed) => {
+                self.partials = None;
+                None
+            }
+        }
+    }
+}
+
 impl FrameSource for TaskStream {
     async fn next_frame(&mut self) -> Option<Bytes> {
         if let Some(opening) = self.opening.take() {
             return Some(opening);
+        }
+        if self.replay {
+            self.replay = false;
+            self.read_log().await;
+        }
+        if let Some(frame) = self.queued.pop_front() {
+            self.timer.frame_sent();
+            return Some(frame);
         }
         loop {
             let receiver = self.watch.as_mut()?.receiver()?;
@@ -147,6 +288,7 @@ impl FrameSource for TaskStream {
                     Ok(()) => Wake::Changed,
                     Err(_) => Wake::HubGone,
                 },
+                received = next_partial(&mut self.partials) => Wake::Partial(received),
                 tick = self.timer.wait() => Wake::Timer(tick),
             };
             match wake {
@@ -160,7 +302,25 @@ impl FrameSource for TaskStream {
                         .as_mut()
                         .and_then(TaskWatch::receiver)
                         .map(|receiver| receiver.borrow_and_update().clone());
+                    let last = matches!(
+                        state,
+                        Some(TaskState::Present { terminal: true, .. } | TaskState::Deleted)
+                    );
+                    if last {
+                        // Partials are stored before the task finishes; a feed that has not
+                        // delivered them yet must not lose them behind the final event.
+                        self.read_log().await;
+                    }
                     if let Some(frame) = state.and_then(|state| self.accept(state)) {
+                        self.queued.push_back(frame);
+                    }
+                    if let Some(frame) = self.queued.pop_front() {
+                        self.timer.frame_sent();
+                        return Some(frame);
+                    }
+                }
+                Wake::Partial(received) => {
+                    if let Some(frame) = self.on_partial(received).await {
                         self.timer.frame_sent();
                         return Some(frame);
                     }

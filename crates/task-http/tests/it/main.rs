@@ -11,6 +11,7 @@ mod errors;
 mod hardening;
 mod limits;
 mod pages;
+mod partials;
 mod quiz;
 mod server;
 mod session;

@@ -2,6 +2,7 @@
 //! SQLite backend (the conformance suite runs against both). For tests, demos and embedding;
 //! nothing survives a restart.
 
+mod events;
 mod tasks;
 mod users;
 
@@ -11,7 +12,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use task_core::{Task, TaskId};
 
 use crate::users::{TokenRecord, User};
-use crate::{ChangeFeed, DEFAULT_FEED_CAPACITY};
+use crate::{ChangeFeed, EventFeed, TaskEvent, DEFAULT_FEED_CAPACITY};
 
 /// An in-memory [`crate::TaskStore`] and [`crate::UserStore`]. Cloning is cheap and shares the
 /// data. Every change is published on the change feed while the state lock is held, so the feed
@@ -25,6 +26,7 @@ pub struct MemoryStore {
 struct Inner {
     state: Mutex<State>,
     feed: ChangeFeed,
+    events: EventFeed,
 }
 
 #[derive(Debug, Default)]
@@ -40,6 +42,8 @@ struct State {
 struct StoredTask {
     seq: u64,
     task: Task,
+    /// The task's event log: removed with the task.
+    events: Vec<TaskEvent>,
 }
 
 #[derive(Debug, Clone)]
@@ -69,6 +73,7 @@ impl MemoryStore {
             inner: Arc::new(Inner {
                 state: Mutex::new(State::default()),
                 feed: ChangeFeed::new(capacity),
+                events: EventFeed::default(),
             }),
         }
     }

@@ -56,6 +56,7 @@ impl MemoryStore {
                 StoredTask {
                     seq,
                     task: task.clone(),
+                    events: Vec::new(),
                 },
             );
             self.publish_upsert(task);

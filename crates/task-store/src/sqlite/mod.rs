@@ -12,6 +12,7 @@ mod claim;
 mod config;
 mod connection;
 mod error;
+mod events;
 mod list;
 mod migrations;
 #[cfg(test)]
@@ -52,6 +53,8 @@ struct Inner {
     path: PathBuf,
     writer: Arc<Writer>,
     readers: Pool<SqliteConnectionManager>,
+    /// Appended task events; published after each append's commit.
+    events: crate::EventFeed,
 }
 
 impl std::fmt::Debug for Inner {
@@ -101,6 +104,7 @@ impl SqliteStore {
                     checkpointer,
                 )),
                 readers,
+                events: crate::EventFeed::default(),
             }),
         })
     }

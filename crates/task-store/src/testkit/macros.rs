@@ -89,6 +89,42 @@ macro_rules! user_conformance_suite {
     };
 }
 
+/// Expands to the event-log cases ([`crate::TaskEventLog`]): one `#[tokio::test]` per case, each
+/// on a fresh store from `$factory`, whose output is an
+/// [`EventFixture`](crate::testkit::EventFixture).
+#[macro_export]
+macro_rules! event_log_conformance_suite {
+    ($factory:expr $(,)?) => {
+        $crate::__event_log_cases!(
+            $factory,
+            [
+                events_are_numbered_and_replayed_in_order,
+                appends_are_fenced_by_the_lease,
+                appended_events_are_published_in_order,
+                events_are_deleted_with_their_task,
+            ]
+        );
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __event_log_cases {
+    ($factory:expr, [$($case:ident),* $(,)?]) => {
+        $(
+            #[::tokio::test]
+            async fn $case() {
+                let fixture = $factory.await;
+                $crate::testkit::$case(
+                    $crate::testkit::TaskFixture::task_store(&fixture),
+                    $crate::testkit::EventFixture::event_log(&fixture),
+                )
+                .await;
+            }
+        )*
+    };
+}
+
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __conformance_cases {

@@ -17,6 +17,7 @@
 
 mod claims;
 mod crud;
+mod events;
 mod feed;
 mod fencing;
 mod listing;
@@ -30,6 +31,7 @@ use std::sync::Arc;
 
 pub use claims::*;
 pub use crud::*;
+pub use events::*;
 pub use feed::*;
 pub use fencing::*;
 pub use listing::*;
@@ -37,7 +39,7 @@ pub use maintenance::*;
 pub use transitions::*;
 pub use users::*;
 
-use crate::{TaskStore, UserStore};
+use crate::{TaskEventLog, TaskStore, UserStore};
 
 /// What a task-suite factory produces: a fresh, empty store.
 pub trait TaskFixture: Send + 'static {
@@ -49,6 +51,24 @@ pub trait TaskFixture: Send + 'static {
 pub trait UserFixture: Send + 'static {
     /// The store under test.
     fn user_store(&self) -> Arc<dyn UserStore>;
+}
+
+/// What an event-log-suite factory produces: a fresh, empty store with an event log.
+pub trait EventFixture: TaskFixture {
+    /// The event log under test (the same store as [`TaskFixture::task_store`]).
+    fn event_log(&self) -> Arc<dyn TaskEventLog>;
+}
+
+impl<S: TaskStore + TaskEventLog + Clone> EventFixture for S {
+    fn event_log(&self) -> Arc<dyn TaskEventLog> {
+        Arc::new(self.clone())
+    }
+}
+
+impl<S: TaskStore + TaskEventLog + Clone, G: Send + 'static> EventFixture for Guarded<S, G> {
+    fn event_log(&self) -> Arc<dyn TaskEventLog> {
+        Arc::new(self.store.clone())
+    }
 }
 
 impl<S: TaskStore + Clone> TaskFixture for S {

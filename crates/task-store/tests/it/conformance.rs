@@ -2,8 +2,16 @@
 
 mod memory {
     task_store::conformance_suite!(async { task_store::MemoryStore::new() });
+
+    mod events {
+        task_store::event_log_conformance_suite!(async { task_store::MemoryStore::new() });
+    }
 }
 
 mod sqlite {
     task_store::conformance_suite!(async { crate::support::sqlite_fixture() });
+
+    mod events {
+        task_store::event_log_conformance_suite!(async { crate::support::sqlite_fixture() });
+    }
 }

@@ -3,3 +3,4 @@
 
 mod envelopes;
 mod fake;
+mod streams;

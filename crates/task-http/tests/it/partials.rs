@@ -1,0 +1,240 @@
+//! `partial` events on `GET /api/subscribeToTask` from the task's event log: replayed after
+//! the snapshot, then live, resumed from `Last-Event-ID` without duplicates or gaps — also by
+//! a new server on the same database (a restart) — and caught up before the final event.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::Method;
+use serde_json::{json, Value};
+use task_core::NewTask;
+use task_http::auth::accounts::add_user;
+use task_http::{serve, AppState, HttpConfig};
+use task_store::{ClaimRequest, Lease, Role, SqliteStore, TaskEventLog, TaskStore};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::support::client::Call;
+use crate::support::sse::{Item, SseStream};
+
+const WAIT: Duration = Duration::from_secs(10);
+const ANN: &str = "ann@example.com";
+
+/// A server on the SQLite file at `path`, with the store's event log.
+struct Server {
+    addr: SocketAddr,
+    store: Arc<SqliteStore>,
+    stop: Option<oneshot::Sender<()>>,
+    serving: JoinHandle<()>,
+}
+
+impl Server {
+    async fn start(path: &Path) -> Server {
+        let store = Arc::new(SqliteStore::open(path).unwrap());
+        let state = AppState::new(
+            store.clone(),
+            store.clone(),
+            HttpConfig::default(),
+            ["noop"],
+        )
+        .unwrap()
+        .with_event_log(store.clone());
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let serving = tokio::spawn(async move {
+            serve(listener, state, async {
+                let _ = stopped.await;
+            })
+            .await
+            .unwrap();
+        });
+        Server {
+            addr,
+            store,
+            stop: Some(stop),
+            serving,
+        }
+    }
+
+    async fn open(&self, token: &str, task: &str, last_event_id: Option<&str>) -> SseStream {
+        let mut call = Call::new(
+            self.addr,
+            Method::GET,
+            format!("/api/subscribeToTask?taskId={task}"),
+        )
+        .bearer(token);
+        if let Some(id) = last_event_id {
+            call = call.header("last-event-id", id);
+        }
+        call.open_stream().await
+    }
+
+    async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let _ = self.serving.await;
+    }
+}
+
+/// A task of Ann's, claimed as a worker would claim it.
+async fn running_task(store: &SqliteStore) -> Lease {
+    let task = store.create(NewTask::new(ANN, "noop")).await.unwrap();
+    let claimed = store
+        .claim(&ClaimRequest {
+            worker_id: "test-worker".into(),
+            limit: 1,
+            task_types: vec![],
+            lease_for: Duration::from_secs(60),
+            max_running_per_user: None,
+            now: task.run_at + 1000,
+        })
+        .await
+        .unwrap();
+    assert_eq!(claimed[0].id, task.id);
+    Lease {
+        task_id: task.id,
+        token: claimed[0].lease_token.clone().unwrap(),
+    }
+}
+
+/// The next event's id and data.
+async fn next(stream: &mut SseStream) -> (String, Value) {
+    match stream.next_event(WAIT).await {
+        Some(item @ Item::Event { .. }) => {
+            let Item::Event { id, .. } = &item else {
+                unreachable!()
+            };
+            (id.clone().unwrap_or_default(), item.json())
+        }
+        other => panic!("expected an event, got {other:?}"),
+    }
+}
+
+fn question(n: u32) -> Value {
+    json!({"text": format!("Question {n}?"), "options": ["a", "b", "c", "d"], "correctIndex": 0})
+}
+
+#[tokio::test]
+async fn partials_replay_stream_live_and_resume_across_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tasklane.db");
+    let server = Server::start(&path).await;
+    let (_, token) = add_user(&*server.store, ANN, Role::User).await.unwrap();
+    let token = token.secret().to_owned();
+    let lease = running_task(&server.store).await;
+    let id = lease.task_id.to_string();
+    for n in 1..=2 {
+        server
+            .store
+            .append_event(&lease, question(n))
+            .await
+            .unwrap();
+    }
+
+    // A late subscriber: the snapshot, then the stored partials in order.
+    let mut stream = server.open(&token, &id, None).await;
+    assert_eq!(stream.status, 200);
+    let (snapshot_id, snapshot) = next(&mut stream).await;
+    assert_eq!(snapshot["type"], "update");
+    let version = snapshot["task"]["version"].as_i64().unwrap();
+    assert_eq!(snapshot_id, version.to_string());
+    for n in 1..=2 {
+        let (event_id, event) = next(&mut stream).await;
+        assert_eq!(event_id, format!("{version}.{n}"));
+        assert_eq!(
+            event,
+            json!({"type": "partial", "taskId": id, "item": question(n), "index": n - 1})
+        );
+    }
+    // Then live.
+    server
+        .store
+        .append_event(&lease, question(3))
+        .await
+        .unwrap();
+    let (event_id, event) = next(&mut stream).await;
+    assert_eq!(
+        (event_id.as_str(), &event["index"]),
+        (format!("{version}.3").as_str(), &json!(2))
+    );
+    drop(stream);
+
+    // Resuming after the second partial replays exactly the third.
+    let mut resumed = server
+        .open(&token, &id, Some(&format!("{version}.2")))
+        .await;
+    let (event_id, event) = next(&mut resumed).await;
+    assert_eq!(event_id, format!("{version}.3"));
+    assert_eq!(event["item"], question(3));
+    drop(resumed);
+
+    // A restart: a new server on the same file replays what the client missed, then goes on.
+    // The worker (here: the first store) goes on writing while the server is down.
+    let worker = Arc::clone(&server.store);
+    server.stop().await;
+    worker.append_event(&lease, question(4)).await.unwrap();
+    let restarted = Server::start(&path).await;
+    let mut after_restart = restarted
+        .open(&token, &id, Some(&format!("{version}.3")))
+        .await;
+    let (event_id, event) = next(&mut after_restart).await;
+    assert_eq!(event_id, format!("{version}.4"));
+    assert_eq!(event["index"], 3);
+    restarted
+        .store
+        .append_event(&lease, question(5))
+        .await
+        .unwrap();
+    let (event_id, _) = next(&mut after_restart).await;
+    assert_eq!(event_id, format!("{version}.5"));
+
+    // Progress after partials carries the partial position in its id; the final event comes
+    // after every partial stored before it.
+    restarted
+        .store
+        .update_progress(&lease, 50, Some("5 of 10 questions received".into()))
+        .await
+        .unwrap();
+    let (event_id, event) = next(&mut after_restart).await;
+    assert_eq!(event["type"], "update");
+    assert_eq!(event_id, format!("{}.5", version + 1));
+    restarted
+        .store
+        .append_event(&lease, question(6))
+        .await
+        .unwrap();
+    restarted
+        .store
+        .complete(&lease, json!({"questionsGenerated": 6}))
+        .await
+        .unwrap();
+    let (event_id, event) = next(&mut after_restart).await;
+    assert_eq!(
+        (event_id, event["type"].clone()),
+        (format!("{}.6", version + 1), json!("partial"))
+    );
+    let (event_id, event) = next(&mut after_restart).await;
+    assert_eq!(event["type"], "complete");
+    assert_eq!(event_id, format!("{}.6", version + 2));
+    restarted.stop().await;
+}
+
+#[tokio::test]
+async fn a_malformed_last_event_id_is_a_400() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("tasklane.db")).await;
+    let (_, token) = add_user(&*server.store, ANN, Role::User).await.unwrap();
+    let lease = running_task(&server.store).await;
+    for bad in ["1.x", "1.2.3", "-1", ".3"] {
+        let stream = server
+            .open(token.secret(), lease.task_id.as_str(), Some(bad))
+            .await;
+        assert_eq!(stream.status, 400, "{bad}");
+    }
+    server.stop().await;
+}
