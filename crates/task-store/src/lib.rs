@@ -16,6 +16,7 @@ pub mod backend;
 mod error;
 mod feed;
 mod memory;
+pub mod migrate;
 mod query;
 mod sqlite;
 mod store;
@@ -32,8 +33,8 @@ pub use query::{
     MAX_LIST_LIMIT,
 };
 pub use sqlite::{
-    map_sqlite_error, Migration, SqliteConfig, SqliteStore, DEFAULT_BUSY_TIMEOUT,
-    DEFAULT_CHECKPOINT_PAGES, DEFAULT_POOL_SIZE, MIGRATIONS,
+    map_sqlite_error, SqliteConfig, SqliteStore, DEFAULT_BUSY_TIMEOUT, DEFAULT_CHECKPOINT_PAGES,
+    DEFAULT_POOL_SIZE, MIGRATIONS,
 };
 pub use store::TaskStore;
 pub use users::{NewToken, Role, TokenKind, TokenRecord, User, UserStore};

@@ -2,6 +2,7 @@
 //! the `postgres` feature) PostgreSQL.
 
 mod memory;
+mod migrations;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod query;
@@ -15,6 +16,7 @@ use async_trait::async_trait;
 use crate::{NewQuestion, Question, QuestionId, QuizError, ValidationStatus};
 
 pub use memory::MemoryQuestionStore;
+pub use migrations::{POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS};
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresQuestionStore;
 pub use query::{

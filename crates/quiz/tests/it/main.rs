@@ -9,4 +9,5 @@ mod offline;
 mod postgres;
 mod store;
 mod support;
+mod upgrade;
 mod validation;

@@ -48,9 +48,13 @@ pub fn memory() -> Stores {
     }
 }
 
-pub fn sqlite() -> Stores {
+pub async fn sqlite() -> Stores {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = SqliteStore::open(dir.path().join("tasklane.db")).expect("open sqlite");
+    store
+        .apply_migrations(&[&quiz::SQLITE_MIGRATIONS])
+        .await
+        .expect("questions table");
     Stores {
         tasks: Arc::new(store.clone()),
         users: Arc::new(store.clone()),
@@ -72,7 +76,7 @@ macro_rules! on_both_backends {
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn sqlite() {
-                super::$scenario($crate::support::sqlite()).await
+                super::$scenario($crate::support::sqlite().await).await
             }
         }
     )*};
@@ -91,7 +95,7 @@ macro_rules! on_every_backend {
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn sqlite() {
-                super::$scenario($crate::support::sqlite()).await
+                super::$scenario($crate::support::sqlite().await).await
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

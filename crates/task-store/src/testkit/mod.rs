@@ -22,6 +22,7 @@ mod fencing;
 mod listing;
 mod macros;
 mod maintenance;
+mod migrations;
 mod support;
 mod transitions;
 mod users;
@@ -34,6 +35,7 @@ pub use feed::*;
 pub use fencing::*;
 pub use listing::*;
 pub use maintenance::*;
+pub use migrations::assert_set_matches_directory;
 pub use transitions::*;
 pub use users::*;
 
