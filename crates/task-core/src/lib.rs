@@ -1,18 +1,21 @@
 //! The task model shared by every tasklane crate: ids, the status state machine, progress rules and
 //! the events the live stream carries.
 //!
-//! **Invariant: this crate does no I/O and needs no async runtime.** The one system call it makes is
-//! reading the OS random number generator for new task ids. Everything that decides whether a change
+//! **Invariant: this crate does no I/O and needs no async runtime.** The system calls it makes are
+//! reading the OS random number generator for new task ids and the wall clock ([`now_millis`]). Everything that decides whether a change
 //! to a task is legal lives here, so every storage backend enforces the same rules.
 
+mod clock;
 mod error;
 mod event;
 mod id;
 mod new_task;
 mod progress;
 mod status;
+pub mod sync;
 mod task;
 
+pub use clock::now_millis;
 pub use error::CoreError;
 pub use event::{TaskEvent, MONITORING_TIMEOUT_MESSAGE};
 pub use id::TaskId;

@@ -4,8 +4,10 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+
 use std::time::Duration;
+use task_core::sync::lock;
 
 use task_core::{Task, TaskStatus};
 use task_store::{StoreError, TaskChange, TaskStore};
@@ -298,10 +300,6 @@ fn known_method(method: &str) -> &'static str {
         .into_iter()
         .find(|known| known.eq_ignore_ascii_case(method))
         .unwrap_or("OTHER")
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 async fn record_durations(metrics: Weak<Metrics>, mut feed: task_store::ChangeReceiver) {

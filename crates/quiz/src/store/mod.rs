@@ -73,12 +73,7 @@ pub trait QuestionStore: Send + Sync + std::fmt::Debug + 'static {
     async fn update_emoji(&self, id: &QuestionId, emoji: &str) -> Result<Question, QuizError>;
 }
 
-/// Milliseconds since the Unix epoch.
-fn now_millis() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
+use task_core::now_millis;
 
 /// Checks an emoji for [`QuestionStore::update_emoji`].
 fn check_new_emoji(emoji: &str) -> Result<(), QuizError> {

@@ -85,22 +85,17 @@ impl Ctx {
     }
 }
 
-/// The current time in Unix milliseconds.
-pub fn now_millis() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or_default()
-}
+pub use task_core::now_millis;
 
-/// The user whose tasks a listing shows: a normal user sees only their own (naming anyone else
-/// is 403); a superuser sees everyone's, or one user's when named.
+/// The user whose `things` (tasks, questions) a listing shows: a normal user sees only their
+/// own (naming anyone else is 403); a superuser sees everyone's, or one user's when named.
 ///
 /// # Errors
 /// 400 when the named user is not a usable email; 403 when a normal user names another user.
 pub fn listing_owner(
     identity: &Identity,
     requested: Option<&str>,
+    things: &str,
 ) -> Result<Option<String>, ApiError> {
     let requested = requested
         .map(|raw| {
@@ -110,9 +105,9 @@ pub fn listing_owner(
         .transpose()?;
     match (identity.is_superuser(), requested) {
         (true, requested) => Ok(requested),
-        (false, Some(other)) if other != identity.email => Err(ApiError::forbidden(
-            "only a superuser may list another user's tasks",
-        )),
+        (false, Some(other)) if other != identity.email => Err(ApiError::forbidden(format!(
+            "only a superuser may list another user's {things}"
+        ))),
         (false, _) => Ok(Some(identity.email.clone())),
     }
 }

@@ -26,6 +26,7 @@ mod migrations;
 mod support;
 mod transitions;
 mod users;
+mod wait;
 
 use std::sync::Arc;
 
@@ -38,6 +39,7 @@ pub use maintenance::*;
 pub use migrations::assert_set_matches_directory;
 pub use transitions::*;
 pub use users::*;
+pub use wait::{wait_for_task, within};
 
 use crate::{TaskStore, UserStore};
 
