@@ -172,16 +172,9 @@ pub struct Query {
 impl Query {
     /// Parses the query part of a URI (`None` means no query).
     pub fn parse(query: Option<&str>) -> Self {
-        let pairs = query
-            .unwrap_or_default()
-            .split('&')
-            .filter(|pair| !pair.is_empty())
-            .map(|pair| {
-                let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-                (percent_decode(key), percent_decode(value))
-            })
-            .collect();
-        Self { pairs }
+        Self {
+            pairs: decode_pairs(query.unwrap_or_default()),
+        }
     }
 
     /// The first value of `key`; an empty value counts as absent.
@@ -211,46 +204,13 @@ impl Query {
     }
 }
 
-/// Decodes `%XX` escapes and `+` (a space in form encoding). Invalid escapes stay as written;
-/// invalid UTF-8 becomes U+FFFD.
-fn percent_decode(input: &str) -> String {
-    let bytes = input.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            b'%' if i + 2 < bytes.len() => {
-                match (hex_value(bytes[i + 1]), hex_value(bytes[i + 2])) {
-                    (Some(high), Some(low)) => {
-                        out.push(high << 4 | low);
-                        i += 3;
-                    }
-                    _ => {
-                        out.push(b'%');
-                        i += 1;
-                    }
-                }
-            }
-            byte => {
-                out.push(byte);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn hex_value(byte: u8) -> Option<u8> {
-    match byte {
-        b'0'..=b'9' => Some(byte - b'0'),
-        b'a'..=b'f' => Some(byte - b'a' + 10),
-        b'A'..=b'F' => Some(byte - b'A' + 10),
-        _ => None,
-    }
+/// The one place query strings are decoded (`form_urlencoded`, the WHATWG rules): `%XX`
+/// escapes and `+` (a space) decoded, invalid escapes kept as written, invalid UTF-8 replaced by
+/// U+FFFD, empty pairs skipped.
+fn decode_pairs(query: &str) -> Vec<(String, String)> {
+    form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect()
 }
 
 #[cfg(test)]
