@@ -27,7 +27,6 @@ mod server;
 mod service;
 mod state;
 mod stream_slots;
-pub mod test_tasks;
 
 pub use api_error::ApiError;
 pub use cidr::IpCidr;
