@@ -1,13 +1,25 @@
 //! Opens the database `--db` names: a `postgres://` (or `postgresql://`) URL chooses
 //! PostgreSQL, anything else is a SQLite file path. The binary is where the concrete stores are
 //! chosen; tasks, users and tokens, and questions always live in the same database.
+//!
+//! It is also where the binary decides which tables the database gets: each store applies its
+//! own migration set (`tasks`) when it opens, and the sets listed below are applied next, each
+//! owned by the crate whose code uses the tables. A crate with new tables adds its set here,
+//! one line per backend (see `task_store::migrate`).
 
 use std::sync::Arc;
 
 use anyhow::Context;
 use quiz::{PostgresQuestionStore, QuestionStore, SqliteQuestionStore};
 use task_postgres::{is_postgres_url, PostgresConfig, PostgresStore};
+use task_store::migrate::MigrationSet;
 use task_store::{SqliteStore, TaskEventLog, TaskStore, UserStore};
+
+/// The migration sets applied to a SQLite database after the store's own.
+const SQLITE_SETS: &[&MigrationSet] = &[&quiz::SQLITE_MIGRATIONS];
+
+/// The migration sets applied to a PostgreSQL schema after the store's own.
+const POSTGRES_SETS: &[&MigrationSet] = &[&quiz::POSTGRES_MIGRATIONS];
 
 /// The stores of one database, as the rest of the binary uses them.
 pub struct Database {
@@ -36,6 +48,10 @@ pub async fn open(db: &str, pg_schema: Option<&str>) -> anyhow::Result<Database>
         let store = PostgresStore::connect(db, config)
             .await
             .with_context(|| format!("cannot open PostgreSQL database {}", redact(db)))?;
+        store
+            .apply_migrations(POSTGRES_SETS)
+            .await
+            .with_context(|| format!("cannot migrate PostgreSQL database {}", redact(db)))?;
         tracing::info!(schema = store.schema(), "using PostgreSQL");
         return Ok(Database {
             tasks: Arc::new(store.clone()),
@@ -49,6 +65,10 @@ pub async fn open(db: &str, pg_schema: Option<&str>) -> anyhow::Result<Database>
     }
     let store =
         SqliteStore::open(db).with_context(|| format!("cannot open SQLite database {db:?}"))?;
+    store
+        .apply_migrations(SQLITE_SETS)
+        .await
+        .with_context(|| format!("cannot migrate SQLite database {db:?}"))?;
     Ok(Database {
         tasks: Arc::new(store.clone()),
         users: Arc::new(store.clone()),
@@ -105,5 +125,22 @@ mod tests {
             .err()
             .expect("refused");
         assert!(error.to_string().contains("--pg-schema"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn a_new_sqlite_database_gets_every_set_and_reopens() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tasklane.db");
+        for _ in 0..2 {
+            let db = open(path.to_str().unwrap(), None).await.expect("open");
+            db.questions
+                .existing_texts("Matte")
+                .await
+                .expect("the questions table exists");
+            db.users
+                .count_users()
+                .await
+                .expect("the users table exists");
+        }
     }
 }

@@ -43,3 +43,4 @@ pub use store::{
     MemoryQuestionStore, QuestionCursor, QuestionPage, QuestionQuery, QuestionStore,
     SqliteQuestionStore, DEFAULT_QUESTION_LIMIT, MAX_QUESTION_LIMIT,
 };
+pub use store::{POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS};

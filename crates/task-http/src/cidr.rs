@@ -1,17 +1,19 @@
-//! IP networks in CIDR notation (`10.0.0.0/8`, `::1`), for the trusted-proxy allow list.
+//! IP networks in CIDR notation (`10.0.0.0/8`, `::1`), for the trusted-proxy allow list. The
+//! parsing and matching are `ipnet`'s; this type adds what the allow list needs on top: a bare
+//! address means a network of one, IPv4-mapped IPv6 peers match IPv4 networks, and a bad entry
+//! is a configuration error naming the setting.
 
 use std::fmt;
 use std::net::IpAddr;
 use std::str::FromStr;
 
+use ipnet::IpNet;
+
 use crate::HttpError;
 
 /// An address with a prefix length; a bare address is a network of one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct IpCidr {
-    network: IpAddr,
-    prefix: u8,
-}
+pub struct IpCidr(IpNet);
 
 impl IpCidr {
     /// Whether `addr` lies in this network. IPv4-mapped IPv6 peers (`::ffff:10.0.0.1`) match
@@ -21,55 +23,29 @@ impl IpCidr {
             IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(addr),
             v4 => v4,
         };
-        match (self.network, addr) {
-            (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                prefix_matches(u32::from(net).into(), u32::from(ip).into(), self.prefix, 32)
-            }
-            (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                prefix_matches(u128::from(net), u128::from(ip), self.prefix, 128)
-            }
-            _ => false,
-        }
+        self.0.contains(&addr)
     }
-}
-
-/// Compares the top `prefix` bits of two addresses `width` bits wide.
-fn prefix_matches(network: u128, addr: u128, prefix: u8, width: u8) -> bool {
-    if prefix == 0 {
-        return true;
-    }
-    let shift = u32::from(width - prefix);
-    (network >> shift) == (addr >> shift)
 }
 
 impl FromStr for IpCidr {
     type Err = HttpError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let invalid = || HttpError::InvalidConfig {
+        let network = if s.contains('/') {
+            s.parse::<IpNet>().ok()
+        } else {
+            s.parse::<IpAddr>().ok().map(IpNet::from)
+        };
+        network.map(Self).ok_or_else(|| HttpError::InvalidConfig {
             setting: "trusted_proxies",
             reason: format!("{s:?} is not an IP address or CIDR network"),
-        };
-        let (addr, prefix) = match s.split_once('/') {
-            Some((addr, prefix)) => (addr, Some(prefix)),
-            None => (s, None),
-        };
-        let network: IpAddr = addr.parse().map_err(|_| invalid())?;
-        let width = if network.is_ipv4() { 32 } else { 128 };
-        let prefix = match prefix {
-            Some(p) => p.parse::<u8>().map_err(|_| invalid())?,
-            None => width,
-        };
-        if prefix > width {
-            return Err(invalid());
-        }
-        Ok(Self { network, prefix })
+        })
     }
 }
 
 impl fmt::Display for IpCidr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.network, self.prefix)
+        self.0.fmt(f)
     }
 }
 
@@ -115,6 +91,10 @@ mod tests {
         assert_eq!(
             "10.1.0.0/16".parse::<IpCidr>().unwrap().to_string(),
             "10.1.0.0/16"
+        );
+        assert_eq!(
+            "127.0.0.1".parse::<IpCidr>().unwrap().to_string(),
+            "127.0.0.1/32"
         );
     }
 }

@@ -192,22 +192,9 @@ impl Query {
     /// # Errors
     /// 400 naming the key when a key or value does not decode to UTF-8 text.
     pub fn parse(query: Option<&str>) -> Result<Self, ApiError> {
-        let pairs = query
-            .unwrap_or_default()
-            .split('&')
-            .filter(|pair| !pair.is_empty())
-            .map(|pair| {
-                let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-                match (percent_decode(key), percent_decode(value)) {
-                    (Some(key), Some(value)) => Ok((key, value)),
-                    (Some(key), None) => Err(ApiError::invalid_field(key, NOT_UTF8)),
-                    (None, _) => Err(ApiError::bad_request(format!(
-                        "query string: a parameter name {NOT_UTF8}"
-                    ))),
-                }
-            })
-            .collect::<Result<_, _>>()?;
-        Ok(Self { pairs })
+        Ok(Self {
+            pairs: decode_pairs(query.unwrap_or_default())?,
+        })
     }
 
     /// The query itself, unless a parameter is given more than once: which of two values would
@@ -260,46 +247,38 @@ impl Query {
 /// Why a query parameter whose escapes decode to bytes that are not UTF-8 is refused.
 const NOT_UTF8: &str = "is not valid UTF-8 once percent-decoded";
 
-/// Decodes `%XX` escapes and `+` (a space in form encoding). Invalid escapes stay as written;
-/// `None` when the decoded bytes are not UTF-8 (guessing would make `?q=%ff` search for U+FFFD).
-fn percent_decode(input: &str) -> Option<String> {
-    let bytes = input.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => {
-                out.push(b' ');
-                i += 1;
+/// The one place query strings are decoded, by the WHATWG `application/x-www-form-urlencoded`
+/// rules: pairs split on `&` and the first `=`, `+` a space, `%XX` escapes decoded by
+/// `percent_encoding` (the crate `form_urlencoded` is built on), invalid escapes kept as written,
+/// empty pairs skipped. `form_urlencoded::parse` itself is not used because it replaces bytes that
+/// are not UTF-8 by U+FFFD, and a guess would make `?q=%ff` search for U+FFFD: those are refused.
+///
+/// # Errors
+/// 400 naming the parameter whose name or value is not UTF-8.
+fn decode_pairs(query: &str) -> Result<Vec<(String, String)>, ApiError> {
+    query
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            match (decode_part(key), decode_part(value)) {
+                (Some(key), Some(value)) => Ok((key, value)),
+                (Some(key), None) => Err(ApiError::invalid_field(key, NOT_UTF8)),
+                (None, _) => Err(ApiError::bad_request(format!(
+                    "query string: a parameter name {NOT_UTF8}"
+                ))),
             }
-            b'%' if i + 2 < bytes.len() => {
-                match (hex_value(bytes[i + 1]), hex_value(bytes[i + 2])) {
-                    (Some(high), Some(low)) => {
-                        out.push(high << 4 | low);
-                        i += 3;
-                    }
-                    _ => {
-                        out.push(b'%');
-                        i += 1;
-                    }
-                }
-            }
-            byte => {
-                out.push(byte);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8(out).ok()
+        })
+        .collect()
 }
 
-fn hex_value(byte: u8) -> Option<u8> {
-    match byte {
-        b'0'..=b'9' => Some(byte - b'0'),
-        b'a'..=b'f' => Some(byte - b'a' + 10),
-        b'A'..=b'F' => Some(byte - b'A' + 10),
-        _ => None,
-    }
+/// One name or value: `+` is a space, then `%XX` escapes; `None` when the bytes are not UTF-8.
+fn decode_part(part: &str) -> Option<String> {
+    let spaced = part.replace('+', " ");
+    percent_encoding::percent_decode_str(&spaced)
+        .decode_utf8()
+        .ok()
+        .map(std::borrow::Cow::into_owned)
 }
 
 #[cfg(test)]
@@ -332,7 +311,10 @@ mod tests {
             .once_each()
             .unwrap_err();
         assert_eq!(repeated.message(), "invalid limit: is given more than once");
-        assert!(Query::parse(Some("limit=5&q=a")).unwrap().once_each().is_ok());
+        assert!(Query::parse(Some("limit=5&q=a"))
+            .unwrap()
+            .once_each()
+            .is_ok());
         let limit: Result<Option<usize>, _> = Query::parse(Some("limit=ten"))
             .unwrap()
             .parse_value("limit", "a number");

@@ -30,7 +30,6 @@ mod state;
 mod storage_health;
 mod stream_slots;
 mod strict_json;
-pub mod test_tasks;
 mod ws;
 
 pub use api_error::ApiError;

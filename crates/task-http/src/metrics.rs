@@ -1,12 +1,20 @@
-//! Prometheus metrics in the text exposition format, written by hand: task counts by status
-//! and type, queue depth, task durations, open live streams, and HTTP requests by route,
-//! method and status with their latency.
+//! Prometheus metrics: task counts by status and type, queue depth, task durations, open live
+//! streams, and HTTP requests by route, method and status with their latency.
+//!
+//! Counting, histograms and the text exposition format (version 0.0.4) are `prometheus-client`'s;
+//! this module chooses the series and fills the ones read at scrape time (task counts from the
+//! store, stream gauges from the live hub) into a registry built for that scrape.
 
-use std::collections::BTreeMap;
-use std::fmt::Write as _;
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
+use prometheus_client::encoding::prometheus_text;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::{Family, MetricConstructor};
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
 use task_core::{Task, TaskStatus};
 use task_store::{StoreError, TaskChange, TaskStore};
 use tokio::sync::broadcast::error::RecvError;
@@ -22,76 +30,52 @@ pub const TASK_BUCKETS: [f64; 12] = [
     0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0,
 ];
 
-/// A cumulative histogram with fixed buckets.
-#[derive(Debug, Clone)]
-struct Histogram {
-    bounds: &'static [f64],
-    /// Observations per bucket (not cumulative; summed when rendered), plus `+Inf` last.
-    counts: Vec<u64>,
-    sum: f64,
-    count: u64,
+/// The request counter's labels.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    route: &'static str,
+    method: &'static str,
+    status: u16,
 }
 
-impl Histogram {
-    fn new(bounds: &'static [f64]) -> Self {
-        Self {
-            bounds,
-            counts: vec![0; bounds.len() + 1],
-            sum: 0.0,
-            count: 0,
-        }
-    }
-
-    fn observe(&mut self, seconds: f64) {
-        let bucket = self
-            .bounds
-            .iter()
-            .position(|bound| seconds <= *bound)
-            .unwrap_or(self.bounds.len());
-        self.counts[bucket] += 1;
-        self.sum += seconds;
-        self.count += 1;
-    }
-
-    /// Writes the `_bucket`, `_sum` and `_count` series; `labels` is `k="v",...` or empty.
-    fn render(&self, out: &mut String, name: &str, labels: &str) {
-        let separator = if labels.is_empty() { "" } else { "," };
-        let mut cumulative = 0;
-        for (index, count) in self.counts.iter().enumerate() {
-            cumulative += count;
-            let le = match self.bounds.get(index) {
-                Some(bound) => bound.to_string(),
-                None => "+Inf".to_owned(),
-            };
-            let _ = writeln!(
-                out,
-                "{name}_bucket{{{labels}{separator}le=\"{le}\"}} {cumulative}"
-            );
-        }
-        let braces = if labels.is_empty() {
-            String::new()
-        } else {
-            format!("{{{labels}}}")
-        };
-        let _ = writeln!(out, "{name}_sum{braces} {}", self.sum);
-        let _ = writeln!(out, "{name}_count{braces} {}", self.count);
-    }
+/// The request histogram's labels.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteLabels {
+    route: &'static str,
+    method: &'static str,
 }
 
-/// The request counter's key: route pattern, method, status.
-type RequestKey = (&'static str, &'static str, u16);
-/// The request histogram's key: route pattern, method.
-type RouteKey = (&'static str, &'static str);
-/// The task duration histogram's key: task type, terminal status.
-type TaskKey = (String, TaskStatus);
+/// The task duration histogram's labels.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TaskDurationLabels {
+    task_type: String,
+    status: &'static str,
+}
+
+/// The task gauge's labels.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TaskLabels {
+    status: &'static str,
+    task_type: String,
+}
+
+/// Makes histograms with one fixed set of buckets.
+#[derive(Debug, Clone, Copy)]
+struct Buckets(&'static [f64]);
+
+impl MetricConstructor<Histogram> for Buckets {
+    fn new_metric(&self) -> Histogram {
+        Histogram::new(self.0.iter().copied())
+    }
+}
 
 /// The server's metrics. Create one per server with [`Metrics::new`], record requests with
 /// [`Metrics::observe_request`], serve [`Metrics::render`] at `GET /metrics`.
 pub struct Metrics {
     store: Arc<dyn TaskStore>,
-    requests: Mutex<BTreeMap<RequestKey, u64>>,
-    request_durations: Mutex<BTreeMap<RouteKey, Histogram>>,
-    task_durations: Mutex<BTreeMap<TaskKey, Histogram>>,
+    requests: Family<RequestLabels, Counter>,
+    request_durations: Family<RouteLabels, Histogram, Buckets>,
+    task_durations: Family<TaskDurationLabels, Histogram, Buckets>,
     live: OnceLock<Weak<LiveHub>>,
 }
 
@@ -109,9 +93,9 @@ impl Metrics {
         let feed = store.subscribe();
         let metrics = Arc::new(Metrics {
             store,
-            requests: Mutex::new(BTreeMap::new()),
-            request_durations: Mutex::new(BTreeMap::new()),
-            task_durations: Mutex::new(BTreeMap::new()),
+            requests: Family::default(),
+            request_durations: Family::new_with_constructor(Buckets(&REQUEST_BUCKETS)),
+            task_durations: Family::new_with_constructor(Buckets(&TASK_BUCKETS)),
             live: OnceLock::new(),
         });
         match tokio::runtime::Handle::try_current() {
@@ -140,12 +124,15 @@ impl Metrics {
         elapsed: Duration,
     ) {
         let method = known_method(method);
-        *lock(&self.requests)
-            .entry((route, method, status))
-            .or_insert(0) += 1;
-        lock(&self.request_durations)
-            .entry((route, method))
-            .or_insert_with(|| Histogram::new(&REQUEST_BUCKETS))
+        self.requests
+            .get_or_create(&RequestLabels {
+                route,
+                method,
+                status,
+            })
+            .inc();
+        self.request_durations
+            .get_or_create(&RouteLabels { route, method })
             .observe(elapsed.as_secs_f64());
     }
 
@@ -155,9 +142,11 @@ impl Metrics {
             return;
         };
         let seconds = (completed - started).max(0) as f64 / 1000.0;
-        lock(&self.task_durations)
-            .entry((task.task_type.clone(), task.status))
-            .or_insert_with(|| Histogram::new(&TASK_BUCKETS))
+        self.task_durations
+            .get_or_create(&TaskDurationLabels {
+                task_type: task.task_type.clone(),
+                status: task.status.as_str(),
+            })
             .observe(seconds);
     }
 
@@ -167,128 +156,77 @@ impl Metrics {
     /// When the task counts cannot be read from the store.
     pub async fn render(&self) -> Result<String, StoreError> {
         let counts = self.store.counts().await?;
-        let mut out = String::with_capacity(4096);
+        // The registry adds the final period to each help text.
+        let mut registry = Registry::default();
 
-        header(
-            &mut out,
-            "tasklane_tasks",
-            "gauge",
-            "Tasks by status and type.",
-        );
+        let tasks = Family::<TaskLabels, Gauge>::default();
         let mut pending = 0;
         for count in &counts {
             if count.status == TaskStatus::Pending {
                 pending += count.count;
             }
-            let _ = writeln!(
-                out,
-                "tasklane_tasks{{status=\"{}\",task_type=\"{}\"}} {}",
-                count.status,
-                escape(&count.task_type),
-                count.count
-            );
+            tasks
+                .get_or_create(&TaskLabels {
+                    status: count.status.as_str(),
+                    task_type: count.task_type.clone(),
+                })
+                .set(i64::try_from(count.count).unwrap_or(i64::MAX));
         }
-
-        header(
-            &mut out,
+        registry.register("tasklane_tasks", "Tasks by status and type", tasks);
+        registry.register(
             "tasklane_queue_depth",
-            "gauge",
-            "Tasks waiting to run (pending).",
+            "Tasks waiting to run (pending)",
+            gauge(pending),
         );
-        let _ = writeln!(out, "tasklane_queue_depth {pending}");
-
-        header(
-            &mut out,
+        registry.register(
             "tasklane_task_duration_seconds",
-            "histogram",
-            "Run time of finished tasks' last attempt (completed_at - started_at).",
+            "Run time of finished tasks' last attempt (completed_at - started_at)",
+            self.task_durations.clone(),
         );
-        for ((task_type, status), histogram) in lock(&self.task_durations).iter() {
-            let labels = format!("task_type=\"{}\",status=\"{status}\"", escape(task_type));
-            histogram.render(&mut out, "tasklane_task_duration_seconds", &labels);
-        }
 
         let hub = self.live.get().and_then(Weak::upgrade);
         let hub_value = |read: fn(&LiveHub) -> u64| hub.as_deref().map_or(0, read);
-        header(
-            &mut out,
+        registry.register(
             "tasklane_sse_streams_open",
-            "gauge",
-            "Open live (SSE) streams.",
+            "Open live (SSE) streams",
+            gauge(hub_value(|hub| hub.open_streams() as u64)),
         );
-        let _ = writeln!(
-            out,
-            "tasklane_sse_streams_open {}",
-            hub_value(|hub| hub.open_streams() as u64)
-        );
-        header(
-            &mut out,
+        registry.register(
             "tasklane_sse_watched_tasks",
-            "gauge",
-            "Tasks with at least one open live stream.",
+            "Tasks with at least one open live stream",
+            gauge(hub_value(|hub| hub.watched_tasks() as u64)),
         );
-        let _ = writeln!(
-            out,
-            "tasklane_sse_watched_tasks {}",
-            hub_value(|hub| hub.watched_tasks() as u64)
+        let lag = Counter::<u64>::default();
+        lag.inc_by(hub_value(LiveHub::lag_recoveries));
+        // Counters get their `_total` suffix from the encoder.
+        registry.register(
+            "tasklane_sse_feed_lag",
+            "Times the live hub fell behind the change feed and re-read the watched tasks",
+            lag,
         );
-        header(
-            &mut out,
-            "tasklane_sse_feed_lag_total",
-            "counter",
-            "Times the live hub fell behind the change feed and re-read the watched tasks.",
+        registry.register(
+            "tasklane_http_requests",
+            "HTTP requests by route, method and status",
+            self.requests.clone(),
         );
-        let _ = writeln!(
-            out,
-            "tasklane_sse_feed_lag_total {}",
-            hub_value(LiveHub::lag_recoveries)
-        );
-
-        header(
-            &mut out,
-            "tasklane_http_requests_total",
-            "counter",
-            "HTTP requests by route, method and status.",
-        );
-        for ((route, method, status), count) in lock(&self.requests).iter() {
-            let _ = writeln!(
-                out,
-                "tasklane_http_requests_total{{route=\"{}\",method=\"{method}\",status=\"{status}\"}} {count}",
-                escape(route)
-            );
-        }
-
-        header(
-            &mut out,
+        registry.register(
             "tasklane_http_request_duration_seconds",
-            "histogram",
-            "Time to answer HTTP requests (to the response head for streams).",
+            "Time to answer HTTP requests (to the response head for streams)",
+            self.request_durations.clone(),
         );
-        for ((route, method), histogram) in lock(&self.request_durations).iter() {
-            let labels = format!("route=\"{}\",method=\"{method}\"", escape(route));
-            histogram.render(&mut out, "tasklane_http_request_duration_seconds", &labels);
-        }
+
+        let mut out = String::with_capacity(4096);
+        prometheus_text::encode(&mut out, &registry)
+            .map_err(|_| StoreError::Backend("encoding the metrics failed".to_owned()))?;
         Ok(out)
     }
 }
 
-fn header(out: &mut String, name: &str, kind: &str, help: &str) {
-    let _ = writeln!(out, "# HELP {name} {help}");
-    let _ = writeln!(out, "# TYPE {name} {kind}");
-}
-
-/// Escapes a label value as the exposition format requires.
-fn escape(value: &str) -> String {
-    let mut escaped = String::with_capacity(value.len());
-    for c in value.chars() {
-        match c {
-            '\\' => escaped.push_str("\\\\"),
-            '"' => escaped.push_str("\\\""),
-            '\n' => escaped.push_str("\\n"),
-            other => escaped.push(other),
-        }
-    }
-    escaped
+/// A gauge reading `value`.
+fn gauge(value: u64) -> Gauge {
+    let gauge = Gauge::default();
+    gauge.set(i64::try_from(value).unwrap_or(i64::MAX));
+    gauge
 }
 
 /// Maps a method to a static name, so arbitrary client input cannot create new series.
@@ -298,10 +236,6 @@ fn known_method(method: &str) -> &'static str {
         .into_iter()
         .find(|known| known.eq_ignore_ascii_case(method))
         .unwrap_or("OTHER")
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 async fn record_durations(metrics: Weak<Metrics>, mut feed: task_store::ChangeReceiver) {
@@ -427,7 +361,7 @@ mod tests {
             "tasklane_queue_depth 2",
             "tasklane_task_duration_seconds_bucket{task_type=\"generation\",status=\"completed\",le=\"2.5\"} 0",
             "tasklane_task_duration_seconds_bucket{task_type=\"generation\",status=\"completed\",le=\"5\"} 1",
-            "tasklane_task_duration_seconds_sum{task_type=\"generation\",status=\"completed\"} 3",
+            "tasklane_task_duration_seconds_sum{task_type=\"generation\",status=\"completed\"} 3.0",
             "tasklane_task_duration_seconds_count{task_type=\"generation\",status=\"completed\"} 1",
         ] {
             assert!(text.lines().any(|line| line == expected), "missing {expected}\n{text}");
@@ -463,10 +397,13 @@ mod tests {
         assert!(has(&text, "tasklane_sse_watched_tasks 0"), "{text}");
     }
 
-    #[test]
-    fn label_values_are_escaped() {
-        assert_eq!(escape(r#"a"b\c"#), r#"a\"b\\c"#);
-        assert_eq!(escape("line\nbreak"), "line\\nbreak");
-        assert_eq!(escape("plain-type_1"), "plain-type_1");
+    #[tokio::test]
+    async fn label_values_are_escaped() {
+        let metrics = Metrics::new(FakeStore::new(16));
+        metrics.observe_request("/a\"b\\c\nd", "GET", 200, Duration::from_millis(1));
+        let text = metrics.render().await.unwrap();
+        let expected =
+            "tasklane_http_requests_total{route=\"/a\\\"b\\\\c\\nd\",method=\"GET\",status=\"200\"} 1";
+        assert!(text.lines().any(|line| line == expected), "{text}");
     }
 }

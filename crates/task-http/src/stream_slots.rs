@@ -2,7 +2,11 @@
 //! lives, and a user with every slot taken gets 429.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
+
+// The map stays consistent even if a holder panicked (every update is a single step), so a
+// poisoned lock is safe to keep using.
+use task_core::sync::lock;
 
 /// Counts open streams per user.
 #[derive(Debug, Clone)]
@@ -58,12 +62,6 @@ impl Drop for StreamSlot {
             }
         }
     }
-}
-
-/// The map stays consistent even if a holder panicked (every update is a single step), so a
-/// poisoned lock is safe to keep using.
-fn lock(map: &Mutex<HashMap<String, usize>>) -> MutexGuard<'_, HashMap<String, usize>> {
-    map.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 #[cfg(test)]

@@ -10,8 +10,10 @@
 //!   notified, batched, on the schema's channel (`tasklane_changes.<schema>`, payload
 //!   `<id>:<version>`); each store's one LISTEN connection reads the named rows and publishes
 //!   other instances' changes locally, reconnecting and re-syncing after a drop.
-//! - **Migrations** in `migrations/postgres/` are embedded and applied at connect, in one
-//!   transaction under an advisory lock.
+//! - **Migrations**: the `tasks` set ([`MIGRATIONS`], files in this crate's
+//!   `migrations/postgres/`) is embedded and applied at connect, other crates' sets with
+//!   [`PostgresStore::apply_migrations`]; each call in one transaction under an advisory lock,
+//!   by the mechanism every backend shares (`task_store::migrate`).
 //!
 //! **Invariant: the behaviour is `task_store`'s.** The rules of every operation are the ones
 //! SQLite and memory apply (`task_store::backend`), and the conformance suite runs against this
@@ -41,6 +43,7 @@ pub use config::{
     DEFAULT_POOL_SIZE, DEFAULT_POOL_WAIT_TIMEOUT, DEFAULT_RESYNC_MARGIN, DEFAULT_SCHEMA,
 };
 pub use listener::ListenerStatus;
+pub use migrate::MIGRATIONS;
 pub use store::{PooledConnection, PostgresStore};
 
 /// The PostgreSQL driver this crate uses, for sibling crates that keep their own tables in the

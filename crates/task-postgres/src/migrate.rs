@@ -1,54 +1,37 @@
-//! The embedded migrations (`migrations/postgres/NNNN_name.sql`) and the runner that applies
-//! them at connect: in one transaction, under an advisory lock so several instances starting at
-//! once apply each migration exactly once, recorded in `schema_migrations`.
+//! Runs migration sets ([`task_store::migrate`]) on PostgreSQL: in one transaction, under an
+//! advisory lock so several instances starting at once apply each migration exactly once. What
+//! to run and when to refuse is decided by [`task_store::migrate::plan`]; this file only
+//! executes SQL.
 
+use task_store::backend::clock::now_millis;
+use task_store::migrate::{self, legacy, LedgerLayout, MigrationSet, Recorded};
 use task_store::StoreError;
-use tokio_postgres::Client;
+use tokio_postgres::{Client, Transaction};
 
 use crate::errors::map_db;
-use task_store::backend::clock::now_millis;
 
-/// One migration file.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Migration {
-    /// The `NNNN` of the file name; applied in increasing order.
-    pub(crate) version: i64,
-    /// The `name` part of the file name.
-    pub(crate) name: &'static str,
-    /// The file's SQL.
-    pub(crate) sql: &'static str,
-}
+/// The tasks, users and tokens tables: the set this store applies when it connects.
+pub static MIGRATIONS: MigrationSet = task_store::migration_set!(
+    "tasks",
+    "migrations/postgres",
+    [
+        "0001_background_tasks",
+        "0002_users_tokens",
+        "0003_task_events"
+    ]
+);
 
-/// Every migration this build knows, in order. A unit test checks the list against the folder.
-pub(crate) const MIGRATIONS: &[Migration] = &[
-    Migration {
-        version: 1,
-        name: "background_tasks",
-        sql: include_str!("../../../migrations/postgres/0001_background_tasks.sql"),
-    },
-    Migration {
-        version: 2,
-        name: "users_tokens",
-        sql: include_str!("../../../migrations/postgres/0002_users_tokens.sql"),
-    },
-    Migration {
-        version: 3,
-        name: "questions",
-        sql: include_str!("../../../migrations/postgres/0003_questions.sql"),
-    },
-    Migration {
-        version: 4,
-        name: "task_events",
-        sql: include_str!("../../../migrations/postgres/0004_task_events.sql"),
-    },
-];
-
-/// Brings `schema` up to the newest migration. Returns the versions it applied.
+/// Brings `sets` in `schema` up to date, all or (on an error) nothing. Returns the names
+/// (`set/NNNN_name`) of the migrations it applied.
 ///
 /// # Errors
-/// [`StoreError::Schema`] when the database was migrated by a newer build; the database's own
-/// errors otherwise. On any error nothing is applied.
-pub(crate) async fn migrate(client: &mut Client, schema: &str) -> Result<Vec<i64>, StoreError> {
+/// [`StoreError::Schema`] when the plan refuses the database (see [`migrate::plan`]) or a
+/// migration fails; the database's own errors otherwise.
+pub(crate) async fn migrate(
+    client: &mut Client,
+    schema: &str,
+    sets: &[&MigrationSet],
+) -> Result<Vec<String>, StoreError> {
     let transaction = client.transaction().await.map_err(map_db)?;
     // Serialises concurrent starts on this schema: the second instance waits, then finds the
     // migrations recorded and applies nothing.
@@ -62,92 +45,119 @@ pub(crate) async fn migrate(client: &mut Client, schema: &str) -> Result<Vec<i64
     // The schema name was validated (see `PostgresConfig::validate`), so splicing it is safe.
     transaction
         .batch_execute(&format!(
-            "CREATE SCHEMA IF NOT EXISTS \"{schema}\";
-             SET LOCAL search_path TO \"{schema}\";
-             CREATE TABLE IF NOT EXISTS schema_migrations (
-                 version    bigint PRIMARY KEY,
-                 name       text   NOT NULL,
-                 applied_at bigint NOT NULL
-             );"
+            "CREATE SCHEMA IF NOT EXISTS \"{schema}\"; SET LOCAL search_path TO \"{schema}\";"
         ))
         .await
         .map_err(map_db)?;
-    let row = transaction
-        .query_one("SELECT max(version) FROM schema_migrations", &[])
+    let columns: Vec<String> = transaction
+        .query(
+            "SELECT column_name::text FROM information_schema.columns \
+             WHERE table_schema = $1 AND table_name = 'schema_migrations'",
+            &[&schema],
+        )
         .await
-        .map_err(map_db)?;
-    let current: i64 = row.get::<_, Option<i64>>(0).unwrap_or(0);
-    check_known(current)?;
+        .map_err(map_db)?
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    match LedgerLayout::from_columns(&columns) {
+        LedgerLayout::Missing => transaction
+            .batch_execute(migrate::CREATE_LEDGER)
+            .await
+            .map_err(map_db)?,
+        LedgerLayout::Legacy => convert_legacy(&transaction).await?,
+        LedgerLayout::PerSet => {}
+    }
+    let recorded: Vec<Recorded> = transaction
+        .query(
+            "SELECT set_name, version, name, applied_at FROM schema_migrations",
+            &[],
+        )
+        .await
+        .map_err(map_db)?
+        .iter()
+        .map(|row| Recorded {
+            set: row.get(0),
+            version: row.get(1),
+            name: row.get(2),
+            applied_at: row.get(3),
+        })
+        .collect();
     let mut applied = Vec::new();
-    for migration in MIGRATIONS.iter().filter(|m| m.version > current) {
+    for (set, migration) in migrate::plan(sets, &recorded)? {
         transaction
-            .batch_execute(migration.sql)
+            .batch_execute(migration.sql())
             .await
             .map_err(|e| match map_db(e) {
                 StoreError::Backend(message) => StoreError::Schema(format!(
-                    "migration {:04}_{} failed: {message}",
-                    migration.version, migration.name
+                    "migration {} of set {:?} failed: {message}",
+                    migration.name(),
+                    set.name()
                 )),
                 other => other,
             })?;
-        transaction
-            .execute(
-                "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
-                &[&migration.version, &migration.name, &now_millis()],
-            )
-            .await
-            .map_err(map_db)?;
-        applied.push(migration.version);
+        record(
+            &transaction,
+            set.name(),
+            migration.version(),
+            migration.name(),
+            now_millis(),
+        )
+        .await?;
+        applied.push(format!("{}/{}", set.name(), migration.name()));
     }
     transaction.commit().await.map_err(map_db)?;
     Ok(applied)
 }
 
-/// Refuses a database migrated past what this build knows: its tables may have changed in
-/// ways this code would misread.
-fn check_known(current: i64) -> Result<(), StoreError> {
-    let newest = MIGRATIONS.last().map_or(0, |m| m.version);
-    if current > newest {
-        return Err(StoreError::Schema(format!(
-            "the database schema is at version {current}, newer than this build's {newest}; \
-             upgrade tasklane before using this database"
-        )));
+async fn convert_legacy(transaction: &Transaction<'_>) -> Result<(), StoreError> {
+    transaction
+        .batch_execute(legacy::RENAME)
+        .await
+        .map_err(map_db)?;
+    transaction
+        .batch_execute(migrate::CREATE_LEDGER)
+        .await
+        .map_err(map_db)?;
+    let old: Vec<(i64, String, i64)> = transaction
+        .query(legacy::READ, &[])
+        .await
+        .map_err(map_db)?
+        .iter()
+        .map(|row| (row.get(0), row.get(1), row.get(2)))
+        .collect();
+    for row in legacy::convert(&old)? {
+        record(
+            transaction,
+            &row.set,
+            row.version,
+            &row.name,
+            row.applied_at,
+        )
+        .await?;
     }
+    transaction
+        .batch_execute(legacy::DROP)
+        .await
+        .map_err(map_db)?;
+    tracing::info!("converted the schema_migrations ledger to one sequence per set");
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_file_in_the_folder_is_embedded_in_order() {
-        let folder = concat!(env!("CARGO_MANIFEST_DIR"), "/../../migrations/postgres");
-        let mut files: Vec<String> = std::fs::read_dir(folder)
-            .unwrap()
-            .map(|entry| entry.unwrap().file_name().into_string().unwrap())
-            .filter(|name| name.ends_with(".sql"))
-            .collect();
-        files.sort();
-        let embedded: Vec<String> = MIGRATIONS
-            .iter()
-            .map(|m| format!("{:04}_{}.sql", m.version, m.name))
-            .collect();
-        assert_eq!(files, embedded);
-        for (index, migration) in MIGRATIONS.iter().enumerate() {
-            assert_eq!(migration.version, index as i64 + 1, "versions have no gaps");
-            let on_disk = std::fs::read_to_string(format!("{folder}/{}", files[index])).unwrap();
-            assert_eq!(on_disk, migration.sql);
-        }
-    }
-
-    #[test]
-    fn newer_schemas_are_refused() {
-        assert!(check_known(0).is_ok());
-        assert!(check_known(MIGRATIONS.len() as i64).is_ok());
-        match check_known(MIGRATIONS.len() as i64 + 1) {
-            Err(StoreError::Schema(message)) => assert!(message.contains("newer than")),
-            other => panic!("{other:?}"),
-        }
-    }
+async fn record(
+    transaction: &Transaction<'_>,
+    set: &str,
+    version: i64,
+    name: &str,
+    applied_at: i64,
+) -> Result<(), StoreError> {
+    transaction
+        .execute(
+            "INSERT INTO schema_migrations (set_name, version, name, applied_at) \
+             VALUES ($1, $2, $3, $4)",
+            &[&set, &version, &name, &applied_at],
+        )
+        .await
+        .map_err(map_db)?;
+    Ok(())
 }

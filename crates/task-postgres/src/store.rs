@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
 use task_core::{CoreError, Task, TaskId};
+use task_store::migrate::MigrationSet;
 use task_store::{Result, StoreError};
 use tokio::sync::watch;
 use tokio_postgres::types::ToSql;
@@ -15,7 +16,7 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 
 use crate::errors::{map_db, map_pool};
 use crate::listener::{self, ListenerSettings, ListenerStatus};
-use crate::migrate::migrate;
+use crate::migrate::{migrate, MIGRATIONS};
 use crate::notifier::Notifier;
 use crate::publish::Publisher;
 use crate::row::task_from_row;
@@ -59,7 +60,9 @@ impl fmt::Debug for PostgresStore {
 
 impl PostgresStore {
     /// Connects to the database at `url` (`postgres://user:password@host:port/database`, or
-    /// the key-value form), creates the schema if missing, applies the embedded migrations,
+    /// the key-value form), creates the schema if missing, applies its own migration set
+    /// ([`MIGRATIONS`](crate::MIGRATIONS); other crates' sets are applied with
+    /// [`PostgresStore::apply_migrations`]),
     /// and starts the change listener and notifier. Returns once the listener listens, so
     /// every change committed afterwards by any instance reaches this store's feed.
     ///
@@ -86,7 +89,7 @@ impl PostgresStore {
             .map_err(|e| StoreError::Backend(format!("building the connection pool: {e}")))?;
         {
             let mut client = pool.get().await.map_err(map_pool)?;
-            let applied = migrate(&mut client, &config.schema).await?;
+            let applied = migrate(&mut client, &config.schema, &[&MIGRATIONS]).await?;
             if !applied.is_empty() {
                 tracing::info!(schema = %config.schema, ?applied, "applied PostgreSQL migrations");
             }
@@ -118,6 +121,23 @@ impl PostgresStore {
                 _stop_listener: stop.drop_guard(),
             }),
         })
+    }
+
+    /// Brings other crates' tables in this store's schema up to date: applies what `sets`
+    /// still need, in one transaction (nothing on an error) under the same advisory lock as
+    /// at connect. The binary calls it at startup with the sets it wants (the quiz crate's
+    /// `questions`, …); see [`task_store::migrate`].
+    ///
+    /// # Errors
+    /// [`StoreError::Schema`] when a set was migrated by a newer build or a migration fails;
+    /// [`StoreError::Busy`] or [`StoreError::Unavailable`] when no connection is to be had.
+    pub async fn apply_migrations(&self, sets: &[&MigrationSet]) -> Result<()> {
+        let mut client = self.client().await?;
+        let applied = migrate(&mut client, &self.inner.config.schema, sets).await?;
+        if !applied.is_empty() {
+            tracing::info!(schema = %self.inner.config.schema, ?applied, "applied PostgreSQL migrations");
+        }
+        Ok(())
     }
 
     /// The schema this store uses.

@@ -13,6 +13,47 @@
 //! and once the lease is known lost it writes nothing more for it.** The only unfenced writes
 //! are the ones the state machine allows without a lease: cancelling a task whose cancel was
 //! requested after its grace period, and the rescuer's sweep of expired leases.
+//!
+//! ```
+//! use std::sync::Arc;
+//!
+//! use serde_json::json;
+//! use task_core::{NewTask, TaskStatus};
+//! use task_runtime::{handler_fn, Registry, Runtime, RuntimeConfig, TaskContext};
+//! use task_store::{MemoryStore, TaskChange, TaskStore};
+//!
+//! # #[tokio::main]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let store: Arc<dyn TaskStore> = Arc::new(MemoryStore::new());
+//! let shout = handler_fn(|ctx: TaskContext| async move {
+//!     let text = ctx.params()["text"].as_str().unwrap_or_default().to_uppercase();
+//!     ctx.progress(50, "Shouting").await?;
+//!     Ok(json!({ "shouted": text }))
+//! });
+//! let runtime = Runtime::start(
+//!     Arc::clone(&store),
+//!     Registry::new().register("shout", shout),
+//!     RuntimeConfig::default(),
+//! )?;
+//!
+//! let mut feed = store.subscribe();
+//! let new = NewTask::new("ada@example.com", "shout").with_params(json!({"text": "hej"}));
+//! let task = store.create(new).await?;
+//! let finished = loop {
+//!     if let TaskChange::Upserted(seen) = feed.recv().await? {
+//!         if seen.id == task.id && seen.status.is_terminal() {
+//!             break seen;
+//!         }
+//!     }
+//! };
+//! assert_eq!(finished.status, TaskStatus::Completed);
+//! assert_eq!(finished.result, Some(json!({"shouted": "HEJ"})));
+//! runtime.shutdown().await;
+//! # Ok(())
+//! # }
+//! ```
+
+#![warn(missing_docs)]
 
 mod backoff;
 mod cleaner;
@@ -28,6 +69,7 @@ mod rescuer;
 mod runtime;
 mod shared;
 mod supervisor;
+pub mod testing;
 mod worker;
 
 pub use backoff::{Backoff, DEFAULT_BACKOFF_BASE, DEFAULT_BACKOFF_CAP};

@@ -2,7 +2,11 @@
 //! attempts, the wake-up signal and the known future due times.
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
+
+// A panic while holding these locks cannot leave them half-updated (each critical section is a
+// single map operation), so a poisoned lock is still consistent.
+use task_core::sync::lock;
 
 use task_core::{TaskId, UnixMillis};
 use task_store::{ClaimRequest, TaskStore};
@@ -46,12 +50,6 @@ struct Running {
     /// not finished registering; the claim checks here. Entries older than a heartbeat
     /// interval are dropped: by then a heartbeat would have reported the request anyway.
     early_cancels: HashMap<TaskId, Instant>,
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panic while holding these locks cannot leave them half-updated (each critical section
-    // is a single map operation), so a poisoned lock is still consistent.
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl Shared {

@@ -11,12 +11,56 @@
 //! backend (including ones in other crates) runs in full with `conformance_suite!`. The
 //! [`backend`] module exports the shared rules, fair-claim picker, lease tokens and clock that
 //! the built-in backends are made of, for backends in other crates.
+//!
+//! ```
+//! use std::time::Duration;
+//!
+//! use serde_json::json;
+//! use task_core::{now_millis, NewTask, TaskStatus};
+//! use task_store::{ClaimRequest, Lease, MemoryStore, TaskChange, TaskStore};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), task_store::StoreError> {
+//! // `SqliteStore::open(path)` or a PostgreSQL store work the same way.
+//! let store = MemoryStore::new();
+//! let mut feed = store.subscribe();
+//! let task = store.create(NewTask::new("ada@example.com", "generation")).await?;
+//!
+//! // A worker claims it with a lease; every write on its behalf carries the lease's token.
+//! let request = ClaimRequest {
+//!     worker_id: "worker-1".to_owned(),
+//!     limit: 1,
+//!     task_types: vec!["generation".to_owned()],
+//!     lease_for: Duration::from_secs(30),
+//!     max_running_per_user: None,
+//!     now: now_millis(),
+//! };
+//! let claimed = store.claim(&request).await?;
+//! let lease = Lease::of(&claimed[0]).expect("a claimed task holds a lease");
+//! store.update_progress(&lease, 50, Some("Halfway".to_owned())).await?;
+//! let done = store.complete(&lease, json!({"questions": 10})).await?;
+//! assert_eq!(done.status, TaskStatus::Completed);
+//!
+//! // Every committed change was published, in commit order.
+//! let mut seen = Vec::new();
+//! while let Ok(TaskChange::Upserted(change)) = feed.try_recv() {
+//!     assert_eq!(change.id, task.id);
+//!     seen.push(change.status);
+//! }
+//! assert_eq!(seen.first(), Some(&TaskStatus::Pending));
+//! assert_eq!(seen.last(), Some(&TaskStatus::Completed));
+//! # Ok(())
+//! # }
+//! ```
+
+#![warn(missing_docs)]
 
 pub mod backend;
 mod error;
 mod events;
 mod feed;
 mod memory;
+pub mod migrate;
 mod query;
 mod sqlite;
 mod store;
@@ -34,8 +78,8 @@ pub use query::{
     MAX_LIST_LIMIT,
 };
 pub use sqlite::{
-    map_sqlite_error, Migration, SqliteConfig, SqliteStore, DEFAULT_BUSY_TIMEOUT,
-    DEFAULT_CHECKPOINT_PAGES, DEFAULT_POOL_SIZE, MIGRATIONS,
+    map_sqlite_error, SqliteConfig, SqliteStore, DEFAULT_BUSY_TIMEOUT, DEFAULT_CHECKPOINT_PAGES,
+    DEFAULT_POOL_SIZE, MIGRATIONS,
 };
 pub use store::TaskStore;
 pub use users::{NewToken, Role, TokenKind, TokenRecord, User, UserStore};

@@ -1,7 +1,7 @@
 //! [`MemoryQuestionStore`]: questions in a map, for tests and for running without a database.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
 
@@ -24,9 +24,7 @@ impl MemoryQuestionStore {
 
     fn lock(&self) -> MutexGuard<'_, HashMap<QuestionId, Question>> {
         // Every operation below leaves the map consistent before it can panic.
-        self.questions
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+        task_core::sync::lock(&self.questions)
     }
 
     fn update(

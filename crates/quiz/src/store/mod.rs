@@ -2,6 +2,7 @@
 //! the `postgres` feature) PostgreSQL.
 
 mod memory;
+mod migrations;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod query;
@@ -15,6 +16,7 @@ use async_trait::async_trait;
 use crate::{NewQuestion, Question, QuestionId, QuizError, ValidationStatus};
 
 pub use memory::MemoryQuestionStore;
+pub use migrations::{POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS};
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresQuestionStore;
 pub use query::{
@@ -71,12 +73,7 @@ pub trait QuestionStore: Send + Sync + std::fmt::Debug + 'static {
     async fn update_emoji(&self, id: &QuestionId, emoji: &str) -> Result<Question, QuizError>;
 }
 
-/// Milliseconds since the Unix epoch.
-fn now_millis() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
+use task_core::now_millis;
 
 /// Checks an emoji for [`QuestionStore::update_emoji`].
 fn check_new_emoji(emoji: &str) -> Result<(), QuizError> {

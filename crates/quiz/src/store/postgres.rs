@@ -1,5 +1,5 @@
-//! [`PostgresQuestionStore`]: the `questions` table (migration `0003_questions.sql` of
-//! `migrations/postgres/`) in the task store's schema, on connections from its pool, so tasks,
+//! [`PostgresQuestionStore`]: the `questions` table (the set
+//! [`POSTGRES_MIGRATIONS`](crate::POSTGRES_MIGRATIONS)) in the task store's schema, on connections from its pool, so tasks,
 //! users and questions share one database and one set of connection limits.
 
 use std::collections::HashSet;
@@ -32,7 +32,9 @@ const INSERT: &str = "INSERT INTO questions (id, user_id, text, text_key, option
 /// A statement parameter the list query owns until it runs.
 type Param = Box<dyn ToSql + Sync + Send>;
 
-/// A [`QuestionStore`] in a [`PostgresStore`]'s schema (its migrations create the table).
+/// A [`QuestionStore`] in a [`PostgresStore`]'s schema, whose `questions` table
+/// [`POSTGRES_MIGRATIONS`](crate::POSTGRES_MIGRATIONS) creates: apply it first with
+/// [`PostgresStore::apply_migrations`].
 /// Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct PostgresQuestionStore {

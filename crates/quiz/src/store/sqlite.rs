@@ -1,5 +1,5 @@
-//! [`SqliteQuestionStore`]: the `questions` table (migration `0003_questions.sql`) in the task
-//! store's SQLite file, written through its connection helpers so reads and writes share its
+//! [`SqliteQuestionStore`]: the `questions` table (the set [`SQLITE_MIGRATIONS`](crate::SQLITE_MIGRATIONS))
+//! in the task store's SQLite file, written through its connection helpers so reads and writes share its
 //! pool, writer lock and busy handling.
 
 use std::collections::HashSet;
@@ -25,7 +25,9 @@ pub struct SqliteQuestionStore {
 }
 
 impl SqliteQuestionStore {
-    /// Questions in `store`'s database (its migrations create the table).
+    /// Questions in `store`'s database, whose `questions` table
+    /// [`SQLITE_MIGRATIONS`](crate::SQLITE_MIGRATIONS) creates: apply it first with
+    /// [`SqliteStore::apply_migrations`].
     pub fn new(store: SqliteStore) -> Self {
         Self { store }
     }

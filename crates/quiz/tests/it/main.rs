@@ -10,4 +10,5 @@ mod postgres;
 mod store;
 mod streaming;
 mod support;
+mod upgrade;
 mod validation;

@@ -17,6 +17,10 @@ pub async fn postgres() -> Option<Stores> {
     let store = PostgresStore::connect(schema.url(), PostgresConfig::with_schema(schema.name()))
         .await
         .expect("connect to the test server");
+    store
+        .apply_migrations(&[&quiz::POSTGRES_MIGRATIONS])
+        .await
+        .expect("questions table");
     Some(Stores {
         tasks: Arc::new(store.clone()),
         users: Arc::new(store.clone()),

@@ -381,7 +381,12 @@ async fn sqlite_questions_survive_reopening_the_database() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("tasklane.db");
     let saved = {
-        let store = SqliteQuestionStore::new(SqliteStore::open(&path).unwrap());
+        let tasks = SqliteStore::open(&path).unwrap();
+        tasks
+            .apply_migrations(&[&quiz::SQLITE_MIGRATIONS])
+            .await
+            .unwrap();
+        let store = SqliteQuestionStore::new(tasks);
         insert(&store, vec![new_question("a", "X", "Beständig?")]).await
     };
     let reopened = SqliteQuestionStore::new(SqliteStore::open(&path).unwrap());

@@ -2,7 +2,6 @@
 //! valid and broken model answers, and waits on the change feed with a bounded timeout (never
 //! a sleep).
 
-use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -51,9 +50,13 @@ pub fn memory() -> Stores {
     }
 }
 
-pub fn sqlite() -> Stores {
+pub async fn sqlite() -> Stores {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = SqliteStore::open(dir.path().join("tasklane.db")).expect("open sqlite");
+    store
+        .apply_migrations(&[&quiz::SQLITE_MIGRATIONS])
+        .await
+        .expect("questions table");
     Stores {
         tasks: Arc::new(store.clone()),
         users: Arc::new(store.clone()),
@@ -76,7 +79,7 @@ macro_rules! on_both_backends {
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn sqlite() {
-                super::$scenario($crate::support::sqlite()).await
+                super::$scenario($crate::support::sqlite().await).await
             }
         }
     )*};
@@ -95,7 +98,7 @@ macro_rules! on_every_backend {
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn sqlite() {
-                super::$scenario($crate::support::sqlite()).await
+                super::$scenario($crate::support::sqlite().await).await
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -181,13 +184,6 @@ pub async fn create(stores: &Stores, user: &str, task_type: &str, params: Value)
         .expect("create task")
 }
 
-/// Runs `future` with the [`WAIT`] bound; `what` names it in the failure.
-pub async fn within<T>(what: &str, future: impl Future<Output = T>) -> T {
-    tokio::time::timeout(WAIT, future)
-        .await
-        .unwrap_or_else(|_| panic!("timed out after {WAIT:?} waiting for {what}"))
-}
-
 /// Waits until task `id` satisfies `done`, watching the change feed.
 pub async fn wait_for(
     store: &dyn TaskStore,
@@ -195,29 +191,7 @@ pub async fn wait_for(
     what: &str,
     done: impl Fn(&Task) -> bool,
 ) -> Task {
-    let mut feed = store.subscribe();
-    within(what, async {
-        let task = store.get(id).await.expect("get task");
-        if done(&task) {
-            return task;
-        }
-        loop {
-            match feed.recv().await {
-                Ok(TaskChange::Upserted(task)) if &task.id == id && done(&task) => {
-                    return (*task).clone()
-                }
-                Ok(_) => {}
-                Err(RecvError::Lagged(_)) => {
-                    let task = store.get(id).await.expect("get task");
-                    if done(&task) {
-                        return task;
-                    }
-                }
-                Err(RecvError::Closed) => panic!("change feed closed"),
-            }
-        }
-    })
-    .await
+    task_store::testkit::wait_for_task(store, id, WAIT, what, done).await
 }
 
 /// Waits until task `id` has finished (completed, failed or cancelled).

@@ -78,9 +78,7 @@ impl TokenCache {
     /// Entries are replaced whole, so a panic elsewhere cannot leave one half-written and a
     /// poisoned lock is safe to keep using.
     fn lock(&self) -> MutexGuard<'_, HashMap<String, Entry>> {
-        self.entries
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        task_core::sync::lock(&self.entries)
     }
 }
 

@@ -35,7 +35,7 @@ pub async fn get_background_tasks(ctx: &mut Ctx) -> Result<Response<Body>, ApiEr
     let identity = ctx.require().await?;
     let query = Query::parse(ctx.parts.uri.query())?.once_each()?;
     let list = ListQuery {
-        user_id: listing_owner(&identity, query.get("userId"))?,
+        user_id: listing_owner(&identity, query.get("userId"), "tasks")?,
         limit: query
             .parse_value("limit", "a whole number from 1 to 1000")?
             .unwrap_or(DEFAULT_LIST_LIMIT),

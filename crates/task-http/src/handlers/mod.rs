@@ -86,43 +86,27 @@ impl Ctx {
     }
 }
 
-/// The current time in Unix milliseconds.
-pub fn now_millis() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or_default()
-}
+pub use task_core::now_millis;
 
-/// The user whose tasks a listing shows: a normal user sees only their own (naming anyone else
-/// is 403); a superuser sees everyone's, or one user's when named.
+/// The user whose `things` (tasks, questions) a listing shows: a normal user sees only their
+/// own (naming anyone else is 403); a superuser sees everyone's, or one user's when named.
+/// Any string names a user: one that no account can have (blank, control characters, too long)
+/// names nobody, so a superuser gets an empty listing and a normal user a 403, as for any other
+/// user's name.
 ///
 /// # Errors
 /// 403 when a normal user names another user.
 pub fn listing_owner(
     identity: &Identity,
     requested: Option<&str>,
-) -> Result<Option<String>, ApiError> {
-    owner_of_listing(identity, requested, "tasks")
-}
-
-/// Whose `what` (tasks, questions) a listing shows; see [`listing_owner`]. Any string names a
-/// user: one that no account can have (blank, control characters, too long) names nobody, so a
-/// superuser gets an empty listing and a normal user a 403, as for any other user's name.
-///
-/// # Errors
-/// 403 when a normal user names another user.
-pub fn owner_of_listing(
-    identity: &Identity,
-    requested: Option<&str>,
-    what: &str,
+    things: &str,
 ) -> Result<Option<String>, ApiError> {
     let requested =
         requested.map(|raw| accounts::normalize_email(raw).unwrap_or_else(|_| raw.to_owned()));
     match (identity.is_superuser(), requested) {
         (true, requested) => Ok(requested),
         (false, Some(other)) if other != identity.email => Err(ApiError::forbidden(format!(
-            "only a superuser may list another user's {what}"
+            "only a superuser may list another user's {things}"
         ))),
         (false, _) => Ok(Some(identity.email.clone())),
     }

@@ -15,8 +15,7 @@ use serde::Serialize;
 use serde_json::json;
 use task_core::NewTask;
 
-use super::Ctx;
-use crate::auth::Identity;
+use super::{listing_owner, Ctx};
 use crate::body::Body;
 use crate::input::{read_json, Query};
 use crate::response::ok;
@@ -98,20 +97,12 @@ pub async fn list_questions(ctx: &mut Ctx) -> Result<Response<Body>, ApiError> {
         .filter_map(|name| query.get(name).map(|value| (*name, value)))
         .chain(search.map(|value| ("search", value)));
     let mut filter = QuestionQuery::from_params(params).map_err(from_quiz)?;
-    filter.owner = question_owner(&identity, query.get("userId"))?;
+    filter.owner = listing_owner(&identity, query.get("userId"), "questions")?;
     let page = store.list(&filter).await.map_err(from_quiz)?;
     Ok(ok(&Page {
         questions: page.questions,
         next_cursor: page.next.map(|cursor| cursor.to_string()),
     }))
-}
-
-/// Whose questions a listing shows: as for tasks (see [`super::owner_of_listing`]).
-fn question_owner(
-    identity: &Identity,
-    requested: Option<&str>,
-) -> Result<Option<String>, ApiError> {
-    super::owner_of_listing(identity, requested, "questions")
 }
 
 /// The answer for a quiz error: bad input names its field (400), store failures map as
@@ -131,6 +122,7 @@ fn from_quiz(error: QuizError) -> ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::auth::Identity;
     use task_store::Role;
 
     fn identity(email: &str, role: Role) -> Identity {
@@ -142,7 +134,7 @@ mod tests {
     }
 
     fn check(role: Role, requested: Option<&str>, expected: Result<Option<&str>, u16>) {
-        let got = question_owner(&identity("ann@example.com", role), requested);
+        let got = listing_owner(&identity("ann@example.com", role), requested, "questions");
         match (got, expected) {
             (Ok(owner), Ok(expected)) => assert_eq!(owner.as_deref(), expected),
             (Err(error), Err(status)) => assert_eq!(error.status().as_u16(), status),

@@ -45,7 +45,7 @@ pub async fn subscribe_to_task(ctx: &mut Ctx) -> Result<Response<Body>, ApiError
 pub async fn subscribe_to_tasks(ctx: &mut Ctx) -> Result<Response<Body>, ApiError> {
     let identity = ctx.require().await?;
     let query = Query::parse(ctx.parts.uri.query())?.once_each()?;
-    let scope = match listing_owner(&identity, query.get("userId"))? {
+    let scope = match listing_owner(&identity, query.get("userId"), "tasks")? {
         Some(owner) => StreamScope::User(owner),
         None => StreamScope::All,
     };

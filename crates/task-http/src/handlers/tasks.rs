@@ -58,7 +58,7 @@ pub async fn list_tasks(ctx: &mut Ctx) -> Result<Response<Body>, ApiError> {
             })?,
     };
     let list = ListQuery {
-        user_id: listing_owner(&identity, query.get("userId"))?,
+        user_id: listing_owner(&identity, query.get("userId"), "tasks")?,
         statuses,
         task_type: query.get("type").map(str::to_owned),
         search: query.get("q").map(str::to_owned),

@@ -1,5 +1,11 @@
 //! The `text/event-stream` wire format: how events, the reconnection delay and keep-alive
 //! comments are written, following the WHATWG HTML "server-sent events" rules.
+//!
+//! Why hand-written: the format is a few lines of rules, and the encoder has to produce each
+//! frame as one `Bytes` chunk that the direct live-stream path (`connection/direct.rs`) writes
+//! straight to the socket and the hub can share between subscribers; the SSE helpers of web
+//! frameworks (axum's `Sse`) come with their framework's body and stream types, which the direct
+//! path avoids for its memory budget (`docs/benchmarks.md`, "HTTP and SSE").
 
 use std::time::Duration;
 

@@ -9,7 +9,10 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::sync::{Arc, Mutex, Weak};
+
+// No code panics while holding these locks, and the maps stay consistent even if one did.
+use task_core::sync::lock;
 
 use bytes::Bytes;
 use serde::Serialize;
@@ -346,11 +349,6 @@ fn offer(sender: &watch::Sender<TaskState>, state: TaskState) -> bool {
             false
         }
     })
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    // No code panics while holding these locks, and the maps stay consistent even if one did.
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// The routing loop: the only reader of the change feed for all live streams.

@@ -153,7 +153,7 @@ impl Session {
                         "lastVersion resumes task subscriptions only; refetch the list instead",
                     ));
                 }
-                let scope = match listing_owner(&self.identity, user_id.as_deref()) {
+                let scope = match listing_owner(&self.identity, user_id.as_deref(), "tasks") {
                     Ok(Some(owner)) => StreamScope::User(owner),
                     Ok(None) => StreamScope::All,
                     Err(error) => return Err(refuse(error.message())),

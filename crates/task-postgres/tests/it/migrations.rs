@@ -21,7 +21,8 @@ async fn instances_starting_together_apply_each_migration_once() {
     let versions: Vec<i64> = admin
         .query(
             &format!(
-                "SELECT version FROM \"{}\".schema_migrations ORDER BY version",
+                "SELECT version FROM \"{}\".schema_migrations WHERE set_name = 'tasks' \
+                 ORDER BY version",
                 db.schema()
             ),
             &[],
@@ -31,7 +32,7 @@ async fn instances_starting_together_apply_each_migration_once() {
         .iter()
         .map(|row| row.get(0))
         .collect();
-    assert_eq!(versions, [1, 2, 3, 4]);
+    assert_eq!(versions, [1, 2, 3]);
 }
 
 #[tokio::test]
@@ -42,8 +43,8 @@ async fn a_schema_from_a_newer_build_is_refused() {
     admin
         .execute(
             &format!(
-                "INSERT INTO \"{}\".schema_migrations (version, name, applied_at) \
-                 VALUES (999, 'from_the_future', 0)",
+                "INSERT INTO \"{}\".schema_migrations (set_name, version, name, applied_at) \
+                 VALUES ('tasks', 999, '0999_from_the_future', 0)",
                 db.schema()
             ),
             &[],
@@ -128,4 +129,127 @@ async fn a_missing_database_is_unavailable() {
         matches!(result, Err(StoreError::Unavailable(_))),
         "{result:?}"
     );
+}
+
+#[test]
+fn the_tasks_set_embeds_every_file_of_its_directory() {
+    task_store::testkit::assert_set_matches_directory(
+        &task_postgres::MIGRATIONS,
+        concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/postgres"),
+    );
+}
+
+/// The ledger of `db`'s schema: `(set, version, name, applied_at)`, tasks first.
+async fn ledger(db: &TestDb) -> Vec<(String, i64, String, i64)> {
+    db.admin()
+        .await
+        .query(
+            &format!(
+                "SELECT set_name, version, name, applied_at FROM \"{}\".schema_migrations \
+                 ORDER BY set_name DESC, version",
+                db.schema()
+            ),
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| (row.get(0), row.get(1), row.get(2), row.get(3)))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_release_one_schema_is_upgraded_in_place_and_keeps_its_data() {
+    let Some(db) = TestDb::new() else { return };
+    // The schema as the first release left it: one ledger sequence for every table (names
+    // without prefix), its three migrations applied, one task. The quiz crate's `questions`
+    // (version 3) stands in as a one-column table; the quiz crate's tests replay it in full.
+    let admin = db.admin().await;
+    let mut replay = format!(
+        "CREATE SCHEMA \"{0}\"; SET search_path TO \"{0}\";
+         CREATE TABLE schema_migrations (version bigint PRIMARY KEY, name text NOT NULL,
+                                         applied_at bigint NOT NULL);",
+        db.schema()
+    );
+    for migration in task_postgres::MIGRATIONS.migrations() {
+        replay.push_str(migration.sql());
+        replay.push(';');
+    }
+    replay.push_str(
+        "CREATE TABLE questions (id text PRIMARY KEY);
+         INSERT INTO schema_migrations (version, name, applied_at) VALUES
+             (1, 'background_tasks', 1700000000001), (2, 'users_tokens', 1700000000002),
+             (3, 'questions', 1700000000003);
+         INSERT INTO background_tasks (id, user_id, task_type, status, label, progress, total,
+             created_at, updated_at, params, run_at)
+         VALUES ('task_1700000000000_abcdef', 'old@example.com', 'generation', 'completed',
+                 'From before', 100, 100, 1700000000000, 1700000000001, '{}', 1700000000000);",
+    );
+    admin
+        .batch_execute(&replay)
+        .await
+        .expect("release-1 schema");
+
+    let store = db.store().await;
+    let old = store
+        .get(&"task_1700000000000_abcdef".parse().unwrap())
+        .await
+        .expect("old task kept");
+    assert_eq!(old.label.as_deref(), Some("From before"));
+    let converted = [
+        ("tasks", 1, "0001_background_tasks", 1_700_000_000_001),
+        ("tasks", 2, "0002_users_tokens", 1_700_000_000_002),
+        ("questions", 1, "0001_questions", 1_700_000_000_003),
+    ]
+    .map(|(set, version, name, at)| (set.to_owned(), version, name.to_owned(), at));
+    assert_eq!(ledger(&db).await, converted, "recorded per set, times kept");
+    let old_ledger: i64 = admin
+        .query_one(
+            "SELECT count(*) FROM information_schema.tables \
+             WHERE table_schema = $1 AND table_name = 'schema_migrations_release1'",
+            &[&db.schema()],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(old_ledger, 0, "the old ledger is gone");
+    drop(store);
+    drop(db.store().await);
+    assert_eq!(
+        ledger(&db).await,
+        converted,
+        "connecting again changes nothing"
+    );
+}
+
+#[tokio::test]
+async fn other_sets_are_applied_on_request_once() {
+    use task_store::migrate::{Migration, MigrationSet};
+    static NOTES_MIGRATIONS: [Migration; 1] = [Migration::new(
+        "0001_notes",
+        "CREATE TABLE notes (id bigint PRIMARY KEY)",
+    )];
+    static NOTES: MigrationSet = MigrationSet::new("notes", &NOTES_MIGRATIONS);
+    let Some(db) = TestDb::new() else { return };
+    let store = db.store().await;
+    store.apply_migrations(&[&NOTES]).await.expect("apply");
+    store.apply_migrations(&[&NOTES]).await.expect("again");
+    let sets: Vec<(String, i64)> = ledger(&db)
+        .await
+        .into_iter()
+        .map(|(set, version, ..)| (set, version))
+        .collect();
+    assert_eq!(
+        sets,
+        [
+            ("tasks".to_owned(), 1),
+            ("tasks".to_owned(), 2),
+            ("notes".to_owned(), 1)
+        ]
+    );
+    let connection = store.connection().await.unwrap();
+    connection
+        .execute("INSERT INTO notes (id) VALUES (1)", &[])
+        .await
+        .expect("the set's table is in the store's schema");
 }

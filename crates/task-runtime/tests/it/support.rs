@@ -92,12 +92,7 @@ pub fn fast_retries() -> TaskTypeConfig {
     }
 }
 
-pub fn now_millis() -> UnixMillis {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock after 1970")
-        .as_millis() as UnixMillis
-}
+pub use task_core::now_millis;
 
 pub async fn create(store: &dyn TaskStore, task_type: &str, params: Value) -> Task {
     store
@@ -108,9 +103,7 @@ pub async fn create(store: &dyn TaskStore, task_type: &str, params: Value) -> Ta
 
 /// Runs `future` with the [`WAIT`] bound; `what` names it in the failure.
 pub async fn within<T>(what: &str, future: impl Future<Output = T>) -> T {
-    tokio::time::timeout(WAIT, future)
-        .await
-        .unwrap_or_else(|_| panic!("timed out after {WAIT:?} waiting for {what}"))
+    task_store::testkit::within(WAIT, what, future).await
 }
 
 /// Waits until task `id` satisfies `done`, watching the change feed (subscribed before the
@@ -121,29 +114,7 @@ pub async fn wait_for(
     what: &str,
     done: impl Fn(&Task) -> bool,
 ) -> Task {
-    let mut feed = store.subscribe();
-    within(what, async {
-        let task = store.get(id).await.expect("get task");
-        if done(&task) {
-            return task;
-        }
-        loop {
-            match feed.recv().await {
-                Ok(TaskChange::Upserted(task)) if &task.id == id && done(&task) => {
-                    return (*task).clone()
-                }
-                Ok(_) => {}
-                Err(RecvError::Lagged(_)) => {
-                    let task = store.get(id).await.expect("get task");
-                    if done(&task) {
-                        return task;
-                    }
-                }
-                Err(RecvError::Closed) => panic!("change feed closed"),
-            }
-        }
-    })
-    .await
+    task_store::testkit::wait_for_task(store, id, WAIT, what, done).await
 }
 
 /// Waits until task `id` reaches `status`.

@@ -89,7 +89,7 @@ struct Signal {
 
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, Signal> {
-        self.signal.lock().unwrap_or_else(PoisonError::into_inner)
+        task_core::sync::lock(&self.signal)
     }
 }
 

@@ -1,189 +1,192 @@
-//! The SQLite schema migrations, embedded in the binary and applied in order when a store
-//! opens. Each runs in its own transaction and is recorded in `schema_migrations`.
-//!
-//! To change the schema, append a new file to [`MIGRATIONS`]; never edit a released one (a
-//! database that already applied it would not see the edit).
+//! Runs migration sets ([`crate::migrate`]) on SQLite: the ledger, the first release's ledger
+//! converted, the pending migrations executed. What to run and when to refuse is decided by
+//! [`crate::migrate::plan`]; this file only executes SQL.
 
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
+use rusqlite::{Connection, TransactionBehavior};
 
 use super::error::map_sqlite_error;
 use crate::backend::clock::now_millis;
+use crate::migrate::{self, legacy, LedgerLayout, MigrationSet, Recorded};
 use crate::StoreError;
 
-/// One schema change.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Migration {
-    /// Applied in increasing order; recorded in `schema_migrations.version`.
-    pub version: i64,
-    /// The file name without extension; recorded in `schema_migrations.name`.
-    pub name: &'static str,
-    /// The SQL, run as one batch.
-    pub sql: &'static str,
-}
+/// The tasks, users and tokens tables: the set this store applies when it opens.
+pub static MIGRATIONS: MigrationSet = crate::migration_set!(
+    "tasks",
+    "migrations/sqlite",
+    [
+        "0001_background_tasks",
+        "0002_users_tokens",
+        "0003_task_events"
+    ]
+);
 
-/// Every migration this build knows, in order.
-pub static MIGRATIONS: &[Migration] = &[
-    Migration {
-        version: 1,
-        name: "0001_background_tasks",
-        sql: include_str!("../../../../migrations/sqlite/0001_background_tasks.sql"),
-    },
-    Migration {
-        version: 2,
-        name: "0002_users_tokens",
-        sql: include_str!("../../../../migrations/sqlite/0002_users_tokens.sql"),
-    },
-    Migration {
-        version: 3,
-        name: "0003_questions",
-        sql: include_str!("../../../../migrations/sqlite/0003_questions.sql"),
-    },
-    Migration {
-        version: 4,
-        name: "0004_task_events",
-        sql: include_str!("../../../../migrations/sqlite/0004_task_events.sql"),
-    },
-];
-
-const CREATE_LEDGER: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (
-    version    INTEGER PRIMARY KEY,
-    name       TEXT    NOT NULL,
-    applied_at INTEGER NOT NULL
-)";
-
-/// Brings the database up to the newest migration.
+/// Applies `sets` in one `BEGIN IMMEDIATE` transaction: all of them or, on an error, nothing.
 ///
 /// # Errors
-/// [`StoreError::Schema`] when the database was migrated by a newer build (it has versions
-/// this build does not know) or a recorded migration has another name than this build's.
-pub(crate) fn apply(conn: &mut Connection) -> Result<(), StoreError> {
-    apply_list(conn, MIGRATIONS)
+/// As [`apply_in_transaction`].
+pub(crate) fn apply(conn: &mut Connection, sets: &[&MigrationSet]) -> Result<(), StoreError> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(map_sqlite_error)?;
+    apply_in_transaction(&tx, sets)?;
+    tx.commit().map_err(map_sqlite_error)
 }
 
-fn apply_list(conn: &mut Connection, migrations: &[Migration]) -> Result<(), StoreError> {
-    conn.execute(CREATE_LEDGER, []).map_err(map_sqlite_error)?;
-    check_known(conn, migrations)?;
-    for migration in migrations {
-        // Re-checked inside the write lock: another process may have applied it meanwhile.
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(map_sqlite_error)?;
-        let applied = tx
-            .query_row(
-                "SELECT 1 FROM schema_migrations WHERE version = ?1",
-                [migration.version],
-                |_| Ok(()),
-            )
-            .optional()
-            .map_err(map_sqlite_error)?
-            .is_some();
-        if !applied {
-            tx.execute_batch(migration.sql).map_err(|e| {
-                StoreError::Schema(format!("migration {} failed: {e}", migration.name))
-            })?;
-            tx.execute(
-                "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?1, ?2, ?3)",
-                rusqlite::params![migration.version, migration.name, now_millis()],
-            )
-            .map_err(map_sqlite_error)?;
-            tracing::info!(migration = migration.name, "applied SQLite migration");
-        }
-        tx.commit().map_err(map_sqlite_error)?;
+/// Applies what `sets` still need, inside the caller's write transaction (the writer lock makes
+/// the check and the writes one step, so two processes opening together apply each migration
+/// once).
+///
+/// # Errors
+/// [`StoreError::Schema`] when the plan refuses the database (see [`migrate::plan`]) or a
+/// migration fails; the caller's transaction must then be rolled back.
+pub(crate) fn apply_in_transaction(
+    conn: &Connection,
+    sets: &[&MigrationSet],
+) -> Result<(), StoreError> {
+    match LedgerLayout::from_columns(&ledger_columns(conn)?) {
+        LedgerLayout::Missing => conn
+            .execute_batch(migrate::CREATE_LEDGER)
+            .map_err(map_sqlite_error)?,
+        LedgerLayout::Legacy => convert_legacy(conn)?,
+        LedgerLayout::PerSet => {}
+    }
+    let recorded = read_ledger(conn)?;
+    for (set, migration) in migrate::plan(sets, &recorded)? {
+        conn.execute_batch(migration.sql()).map_err(|e| {
+            StoreError::Schema(format!(
+                "migration {} of set {:?} failed: {e}",
+                migration.name(),
+                set.name()
+            ))
+        })?;
+        record(
+            conn,
+            set.name(),
+            migration.version(),
+            migration.name(),
+            now_millis(),
+        )?;
+        tracing::info!(
+            set = set.name(),
+            migration = migration.name(),
+            "applied SQLite migration"
+        );
     }
     Ok(())
 }
 
-/// Fails when the ledger records a migration this build does not have, or under another name.
-fn check_known(conn: &Connection, migrations: &[Migration]) -> Result<(), StoreError> {
-    let latest_known = migrations.last().map_or(0, |m| m.version);
+fn ledger_columns(conn: &Connection) -> Result<Vec<String>, StoreError> {
     let mut statement = conn
-        .prepare("SELECT version, name FROM schema_migrations ORDER BY version")
+        .prepare("SELECT name FROM pragma_table_info('schema_migrations')")
         .map_err(map_sqlite_error)?;
-    let recorded = statement
+    let columns = statement
+        .query_map([], |row| row.get(0))
+        .map_err(map_sqlite_error)?;
+    columns.collect::<Result<_, _>>().map_err(map_sqlite_error)
+}
+
+fn convert_legacy(conn: &Connection) -> Result<(), StoreError> {
+    conn.execute_batch(legacy::RENAME)
+        .map_err(map_sqlite_error)?;
+    conn.execute_batch(migrate::CREATE_LEDGER)
+        .map_err(map_sqlite_error)?;
+    let old = {
+        let mut statement = conn.prepare(legacy::READ).map_err(map_sqlite_error)?;
+        let rows = statement
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+            .map_err(map_sqlite_error)?;
+        rows.collect::<Result<Vec<_>, _>>()
+            .map_err(map_sqlite_error)?
+    };
+    for row in legacy::convert(&old)? {
+        record(conn, &row.set, row.version, &row.name, row.applied_at)?;
+    }
+    conn.execute_batch(legacy::DROP).map_err(map_sqlite_error)?;
+    tracing::info!("converted the schema_migrations ledger to one sequence per set");
+    Ok(())
+}
+
+fn read_ledger(conn: &Connection) -> Result<Vec<Recorded>, StoreError> {
+    let mut statement = conn
+        .prepare("SELECT set_name, version, name, applied_at FROM schema_migrations")
+        .map_err(map_sqlite_error)?;
+    let rows = statement
         .query_map([], |row| {
-            Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
+            Ok(Recorded {
+                set: row.get(0)?,
+                version: row.get(1)?,
+                name: row.get(2)?,
+                applied_at: row.get(3)?,
+            })
         })
         .map_err(map_sqlite_error)?;
-    for entry in recorded {
-        let (version, name) = entry.map_err(map_sqlite_error)?;
-        match migrations.iter().find(|m| m.version == version) {
-            Some(known) if known.name == name => {}
-            Some(known) => {
-                return Err(StoreError::Schema(format!(
-                    "schema migration {version} is recorded as {name:?} but this build calls \
-                     it {:?}; the database belongs to a different build",
-                    known.name
-                )));
-            }
-            None => {
-                return Err(StoreError::Schema(format!(
-                    "the database has schema version {version} ({name:?}) but this build knows \
-                     versions up to {latest_known}; upgrade tasklane to open it"
-                )));
-            }
-        }
-    }
+    rows.collect::<Result<_, _>>().map_err(map_sqlite_error)
+}
+
+fn record(
+    conn: &Connection,
+    set: &str,
+    version: i64,
+    name: &str,
+    applied_at: i64,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO schema_migrations (set_name, version, name, applied_at) \
+         VALUES (?1, ?2, ?3, ?4)",
+        rusqlite::params![set, version, name, applied_at],
+    )
+    .map_err(map_sqlite_error)?;
     Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn versions_increase_and_names_match_files() {
-        for pair in MIGRATIONS.windows(2) {
-            assert!(pair[0].version < pair[1].version);
-        }
-        for (index, migration) in MIGRATIONS.iter().enumerate() {
-            assert_eq!(migration.version, index as i64 + 1);
-            assert!(migration
-                .name
-                .starts_with(&format!("{:04}_", migration.version)));
-            assert!(!migration.sql.trim().is_empty());
-        }
-    }
+    use crate::migrate::Migration;
 
     #[test]
     fn applying_twice_changes_nothing() {
         let mut conn = Connection::open_in_memory().unwrap();
-        apply(&mut conn).unwrap();
-        apply(&mut conn).unwrap();
+        apply(&mut conn, &[&MIGRATIONS]).unwrap();
+        apply(&mut conn, &[&MIGRATIONS]).unwrap();
         let count: i64 = conn
             .query_row("SELECT COUNT(*) FROM schema_migrations", [], |r| r.get(0))
             .unwrap();
-        assert_eq!(count, MIGRATIONS.len() as i64);
+        assert_eq!(count, MIGRATIONS.newest());
     }
 
     #[test]
-    fn a_failing_migration_is_rolled_back_and_named() {
-        let broken = [
-            MIGRATIONS[0],
-            Migration {
-                version: 2,
-                name: "0002_broken",
-                sql: "CREATE TABLE half (x INTEGER); SELECT * FROM no_such_table;",
-            },
+    fn a_failing_migration_undoes_the_whole_call_and_is_named() {
+        static BROKEN: [Migration; 2] = [
+            Migration::new("0001_fine", "CREATE TABLE fine (x INTEGER)"),
+            Migration::new(
+                "0002_broken",
+                "CREATE TABLE half (x INTEGER); SELECT * FROM no_such_table;",
+            ),
         ];
+        static SET: MigrationSet = MigrationSet::new("broken", &BROKEN);
         let mut conn = Connection::open_in_memory().unwrap();
-        let error = apply_list(&mut conn, &broken).unwrap_err();
+        apply(&mut conn, &[&MIGRATIONS]).unwrap();
+        let error = apply(&mut conn, &[&MIGRATIONS, &SET]).unwrap_err();
         assert!(
-            matches!(&error, StoreError::Schema(m) if m.contains("0002_broken")),
+            matches!(&error, StoreError::Schema(m) if m.contains("0002_broken") && m.contains("\"broken\"")),
             "{error:?}"
         );
-        let half: i64 = conn
+        let leftovers: i64 = conn
             .query_row(
-                "SELECT COUNT(*) FROM sqlite_master WHERE name = 'half'",
+                "SELECT COUNT(*) FROM sqlite_master WHERE name IN ('fine', 'half')",
                 [],
                 |r| r.get(0),
             )
             .unwrap();
-        assert_eq!(half, 0, "nothing of the failed migration remains");
-        let versions: i64 = conn
-            .query_row("SELECT MAX(version) FROM schema_migrations", [], |r| {
-                r.get(0)
-            })
+        assert_eq!(leftovers, 0, "nothing of the failed call remains");
+        let recorded: i64 = conn
+            .query_row(
+                "SELECT COUNT(*) FROM schema_migrations WHERE set_name = 'broken'",
+                [],
+                |r| r.get(0),
+            )
             .unwrap();
-        assert_eq!(versions, 1);
+        assert_eq!(recorded, 0);
     }
 }

@@ -31,11 +31,12 @@ use rusqlite::Connection;
 
 pub use config::{SqliteConfig, DEFAULT_BUSY_TIMEOUT, DEFAULT_CHECKPOINT_PAGES, DEFAULT_POOL_SIZE};
 pub use error::map_sqlite_error;
-pub use migrations::{Migration, MIGRATIONS};
+pub use migrations::MIGRATIONS;
 
 use checkpointer::Checkpointer;
 use writer::{Atomicity, Writer};
 
+use crate::migrate::MigrationSet;
 use crate::{ChangeFeed, Result, StoreError, TaskChange};
 
 /// A [`crate::TaskStore`] and [`crate::UserStore`] on one SQLite file. Cloning is cheap and
@@ -67,7 +68,9 @@ impl std::fmt::Debug for Inner {
 
 impl SqliteStore {
     /// Opens (creating if needed) the database at `path` with [`SqliteConfig::default`] and
-    /// brings its schema up to date. Blocks while it opens: call it at startup.
+    /// brings its own tables up to date (the migration set [`MIGRATIONS`]; other crates' sets
+    /// are applied with [`SqliteStore::apply_migrations`]). Blocks while it opens: call it at
+    /// startup.
     ///
     /// # Errors
     /// [`StoreError::Unavailable`] when the file cannot be opened or is not a database,
@@ -84,7 +87,7 @@ impl SqliteStore {
         config.validate()?;
         let path = path.as_ref().to_path_buf();
         let mut writer = connection::open_writer(&path, config.busy_timeout)?;
-        migrations::apply(&mut writer)?;
+        migrations::apply(&mut writer, &[&MIGRATIONS])?;
         checkpointer::watch_wal(&writer);
         let checkpointer =
             Checkpointer::start(&path, config.busy_timeout, config.checkpoint_pages)?;
@@ -112,6 +115,18 @@ impl SqliteStore {
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.inner.path
+    }
+
+    /// Brings other crates' tables in this file up to date: applies what `sets` still need, all
+    /// in one write transaction (nothing on an error). The binary calls it at startup with the
+    /// sets it wants (the quiz crate's `questions`, …); see [`crate::migrate`].
+    ///
+    /// # Errors
+    /// [`StoreError::Schema`] when a set was migrated by a newer build or a migration fails.
+    pub async fn apply_migrations(&self, sets: &[&'static MigrationSet]) -> Result<()> {
+        let sets = sets.to_vec();
+        self.write(move |conn, _changes| migrations::apply_in_transaction(conn, &sets))
+            .await
     }
 
     /// Runs `f` on a pooled read-only connection on a blocking thread. For sibling crates that

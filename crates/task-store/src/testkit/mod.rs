@@ -23,9 +23,11 @@ mod fencing;
 mod listing;
 mod macros;
 mod maintenance;
+mod migrations;
 mod support;
 mod transitions;
 mod users;
+mod wait;
 
 use std::sync::Arc;
 
@@ -36,8 +38,10 @@ pub use feed::*;
 pub use fencing::*;
 pub use listing::*;
 pub use maintenance::*;
+pub use migrations::assert_set_matches_directory;
 pub use transitions::*;
 pub use users::*;
+pub use wait::{wait_for_task, within};
 
 use crate::{TaskEventLog, TaskStore, UserStore};
 

@@ -2,9 +2,9 @@
 //! feed with a bounded wait.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use task_core::{NewTask, Task, TaskStatus, UnixMillis};
+use task_core::{NewTask, Task, TaskStatus};
 use tokio::sync::broadcast::error::TryRecvError;
 
 use crate::{ChangeReceiver, ClaimRequest, Failure, Lease, StoreError, TaskChange, TaskStore};
@@ -17,12 +17,7 @@ pub(crate) const LEASE_MS: i64 = 30_000;
 pub(crate) type Store = Arc<dyn TaskStore>;
 
 /// The wall clock in milliseconds, as stores stamp tasks.
-pub(crate) fn now_ms() -> UnixMillis {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .expect("clock after 1970")
-}
+pub(crate) use task_core::now_millis as now_ms;
 
 /// A valid new task of `task_type` for `user`.
 pub(crate) fn new_task(user: &str, task_type: &str) -> NewTask {

@@ -5,19 +5,29 @@ use task_core::{NewTask, TaskStatus};
 use task_store::rusqlite::{params, Connection};
 use task_store::{Role, SqliteStore, StoreError, TaskStore, UserStore, MIGRATIONS};
 
-/// Builds a database as a build that knew only the first migration would have left it, with
-/// one task in it.
-fn database_with_only_migration_one(path: &std::path::Path) {
+/// Builds a database as the first release left it: one ledger sequence for every table
+/// (`schema_migrations (version, name, applied_at)`, names with their `NNNN_` prefix), its
+/// three migrations applied, and one task in it. The quiz crate's `questions` table (version
+/// 3) stands in as a one-column table: this crate only converts its ledger row; the quiz
+/// crate's tests replay it in full.
+fn release_one_database(path: &std::path::Path) {
     let conn = Connection::open(path).expect("open");
     conn.execute_batch(
         "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, \
          applied_at INTEGER NOT NULL)",
     )
     .expect("ledger");
-    conn.execute_batch(MIGRATIONS[0].sql).expect("migration 1");
-    conn.execute(
-        "INSERT INTO schema_migrations (version, name, applied_at) VALUES (1, ?1, 0)",
-        [MIGRATIONS[0].name],
+    for migration in MIGRATIONS.migrations() {
+        conn.execute_batch(migration.sql())
+            .expect("tasks migration");
+    }
+    conn.execute_batch("CREATE TABLE questions (id TEXT PRIMARY KEY)")
+        .expect("questions");
+    conn.execute_batch(
+        "INSERT INTO schema_migrations (version, name, applied_at) VALUES \
+            (1, '0001_background_tasks', 1700000000001), \
+            (2, '0002_users_tokens', 1700000000002), \
+            (3, '0003_questions', 1700000000003)",
     )
     .expect("record");
     conn.execute(
@@ -30,11 +40,32 @@ fn database_with_only_migration_one(path: &std::path::Path) {
     .expect("old task");
 }
 
+async fn ledger(store: &SqliteStore) -> Vec<(String, i64, String, i64)> {
+    store
+        .with_connection(|conn| {
+            let mut statement = conn
+                .prepare(
+                    "SELECT set_name, version, name, applied_at FROM schema_migrations \
+                     ORDER BY set_name DESC, version",
+                )
+                .map_err(task_store::map_sqlite_error)?;
+            let rows = statement
+                .query_map([], |row| {
+                    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+                })
+                .map_err(task_store::map_sqlite_error)?;
+            rows.collect::<Result<Vec<_>, _>>()
+                .map_err(task_store::map_sqlite_error)
+        })
+        .await
+        .expect("ledger")
+}
+
 #[tokio::test]
-async fn an_older_database_is_upgraded_and_keeps_its_data() {
+async fn a_release_one_database_is_upgraded_in_place_and_keeps_its_data() {
     let dir = tempfile::tempdir().expect("dir");
     let path = dir.path().join("old.db");
-    database_with_only_migration_one(&path);
+    release_one_database(&path);
 
     let store = SqliteStore::open(&path).expect("upgrade");
     let old = store
@@ -49,29 +80,87 @@ async fn an_older_database_is_upgraded_and_keeps_its_data() {
         .await
         .expect("the users table of migration 2 exists");
 
-    let versions: Vec<(i64, String)> = store
+    let converted = [
+        ("tasks", 1, "0001_background_tasks", 1_700_000_000_001),
+        ("tasks", 2, "0002_users_tokens", 1_700_000_000_002),
+        ("questions", 1, "0001_questions", 1_700_000_000_003),
+    ]
+    .map(|(set, version, name, at)| (set.to_owned(), version, name.to_owned(), at));
+    assert_eq!(
+        ledger(&store).await,
+        converted,
+        "recorded per set, times kept"
+    );
+    let old_ledger: i64 = store
         .with_connection(|conn| {
-            let mut statement = conn
-                .prepare("SELECT version, name FROM schema_migrations ORDER BY version")
-                .map_err(task_store::map_sqlite_error)?;
-            let rows = statement
-                .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
-                .map_err(task_store::map_sqlite_error)?;
-            rows.collect::<Result<Vec<_>, _>>()
-                .map_err(task_store::map_sqlite_error)
+            conn.query_row(
+                "SELECT COUNT(*) FROM sqlite_master WHERE name = 'schema_migrations_release1'",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(task_store::map_sqlite_error)
         })
         .await
-        .expect("ledger");
-    let want: Vec<(i64, String)> = MIGRATIONS
-        .iter()
-        .map(|m| (m.version, m.name.to_owned()))
-        .collect();
-    assert_eq!(versions, want);
+        .expect("count");
+    assert_eq!(old_ledger, 0, "the old ledger is gone");
     drop(store);
 
     // Opening again applies nothing and keeps everything.
     let store = SqliteStore::open(&path).expect("reopen");
     assert_eq!(store.count_users().await.expect("count"), 1);
+    assert_eq!(ledger(&store).await, converted);
+}
+
+#[tokio::test]
+async fn a_new_database_records_the_tasks_set() {
+    let dir = tempfile::tempdir().expect("dir");
+    let store = SqliteStore::open(dir.path().join("new.db")).expect("open");
+    let names: Vec<(String, i64, String)> = ledger(&store)
+        .await
+        .into_iter()
+        .map(|(set, version, name, _)| (set, version, name))
+        .collect();
+    let want: Vec<(String, i64, String)> = MIGRATIONS
+        .migrations()
+        .iter()
+        .map(|m| ("tasks".to_owned(), m.version(), m.name().to_owned()))
+        .collect();
+    assert_eq!(names, want);
+}
+
+#[tokio::test]
+async fn other_sets_are_applied_on_request_once() {
+    static EXTRA_MIGRATIONS: [task_store::migrate::Migration; 1] =
+        [task_store::migrate::Migration::new(
+            "0001_notes",
+            "CREATE TABLE notes (id INTEGER PRIMARY KEY)",
+        )];
+    static EXTRA: task_store::migrate::MigrationSet =
+        task_store::migrate::MigrationSet::new("notes", &EXTRA_MIGRATIONS);
+    let dir = tempfile::tempdir().expect("dir");
+    let store = SqliteStore::open(dir.path().join("sets.db")).expect("open");
+    store.apply_migrations(&[&EXTRA]).await.expect("apply");
+    store.apply_migrations(&[&EXTRA]).await.expect("again");
+    let sets: Vec<(String, i64)> = ledger(&store)
+        .await
+        .into_iter()
+        .map(|(set, version, ..)| (set, version))
+        .collect();
+    assert_eq!(
+        sets,
+        [
+            ("tasks".to_owned(), 1),
+            ("tasks".to_owned(), 2),
+            ("notes".to_owned(), 1)
+        ]
+    );
+    store
+        .with_write_transaction(|conn| {
+            conn.execute("INSERT INTO notes (id) VALUES (1)", [])
+                .map_err(task_store::map_sqlite_error)
+        })
+        .await
+        .expect("the set's table exists");
 }
 
 #[tokio::test]
@@ -81,7 +170,8 @@ async fn a_database_from_a_newer_build_is_refused() {
     drop(SqliteStore::open(&path).expect("create"));
     let conn = Connection::open(&path).expect("open");
     conn.execute(
-        "INSERT INTO schema_migrations (version, name, applied_at) VALUES (999, ?1, ?2)",
+        "INSERT INTO schema_migrations (set_name, version, name, applied_at) \
+         VALUES ('tasks', 999, ?1, ?2)",
         params!["0999_from_the_future", 0],
     )
     .expect("future version");
@@ -103,7 +193,8 @@ async fn a_renamed_migration_is_refused() {
     drop(SqliteStore::open(&path).expect("create"));
     let conn = Connection::open(&path).expect("open");
     conn.execute(
-        "UPDATE schema_migrations SET name = '0001_something_else' WHERE version = 1",
+        "UPDATE schema_migrations SET name = '0001_something_else' \
+         WHERE set_name = 'tasks' AND version = 1",
         [],
     )
     .expect("rename");
@@ -153,4 +244,12 @@ async fn data_survives_reopening() {
     drop(store);
     let store = SqliteStore::open(&path).expect("reopen");
     assert_eq!(store.get(&task.id).await.expect("get"), task);
+}
+
+#[test]
+fn the_tasks_set_embeds_every_file_of_its_directory() {
+    task_store::testkit::assert_set_matches_directory(
+        &MIGRATIONS,
+        concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/sqlite"),
+    );
 }

@@ -16,10 +16,10 @@ use http::Method;
 use serde_json::{json, Value};
 use task_core::{Task, TaskId};
 use task_http::auth::accounts;
-use task_http::test_tasks::register_test_tasks;
 use task_http::{serve, AppState, HttpConfig, HttpError};
+use task_runtime::testing::register_test_tasks;
 use task_runtime::{Registry, Runtime, RuntimeConfig, RuntimeHandle};
-use task_store::{Role, SqliteConfig, SqliteStore, TaskChange, TaskStore, UserStore};
+use task_store::{Role, SqliteConfig, SqliteStore, TaskStore, UserStore};
 use tempfile::TempDir;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -208,26 +208,8 @@ impl TestServer {
 
     /// Waits (at most [`WAIT`]) until the task satisfies `done`, watching the change feed.
     pub async fn wait_for(&self, id: &TaskId, done: impl Fn(&Task) -> bool) -> Task {
-        let mut feed = self.store.subscribe();
-        let current = self.store.get(id).await.unwrap();
-        if done(&current) {
-            return current;
-        }
-        let deadline = Instant::now() + WAIT;
-        loop {
-            let change = tokio::time::timeout_at(deadline.into(), feed.recv())
-                .await
-                .unwrap_or_else(|_| panic!("task {id} did not reach the expected state in time"));
-            let task = match change {
-                Ok(TaskChange::Upserted(task)) if task.id == *id => (*task).clone(),
-                Ok(_) => continue,
-                // Lagged: read the current state instead of the missed changes.
-                Err(_) => self.store.get(id).await.unwrap(),
-            };
-            if done(&task) {
-                return task;
-            }
-        }
+        let what = format!("task {id} to reach the expected state");
+        task_store::testkit::wait_for_task(self.store.as_ref(), id, WAIT, &what, done).await
     }
 
     /// Shuts the server down and returns how long `serve` took to return.
@@ -260,10 +242,4 @@ pub fn newest_first(tasks: &[Task]) -> Vec<String> {
     sorted.iter().map(|task| task.id.to_string()).collect()
 }
 
-/// The current time in Unix milliseconds.
-pub fn now_millis() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
+pub use task_core::now_millis;

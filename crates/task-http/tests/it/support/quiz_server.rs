@@ -203,6 +203,10 @@ impl QuizServer {
     pub async fn start_with(providers: Providers, options: QuizOptions) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(SqliteStore::open(dir.path().join("tasklane.db")).unwrap());
+        store
+            .apply_migrations(&[&quiz::SQLITE_MIGRATIONS])
+            .await
+            .unwrap();
         let flaky = Arc::new(Flaky::new(store.clone()));
         let users: Arc<dyn UserStore> = store.clone();
         let mut tokens = Vec::new();

@@ -1,13 +1,13 @@
-//! Two task types for trying out and benchmarking a server without AI providers (the binary's
-//! `--test-tasks`): `noop` completes at once; `sleep` (`{"ms":N,"steps":K}`) reports K progress
+//! Two task types for trying out, testing and benchmarking a runtime without real work (the
+//! tasklane binary's `--test-tasks` registers them): `noop` completes at once; `sleep` (`{"ms":N,"steps":K}`) reports K progress
 //! steps spread over N milliseconds and stops promptly when cancelled.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::{Handler, HandlerError, Registry, TaskContext};
 use async_trait::async_trait;
 use serde_json::{json, Value};
-use task_runtime::{Handler, HandlerError, Registry, TaskContext};
 
 /// The task type that completes at once.
 pub const NOOP_TASK_TYPE: &str = "noop";
