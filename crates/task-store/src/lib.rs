@@ -17,6 +17,7 @@ mod error;
 mod feed;
 mod memory;
 mod query;
+mod schedules;
 mod sqlite;
 mod store;
 mod users;
@@ -30,6 +31,10 @@ pub use memory::MemoryStore;
 pub use query::{
     ClaimRequest, Cursor, Failure, Lease, ListQuery, StatusCount, TaskPage, DEFAULT_LIST_LIMIT,
     MAX_LIST_LIMIT,
+};
+pub use schedules::{
+    CatchUpPolicy, Fired, Firing, OverlapPolicy, RunKind, Schedule, ScheduleRun, ScheduleSpec,
+    ScheduleStore, MAX_SCHEDULE_NAME_LEN,
 };
 pub use sqlite::{
     map_sqlite_error, Migration, SqliteConfig, SqliteStore, DEFAULT_BUSY_TIMEOUT,

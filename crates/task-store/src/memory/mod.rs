@@ -2,6 +2,7 @@
 //! SQLite backend (the conformance suite runs against both). For tests, demos and embedding;
 //! nothing survives a restart.
 
+mod schedules;
 mod tasks;
 mod users;
 
@@ -10,6 +11,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use task_core::{Task, TaskId};
 
+use crate::schedules::{RunKind, Schedule};
 use crate::users::{TokenRecord, User};
 use crate::{ChangeFeed, DEFAULT_FEED_CAPACITY};
 
@@ -34,6 +36,17 @@ struct State {
     next_seq: u64,
     users: BTreeMap<String, (u64, User)>,
     tokens: HashMap<String, StoredToken>,
+    schedules: HashMap<String, Schedule>,
+    /// Each schedule's runs, in the order they were recorded.
+    schedule_runs: HashMap<String, Vec<StoredRun>>,
+}
+
+#[derive(Debug, Clone)]
+struct StoredRun {
+    scheduled_at: task_core::UnixMillis,
+    kind: RunKind,
+    task_id: Option<TaskId>,
+    recorded_at: task_core::UnixMillis,
 }
 
 #[derive(Debug, Clone)]

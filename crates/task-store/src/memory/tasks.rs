@@ -41,7 +41,7 @@ impl MemoryStore {
         }
     }
 
-    fn publish_upsert(&self, task: &Task) {
+    pub(super) fn publish_upsert(&self, task: &Task) {
         self.inner
             .feed
             .publish(TaskChange::Upserted(Arc::new(task.clone())));

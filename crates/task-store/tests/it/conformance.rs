@@ -2,8 +2,10 @@
 
 mod memory {
     task_store::conformance_suite!(async { task_store::MemoryStore::new() });
+    task_store::schedule_conformance_suite!(async { task_store::MemoryStore::new() });
 }
 
 mod sqlite {
     task_store::conformance_suite!(async { crate::support::sqlite_fixture() });
+    task_store::schedule_conformance_suite!(async { crate::support::sqlite_fixture() });
 }
