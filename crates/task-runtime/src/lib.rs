@@ -26,6 +26,7 @@ mod listener;
 mod registry;
 mod rescuer;
 mod runtime;
+mod schedules;
 mod shared;
 mod supervisor;
 mod worker;
@@ -40,8 +41,13 @@ pub use config::{
     DEFAULT_SHUTDOWN_GRACE,
 };
 pub use context::TaskContext;
-pub use error::{HandlerError, ProgressError, RuntimeError};
+pub use error::{HandlerError, ProgressError, RuntimeError, ScheduleError};
 pub use handler::{handler_fn, Handler};
 pub use registry::{Registry, TaskTypeConfig, DEFAULT_TASK_TIMEOUT};
 pub use rescuer::{RescuerConfig, DEFAULT_RESCUE_INTERVAL};
 pub use runtime::{Runtime, RuntimeHandle};
+pub use schedules::{
+    overlap_action, parse_timezone, plan, Cadence, Clock, OverlapAction, Plan, SchedulerConfig,
+    Schedules, SystemClock, DEFAULT_SCHEDULER_MAX_SLEEP, DEFAULT_SCHEDULER_ON_TIME,
+    MIN_SCHEDULE_INTERVAL,
+};
