@@ -7,7 +7,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use quiz::{PostgresQuestionStore, QuestionStore, SqliteQuestionStore};
 use task_postgres::{is_postgres_url, PostgresConfig, PostgresStore};
-use task_store::{SqliteStore, TaskStore, UserStore};
+use task_store::{ScheduleStore, SqliteStore, TaskStore, UserStore};
 
 /// The stores of one database, as the rest of the binary uses them.
 pub struct Database {
@@ -17,6 +17,8 @@ pub struct Database {
     pub users: Arc<dyn UserStore>,
     /// Quiz questions.
     pub questions: Arc<dyn QuestionStore>,
+    /// Schedules and their runs.
+    pub schedules: Arc<dyn ScheduleStore>,
 }
 
 /// Opens `db`: connects to PostgreSQL (in `pg_schema`, default `public`) and applies its
@@ -38,6 +40,7 @@ pub async fn open(db: &str, pg_schema: Option<&str>) -> anyhow::Result<Database>
         return Ok(Database {
             tasks: Arc::new(store.clone()),
             users: Arc::new(store.clone()),
+            schedules: Arc::new(store.clone()),
             questions: Arc::new(PostgresQuestionStore::new(store)),
         });
     }
@@ -49,6 +52,7 @@ pub async fn open(db: &str, pg_schema: Option<&str>) -> anyhow::Result<Database>
     Ok(Database {
         tasks: Arc::new(store.clone()),
         users: Arc::new(store.clone()),
+        schedules: Arc::new(store.clone()),
         questions: Arc::new(SqliteQuestionStore::new(store)),
     })
 }

@@ -9,7 +9,9 @@ use quiz::{OfflineQuizResponder, QuestionStore, QuizHandlers};
 use task_http::auth::accounts;
 use task_http::test_tasks::register_test_tasks;
 use task_http::{AppState, HttpConfig, TrustedProxy};
-use task_runtime::{Registry, RescuerConfig, Runtime, RuntimeConfig};
+use task_runtime::{
+    Registry, RescuerConfig, Runtime, RuntimeConfig, SchedulerConfig, Schedules, SystemClock,
+};
 use task_store::UserStore;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -25,6 +27,7 @@ pub async fn run(database: Database, args: ServeArgs) -> anyhow::Result<()> {
         tasks,
         users,
         questions,
+        schedules,
     } = database;
     let http_config = http_config(&args)?;
     let listener = TcpListener::bind(args.addr)
@@ -61,9 +64,22 @@ pub async fn run(database: Database, args: ServeArgs) -> anyhow::Result<()> {
         ),
     };
 
+    // Every instance runs the scheduler: the store's unique key per fire time makes each
+    // firing happen once however many run it.
+    let schedules = Schedules::new(
+        Arc::clone(&tasks),
+        schedules,
+        Some(task_types.clone()),
+        SchedulerConfig::default(),
+        Arc::new(SystemClock),
+    )
+    .context("invalid scheduler settings")?;
+    let scheduler_stop = CancellationToken::new();
+    let scheduler = schedules.start(scheduler_stop.clone());
     let state = AppState::new(tasks, users, http_config, task_types)
         .context("invalid server settings")?
-        .with_questions(questions);
+        .with_questions(questions)
+        .with_schedules(schedules);
     tracing::info!(%addr, "tasklane listening");
     // On a signal the server and the runtime wind down side by side, so the total time is
     // the longer of their grace periods, not the sum.
@@ -81,6 +97,9 @@ pub async fn run(database: Database, args: ServeArgs) -> anyhow::Result<()> {
         let stop = stop.clone();
         async move {
             stop.cancelled().await;
+            scheduler_stop.cancel();
+            // The scheduler stops between passes; a pass in flight commits or writes nothing.
+            let _ = scheduler.await;
             if let Some(runtime) = runtime {
                 runtime.shutdown().await;
             }

@@ -35,6 +35,20 @@ pub enum Route {
     CancelTask(String),
     /// `POST /api/tasks/{id}/retry`.
     RetryTask(String),
+    /// `GET /api/schedules`.
+    ListSchedules,
+    /// `POST /api/schedules`.
+    CreateSchedule,
+    /// `GET /api/schedules/{id}`.
+    GetSchedule(String),
+    /// `PATCH /api/schedules/{id}`.
+    UpdateSchedule(String),
+    /// `DELETE /api/schedules/{id}`.
+    DeleteSchedule(String),
+    /// `POST /api/schedules/{id}/pause`, `…/resume` (`true` pauses).
+    PauseSchedule(String, bool),
+    /// `POST /api/schedules/{id}/run-now`.
+    RunSchedule(String),
     /// `POST /api/login`.
     Login,
     /// `POST /api/logout`.
@@ -125,6 +139,36 @@ impl Route {
             ["api", "tasks", id, "retry"] if !id.is_empty() => {
                 (post.then(|| Route::RetryTask((*id).to_owned())), "POST")
             }
+            ["api", "schedules"] => {
+                let route = if get {
+                    Some(Route::ListSchedules)
+                } else if post {
+                    Some(Route::CreateSchedule)
+                } else {
+                    None
+                };
+                (route, "GET, POST")
+            }
+            ["api", "schedules", id] if !id.is_empty() => {
+                let id = (*id).to_owned();
+                let route = match *method {
+                    Method::GET => Some(Route::GetSchedule(id)),
+                    Method::PATCH => Some(Route::UpdateSchedule(id)),
+                    Method::DELETE => Some(Route::DeleteSchedule(id)),
+                    _ => None,
+                };
+                (route, "GET, PATCH, DELETE")
+            }
+            ["api", "schedules", id, action @ ("pause" | "resume" | "run-now")]
+                if !id.is_empty() =>
+            {
+                let id = (*id).to_owned();
+                let route = post.then(|| match *action {
+                    "run-now" => Route::RunSchedule(id),
+                    action => Route::PauseSchedule(id, action == "pause"),
+                });
+                (route, "POST")
+            }
             ["api", "login"] => (post.then_some(Route::Login), "POST"),
             ["api", "logout"] => (post.then_some(Route::Logout), "POST"),
             ["api", "me"] => (get.then_some(Route::Me), "GET"),
@@ -157,6 +201,13 @@ impl Route {
             Route::GetTask(_) => "/api/tasks/{id}",
             Route::CancelTask(_) => "/api/tasks/{id}/cancel",
             Route::RetryTask(_) => "/api/tasks/{id}/retry",
+            Route::ListSchedules | Route::CreateSchedule => "/api/schedules",
+            Route::GetSchedule(_) | Route::UpdateSchedule(_) | Route::DeleteSchedule(_) => {
+                "/api/schedules/{id}"
+            }
+            Route::PauseSchedule(_, true) => "/api/schedules/{id}/pause",
+            Route::PauseSchedule(_, false) => "/api/schedules/{id}/resume",
+            Route::RunSchedule(_) => "/api/schedules/{id}/run-now",
             Route::Login => "/api/login",
             Route::Logout => "/api/logout",
             Route::Me => "/api/me",

@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use quiz::QuestionStore;
+use task_runtime::Schedules;
 use task_store::{TaskStore, UserStore};
 use tokio_util::sync::CancellationToken;
 
@@ -21,6 +22,7 @@ use crate::{HttpConfig, HttpError};
 pub struct AppState {
     inner: Arc<Inner>,
     questions: Option<Arc<dyn QuestionStore>>,
+    schedules: Option<Schedules>,
 }
 
 struct Inner {
@@ -80,6 +82,7 @@ impl AppState {
                 shutdown,
             }),
             questions: None,
+            schedules: None,
         })
     }
 
@@ -88,6 +91,18 @@ impl AppState {
     pub fn with_questions(mut self, questions: Arc<dyn QuestionStore>) -> Self {
         self.questions = Some(questions);
         self
+    }
+
+    /// Serves `/api/schedules` through `schedules` (whose scheduler the host starts). Without
+    /// it those endpoints answer 404.
+    pub fn with_schedules(mut self, schedules: Schedules) -> Self {
+        self.schedules = Some(schedules);
+        self
+    }
+
+    /// The schedules, when the server serves them.
+    pub fn schedules(&self) -> Option<&Schedules> {
+        self.schedules.as_ref()
     }
 
     /// The task store.

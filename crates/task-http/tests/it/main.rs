@@ -11,6 +11,7 @@ mod errors;
 mod limits;
 mod pages;
 mod quiz;
+mod schedules;
 mod server;
 mod session;
 mod sse;

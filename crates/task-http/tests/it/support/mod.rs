@@ -18,7 +18,9 @@ use task_core::{Task, TaskId};
 use task_http::auth::accounts;
 use task_http::test_tasks::register_test_tasks;
 use task_http::{serve, AppState, HttpConfig, HttpError};
-use task_runtime::{Registry, Runtime, RuntimeConfig, RuntimeHandle};
+use task_runtime::{
+    Registry, Runtime, RuntimeConfig, RuntimeHandle, SchedulerConfig, Schedules, SystemClock,
+};
 use task_store::{Role, SqliteStore, TaskChange, TaskStore, UserStore};
 use tempfile::TempDir;
 use tokio::net::TcpListener;
@@ -112,8 +114,19 @@ impl TestServer {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let tasks: Arc<dyn TaskStore> = flaky.clone();
-        let state = AppState::new(tasks, users, options.config, task_types).unwrap();
+        let schedules = Schedules::new(
+            store.clone(),
+            store.clone(),
+            Some(task_types.clone()),
+            SchedulerConfig::default(),
+            Arc::new(SystemClock),
+        )
+        .unwrap();
+        let state = AppState::new(tasks, users, options.config, task_types)
+            .unwrap()
+            .with_schedules(schedules.clone());
         let stop = CancellationToken::new();
+        schedules.start(stop.clone());
         let server = tokio::spawn(serve(listener, state, stop.clone().cancelled_owned()));
         Self {
             addr,
