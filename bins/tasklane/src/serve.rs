@@ -122,7 +122,7 @@ pub async fn run(database: Database, args: ServeArgs) -> anyhow::Result<()> {
 /// The quiz task types (`generation`, `validation`, `emoji-regeneration`) over the AI providers
 /// configured in the environment (`OPENAI_API_KEY`, ...; the offline provider always works),
 /// keeping questions in `questions`.
-fn quiz_handlers(
+pub(crate) fn quiz_handlers(
     questions: Arc<dyn QuestionStore>,
     users: Arc<dyn UserStore>,
 ) -> anyhow::Result<QuizHandlers> {

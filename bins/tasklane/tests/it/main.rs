@@ -6,4 +6,5 @@ mod browser;
 mod cluster;
 mod multi_instance;
 mod process;
+mod schedules;
 mod serve;
