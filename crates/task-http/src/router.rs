@@ -308,6 +308,12 @@ mod tests {
             (Method::GET, Route::Page(Page::Login)),
             (Method::GET, Route::Page(Page::MyTasks)),
             (Method::GET, Route::Page(Page::SuperuserTasks)),
+            (Method::GET, Route::ListSchedules),
+            (Method::POST, Route::CreateSchedule),
+            (Method::GET, Route::GetSchedule(String::new())),
+            (Method::POST, Route::PauseSchedule(String::new(), true)),
+            (Method::POST, Route::PauseSchedule(String::new(), false)),
+            (Method::POST, Route::RunSchedule(String::new())),
         ];
         for (method, route) in routes {
             assert!(
@@ -318,6 +324,53 @@ mod tests {
                 route.name()
             );
         }
+    }
+
+    #[test]
+    fn schedule_routes() {
+        let id = || "sched_1_ab".to_owned();
+        check(Method::GET, "/api/schedules", Ok(Route::ListSchedules));
+        check(Method::POST, "/api/schedules", Ok(Route::CreateSchedule));
+        check(
+            Method::PATCH,
+            "/api/schedules/sched_1_ab",
+            Ok(Route::UpdateSchedule(id())),
+        );
+        check(
+            Method::DELETE,
+            "/api/schedules/sched_1_ab",
+            Ok(Route::DeleteSchedule(id())),
+        );
+        check(
+            Method::POST,
+            "/api/schedules/sched_1_ab/pause",
+            Ok(Route::PauseSchedule(id(), true)),
+        );
+        check(
+            Method::POST,
+            "/api/schedules/sched_1_ab/resume",
+            Ok(Route::PauseSchedule(id(), false)),
+        );
+        check(
+            Method::POST,
+            "/api/schedules/sched_1_ab/run-now",
+            Ok(Route::RunSchedule(id())),
+        );
+        check(
+            Method::PUT,
+            "/api/schedules/sched_1_ab",
+            Err((405, Some("GET, PATCH, DELETE"))),
+        );
+        check(
+            Method::GET,
+            "/api/schedules/sched_1_ab/pause",
+            Err((405, Some("POST"))),
+        );
+        check(
+            Method::POST,
+            "/api/schedules/sched_1_ab/explode",
+            Err((404, None)),
+        );
     }
 
     #[test]
