@@ -179,6 +179,7 @@ impl Route {
             ["login"] => (get.then_some(Route::Page(Page::Login)), "GET"),
             ["tasks"] => (get.then_some(Route::Page(Page::MyTasks)), "GET"),
             ["superuser", "tasks"] => (get.then_some(Route::Page(Page::SuperuserTasks)), "GET"),
+            ["schedules"] => (get.then_some(Route::Page(Page::Schedules)), "GET"),
             ["assets" | "client", ..] => (get.then_some(Route::Asset), "GET"),
             _ => return Err(ApiError::no_route()),
         };
@@ -218,6 +219,7 @@ impl Route {
             Route::Page(Page::Login) => "/login",
             Route::Page(Page::MyTasks) => "/tasks",
             Route::Page(Page::SuperuserTasks) => "/superuser/tasks",
+            Route::Page(Page::Schedules) => "/schedules",
             Route::Asset => "/assets",
         }
     }
@@ -308,6 +310,7 @@ mod tests {
             (Method::GET, Route::Page(Page::Login)),
             (Method::GET, Route::Page(Page::MyTasks)),
             (Method::GET, Route::Page(Page::SuperuserTasks)),
+            (Method::GET, Route::Page(Page::Schedules)),
             (Method::GET, Route::ListSchedules),
             (Method::POST, Route::CreateSchedule),
             (Method::GET, Route::GetSchedule(String::new())),
