@@ -28,7 +28,7 @@ const WRITE_SCHEDULE: &str = "INSERT INTO schedules (id, user_id, name, expressi
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
      ON CONFLICT (id) DO UPDATE SET name = $3, expression = $4, timezone = $5, task_type = $6, \
      params = $7, label = $8, overlap = $9, catch_up = $10, paused = $11, end_at = $12, \
-     fired_through = $13, version = $14, updated_at = $16";
+     fired_through = GREATEST(schedules.fired_through, $13), version = $14, updated_at = $16";
 
 fn schedule_from_row(row: &Row) -> Result<Schedule> {
     let overlap: &str = get(row, 8)?;
@@ -75,43 +75,46 @@ fn run_from_row(row: &Row) -> Result<ScheduleRun> {
     })
 }
 
-impl PostgresStore {
-    async fn write_schedule(&self, schedule: &Schedule) -> Result<()> {
-        let client = self.client().await?;
-        let spec = &schedule.spec;
-        client
-            .execute(
-                WRITE_SCHEDULE,
-                &[
-                    &schedule.id,
-                    &schedule.user_id,
-                    &spec.name,
-                    &spec.expression,
-                    &spec.timezone,
-                    &spec.task_type,
-                    &spec.params,
-                    &spec.label,
-                    &spec.overlap.as_str(),
-                    &spec.catch_up.as_str(),
-                    &spec.paused,
-                    &spec.end_at,
-                    &schedule.fired_through,
-                    &schedule.version,
-                    &schedule.created_at,
-                    &schedule.updated_at,
-                ],
-            )
-            .await
-            .map_err(map_db)?;
-        Ok(())
-    }
+/// Writes every column of `schedule` with [`WRITE_SCHEDULE`] (an insert, or an update that
+/// never moves `fired_through` back: a firing elsewhere may have moved it since the read).
+async fn write_schedule(
+    client: &impl deadpool_postgres::GenericClient,
+    schedule: &Schedule,
+) -> Result<()> {
+    let spec = &schedule.spec;
+    let (overlap, catch_up) = (spec.overlap.as_str(), spec.catch_up.as_str());
+    client
+        .execute(
+            WRITE_SCHEDULE,
+            &[
+                &schedule.id,
+                &schedule.user_id,
+                &spec.name,
+                &spec.expression,
+                &spec.timezone,
+                &spec.task_type,
+                &spec.params,
+                &spec.label,
+                &overlap,
+                &catch_up,
+                &spec.paused,
+                &spec.end_at,
+                &schedule.fired_through,
+                &schedule.version,
+                &schedule.created_at,
+                &schedule.updated_at,
+            ],
+        )
+        .await
+        .map_err(map_db)?;
+    Ok(())
 }
 
 #[async_trait]
 impl ScheduleStore for PostgresStore {
     async fn create_schedule(&self, user_id: &str, spec: ScheduleSpec) -> Result<Schedule> {
         let schedule = schedule_rules::new_schedule(user_id, spec, now_millis())?;
-        self.write_schedule(&schedule).await?;
+        write_schedule(&self.client().await?, &schedule).await?;
         Ok(schedule)
     }
 
@@ -155,33 +158,7 @@ impl ScheduleStore for PostgresStore {
             .map_err(map_db)?
             .ok_or(StoreError::NotFound)?;
         let next = schedule_rules::updated_schedule(&schedule_from_row(&row)?, spec, now_millis())?;
-        let spec = &next.spec;
-        // `fired_through` may have moved since the read (a firing elsewhere): never back.
-        transaction
-            .execute(
-                "UPDATE schedules SET name = $2, expression = $3, timezone = $4, task_type = $5, \
-                 params = $6, label = $7, overlap = $8, catch_up = $9, paused = $10, \
-                 end_at = $11, fired_through = GREATEST(fired_through, $12), version = $13, \
-                 updated_at = $14 WHERE id = $1",
-                &[
-                    &next.id,
-                    &spec.name,
-                    &spec.expression,
-                    &spec.timezone,
-                    &spec.task_type,
-                    &spec.params,
-                    &spec.label,
-                    &spec.overlap.as_str(),
-                    &spec.catch_up.as_str(),
-                    &spec.paused,
-                    &spec.end_at,
-                    &next.fired_through,
-                    &next.version,
-                    &next.updated_at,
-                ],
-            )
-            .await
-            .map_err(map_db)?;
+        write_schedule(&transaction, &next).await?;
         transaction.commit().await.map_err(map_db)?;
         Ok(next)
     }

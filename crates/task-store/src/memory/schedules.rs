@@ -3,7 +3,7 @@
 
 use std::cmp::Reverse;
 
-use super::{MemoryStore, StoredRun, StoredTask};
+use super::{MemoryStore, StoredRun};
 use crate::backend::clock::now_millis;
 use crate::backend::{rules, schedule_rules};
 use crate::schedules::{Fired, Firing, RunKind, Schedule, ScheduleRun, ScheduleSpec};
@@ -96,15 +96,7 @@ impl ScheduleStore for MemoryStore {
         let Some(task) = task else {
             return Ok(Fired::Recorded);
         };
-        let seq = state.next_seq();
-        state.tasks.insert(
-            task.id.clone(),
-            StoredTask {
-                seq,
-                task: task.clone(),
-            },
-        );
-        self.publish_upsert(&task);
+        self.insert_locked(&mut state, &task);
         Ok(Fired::Created(Box::new(task)))
     }
 

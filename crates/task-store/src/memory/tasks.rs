@@ -41,7 +41,7 @@ impl MemoryStore {
         }
     }
 
-    pub(super) fn publish_upsert(&self, task: &Task) {
+    fn publish_upsert(&self, task: &Task) {
         self.inner
             .feed
             .publish(TaskChange::Upserted(Arc::new(task.clone())));
@@ -50,17 +50,22 @@ impl MemoryStore {
     fn insert_all(&self, tasks: Vec<Task>) -> Vec<Task> {
         let mut state = self.state();
         for task in &tasks {
-            let seq = state.next_seq();
-            state.tasks.insert(
-                task.id.clone(),
-                StoredTask {
-                    seq,
-                    task: task.clone(),
-                },
-            );
-            self.publish_upsert(task);
+            self.insert_locked(&mut state, task);
         }
         tasks
+    }
+
+    /// Stores a new task under the caller's lock and publishes it.
+    pub(super) fn insert_locked(&self, state: &mut State, task: &Task) {
+        let seq = state.next_seq();
+        state.tasks.insert(
+            task.id.clone(),
+            StoredTask {
+                seq,
+                task: task.clone(),
+            },
+        );
+        self.publish_upsert(task);
     }
 }
 

@@ -38,7 +38,7 @@ pub trait ScheduleStore: Send + Sync + 'static {
     /// One schedule by id; [`crate::StoreError::NotFound`] when there is none.
     async fn get_schedule(&self, id: &str) -> Result<Schedule>;
 
-    /// The schedules of `user_id` (everyone's with `None`), oldest first.
+    /// The schedules of `user_id` (everyone's with `None`), oldest first (ties by id).
     async fn list_schedules(&self, user_id: Option<&str>) -> Result<Vec<Schedule>>;
 
     /// Replaces a schedule's spec (pausing and resuming are updates of `paused`).

@@ -63,10 +63,10 @@ pub async fn schedules_are_created_listed_updated_and_deleted(stores: ScheduleSt
         .await
         .expect("create");
     assert_eq!(store.get_schedule(&first.id).await.expect("get"), first);
-    assert_eq!(
-        store.list_schedules(Some("ada")).await.expect("list"),
-        [first.clone(), second.clone()]
-    );
+    // Oldest first; schedules created in the same millisecond come in id order.
+    let mut adas = [first.clone(), second.clone()];
+    adas.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+    assert_eq!(store.list_schedules(Some("ada")).await.expect("list"), adas);
     assert_eq!(
         store.list_schedules(None).await.expect("list").len(),
         3,
