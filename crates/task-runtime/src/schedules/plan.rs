@@ -13,8 +13,8 @@ use crate::clock::before;
 /// What to do with one schedule now.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plan {
-    /// A fire time that is due now: fire it (subject to the overlap policy).
-    pub fire: Option<UnixMillis>,
+    /// Fire times due now, oldest first: fire each (subject to the overlap policy).
+    pub fire: Vec<UnixMillis>,
     /// Fire times up to this one are passed by without firing (catch-up `none` after
     /// downtime): record them as handled.
     pub pass_through: Option<UnixMillis>,
@@ -23,32 +23,52 @@ pub struct Plan {
     pub next: Option<UnixMillis>,
 }
 
+/// The most on-time fire times one pass fires for one schedule (an every-second schedule after a
+/// 60 s stall); older ones are downtime.
+const MAX_ON_TIME: usize = 120;
+
 /// Decides what `schedule` does at `now`. A fire time is due once it is at or before `now`
-/// and after the schedule's `fired_through`; of several due times only the latest matters
-/// (catch-up never fires a backlog). It is fired when it is at most `on_time` old, or, when
-/// older (the scheduler was down), only with catch-up `latest`.
+/// and after the schedule's `fired_through`. Due times at most `on_time` old are all fired, in
+/// order: a slow pass or a short stall loses none. Older ones are downtime: catch-up `latest`
+/// fires the most recent of them once (when no on-time time is due), `none` passes them by.
 pub fn plan(schedule: &Schedule, cadence: &Cadence, now: UnixMillis, on_time: Duration) -> Plan {
     let spec = &schedule.spec;
     if spec.paused {
         return Plan {
-            fire: None,
+            fire: Vec::new(),
             pass_through: None,
             next: None,
         };
     }
     let horizon = spec.end_at.map_or(now, |end| end.min(now));
-    let due = cadence
-        .latest_at_or_before(horizon)
+    let window_start = before(now, on_time);
+    let mut fire = Vec::new();
+    let mut cursor = schedule.fired_through.max(window_start.saturating_sub(1));
+    while fire.len() < MAX_ON_TIME {
+        match cadence.next_after(cursor) {
+            Some(at) if at <= horizon => {
+                fire.push(at);
+                cursor = at;
+            }
+            _ => break,
+        }
+    }
+    let missed = cadence
+        .latest_at_or_before(horizon.min(window_start.saturating_sub(1)))
         .filter(|&latest| latest > schedule.fired_through);
-    let (fire, pass_through) = match due {
-        None => (None, None),
-        Some(latest) if latest >= before(now, on_time) => (Some(latest), None),
-        Some(latest) => match spec.catch_up {
-            CatchUpPolicy::Latest => (Some(latest), None),
-            CatchUpPolicy::None => (None, Some(latest)),
-        },
-    };
-    let handled = due.unwrap_or(schedule.fired_through).max(now);
+    let mut pass_through = None;
+    if let (true, Some(latest)) = (fire.is_empty(), missed) {
+        match spec.catch_up {
+            CatchUpPolicy::Latest => fire.push(latest),
+            CatchUpPolicy::None => pass_through = Some(latest),
+        }
+    }
+    let handled = fire
+        .last()
+        .copied()
+        .or(pass_through)
+        .unwrap_or(schedule.fired_through)
+        .max(now);
     let next = cadence
         .next_after(handled)
         .filter(|&next| spec.end_at.is_none_or(|end| next <= end));
@@ -119,7 +139,7 @@ mod tests {
         fired_through: UnixMillis,
         change: fn(&mut ScheduleSpec),
         now: UnixMillis,
-        expected: (Option<UnixMillis>, Option<UnixMillis>, Option<UnixMillis>),
+        expected: (Vec<UnixMillis>, Option<UnixMillis>, Option<UnixMillis>),
     ) {
         let (schedule, cadence) = schedule(expression, fired_through, change);
         let plan = plan(&schedule, &cadence, now, ON_TIME);
@@ -140,7 +160,7 @@ mod tests {
             MIDNIGHT,
             nothing,
             MIDNIGHT + MINUTE - 1,
-            (None, None, Some(MIDNIGHT + MINUTE)),
+            (vec![], None, Some(MIDNIGHT + MINUTE)),
         );
         // At the boundary: fire it, then wait for the next.
         check(
@@ -148,7 +168,7 @@ mod tests {
             MIDNIGHT,
             nothing,
             MIDNIGHT + MINUTE,
-            (Some(MIDNIGHT + MINUTE), None, Some(MIDNIGHT + 2 * MINUTE)),
+            (vec![MIDNIGHT + MINUTE], None, Some(MIDNIGHT + 2 * MINUTE)),
         );
         // Already fired: only the next.
         check(
@@ -156,7 +176,7 @@ mod tests {
             MIDNIGHT + MINUTE,
             nothing,
             MIDNIGHT + MINUTE + 5,
-            (None, None, Some(MIDNIGHT + 2 * MINUTE)),
+            (vec![], None, Some(MIDNIGHT + 2 * MINUTE)),
         );
         // A late wake (within the on-time window) still fires the time.
         check(
@@ -164,8 +184,37 @@ mod tests {
             MIDNIGHT,
             nothing,
             MIDNIGHT + MINUTE + 59_000,
-            (Some(MIDNIGHT + MINUTE), None, Some(MIDNIGHT + 2 * MINUTE)),
+            (vec![MIDNIGHT + MINUTE], None, Some(MIDNIGHT + 2 * MINUTE)),
         );
+    }
+
+    #[test]
+    fn a_short_stall_fires_every_time_it_passed() {
+        // The pass that should have run at 00:01:00 runs at 00:01:03: the four seconds due
+        // are all on time, so all fire, oldest first.
+        check(
+            "* * * * * *",
+            MIDNIGHT + MINUTE - 1000,
+            nothing,
+            MIDNIGHT + MINUTE + 3000,
+            (
+                vec![
+                    MIDNIGHT + MINUTE,
+                    MIDNIGHT + MINUTE + 1000,
+                    MIDNIGHT + MINUTE + 2000,
+                    MIDNIGHT + MINUTE + 3000,
+                ],
+                None,
+                Some(MIDNIGHT + MINUTE + 4000),
+            ),
+        );
+        // After ten minutes down only the last minute counts as on time: its sixty seconds
+        // fire, the nine minutes before them never.
+        let (schedule, cadence) = schedule("* * * * * *", MIDNIGHT, nothing);
+        let plan = plan(&schedule, &cadence, MIDNIGHT + 10 * MINUTE, ON_TIME);
+        assert_eq!(plan.fire.len(), 61);
+        assert_eq!(plan.fire[0], MIDNIGHT + 9 * MINUTE);
+        assert_eq!(plan.fire[60], MIDNIGHT + 10 * MINUTE);
     }
 
     #[test]
@@ -181,7 +230,7 @@ mod tests {
             MIDNIGHT,
             nothing,
             back,
-            (Some(latest_missed), None, Some(next)),
+            (vec![latest_missed], None, Some(next)),
         );
         // `none`: nothing fires; the missed times are passed by.
         check(
@@ -189,7 +238,7 @@ mod tests {
             MIDNIGHT,
             |s| s.catch_up = CatchUpPolicy::None,
             back,
-            (None, Some(latest_missed), Some(next)),
+            (vec![], Some(latest_missed), Some(next)),
         );
         // After the catch-up firing is recorded, nothing more is due.
         check(
@@ -197,7 +246,7 @@ mod tests {
             latest_missed,
             nothing,
             back,
-            (None, None, Some(next)),
+            (vec![], None, Some(next)),
         );
         // `none` still fires a time that is merely a little late.
         check(
@@ -206,7 +255,7 @@ mod tests {
             |s| s.catch_up = CatchUpPolicy::None,
             MIDNIGHT + 6 * 60 * MINUTE + 1_000,
             (
-                Some(MIDNIGHT + 6 * 60 * MINUTE),
+                vec![MIDNIGHT + 6 * 60 * MINUTE],
                 None,
                 Some(MIDNIGHT + DAY + 6 * 60 * MINUTE),
             ),
@@ -220,7 +269,7 @@ mod tests {
             MIDNIGHT,
             |s| s.paused = true,
             MIDNIGHT + 10 * MINUTE,
-            (None, None, None),
+            (vec![], None, None),
         );
         // Ends at 00:02: the 00:02 time is the last; at 00:05 it fires (catch-up) and then
         // there is no next.
@@ -229,14 +278,14 @@ mod tests {
             MIDNIGHT,
             |s| s.end_at = Some(MIDNIGHT + 2 * MINUTE),
             MIDNIGHT + 5 * MINUTE,
-            (Some(MIDNIGHT + 2 * MINUTE), None, None),
+            (vec![MIDNIGHT + 2 * MINUTE], None, None),
         );
         check(
             "* * * * *",
             MIDNIGHT + 2 * MINUTE,
             |s| s.end_at = Some(MIDNIGHT + 2 * MINUTE),
             MIDNIGHT + 5 * MINUTE,
-            (None, None, None),
+            (vec![], None, None),
         );
     }
 
@@ -248,7 +297,7 @@ mod tests {
             nothing,
             MIDNIGHT + 15 * MINUTE,
             (
-                Some(MIDNIGHT + 15 * MINUTE),
+                vec![MIDNIGHT + 15 * MINUTE],
                 None,
                 Some(MIDNIGHT + 30 * MINUTE),
             ),
@@ -260,7 +309,7 @@ mod tests {
             |s| s.timezone = "Europe/Stockholm".into(),
             MIDNIGHT + 5 * 60 * MINUTE,
             (
-                Some(MIDNIGHT + 5 * 60 * MINUTE),
+                vec![MIDNIGHT + 5 * 60 * MINUTE],
                 None,
                 Some(MIDNIGHT + DAY + 5 * 60 * MINUTE),
             ),

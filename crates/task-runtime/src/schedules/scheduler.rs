@@ -35,9 +35,9 @@ pub struct SchedulerConfig {
     /// The longest sleep between passes, however far the next fire time is: the bound on how
     /// late an edit made by another instance is noticed. Defaults to 30 s.
     pub max_sleep: Duration,
-    /// A fire time handled at most this late counts as on time and fires under either catch-up
-    /// policy; an older one is a missed time (downtime), which only catch-up `latest` fires.
-    /// Defaults to 60 s.
+    /// Every due fire time at most this old is on time and fires, in order, under either
+    /// catch-up policy; older ones are missed (downtime), of which only catch-up `latest` fires
+    /// the most recent. Defaults to 60 s.
     pub on_time: Duration,
 }
 
@@ -70,8 +70,8 @@ impl SchedulerConfig {
 }
 
 impl Schedules {
-    /// Handles everything due at the clock's now: fires due times (applying the overlap
-    /// policy), passes by missed ones (catch-up `none`). Returns the earliest time anything is
+    /// Handles everything due at the clock's now: fires due times in order (applying the
+    /// overlap policy), passes by missed ones (catch-up `none`). Returns the earliest time anything is
     /// due next. A schedule whose store write failed is retried one second later; one whose
     /// expression no longer parses is logged and left alone.
     ///
@@ -96,7 +96,7 @@ impl Schedules {
                 }
             };
             let plan = plan(&schedule, &cadence, now, self.config().on_time);
-            let handled = self.handle(&schedule, plan.fire, plan.pass_through).await;
+            let handled = self.handle(&schedule, &plan.fire, plan.pass_through).await;
             if let Err(error) = handled {
                 tracing::warn!(schedule = %schedule.id, %error, "schedule firing failed; retrying");
                 wake_at(after(now, RETRY_AFTER_ERROR));
@@ -111,15 +111,20 @@ impl Schedules {
     async fn handle(
         &self,
         schedule: &Schedule,
-        fire: Option<UnixMillis>,
+        fire: &[UnixMillis],
         pass_through: Option<UnixMillis>,
     ) -> Result<(), StoreError> {
         if let Some(at) = pass_through {
             self.record(schedule, at, RunKind::Skipped).await?;
         }
-        let Some(at) = fire else {
-            return Ok(());
-        };
+        for &at in fire {
+            self.fire(schedule, at).await?;
+        }
+        Ok(())
+    }
+
+    /// Fires one due time, applying the overlap policy.
+    async fn fire(&self, schedule: &Schedule, at: UnixMillis) -> Result<(), StoreError> {
         let unfinished = self
             .store()
             .schedule_runs(&schedule.id, OVERLAP_LOOKBACK)
