@@ -6,8 +6,9 @@
 //! store and a [`RuntimeConfig`]. The runtime claims due tasks up to its concurrency, runs each
 //! handler with a [`TaskContext`] (params, fenced progress reports, a cancellation token),
 //! renews the lease while it runs, and stores the outcome. A rescuer returns tasks of crashed
-//! workers; a cleaner deletes old finished tasks. `docs/runtime.md` describes every step and
-//! default.
+//! workers; a cleaner deletes old finished tasks. [`Schedules`] creates tasks at recurring
+//! times (cron or `every` intervals in IANA zones) and runs the scheduler loop; each fire time
+//! creates its task once across instances. `docs/runtime.md` describes every step and default.
 //!
 //! **Invariant: every write the runtime makes for a running task carries that attempt's lease,
 //! and once the lease is known lost it writes nothing more for it.** The only unfenced writes
