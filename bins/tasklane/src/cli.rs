@@ -55,6 +55,66 @@ pub enum Command {
     /// Manage API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Manage schedules (recurring tasks).
+    #[command(subcommand)]
+    Schedule(ScheduleCommand),
+}
+
+/// `schedule ...`.
+#[derive(Debug, Subcommand)]
+pub enum ScheduleCommand {
+    /// Create a schedule and print its id.
+    Add {
+        /// The owner's email (the tasks' `user_id`).
+        #[arg(long)]
+        user: String,
+        /// A name for people.
+        #[arg(long)]
+        name: String,
+        /// A cron expression (`0 6 * * *`, `*/10 * * * * *`, `@daily`) or `every 15m`.
+        #[arg(long)]
+        expression: String,
+        /// The type of the tasks it creates.
+        #[arg(long)]
+        task_type: String,
+        /// The IANA time zone the expression is read in.
+        #[arg(long, default_value = "UTC")]
+        timezone: String,
+        /// The tasks' params, a JSON object.
+        #[arg(long)]
+        params: Option<String>,
+        /// The tasks' label.
+        #[arg(long)]
+        label: Option<String>,
+        /// When the previous task is unfinished: `skip`, `allow` or `cancel-previous`.
+        #[arg(long, default_value = "skip")]
+        overlap: String,
+        /// After downtime: `latest` (fire the most recent missed time) or `none`.
+        #[arg(long, default_value = "latest")]
+        catch_up: String,
+    },
+    /// List schedules (one user's with --user), tab-separated: id, user, paused, expression,
+    /// zone, task type, next fire time, name.
+    List {
+        /// Only this user's.
+        #[arg(long)]
+        user: Option<String>,
+    },
+    /// Pause a schedule.
+    Pause {
+        /// The schedule's id.
+        id: String,
+    },
+    /// Resume a paused schedule (times missed while paused are not fired).
+    Resume {
+        /// The schedule's id.
+        id: String,
+    },
+    /// Delete a schedule (its tasks stay).
+    Remove {
+        /// The schedule's id.
+        id: String,
+    },
 }
 
 /// `user ...`.

@@ -13,7 +13,7 @@ use anyhow::Context;
 use quiz::{PostgresQuestionStore, QuestionStore, SqliteQuestionStore};
 use task_postgres::{is_postgres_url, PostgresConfig, PostgresStore};
 use task_store::migrate::MigrationSet;
-use task_store::{SqliteStore, TaskEventLog, TaskStore, UserStore};
+use task_store::{ScheduleStore, SqliteStore, TaskEventLog, TaskStore, UserStore};
 
 /// The migration sets applied to a SQLite database after the store's own.
 const SQLITE_SETS: &[&MigrationSet] = &[&quiz::SQLITE_MIGRATIONS];
@@ -31,6 +31,8 @@ pub struct Database {
     pub questions: Arc<dyn QuestionStore>,
     /// The tasks' event logs (partial outputs of running tasks).
     pub events: Arc<dyn TaskEventLog>,
+    /// Schedules and their runs.
+    pub schedules: Arc<dyn ScheduleStore>,
 }
 
 /// Opens `db`: connects to PostgreSQL (in `pg_schema`, default `public`) and applies its
@@ -57,6 +59,7 @@ pub async fn open(db: &str, pg_schema: Option<&str>) -> anyhow::Result<Database>
             tasks: Arc::new(store.clone()),
             users: Arc::new(store.clone()),
             events: Arc::new(store.clone()),
+            schedules: Arc::new(store.clone()),
             questions: Arc::new(PostgresQuestionStore::new(store)),
         });
     }
@@ -73,6 +76,7 @@ pub async fn open(db: &str, pg_schema: Option<&str>) -> anyhow::Result<Database>
         tasks: Arc::new(store.clone()),
         users: Arc::new(store.clone()),
         events: Arc::new(store.clone()),
+        schedules: Arc::new(store.clone()),
         questions: Arc::new(SqliteQuestionStore::new(store)),
     })
 }

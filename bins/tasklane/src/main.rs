@@ -5,6 +5,7 @@ mod accounts;
 mod cli;
 mod database;
 mod logging;
+mod schedules;
 mod serve;
 
 use clap::Parser;
@@ -21,5 +22,6 @@ async fn main() -> anyhow::Result<()> {
         Some(Command::Serve(args)) => serve::run(database, *args).await,
         Some(Command::User(command)) => accounts::user(database.users.as_ref(), command).await,
         Some(Command::Token(command)) => accounts::token(database.users.as_ref(), command).await,
+        Some(Command::Schedule(command)) => schedules::schedule(database, command).await,
     }
 }

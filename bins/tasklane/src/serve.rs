@@ -9,7 +9,9 @@ use quiz::{OfflineQuizResponder, QuestionStore, QuizHandlers};
 use task_http::auth::accounts;
 use task_http::{AppState, HttpConfig, TrustedProxy, DEFAULT_LISTEN_BACKLOG};
 use task_runtime::testing::register_test_tasks;
-use task_runtime::{Registry, RescuerConfig, Runtime, RuntimeConfig};
+use task_runtime::{
+    Registry, RescuerConfig, Runtime, RuntimeConfig, SchedulerConfig, Schedules, SystemClock,
+};
 use task_store::UserStore;
 use tokio_util::sync::CancellationToken;
 
@@ -25,6 +27,7 @@ pub async fn run(database: Database, args: ServeArgs) -> anyhow::Result<()> {
         users,
         questions,
         events,
+        schedules,
     } = database;
     let http_config = http_config(&args)?;
     let backlog = args.listen_backlog.unwrap_or(DEFAULT_LISTEN_BACKLOG);
@@ -67,11 +70,24 @@ pub async fn run(database: Database, args: ServeArgs) -> anyhow::Result<()> {
         ),
     };
 
+    // Every instance runs the scheduler: the store's unique key per fire time makes each
+    // firing happen once however many run it.
+    let schedules = Schedules::new(
+        Arc::clone(&tasks),
+        schedules,
+        Some(task_types.clone()),
+        SchedulerConfig::default(),
+        Arc::new(SystemClock),
+    )
+    .context("invalid scheduler settings")?;
+    let scheduler_stop = CancellationToken::new();
+    let scheduler = schedules.start(scheduler_stop.clone());
     let state = AppState::new(tasks, users, http_config, task_types)
         .context("invalid server settings")?
         .with_questions(questions)
         .with_attempt_caps(attempt_caps)
-        .with_event_log(events);
+        .with_event_log(events)
+        .with_schedules(schedules);
     tracing::info!(%addr, "tasklane listening");
     // On a signal the server and the runtime wind down side by side, so the total time is
     // the longer of their grace periods, not the sum.
@@ -89,6 +105,9 @@ pub async fn run(database: Database, args: ServeArgs) -> anyhow::Result<()> {
         let stop = stop.clone();
         async move {
             stop.cancelled().await;
+            scheduler_stop.cancel();
+            // The scheduler stops between passes; a pass in flight commits or writes nothing.
+            let _ = scheduler.await;
             if let Some(runtime) = runtime {
                 runtime.shutdown().await;
             }
@@ -111,7 +130,7 @@ pub async fn run(database: Database, args: ServeArgs) -> anyhow::Result<()> {
 /// The quiz task types (`generation`, `validation`, `emoji-regeneration`) over the AI providers
 /// configured in the environment (`OPENAI_API_KEY`, ...; the offline provider always works),
 /// keeping questions in `questions`.
-fn quiz_handlers(
+pub(crate) fn quiz_handlers(
     questions: Arc<dyn QuestionStore>,
     users: Arc<dyn UserStore>,
 ) -> anyhow::Result<QuizHandlers> {

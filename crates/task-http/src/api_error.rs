@@ -91,6 +91,11 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, "task not found")
     }
 
+    /// 404 for something else that does not exist or belongs to someone else.
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, message)
+    }
+
     /// 404 for a path the server does not have.
     pub fn no_route() -> Self {
         Self::new(StatusCode::NOT_FOUND, "no such endpoint")

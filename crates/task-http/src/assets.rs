@@ -32,6 +32,8 @@ pub enum Page {
     MyTasks,
     /// `/superuser/tasks`: every user's tasks, live, with cancel and retry.
     SuperuserTasks,
+    /// `/schedules`: the caller's schedules, live, with pause, resume and run now.
+    Schedules,
 }
 
 impl Page {
@@ -40,6 +42,7 @@ impl Page {
             Page::Login => include_bytes!("../assets/pages/login.html"),
             Page::MyTasks => include_bytes!("../assets/pages/tasks.html"),
             Page::SuperuserTasks => include_bytes!("../assets/pages/superuser-tasks.html"),
+            Page::Schedules => include_bytes!("../assets/pages/schedules.html"),
         }
     }
 }
@@ -80,6 +83,7 @@ const ASSETS: &[Asset] = &[
     asset!("/assets/js/login.js", "js/login.js", JS),
     asset!("/assets/js/tasks.js", "js/tasks.js", JS),
     asset!("/assets/js/superuser.js", "js/superuser.js", JS),
+    asset!("/assets/js/schedules.js", "js/schedules.js", JS),
     asset!("/client/api.js", "client/api.js", JS),
     asset!("/client/sse.js", "client/sse.js", JS),
     asset!("/client/ws.js", "client/ws.js", JS),

@@ -35,6 +35,20 @@ pub enum Route {
     CancelTask(String),
     /// `POST /api/tasks/{id}/retry`.
     RetryTask(String),
+    /// `GET /api/schedules`.
+    ListSchedules,
+    /// `POST /api/schedules`.
+    CreateSchedule,
+    /// `GET /api/schedules/{id}`.
+    GetSchedule(String),
+    /// `PATCH /api/schedules/{id}`.
+    UpdateSchedule(String),
+    /// `DELETE /api/schedules/{id}`.
+    DeleteSchedule(String),
+    /// `POST /api/schedules/{id}/pause`, `…/resume` (`true` pauses).
+    PauseSchedule(String, bool),
+    /// `POST /api/schedules/{id}/run-now`.
+    RunSchedule(String),
     /// `POST /api/login`.
     Login,
     /// `POST /api/logout`.
@@ -127,6 +141,36 @@ impl Route {
             ["api", "tasks", id, "retry"] if !id.is_empty() => {
                 (post.then(|| Route::RetryTask((*id).to_owned())), "POST")
             }
+            ["api", "schedules"] => {
+                let route = if get {
+                    Some(Route::ListSchedules)
+                } else if post {
+                    Some(Route::CreateSchedule)
+                } else {
+                    None
+                };
+                (route, "GET, POST")
+            }
+            ["api", "schedules", id] if !id.is_empty() => {
+                let id = (*id).to_owned();
+                let route = match *method {
+                    Method::GET => Some(Route::GetSchedule(id)),
+                    Method::PATCH => Some(Route::UpdateSchedule(id)),
+                    Method::DELETE => Some(Route::DeleteSchedule(id)),
+                    _ => None,
+                };
+                (route, "GET, PATCH, DELETE")
+            }
+            ["api", "schedules", id, action @ ("pause" | "resume" | "run-now")]
+                if !id.is_empty() =>
+            {
+                let id = (*id).to_owned();
+                let route = post.then(|| match *action {
+                    "run-now" => Route::RunSchedule(id),
+                    action => Route::PauseSchedule(id, action == "pause"),
+                });
+                (route, "POST")
+            }
             ["api", "login"] => (post.then_some(Route::Login), "POST"),
             ["api", "logout"] => (post.then_some(Route::Logout), "POST"),
             ["api", "me"] => (get.then_some(Route::Me), "GET"),
@@ -138,6 +182,7 @@ impl Route {
             ["login"] => (get.then_some(Route::Page(Page::Login)), "GET"),
             ["tasks"] => (get.then_some(Route::Page(Page::MyTasks)), "GET"),
             ["superuser", "tasks"] => (get.then_some(Route::Page(Page::SuperuserTasks)), "GET"),
+            ["schedules"] => (get.then_some(Route::Page(Page::Schedules)), "GET"),
             ["assets" | "client", ..] => (get.then_some(Route::Asset), "GET"),
             _ => return Err(ApiError::no_route()),
         };
@@ -160,6 +205,13 @@ impl Route {
             Route::GetTask(_) => "/api/tasks/{id}",
             Route::CancelTask(_) => "/api/tasks/{id}/cancel",
             Route::RetryTask(_) => "/api/tasks/{id}/retry",
+            Route::ListSchedules | Route::CreateSchedule => "/api/schedules",
+            Route::GetSchedule(_) | Route::UpdateSchedule(_) | Route::DeleteSchedule(_) => {
+                "/api/schedules/{id}"
+            }
+            Route::PauseSchedule(_, true) => "/api/schedules/{id}/pause",
+            Route::PauseSchedule(_, false) => "/api/schedules/{id}/resume",
+            Route::RunSchedule(_) => "/api/schedules/{id}/run-now",
             Route::Login => "/api/login",
             Route::Logout => "/api/logout",
             Route::Me => "/api/me",
@@ -171,6 +223,7 @@ impl Route {
             Route::Page(Page::Login) => "/login",
             Route::Page(Page::MyTasks) => "/tasks",
             Route::Page(Page::SuperuserTasks) => "/superuser/tasks",
+            Route::Page(Page::Schedules) => "/schedules",
             Route::Asset => "/assets",
         }
     }
@@ -262,6 +315,13 @@ mod tests {
             (Method::GET, Route::Page(Page::Login)),
             (Method::GET, Route::Page(Page::MyTasks)),
             (Method::GET, Route::Page(Page::SuperuserTasks)),
+            (Method::GET, Route::Page(Page::Schedules)),
+            (Method::GET, Route::ListSchedules),
+            (Method::POST, Route::CreateSchedule),
+            (Method::GET, Route::GetSchedule(String::new())),
+            (Method::POST, Route::PauseSchedule(String::new(), true)),
+            (Method::POST, Route::PauseSchedule(String::new(), false)),
+            (Method::POST, Route::RunSchedule(String::new())),
         ];
         for (method, route) in routes {
             assert!(
@@ -272,6 +332,53 @@ mod tests {
                 route.name()
             );
         }
+    }
+
+    #[test]
+    fn schedule_routes() {
+        let id = || "sched_1_ab".to_owned();
+        check(Method::GET, "/api/schedules", Ok(Route::ListSchedules));
+        check(Method::POST, "/api/schedules", Ok(Route::CreateSchedule));
+        check(
+            Method::PATCH,
+            "/api/schedules/sched_1_ab",
+            Ok(Route::UpdateSchedule(id())),
+        );
+        check(
+            Method::DELETE,
+            "/api/schedules/sched_1_ab",
+            Ok(Route::DeleteSchedule(id())),
+        );
+        check(
+            Method::POST,
+            "/api/schedules/sched_1_ab/pause",
+            Ok(Route::PauseSchedule(id(), true)),
+        );
+        check(
+            Method::POST,
+            "/api/schedules/sched_1_ab/resume",
+            Ok(Route::PauseSchedule(id(), false)),
+        );
+        check(
+            Method::POST,
+            "/api/schedules/sched_1_ab/run-now",
+            Ok(Route::RunSchedule(id())),
+        );
+        check(
+            Method::PUT,
+            "/api/schedules/sched_1_ab",
+            Err((405, Some("GET, PATCH, DELETE"))),
+        );
+        check(
+            Method::GET,
+            "/api/schedules/sched_1_ab/pause",
+            Err((405, Some("POST"))),
+        );
+        check(
+            Method::POST,
+            "/api/schedules/sched_1_ab/explode",
+            Err((404, None)),
+        );
     }
 
     #[test]

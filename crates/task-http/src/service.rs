@@ -10,7 +10,9 @@ use http::{Method, Request, Response};
 use hyper::body::Incoming;
 
 use crate::body::Body;
-use crate::handlers::{bulk, contract, ops, pages, questions, session, streams, tasks, ws, Ctx};
+use crate::handlers::{
+    bulk, contract, ops, pages, questions, schedules, session, streams, tasks, ws, Ctx,
+};
 use crate::response::nosniff;
 use crate::router::{Route, StreamRoute, UNMATCHED};
 use crate::state::AppState;
@@ -125,6 +127,13 @@ async fn dispatch(ctx: &mut Ctx, route: Route, body: Incoming) -> Result<Respons
         Route::CancelTask(id) => tasks::cancel_task(ctx, &id).await,
         Route::RetryTask(id) => tasks::retry_task(ctx, &id).await,
         Route::BulkTasks => bulk::bulk(ctx, body).await,
+        Route::ListSchedules => schedules::list(ctx).await,
+        Route::CreateSchedule => schedules::create(ctx, body).await,
+        Route::GetSchedule(id) => schedules::get(ctx, &id).await,
+        Route::UpdateSchedule(id) => schedules::update(ctx, &id, body).await,
+        Route::DeleteSchedule(id) => schedules::delete(ctx, &id).await,
+        Route::PauseSchedule(id, paused) => schedules::pause(ctx, &id, paused).await,
+        Route::RunSchedule(id) => schedules::run_now(ctx, &id).await,
         Route::Login => session::login(ctx, body).await,
         Route::Logout => session::logout(ctx).await,
         Route::Me => session::me(ctx).await,

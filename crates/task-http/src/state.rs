@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use quiz::QuestionStore;
 use task_core::DEFAULT_MAX_ATTEMPTS;
+use task_runtime::Schedules;
 use task_store::{TaskEventLog, TaskStore, UserStore};
 use tokio_util::sync::CancellationToken;
 
@@ -25,6 +26,7 @@ pub struct AppState {
     questions: Option<Arc<dyn QuestionStore>>,
     attempt_caps: Arc<BTreeMap<String, i64>>,
     events: Option<Arc<dyn TaskEventLog>>,
+    schedules: Option<Schedules>,
 }
 
 struct Inner {
@@ -90,6 +92,7 @@ impl AppState {
             questions: None,
             attempt_caps: Arc::default(),
             events: None,
+            schedules: None,
         })
     }
 
@@ -140,6 +143,18 @@ impl AppState {
             (None, Some(cap)) => Ok(DEFAULT_MAX_ATTEMPTS.min(cap)),
             (None, None) => Ok(DEFAULT_MAX_ATTEMPTS),
         }
+    }
+
+    /// Serves `/api/schedules` through `schedules` (whose scheduler the host starts). Without
+    /// it those endpoints answer 404.
+    pub fn with_schedules(mut self, schedules: Schedules) -> Self {
+        self.schedules = Some(schedules);
+        self
+    }
+
+    /// The schedules, when the server serves them.
+    pub fn schedules(&self) -> Option<&Schedules> {
+        self.schedules.as_ref()
     }
 
     /// The task store.

@@ -32,6 +32,7 @@ mod migrate;
 mod notifier;
 mod publish;
 mod row;
+mod schedules;
 mod sql;
 mod store;
 mod tasks;

@@ -1,5 +1,6 @@
 //! The errors of task-runtime: [`RuntimeError`] for starting the runtime, [`HandlerError`] for
-//! what a handler returns, and [`ProgressError`] for a refused progress report.
+//! what a handler returns, [`ProgressError`] for a refused progress report, and
+//! [`ScheduleError`] for schedule operations (what an HTTP edge maps to 400 or 404).
 //!
 //! The brief fixes three types because they sit on three different sides of the API: the
 //! embedding program sees `RuntimeError`, handlers return `HandlerError`, and handlers receive
@@ -45,6 +46,34 @@ pub enum RuntimeError {
 impl RuntimeError {
     pub(crate) fn config(field: impl Into<String>, reason: impl Into<String>) -> Self {
         RuntimeError::InvalidConfig {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Why a schedule operation ([`crate::Schedules`]) failed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ScheduleError {
+    /// A field of the schedule is unusable: the expression or zone does not parse (the
+    /// parsing crate's message), an interval is under the minimum, the task type is unknown.
+    #[error("invalid {field}: {reason}")]
+    Invalid {
+        /// The field as the API spells it: `expression`, `timezone`, `task_type`, …
+        field: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The store refused or failed (`NotFound` for an unknown schedule, `Invalid` for a field
+    /// the store checks).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl ScheduleError {
+    pub(crate) fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        ScheduleError::Invalid {
             field: field.into(),
             reason: reason.into(),
         }

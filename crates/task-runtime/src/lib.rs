@@ -6,8 +6,9 @@
 //! store and a [`RuntimeConfig`]. The runtime claims due tasks up to its concurrency, runs each
 //! handler with a [`TaskContext`] (params, fenced progress reports, a cancellation token),
 //! renews the lease while it runs, and stores the outcome. A rescuer returns tasks of crashed
-//! workers; a cleaner deletes old finished tasks. `docs/runtime.md` describes every step and
-//! default.
+//! workers; a cleaner deletes old finished tasks. [`Schedules`] creates tasks at recurring
+//! times (cron or `every` intervals in IANA zones) and runs the scheduler loop; each fire time
+//! creates its task once across instances. `docs/runtime.md` describes every step and default.
 //!
 //! **Invariant: every write the runtime makes for a running task carries that attempt's lease,
 //! and once the lease is known lost it writes nothing more for it.** The only unfenced writes
@@ -67,6 +68,7 @@ mod listener;
 mod registry;
 mod rescuer;
 mod runtime;
+mod schedules;
 mod shared;
 mod supervisor;
 pub mod testing;
@@ -82,8 +84,13 @@ pub use config::{
     DEFAULT_SHUTDOWN_GRACE,
 };
 pub use context::TaskContext;
-pub use error::{HandlerError, ProgressError, RuntimeError};
+pub use error::{HandlerError, ProgressError, RuntimeError, ScheduleError};
 pub use handler::{handler_fn, Handler};
 pub use registry::{Registry, TaskTypeConfig, DEFAULT_TASK_TIMEOUT};
 pub use rescuer::{RescuerConfig, DEFAULT_RESCUE_INTERVAL};
 pub use runtime::{Runtime, RuntimeHandle};
+pub use schedules::{
+    overlap_action, parse_timezone, plan, Cadence, Clock, OverlapAction, Plan, SchedulerConfig,
+    Schedules, SystemClock, DEFAULT_SCHEDULER_MAX_SLEEP, DEFAULT_SCHEDULER_ON_TIME,
+    MIN_SCHEDULE_INTERVAL,
+};

@@ -62,6 +62,7 @@ mod feed;
 mod memory;
 pub mod migrate;
 mod query;
+mod schedules;
 mod sqlite;
 mod store;
 mod users;
@@ -76,6 +77,10 @@ pub use memory::MemoryStore;
 pub use query::{
     ClaimRequest, Cursor, Failure, Lease, ListQuery, StatusCount, TaskPage, DEFAULT_LIST_LIMIT,
     MAX_LIST_LIMIT,
+};
+pub use schedules::{
+    CatchUpPolicy, Fired, Firing, OverlapPolicy, RunKind, Schedule, ScheduleRun, ScheduleSpec,
+    ScheduleStore, MAX_SCHEDULE_NAME_LEN,
 };
 pub use sqlite::{
     map_sqlite_error, SqliteConfig, SqliteStore, DEFAULT_BUSY_TIMEOUT, DEFAULT_CHECKPOINT_PAGES,

@@ -8,5 +8,6 @@ mod cluster;
 mod faults;
 mod multi_instance;
 mod process;
+mod schedules;
 mod serve;
 mod storm;

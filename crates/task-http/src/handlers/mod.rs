@@ -5,6 +5,7 @@ pub mod contract;
 pub mod ops;
 pub mod pages;
 pub mod questions;
+pub mod schedules;
 pub mod session;
 pub mod streams;
 pub mod tasks;

@@ -13,6 +13,7 @@ mod limits;
 mod pages;
 mod partials;
 mod quiz;
+mod schedules;
 mod server;
 mod session;
 mod spec_edges;

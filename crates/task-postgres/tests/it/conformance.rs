@@ -22,3 +22,15 @@ mod events {
         std::future::ready(fixture)
     });
 }
+
+/// The schedule cases, each on its own fresh schema.
+mod schedules {
+    use crate::support::fresh_store;
+
+    task_store::schedule_conformance_suite!({
+        let Some(fixture) = fresh_store().await else {
+            return;
+        };
+        std::future::ready(fixture)
+    });
+}

@@ -9,5 +9,6 @@ mod leases;
 mod lifecycle;
 mod maintenance;
 mod retries;
+mod schedules;
 mod shutdown;
 mod support;

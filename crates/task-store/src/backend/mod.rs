@@ -9,6 +9,7 @@
 //! - [`rules`]: every task operation as a pure function from the stored task to the next one,
 //!   plus the checks a backend applies to its input (claims, descriptions, deletions, search).
 //! - [`user_rules`]: the input checks and record shapes of users and tokens.
+//! - [`schedule_rules`]: new and updated schedules, their ids, and the checks on a firing.
 //! - [`fair_claim`]: the [`FairPicker`](fair_claim::FairPicker) that turns due tasks, offered
 //!   in due order, into a fair claim.
 //! - [`lease_token`]: fresh fencing tokens for claims.
@@ -18,4 +19,5 @@ pub mod clock;
 pub mod fair_claim;
 pub mod lease_token;
 pub mod rules;
+pub mod schedule_rules;
 pub mod user_rules;

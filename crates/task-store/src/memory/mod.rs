@@ -3,6 +3,7 @@
 //! nothing survives a restart.
 
 mod events;
+mod schedules;
 mod tasks;
 mod users;
 
@@ -11,6 +12,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use task_core::{Task, TaskId};
 
+use crate::schedules::{RunKind, Schedule};
 use crate::users::{TokenRecord, User};
 use crate::{ChangeFeed, EventFeed, TaskEvent, DEFAULT_FEED_CAPACITY};
 
@@ -36,6 +38,17 @@ struct State {
     next_seq: u64,
     users: BTreeMap<String, (u64, User)>,
     tokens: HashMap<String, StoredToken>,
+    schedules: HashMap<String, Schedule>,
+    /// Each schedule's runs, in the order they were recorded.
+    schedule_runs: HashMap<String, Vec<StoredRun>>,
+}
+
+#[derive(Debug, Clone)]
+struct StoredRun {
+    scheduled_at: task_core::UnixMillis,
+    kind: RunKind,
+    task_id: Option<TaskId>,
+    recorded_at: task_core::UnixMillis,
 }
 
 #[derive(Debug, Clone)]

@@ -50,18 +50,23 @@ impl MemoryStore {
     fn insert_all(&self, tasks: Vec<Task>) -> Vec<Task> {
         let mut state = self.state();
         for task in &tasks {
-            let seq = state.next_seq();
-            state.tasks.insert(
-                task.id.clone(),
-                StoredTask {
-                    seq,
-                    task: task.clone(),
-                    events: Vec::new(),
-                },
-            );
-            self.publish_upsert(task);
+            self.insert_locked(&mut state, task);
         }
         tasks
+    }
+
+    /// Stores a new task under the caller's lock and publishes it.
+    pub(super) fn insert_locked(&self, state: &mut State, task: &Task) {
+        let seq = state.next_seq();
+        state.tasks.insert(
+            task.id.clone(),
+            StoredTask {
+                seq,
+                task: task.clone(),
+                events: Vec::new(),
+            },
+        );
+        self.publish_upsert(task);
     }
 }
 

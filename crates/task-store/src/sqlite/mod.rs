@@ -18,6 +18,7 @@ mod migrations;
 #[cfg(test)]
 mod plans;
 mod rows;
+mod schedules;
 mod tasks;
 mod users;
 mod writer;

@@ -107,6 +107,28 @@ macro_rules! event_log_conformance_suite {
     };
 }
 
+/// Expands to the schedule cases of the conformance suite; `$factory`'s output must be a
+/// [`ScheduleFixture`](crate::testkit::ScheduleFixture) (one store with tasks and schedules).
+#[macro_export]
+macro_rules! schedule_conformance_suite {
+    ($factory:expr $(,)?) => {
+        $crate::__conformance_cases!(
+            ScheduleFixture::schedule_stores,
+            $factory,
+            single: [
+                schedules_are_created_listed_updated_and_deleted,
+                invalid_schedules_are_rejected,
+                a_fire_time_is_recorded_once_with_its_task,
+                runs_follow_their_tasks,
+                bad_firings_write_nothing,
+            ],
+            multi: [
+                concurrent_firings_create_one_task,
+            ]
+        );
+    };
+}
+
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __event_log_cases {

@@ -8,7 +8,8 @@
 //! ```
 //!
 //! The argument is an expression evaluating to a future, evaluated afresh for every test; its
-//! output is a [`TaskFixture`] + [`UserFixture`] (any cloneable store, or a [`Guarded`] store
+//! output is a [`TaskFixture`] + [`UserFixture`] (+ [`ScheduleFixture`] for
+//! [`schedule_conformance_suite!`](crate::schedule_conformance_suite)) (any cloneable store, or a [`Guarded`] store
 //! that keeps, say, a temporary directory alive). Backends without users use
 //! [`task_conformance_suite!`](crate::task_conformance_suite) alone. The calling crate needs
 //! `tokio` (with the `macros` and `rt-multi-thread` features) as a dev-dependency.
@@ -24,6 +25,7 @@ mod listing;
 mod macros;
 mod maintenance;
 mod migrations;
+mod schedules;
 mod support;
 mod transitions;
 mod users;
@@ -39,11 +41,12 @@ pub use fencing::*;
 pub use listing::*;
 pub use maintenance::*;
 pub use migrations::assert_set_matches_directory;
+pub use schedules::*;
 pub use transitions::*;
 pub use users::*;
 pub use wait::{wait_for_task, within};
 
-use crate::{TaskEventLog, TaskStore, UserStore};
+use crate::{ScheduleStore, TaskEventLog, TaskStore, UserStore};
 
 /// What a task-suite factory produces: a fresh, empty store.
 pub trait TaskFixture: Send + 'static {
@@ -72,6 +75,27 @@ impl<S: TaskStore + TaskEventLog + Clone> EventFixture for S {
 impl<S: TaskStore + TaskEventLog + Clone, G: Send + 'static> EventFixture for Guarded<S, G> {
     fn event_log(&self) -> Arc<dyn TaskEventLog> {
         Arc::new(self.store.clone())
+    }
+}
+
+/// What a schedule-suite factory produces: a fresh, empty store with tasks and schedules.
+pub trait ScheduleFixture: Send + 'static {
+    /// The store under test, as both traits.
+    fn schedule_stores(&self) -> ScheduleStores;
+}
+
+impl<S: TaskStore + ScheduleStore + Clone> ScheduleFixture for S {
+    fn schedule_stores(&self) -> ScheduleStores {
+        ScheduleStores {
+            tasks: Arc::new(self.clone()),
+            schedules: Arc::new(self.clone()),
+        }
+    }
+}
+
+impl<S: TaskStore + ScheduleStore + Clone, G: Send + 'static> ScheduleFixture for Guarded<S, G> {
+    fn schedule_stores(&self) -> ScheduleStores {
+        self.store.schedule_stores()
     }
 }
 

@@ -18,7 +18,9 @@ use task_core::{Task, TaskId};
 use task_http::auth::accounts;
 use task_http::{serve, AppState, HttpConfig, HttpError};
 use task_runtime::testing::register_test_tasks;
-use task_runtime::{Registry, Runtime, RuntimeConfig, RuntimeHandle};
+use task_runtime::{
+    Registry, Runtime, RuntimeConfig, RuntimeHandle, SchedulerConfig, Schedules, SystemClock,
+};
 use task_store::{Role, SqliteConfig, SqliteStore, TaskStore, UserStore};
 use tempfile::TempDir;
 use tokio::net::TcpListener;
@@ -122,10 +124,20 @@ impl TestServer {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let tasks: Arc<dyn TaskStore> = flaky.clone();
+        let schedules = Schedules::new(
+            store.clone(),
+            store.clone(),
+            Some(task_types.clone()),
+            SchedulerConfig::default(),
+            Arc::new(SystemClock),
+        )
+        .unwrap();
         let state = AppState::new(tasks, users, options.config, task_types)
             .unwrap()
-            .with_attempt_caps(attempt_caps);
+            .with_attempt_caps(attempt_caps)
+            .with_schedules(schedules.clone());
         let stop = CancellationToken::new();
+        schedules.start(stop.clone());
         let server = tokio::spawn(serve(listener, state, stop.clone().cancelled_owned()));
         Self {
             addr,
