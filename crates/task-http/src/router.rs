@@ -35,6 +35,12 @@ pub enum Route {
     CancelTask(String),
     /// `POST /api/tasks/{id}/retry`.
     RetryTask(String),
+    /// `POST /api/workflows`.
+    CreateWorkflow,
+    /// `GET /api/workflows/{id}`.
+    GetWorkflow(String),
+    /// `POST /api/workflows/{id}/cancel`.
+    CancelWorkflow(String),
     /// `POST /api/login`.
     Login,
     /// `POST /api/logout`.
@@ -125,6 +131,14 @@ impl Route {
             ["api", "tasks", id, "retry"] if !id.is_empty() => {
                 (post.then(|| Route::RetryTask((*id).to_owned())), "POST")
             }
+            ["api", "workflows"] => (post.then_some(Route::CreateWorkflow), "POST"),
+            ["api", "workflows", id] if !id.is_empty() => {
+                (get.then(|| Route::GetWorkflow((*id).to_owned())), "GET")
+            }
+            ["api", "workflows", id, "cancel"] if !id.is_empty() => (
+                post.then(|| Route::CancelWorkflow((*id).to_owned())),
+                "POST",
+            ),
             ["api", "login"] => (post.then_some(Route::Login), "POST"),
             ["api", "logout"] => (post.then_some(Route::Logout), "POST"),
             ["api", "me"] => (get.then_some(Route::Me), "GET"),
@@ -157,6 +171,9 @@ impl Route {
             Route::GetTask(_) => "/api/tasks/{id}",
             Route::CancelTask(_) => "/api/tasks/{id}/cancel",
             Route::RetryTask(_) => "/api/tasks/{id}/retry",
+            Route::CreateWorkflow => "/api/workflows",
+            Route::GetWorkflow(_) => "/api/workflows/{id}",
+            Route::CancelWorkflow(_) => "/api/workflows/{id}/cancel",
             Route::Login => "/api/login",
             Route::Logout => "/api/logout",
             Route::Me => "/api/me",
@@ -247,6 +264,9 @@ mod tests {
             (Method::GET, Route::GetTask(String::new())),
             (Method::POST, Route::CancelTask(String::new())),
             (Method::POST, Route::RetryTask(String::new())),
+            (Method::POST, Route::CreateWorkflow),
+            (Method::GET, Route::GetWorkflow(String::new())),
+            (Method::POST, Route::CancelWorkflow(String::new())),
             (Method::POST, Route::Login),
             (Method::POST, Route::Logout),
             (Method::GET, Route::Me),

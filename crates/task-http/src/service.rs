@@ -10,7 +10,9 @@ use http::{Method, Request, Response};
 use hyper::body::Incoming;
 
 use crate::body::Body;
-use crate::handlers::{bulk, contract, ops, pages, questions, session, streams, tasks, Ctx};
+use crate::handlers::{
+    bulk, contract, ops, pages, questions, session, streams, tasks, workflows, Ctx,
+};
 use crate::router::{Route, StreamRoute, UNMATCHED};
 use crate::state::AppState;
 use crate::ApiError;
@@ -106,6 +108,9 @@ async fn dispatch(ctx: &mut Ctx, route: Route, body: Incoming) -> Result<Respons
         Route::CancelTask(id) => tasks::cancel_task(ctx, &id).await,
         Route::RetryTask(id) => tasks::retry_task(ctx, &id).await,
         Route::BulkTasks => bulk::bulk(ctx, body).await,
+        Route::CreateWorkflow => workflows::create_workflow(ctx, body).await,
+        Route::GetWorkflow(id) => workflows::get_workflow(ctx, &id).await,
+        Route::CancelWorkflow(id) => workflows::cancel_workflow(ctx, &id).await,
         Route::Login => session::login(ctx, body).await,
         Route::Logout => session::logout(ctx).await,
         Route::Me => session::me(ctx).await,

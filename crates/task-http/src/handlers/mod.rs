@@ -7,7 +7,9 @@ pub mod pages;
 pub mod questions;
 pub mod session;
 pub mod streams;
+pub mod task_spec;
 pub mod tasks;
+pub mod workflows;
 
 use std::net::IpAddr;
 

@@ -15,3 +15,4 @@ mod server;
 mod session;
 mod sse;
 mod tasks;
+mod workflows;

@@ -8,6 +8,8 @@
 //!
 //! - [`rules`]: every task operation as a pure function from the stored task to the next one,
 //!   plus the checks a backend applies to its input (claims, descriptions, deletions, search).
+//! - [`graph`]: dependencies between tasks: creation with parents, releasing, cancelling and
+//!   re-arming children, over the [`GraphTx`](graph::GraphTx) a backend provides.
 //! - [`user_rules`]: the input checks and record shapes of users and tokens.
 //! - [`fair_claim`]: the [`FairPicker`](fair_claim::FairPicker) that turns due tasks, offered
 //!   in due order, into a fair claim.
@@ -16,6 +18,7 @@
 
 pub mod clock;
 pub mod fair_claim;
+pub mod graph;
 pub mod lease_token;
 pub mod rules;
 pub mod user_rules;

@@ -2,13 +2,14 @@
 //! SQLite backend (the conformance suite runs against both). For tests, demos and embedding;
 //! nothing survives a restart.
 
+mod graph;
 mod tasks;
 mod users;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use task_core::{Task, TaskId};
+use task_core::{Task, TaskId, Workflow};
 
 use crate::users::{TokenRecord, User};
 use crate::{ChangeFeed, DEFAULT_FEED_CAPACITY};
@@ -34,6 +35,11 @@ struct State {
     next_seq: u64,
     users: BTreeMap<String, (u64, User)>,
     tokens: HashMap<String, StoredToken>,
+    /// Each task's parents and whether each edge runs on failure, oldest first.
+    parents: HashMap<TaskId, Vec<(TaskId, bool)>>,
+    /// Each task's children, the reverse of `parents`.
+    children: HashMap<TaskId, Vec<(TaskId, bool)>>,
+    workflows: HashMap<String, Workflow>,
 }
 
 #[derive(Debug, Clone)]

@@ -17,6 +17,7 @@
 
 mod claims;
 mod crud;
+mod dependencies;
 mod feed;
 mod fencing;
 mod listing;
@@ -30,6 +31,7 @@ use std::sync::Arc;
 
 pub use claims::*;
 pub use crud::*;
+pub use dependencies::*;
 pub use feed::*;
 pub use fencing::*;
 pub use listing::*;
