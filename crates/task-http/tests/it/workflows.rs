@@ -6,6 +6,7 @@ use serde_json::{json, Value};
 use task_core::TaskId;
 use task_store::TaskStore;
 
+use crate::support::quiz_server::{providers, QuizServer};
 use crate::support::{now_millis, Options, TestServer, ALICE};
 
 fn id(value: &Value) -> TaskId {
@@ -281,4 +282,66 @@ async fn cancelling_a_workflow_cancels_its_unfinished_nodes() {
         .map(|n| n["task"]["status"].clone())
         .collect();
     assert_eq!(statuses, [json!("cancelled"), json!("cancelled")]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn generation_then_validation_and_emojis_runs_as_one_workflow() {
+    let quiz = QuizServer::start(providers(None)).await;
+    let server = &quiz.server;
+    let request = |then: Value| {
+        json!({
+            "amount": 3, "category": "Matematik", "ageGroup": "adults",
+            "difficulty": "medium", "provider": "offline", "then": then
+        })
+    };
+    let answer = server
+        .post("/api/generateAIQuestions")
+        .bearer(&server.alice)
+        .json(&request(json!(["validation", "emoji-regeneration"])))
+        .send()
+        .await;
+    answer.expect(200);
+    let body = answer.json();
+    assert_eq!(body["success"], true);
+    let generation = id(&body["taskId"]);
+    let workflow_id = body["workflowId"].as_str().unwrap().to_owned();
+    let view = server
+        .get(&format!("/api/workflows/{workflow_id}"))
+        .bearer(&server.alice)
+        .send()
+        .await;
+    let view = view.json();
+    let nodes = view["nodes"].as_array().unwrap();
+    assert_eq!(nodes[0]["task"]["id"], generation.as_str());
+    assert_eq!(nodes[1]["task"]["status"], "waiting");
+    let validation = id(&nodes[1]["task"]["id"]);
+    let emojis = id(&nodes[2]["task"]["id"]);
+
+    let emojis = server.wait_for(&emojis, |t| t.status.is_terminal()).await;
+    assert_eq!(emojis.status.as_str(), "completed", "{:?}", emojis.error);
+    let generated = server.store.get(&generation).await.unwrap().result.unwrap();
+    let validated = server.store.get(&validation).await.unwrap().result.unwrap();
+    let count = generated["questionsGenerated"].as_u64().unwrap();
+    assert!(count > 0);
+    assert_eq!(validated["validated"].as_u64(), Some(count), "{validated}");
+    assert_eq!(emojis.result.unwrap()["updated"].as_u64(), Some(count));
+
+    // Without `then` the answer is as before; a bad `then` is a 400 naming it.
+    let plain = server
+        .post("/api/generateAIQuestions")
+        .bearer(&server.alice)
+        .json(&request(Value::Null))
+        .send()
+        .await;
+    plain.expect(200);
+    assert!(plain.json().get("workflowId").is_none());
+    let bad = server
+        .post("/api/generateAIQuestions")
+        .bearer(&server.alice)
+        .json(&request(json!(["deploy"])))
+        .send()
+        .await;
+    bad.expect(400);
+    assert!(bad.error().starts_with("invalid then:"), "{}", bad.error());
+    quiz.server.shutdown().await;
 }
