@@ -7,3 +7,4 @@ mod cluster;
 mod multi_instance;
 mod process;
 mod serve;
+mod workflow_crash;
