@@ -8,7 +8,7 @@ use http::{HeaderValue, Response, StatusCode};
 use hyper::body::Incoming;
 use serde::Serialize;
 use serde_json::Value;
-use task_core::{NewWorkflow, Task, Workflow, WorkflowEdge, WorkflowNode, MAX_WORKFLOW_NODES};
+use task_core::{NewWorkflow, Task, Workflow, WorkflowEdge, WorkflowNode};
 
 use super::task_spec::{read_task_spec, TASK_FIELDS};
 use super::tasks::ensure_queue_room;
@@ -18,6 +18,11 @@ use crate::body::Body;
 use crate::input::{read_json, Fields};
 use crate::response::{json_response, ok};
 use crate::ApiError;
+
+/// The most nodes `POST /api/workflows` accepts (the store takes up to
+/// `task_core::MAX_WORKFLOW_NODES`, 10,000, from embedders): one request's graph is checked and written
+/// in one transaction, which holds the writer for its whole length.
+pub const MAX_HTTP_WORKFLOW_NODES: usize = 1000;
 
 /// The answer of `POST /api/workflows`.
 #[derive(Serialize)]
@@ -81,11 +86,11 @@ fn read_workflow(ctx: &Ctx, identity: &Identity, input: Value) -> Result<NewWork
             "must be a non-empty array",
         ));
     };
-    if nodes.len() > MAX_WORKFLOW_NODES {
+    if nodes.len() > MAX_HTTP_WORKFLOW_NODES {
         return Err(ApiError::invalid_field(
             "nodes",
             format!(
-                "a workflow has at most {MAX_WORKFLOW_NODES} nodes, this one has {}",
+                "a workflow has at most {MAX_HTTP_WORKFLOW_NODES} nodes, this one has {}",
                 nodes.len()
             ),
         ));
