@@ -184,6 +184,25 @@ describe('/tasks', () => {
       assertClean(watched);
     });
   });
+
+  it('lists a task waiting for its parent as “waiting for 1 task”, live', async () => {
+    await withPage(browser, 'waiting task', async (watched) => {
+      const { page } = watched;
+      const parent = await api.alice.createTask({ task_type: 'noop', label: 'The parent', run_at: Date.now() + 3_600_000 });
+      const child = await api.alice.createTask({ task_type: 'noop', label: 'The child', depends_on: [parent.id] });
+      assert.equal(child.status, 'waiting');
+      await logIn(page, server.baseUrl, tokens.alice);
+      const row = page.locator('#task-rows tr', { hasText: 'The child' });
+      await row.locator('.badge', { hasText: 'waiting' }).waitFor();
+      assert.equal(await row.locator('.task-waiting').textContent(), 'waiting for 1 task');
+
+      // Cancelling the parent cancels the child, and the row follows.
+      await api.alice.cancelTask(parent.id);
+      await row.locator('.badge', { hasText: 'cancelled' }).waitFor();
+      assert.equal(await row.locator('.task-waiting').textContent(), '');
+      assertClean(watched);
+    });
+  });
 });
 
 describe('/superuser/tasks', () => {

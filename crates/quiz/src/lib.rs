@@ -25,8 +25,8 @@ pub use enums::{AgeGroup, Difficulty, ValidationStatus};
 pub use error::QuizError;
 pub use handlers::{
     EmojiHandler, GenerationHandler, QuizHandlers, ValidationHandler, EMOJI_REGENERATION,
-    GENERATION, MAX_GENERATION_ROUNDS, MAX_QUESTIONS_PER_REQUEST, MAX_REVIEWS_PER_REQUEST,
-    MAX_REVIEW_ROUNDS, VALIDATION,
+    FROM_PARENTS, GENERATION, MAX_GENERATION_ROUNDS, MAX_QUESTIONS_PER_REQUEST,
+    MAX_REVIEWS_PER_REQUEST, MAX_REVIEW_ROUNDS, VALIDATION,
 };
 pub use offline::OfflineQuizResponder;
 pub use params::{

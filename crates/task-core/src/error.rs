@@ -10,7 +10,7 @@ pub enum CoreError {
     /// The string is not a task id of the form `task_<unix-ms>_<random>`.
     #[error("invalid task id: {0:?}")]
     InvalidTaskId(String),
-    /// The string is not one of the five status names.
+    /// The string is not one of the six status names.
     #[error("unknown task status: {0:?}")]
     UnknownStatus(String),
     /// The state machine does not allow this move (see `docs/state-machine.md`).
@@ -45,4 +45,8 @@ pub enum CoreError {
         /// What is wrong with it.
         reason: String,
     },
+    /// A workflow's graph or one of its nodes is invalid; the text names the problem (an
+    /// unknown key, a self-edge, a cycle, too many nodes).
+    #[error("invalid workflow: {0}")]
+    InvalidWorkflow(String),
 }

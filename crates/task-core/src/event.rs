@@ -49,7 +49,7 @@ impl TaskEvent {
     /// cancelled (so the client sees the final state and then the reason).
     pub fn for_task(task: &Task) -> Vec<TaskEvent> {
         match task.status {
-            TaskStatus::Pending | TaskStatus::Processing => {
+            TaskStatus::Waiting | TaskStatus::Pending | TaskStatus::Processing => {
                 vec![TaskEvent::Update { task: task.clone() }]
             }
             TaskStatus::Completed => vec![TaskEvent::Complete { task: task.clone() }],
@@ -98,6 +98,8 @@ mod tests {
             version: 4,
             created_at: 1,
             updated_at: 2,
+            waiting_for: 0,
+            workflow_id: None,
             started_at: None,
             completed_at: None,
         }

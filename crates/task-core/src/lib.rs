@@ -39,6 +39,7 @@ mod progress;
 mod status;
 pub mod sync;
 mod task;
+mod workflow;
 
 pub use clock::now_millis;
 pub use error::CoreError;
@@ -48,6 +49,10 @@ pub use new_task::{NewTask, DEFAULT_MAX_ATTEMPTS, MAX_DESCRIPTION_LEN, MAX_LABEL
 pub use progress::{check_progress, Phase, DEFAULT_TOTAL};
 pub use status::TaskStatus;
 pub use task::Task;
+pub use workflow::{
+    dependency_error, edge_satisfied, readiness, waiting_text, Dependency, NewWorkflow, Readiness,
+    Workflow, WorkflowEdge, WorkflowNode, WorkflowPlan, MAX_DEPENDS_ON, MAX_WORKFLOW_NODES,
+};
 
 /// Milliseconds since the Unix epoch, the unit of every timestamp in a [`Task`].
 pub type UnixMillis = i64;

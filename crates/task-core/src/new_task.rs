@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::{CoreError, UnixMillis, DEFAULT_TOTAL};
+use crate::{CoreError, Dependency, UnixMillis, DEFAULT_TOTAL, MAX_DEPENDS_ON};
 
 /// Attempts a task gets unless its creator or its task type says otherwise.
 pub const DEFAULT_MAX_ATTEMPTS: i64 = 3;
@@ -35,6 +35,9 @@ pub struct NewTask {
     pub max_attempts: i64,
     /// Not before this time; `None` means as soon as possible.
     pub run_at: Option<UnixMillis>,
+    /// Existing tasks of the same user it waits for; see `docs/state-machine.md`.
+    #[serde(default)]
+    pub depends_on: Vec<Dependency>,
 }
 
 impl NewTask {
@@ -49,6 +52,7 @@ impl NewTask {
             total: DEFAULT_TOTAL,
             max_attempts: DEFAULT_MAX_ATTEMPTS,
             run_at: None,
+            depends_on: Vec::new(),
         }
     }
 
@@ -79,6 +83,12 @@ impl NewTask {
     /// Delays the task until `run_at`.
     pub fn with_run_at(mut self, run_at: UnixMillis) -> Self {
         self.run_at = Some(run_at);
+        self
+    }
+
+    /// Makes the task wait for `dependency`'s parent.
+    pub fn depending_on(mut self, dependency: Dependency) -> Self {
+        self.depends_on.push(dependency);
         self
     }
 
@@ -130,6 +140,14 @@ impl NewTask {
         }
         if self.run_at.is_some_and(|t| t < 0) {
             return invalid("run_at", "must be a unix time in milliseconds");
+        }
+        if self.depends_on.len() > MAX_DEPENDS_ON {
+            return invalid("depends_on", "must name at most 100 tasks");
+        }
+        let mut parents: Vec<&str> = self.depends_on.iter().map(|d| d.parent.as_str()).collect();
+        parents.sort_unstable();
+        if parents.windows(2).any(|pair| pair[0] == pair[1]) {
+            return invalid("depends_on", "must not name a task twice");
         }
         Ok(())
     }

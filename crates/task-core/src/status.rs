@@ -12,6 +12,12 @@ use crate::CoreError;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TaskStatus {
+    /// Waiting for parent tasks (`waiting_for` of them) to finish; never claimed, never scanned
+    /// by a claim. **In:** creation with unfinished parents, a retry or re-arm while parents
+    /// are unfinished. **Out:** the store, in the transaction that finishes its last parent
+    /// (→ `pending`) or fails or cancels a parent over a cancel-by-default edge
+    /// (→ `cancelled`); a cancel (user).
+    Waiting,
     /// Waiting to run. **In:** creation (HTTP or an embedding service), a retryable failure with
     /// backoff (runtime), a release at shutdown (runtime), a rescued expired lease (rescuer), a
     /// manual retry of a failed or cancelled task (user). **Out:** a worker's claim, or a cancel.
@@ -34,7 +40,8 @@ pub enum TaskStatus {
 
 impl TaskStatus {
     /// Every status, in lifecycle order.
-    pub const ALL: [TaskStatus; 5] = [
+    pub const ALL: [TaskStatus; 6] = [
+        TaskStatus::Waiting,
         TaskStatus::Pending,
         TaskStatus::Processing,
         TaskStatus::Completed,
@@ -45,6 +52,7 @@ impl TaskStatus {
     /// The stable name used in the database column and in JSON.
     pub const fn as_str(self) -> &'static str {
         match self {
+            TaskStatus::Waiting => "waiting",
             TaskStatus::Pending => "pending",
             TaskStatus::Processing => "processing",
             TaskStatus::Completed => "completed",
@@ -67,7 +75,9 @@ impl TaskStatus {
         use TaskStatus::*;
         matches!(
             (self, to),
-            (Pending, Processing)
+            (Waiting, Pending)
+                | (Waiting, Cancelled)
+                | (Pending, Processing)
                 | (Pending, Cancelled)
                 | (Processing, Completed)
                 | (Processing, Failed)
@@ -75,6 +85,8 @@ impl TaskStatus {
                 | (Processing, Pending)
                 | (Failed, Pending)
                 | (Cancelled, Pending)
+                | (Failed, Waiting)
+                | (Cancelled, Waiting)
         )
     }
 
@@ -130,6 +142,10 @@ mod tests {
     #[test]
     fn transition_table_is_exactly_the_documented_one() {
         let legal = [
+            (Waiting, Pending),
+            (Waiting, Cancelled),
+            (Failed, Waiting),
+            (Cancelled, Waiting),
             (Pending, Processing),
             (Pending, Cancelled),
             (Processing, Completed),
@@ -160,6 +176,6 @@ mod tests {
             assert!(!Completed.can_transition_to(to));
         }
         assert!(Completed.is_terminal() && Failed.is_terminal() && Cancelled.is_terminal());
-        assert!(!Pending.is_terminal() && !Processing.is_terminal());
+        assert!(!Waiting.is_terminal() && !Pending.is_terminal() && !Processing.is_terminal());
     }
 }

@@ -57,6 +57,13 @@ pub struct Task {
     pub started_at: Option<UnixMillis>,
     /// When it reached a terminal status.
     pub completed_at: Option<UnixMillis>,
+    /// How many parents a `waiting` task still waits for (0 otherwise); listings show it as
+    /// "waiting for N tasks".
+    #[serde(default)]
+    pub waiting_for: i64,
+    /// The workflow the task was created in, if any.
+    #[serde(default)]
+    pub workflow_id: Option<String>,
 }
 
 impl Task {

@@ -96,6 +96,11 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, message)
     }
 
+    /// 404 for a workflow that does not exist or that the caller may not see.
+    pub fn workflow_not_found() -> Self {
+        Self::new(StatusCode::NOT_FOUND, "workflow not found")
+    }
+
     /// 404 for a path the server does not have.
     pub fn no_route() -> Self {
         Self::new(StatusCode::NOT_FOUND, "no such endpoint")

@@ -10,6 +10,7 @@ mod api_error;
 pub mod assets;
 pub mod auth;
 pub mod body;
+mod chain;
 mod cidr;
 mod config;
 mod connection;

@@ -49,6 +49,12 @@ pub enum Route {
     PauseSchedule(String, bool),
     /// `POST /api/schedules/{id}/run-now`.
     RunSchedule(String),
+    /// `POST /api/workflows`.
+    CreateWorkflow,
+    /// `GET /api/workflows/{id}`.
+    GetWorkflow(String),
+    /// `POST /api/workflows/{id}/cancel`.
+    CancelWorkflow(String),
     /// `POST /api/login`.
     Login,
     /// `POST /api/logout`.
@@ -171,6 +177,14 @@ impl Route {
                 });
                 (route, "POST")
             }
+            ["api", "workflows"] => (post.then_some(Route::CreateWorkflow), "POST"),
+            ["api", "workflows", id] if !id.is_empty() => {
+                (get.then(|| Route::GetWorkflow((*id).to_owned())), "GET")
+            }
+            ["api", "workflows", id, "cancel"] if !id.is_empty() => (
+                post.then(|| Route::CancelWorkflow((*id).to_owned())),
+                "POST",
+            ),
             ["api", "login"] => (post.then_some(Route::Login), "POST"),
             ["api", "logout"] => (post.then_some(Route::Logout), "POST"),
             ["api", "me"] => (get.then_some(Route::Me), "GET"),
@@ -212,6 +226,9 @@ impl Route {
             Route::PauseSchedule(_, true) => "/api/schedules/{id}/pause",
             Route::PauseSchedule(_, false) => "/api/schedules/{id}/resume",
             Route::RunSchedule(_) => "/api/schedules/{id}/run-now",
+            Route::CreateWorkflow => "/api/workflows",
+            Route::GetWorkflow(_) => "/api/workflows/{id}",
+            Route::CancelWorkflow(_) => "/api/workflows/{id}/cancel",
             Route::Login => "/api/login",
             Route::Logout => "/api/logout",
             Route::Me => "/api/me",
@@ -304,6 +321,9 @@ mod tests {
             (Method::GET, Route::GetTask(String::new())),
             (Method::POST, Route::CancelTask(String::new())),
             (Method::POST, Route::RetryTask(String::new())),
+            (Method::POST, Route::CreateWorkflow),
+            (Method::GET, Route::GetWorkflow(String::new())),
+            (Method::POST, Route::CancelWorkflow(String::new())),
             (Method::POST, Route::Login),
             (Method::POST, Route::Logout),
             (Method::GET, Route::Me),

@@ -11,7 +11,7 @@ use hyper::body::Incoming;
 
 use crate::body::Body;
 use crate::handlers::{
-    bulk, contract, ops, pages, questions, schedules, session, streams, tasks, ws, Ctx,
+    bulk, contract, ops, pages, questions, schedules, session, streams, tasks, workflows, ws, Ctx,
 };
 use crate::response::nosniff;
 use crate::router::{Route, StreamRoute, UNMATCHED};
@@ -134,6 +134,9 @@ async fn dispatch(ctx: &mut Ctx, route: Route, body: Incoming) -> Result<Respons
         Route::DeleteSchedule(id) => schedules::delete(ctx, &id).await,
         Route::PauseSchedule(id, paused) => schedules::pause(ctx, &id, paused).await,
         Route::RunSchedule(id) => schedules::run_now(ctx, &id).await,
+        Route::CreateWorkflow => workflows::create_workflow(ctx, body).await,
+        Route::GetWorkflow(id) => workflows::get_workflow(ctx, &id).await,
+        Route::CancelWorkflow(id) => workflows::cancel_workflow(ctx, &id).await,
         Route::Login => session::login(ctx, body).await,
         Route::Logout => session::logout(ctx).await,
         Route::Me => session::me(ctx).await,

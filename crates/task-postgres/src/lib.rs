@@ -26,6 +26,7 @@ mod claim;
 mod config;
 mod errors;
 mod events;
+mod graph;
 mod list;
 mod listener;
 mod migrate;

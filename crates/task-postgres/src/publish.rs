@@ -141,6 +141,8 @@ mod tests {
             updated_at: 0,
             started_at: None,
             completed_at: None,
+            waiting_for: 0,
+            workflow_id: None,
         }
     }
 

@@ -10,7 +10,7 @@ use tokio_postgres::Row;
 use crate::errors::corrupt;
 
 /// The `background_tasks` columns every task query returns, in [`task_from_row`]'s order.
-pub(crate) const TASK_COLUMNS: [&str; 23] = [
+pub(crate) const TASK_COLUMNS: [&str; 25] = [
     "id",
     "user_id",
     "task_type",
@@ -34,6 +34,8 @@ pub(crate) const TASK_COLUMNS: [&str; 23] = [
     "updated_at",
     "started_at",
     "completed_at",
+    "waiting_for",
+    "workflow_id",
 ];
 
 /// [`TASK_COLUMNS`] as a select list, each prefixed with `qualifier` (e.g. `t.`).
@@ -81,6 +83,8 @@ pub(crate) fn task_from_row(row: &Row) -> Result<Task, StoreError> {
         updated_at: get(row, 20)?,
         started_at: get(row, 21)?,
         completed_at: get(row, 22)?,
+        waiting_for: get(row, 23)?,
+        workflow_id: get(row, 24)?,
     })
 }
 

@@ -37,9 +37,11 @@ pub(crate) static GET_TASK: LazyLock<String> = LazyLock::new(|| {
 pub(crate) static LOCK_TASK: LazyLock<String> =
     LazyLock::new(|| format!("{} FOR UPDATE", *GET_TASK));
 
-/// A new task: every column, `$1..$23` in [`crate::row::TASK_COLUMNS`] order.
+/// A new task: every column, `$1..$25` in [`crate::row::TASK_COLUMNS`] order.
 pub(crate) static INSERT_TASK: LazyLock<String> = LazyLock::new(|| {
-    let placeholders: Vec<String> = (1..=23).map(|n| format!("${n}")).collect();
+    let placeholders: Vec<String> = (1..=crate::row::TASK_COLUMNS.len())
+        .map(|n| format!("${n}"))
+        .collect();
     format!(
         "INSERT INTO background_tasks ({}) VALUES ({})",
         task_columns(""),
@@ -47,7 +49,7 @@ pub(crate) static INSERT_TASK: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-/// Overwrites every column but `id` (`$1`) with `$2..$23` in [`crate::row::TASK_COLUMNS`]
+/// Overwrites every column but `id` (`$1`) with `$2..$25` in [`crate::row::TASK_COLUMNS`]
 /// order: the slow path writes the task the rules computed.
 pub(crate) static WRITE_TASK: LazyLock<String> = LazyLock::new(|| {
     let sets: Vec<String> = crate::row::TASK_COLUMNS

@@ -15,6 +15,7 @@ use tokio_postgres::NoTls;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
 use crate::errors::{map_db, map_pool};
+use crate::graph::PgTx;
 use crate::listener::{self, ListenerSettings, ListenerStatus};
 use crate::migrate::{migrate, MIGRATIONS};
 use crate::notifier::Notifier;
@@ -186,8 +187,22 @@ impl PostgresStore {
         self.inner.notifier.deleted(id, user_id, version);
     }
 
+    /// Commits `transaction` and publishes `changed`, in order.
+    pub(crate) async fn commit(
+        &self,
+        transaction: deadpool_postgres::Transaction<'_>,
+        changed: &[Task],
+    ) -> Result<()> {
+        transaction.commit().await.map_err(map_db)?;
+        for task in changed {
+            self.committed(task);
+        }
+        Ok(())
+    }
+
     /// The slow path for single-task writes: locks the row, computes the change with the
-    /// shared rules, writes the whole row and publishes it. `change` returns `None` when there
+    /// shared rules, writes the whole row, carries the change to the task's children (see
+    /// [`PgTx::propagate`]) and publishes it all. `change` returns `None` when there
     /// is nothing to write. A missing task fails with `missing`.
     pub(crate) async fn modify(
         &self,
@@ -220,16 +235,16 @@ impl PostgresStore {
                 return Err(error);
             }
         };
-        let write = transaction
-            .prepare_cached(&sql::WRITE_TASK)
-            .await
-            .map_err(map_db)?;
-        transaction
-            .execute(&write, &TaskParams::new(&next).all())
-            .await
-            .map_err(map_db)?;
+        let mut graph = PgTx::new(&transaction);
+        graph.save(&next).await?;
+        graph
+            .propagate(current.status, &next, next.updated_at)
+            .await?;
+        let changed = std::mem::take(&mut graph.changed);
         transaction.commit().await.map_err(map_db)?;
-        self.committed(&next);
+        for task in &changed {
+            self.committed(task);
+        }
         Ok(next)
     }
 }
@@ -276,8 +291,8 @@ impl<'a> TaskParams<'a> {
         }
     }
 
-    /// All 23 columns, the id first (as `$1` of [`sql::WRITE_TASK`]).
-    pub(crate) fn all(&self) -> [&(dyn ToSql + Sync); 23] {
+    /// All 25 columns, the id first (as `$1` of [`sql::WRITE_TASK`]).
+    pub(crate) fn all(&self) -> [&(dyn ToSql + Sync); 25] {
         let task = self.task;
         [
             &self.id,
@@ -303,6 +318,8 @@ impl<'a> TaskParams<'a> {
             &task.updated_at,
             &task.started_at,
             &task.completed_at,
+            &task.waiting_for,
+            &task.workflow_id,
         ]
     }
 }

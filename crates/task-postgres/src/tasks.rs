@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use futures_util::future::try_join_all;
 use serde_json::Value;
-use task_core::{NewTask, Task, TaskId, TaskStatus, UnixMillis};
+use task_core::{Dependency, NewTask, NewWorkflow, Task, TaskId, TaskStatus, UnixMillis, Workflow};
 use task_store::backend::clock::now_millis;
 use task_store::backend::rules;
 use task_store::{
@@ -17,6 +17,7 @@ use task_store::{
 };
 
 use crate::errors::{corrupt, map_db};
+use crate::graph::{self, PgTx};
 use crate::row::{get, task_from_row};
 use crate::store::TaskParams;
 use crate::{sql, PostgresStore};
@@ -66,6 +67,12 @@ impl PostgresStore {
 #[async_trait]
 impl TaskStore for PostgresStore {
     async fn create(&self, new: NewTask) -> Result<Task> {
+        if !new.depends_on.is_empty() {
+            let mut created = self.create_many(vec![new]).await?;
+            return created
+                .pop()
+                .ok_or_else(|| StoreError::Backend("the insert returned no task".to_owned()));
+        }
         let task = rules::new_task(new, now_millis())?;
         let mut created = self.insert_all(vec![task]).await?;
         created
@@ -75,11 +82,42 @@ impl TaskStore for PostgresStore {
 
     async fn create_many(&self, new: Vec<NewTask>) -> Result<Vec<Task>> {
         let now = now_millis();
+        if new.iter().any(|new| !new.depends_on.is_empty()) {
+            let mut client = self.client().await?;
+            let transaction = client.transaction().await.map_err(map_db)?;
+            let mut graph = PgTx::new(&transaction);
+            let created = graph.create_tasks(new, now).await?;
+            let changed = graph.changed;
+            self.commit(transaction, &changed).await?;
+            return Ok(created);
+        }
         let tasks = new
             .into_iter()
             .map(|new| rules::new_task(new, now))
             .collect::<Result<Vec<_>>>()?;
         self.insert_all(tasks).await
+    }
+
+    async fn create_workflow(&self, workflow: NewWorkflow) -> Result<(Workflow, Vec<Task>)> {
+        let now = now_millis();
+        workflow.plan()?;
+        let mut client = self.client().await?;
+        let transaction = client.transaction().await.map_err(map_db)?;
+        let mut graph = PgTx::new(&transaction);
+        let created = graph.create_workflow(workflow, now).await?;
+        let changed = graph.changed;
+        self.commit(transaction, &changed).await?;
+        Ok(created)
+    }
+
+    async fn get_workflow(&self, id: &str) -> Result<Workflow> {
+        let client = self.client().await?;
+        graph::workflow(&client, id).await
+    }
+
+    async fn dependencies(&self, id: &TaskId) -> Result<Vec<Dependency>> {
+        let client = self.client().await?;
+        graph::dependencies(&client, id).await
     }
 
     async fn get(&self, id: &TaskId) -> Result<Task> {
@@ -157,16 +195,27 @@ impl TaskStore for PostgresStore {
 
     async fn complete(&self, lease: &Lease, result: Value) -> Result<Task> {
         let now = now_millis();
-        let fast = self
-            .leased_fast_path(
+        // The guarded statement and the release of the task's children share one transaction,
+        // so a crash between the two cannot leave a child waiting for a finished parent.
+        let mut client = self.client().await?;
+        let transaction = client.transaction().await.map_err(map_db)?;
+        let mut graph = PgTx::new(&transaction);
+        let fast = graph
+            .fast_path(
                 &sql::COMPLETE,
                 &[&lease.task_id.as_str(), &lease.token, &result, &now],
             )
             .await?;
         if let Some(task) = fast {
-            self.committed(&task);
+            graph.changed.push(task.clone());
+            graph.propagate(TaskStatus::Processing, &task, now).await?;
+            let changed = graph.changed;
+            self.commit(transaction, &changed).await?;
             return Ok(task);
         }
+        drop(graph);
+        transaction.rollback().await.map_err(map_db)?;
+        drop(client);
         self.modify(&lease.task_id, StoreError::LeaseLost, |task| {
             rules::complete(task, lease, result, now).map(Some)
         })
@@ -204,10 +253,16 @@ impl TaskStore for PostgresStore {
 
     async fn retry(&self, id: &TaskId, run_at: Option<UnixMillis>) -> Result<Task> {
         let now = now_millis();
-        self.modify(id, StoreError::NotFound, |task| {
-            rules::retry(task, run_at, now).map(Some)
-        })
-        .await
+        let mut client = self.client().await?;
+        let transaction = client.transaction().await.map_err(map_db)?;
+        let mut graph = PgTx::new(&transaction);
+        let task = graph.task(id).await?.ok_or(StoreError::NotFound)?;
+        let next = graph.retry(&task, run_at, now).await?;
+        graph.save(&next).await?;
+        graph.propagate(task.status, &next, now).await?;
+        let changed = graph.changed;
+        self.commit(transaction, &changed).await?;
+        Ok(next)
     }
 
     async fn release(&self, lease: &Lease) -> Result<Task> {
@@ -221,57 +276,26 @@ impl TaskStore for PostgresStore {
     async fn rescue_expired(&self, now: UnixMillis) -> Result<Vec<Task>> {
         let mut client = self.client().await?;
         let transaction = client.transaction().await.map_err(map_db)?;
-        let expired = transaction
-            .prepare_cached(&sql::EXPIRED)
-            .await
-            .map_err(map_db)?;
-        let rescued = transaction
-            .query(&expired, &[&now])
-            .await
-            .map_err(map_db)?
-            .iter()
-            .map(|row| rules::rescue(&task_from_row(row)?, now))
-            .collect::<Result<Vec<Task>>>()?;
-        if rescued.is_empty() {
-            return Ok(rescued);
+        let mut graph = PgTx::new(&transaction);
+        let expired = graph.expired(now).await?;
+        let mut rescued = Vec::with_capacity(expired.len());
+        for task in &expired {
+            let next = rules::rescue(task, now)?;
+            graph.save(&next).await?;
+            graph.propagate(task.status, &next, now).await?;
+            rescued.push(next);
         }
-        let write = transaction
-            .prepare_cached(&sql::WRITE_TASK)
-            .await
-            .map_err(map_db)?;
-        let params: Vec<TaskParams<'_>> = rescued.iter().map(TaskParams::new).collect();
-        let columns: Vec<_> = params.iter().map(TaskParams::all).collect();
-        try_join_all(
-            columns
-                .iter()
-                .map(|columns| transaction.execute(&write, columns)),
-        )
-        .await
-        .map_err(map_db)?;
-        transaction.commit().await.map_err(map_db)?;
-        for task in &rescued {
-            self.committed(task);
-        }
+        let changed = graph.changed;
+        self.commit(transaction, &changed).await?;
         Ok(rescued)
     }
 
     async fn delete(&self, id: &TaskId) -> Result<()> {
         let mut client = self.client().await?;
         let transaction = client.transaction().await.map_err(map_db)?;
-        let lock = transaction
-            .prepare_cached(&sql::LOCK_TASK)
-            .await
-            .map_err(map_db)?;
-        let row = transaction
-            .query_opt(&lock, &[&id.as_str()])
-            .await
-            .map_err(map_db)?
-            .ok_or(StoreError::NotFound)?;
-        let task = task_from_row(&row)?;
-        if let Err(error) = rules::check_deletable(&task) {
-            transaction.rollback().await.map_err(map_db)?;
-            return Err(error);
-        }
+        let graph = PgTx::new(&transaction);
+        let task = graph.task(id).await?.ok_or(StoreError::NotFound)?;
+        graph.check_deletable(&task).await?;
         transaction
             .execute(sql::DELETE_TASK, &[&id.as_str()])
             .await

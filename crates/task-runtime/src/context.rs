@@ -109,6 +109,42 @@ impl TaskContext {
         &self.attempt.lease
     }
 
+    /// The tasks this task depends on (its parents, ordered by id), read now, with their
+    /// results: how data flows down a workflow. A task without parents gets an empty list;
+    /// a parent the cleaner already purged is left out.
+    ///
+    /// # Errors
+    /// [`ProgressError::Store`] when the store failed.
+    pub async fn parents(&self) -> Result<Vec<Task>, ProgressError> {
+        let store = &self.attempt.store;
+        let dependencies = store
+            .dependencies(&self.attempt.task.id)
+            .await
+            .map_err(ProgressError::Store)?;
+        let mut parents = Vec::with_capacity(dependencies.len());
+        for dependency in dependencies {
+            match store.get(&dependency.parent).await {
+                Ok(parent) => parents.push(parent),
+                Err(StoreError::NotFound) => {}
+                Err(error) => return Err(ProgressError::Store(error)),
+            }
+        }
+        Ok(parents)
+    }
+
+    /// The results of this task's completed parents, in [`TaskContext::parents`] order.
+    ///
+    /// # Errors
+    /// As [`TaskContext::parents`].
+    pub async fn parent_results(&self) -> Result<Vec<Value>, ProgressError> {
+        Ok(self
+            .parents()
+            .await?
+            .into_iter()
+            .filter_map(|parent| parent.result)
+            .collect())
+    }
+
     /// A token that fires when the handler should stop: the task was cancelled, timed out, its
     /// lease was lost, or the runtime is shutting down past its grace period.
     pub fn cancellation(&self) -> CancellationToken {

@@ -66,6 +66,7 @@ mod schedules;
 mod sqlite;
 mod store;
 mod users;
+mod workflows;
 
 #[cfg(feature = "testkit")]
 pub mod testkit;
@@ -88,6 +89,7 @@ pub use sqlite::{
 };
 pub use store::TaskStore;
 pub use users::{NewToken, Role, TokenKind, TokenRecord, User, UserStore};
+pub use workflows::{cancel_workflow, count_in, is_finished};
 
 /// The SQLite driver this crate uses, for sibling crates that keep their own tables in the same
 /// file (through [`SqliteStore::with_connection`]); using this re-export keeps the versions

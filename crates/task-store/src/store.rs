@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 use serde_json::Value;
-use task_core::{NewTask, Task, TaskId, UnixMillis};
+use task_core::{Dependency, NewTask, NewWorkflow, Task, TaskId, UnixMillis, Workflow};
 
 use crate::{
     ChangeReceiver, ClaimRequest, Failure, Lease, ListQuery, Result, StatusCount, TaskPage,
@@ -21,14 +21,32 @@ use crate::{
 /// - Writes that take a [`Lease`] are fenced: if the token is not the task's current one (or the
 ///   task is not `processing`), they fail with [`crate::StoreError::LeaseLost`] and write nothing.
 /// - An operation either commits whole or writes nothing.
+/// - A task that finishes releases, cancels or re-counts its `waiting` children in the same
+///   transaction, and a retried task re-arms its cancelled children (see
+///   `task_store::backend::graph`); `waiting` tasks are never claimed.
 #[async_trait]
 pub trait TaskStore: Send + Sync + 'static {
-    /// Creates a `pending` task with `version` 1, `attempt` 0 and `run_at` = its `run_at` or now.
+    /// Creates a task with `version` 1, `attempt` 0 and `run_at` = its `run_at` or now:
+    /// `pending`, or `waiting` while parents named in `depends_on` are unfinished (`cancelled`
+    /// when one already failed over a cancel edge). A parent that does not exist or belongs to
+    /// another user fails the call with `NotFound`.
     async fn create(&self, new: NewTask) -> Result<Task>;
 
     /// Creates several tasks in one transaction (all or none), returned in input order. Servers
     /// use it to batch concurrent inserts.
     async fn create_many(&self, new: Vec<NewTask>) -> Result<Vec<Task>>;
+
+    /// Creates every node of a workflow, their edges and the workflow record in one
+    /// transaction (all or none). Returns the record and the tasks in node order.
+    /// `Invalid(CoreError::InvalidWorkflow)` for a bad graph; `NotFound` for a parent named in
+    /// a node's `depends_on` that does not exist or belongs to another user.
+    async fn create_workflow(&self, workflow: NewWorkflow) -> Result<(Workflow, Vec<Task>)>;
+
+    /// A workflow record by id.
+    async fn get_workflow(&self, id: &str) -> Result<Workflow>;
+
+    /// The parents of a task (empty for a task without any), ordered by parent id.
+    async fn dependencies(&self, id: &TaskId) -> Result<Vec<Dependency>>;
 
     /// One task by id.
     async fn get(&self, id: &TaskId) -> Result<Task>;

@@ -11,3 +11,4 @@ mod process;
 mod schedules;
 mod serve;
 mod storm;
+mod workflow_crash;

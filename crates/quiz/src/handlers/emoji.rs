@@ -37,7 +37,8 @@ impl EmojiHandler {
 #[async_trait]
 impl Handler for EmojiHandler {
     async fn run(&self, ctx: TaskContext) -> Result<Value, HandlerError> {
-        let params = EmojiParams::parse(ctx.params()).map_err(quiz_error)?;
+        let params = super::chain::resolved_params(&ctx).await?;
+        let params = EmojiParams::parse(&params).map_err(quiz_error)?;
         let selection = QuestionSelection::Ids(params.question_ids);
         let (provider, questions) = self
             .deps

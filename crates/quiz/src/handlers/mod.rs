@@ -1,5 +1,6 @@
 //! The task handlers of the quiz domain and [`QuizHandlers`], which registers all three.
 
+mod chain;
 mod emoji;
 mod generation;
 mod review;
@@ -14,6 +15,7 @@ use task_store::{TaskEventLog, UserStore};
 
 use crate::QuestionStore;
 
+pub use chain::FROM_PARENTS;
 pub use emoji::EmojiHandler;
 pub use generation::{GenerationHandler, MAX_GENERATION_ROUNDS, MAX_QUESTIONS_PER_REQUEST};
 pub use review::{MAX_REVIEWS_PER_REQUEST, MAX_REVIEW_ROUNDS};

@@ -37,7 +37,8 @@ impl ValidationHandler {
 #[async_trait]
 impl Handler for ValidationHandler {
     async fn run(&self, ctx: TaskContext) -> Result<Value, HandlerError> {
-        let params = ValidationParams::parse(ctx.params()).map_err(quiz_error)?;
+        let params = super::chain::resolved_params(&ctx).await?;
+        let params = ValidationParams::parse(&params).map_err(quiz_error)?;
         let (provider, questions) = self
             .deps
             .prepare(&ctx, &params.provider, &params.selection)

@@ -3,7 +3,7 @@
 // browser test suite (`tsc --checkJs`).
 
 /** Where a task is in its life. */
-export type TaskStatus = 'pending' | 'processing' | 'completed' | 'failed' | 'cancelled';
+export type TaskStatus = 'waiting' | 'pending' | 'processing' | 'completed' | 'failed' | 'cancelled';
 
 /** One background task as the API serves it. Timestamps are Unix milliseconds. */
 export interface Task {
@@ -35,6 +35,10 @@ export interface Task {
   updated_at: number;
   started_at: number | null;
   completed_at: number | null;
+  /** How many parent tasks a `waiting` task still waits for; 0 otherwise. */
+  waiting_for: number;
+  /** The workflow the task was created in, if any. */
+  workflow_id: string | null;
 }
 
 /** One generated quiz question, as a generation task's result lists it (the quiz crate's JSON). */

@@ -35,12 +35,22 @@ export function formatDuration(ms) {
 }
 
 /**
+ * What a task waiting for its parents shows: "waiting for N tasks".
+ * @param {Task} task
+ */
+export function waitingText(task) {
+  const count = task.waiting_for || 0;
+  return count === 1 ? 'waiting for 1 task' : `waiting for ${count} tasks`;
+}
+
+/**
  * How long a task has run (ticking while it runs), or waited while pending.
  * @param {Task} task
  * @param {number} now
  */
 export function taskDuration(task, now) {
   const start = task.started_at || task.created_at;
+  if (task.status === 'waiting') return waitingText(task);
   if (task.status === 'pending') return `queued ${formatDuration(now - task.created_at)}`;
   const end = isTerminal(task.status) ? task.completed_at || task.updated_at : now;
   return formatDuration(end - start);

@@ -14,7 +14,7 @@ import { listErrorReporter, redirectIfSignedOut, startSession } from './session.
 
 /** @typedef {import('../client/index.js').Task} Task */
 
-const STATUSES = ['pending', 'processing', 'completed', 'failed', 'cancelled'];
+const STATUSES = ['waiting', 'pending', 'processing', 'completed', 'failed', 'cancelled'];
 const COLUMNS = 8;
 
 const filters = {

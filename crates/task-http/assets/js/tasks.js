@@ -9,7 +9,7 @@ import { cancelTask, retryTask, startGeneration } from '/client/api.js';
 import { subscribeToTask, subscribeToUserTasks } from '/client/backgroundTaskService.js';
 
 import { badge, byId, clear, h, progressBar, reconcile, setBadge, setProgress, toast } from './dom.js';
-import { formatTime, isTerminal, percent, taskDuration, taskName } from './format.js';
+import { formatTime, isTerminal, percent, taskDuration, taskName, waitingText } from './format.js';
 import { questionItems, questionsOf, resultSummary } from './questions.js';
 import { listErrorReporter, redirectIfSignedOut, startSession } from './session.js';
 
@@ -173,6 +173,7 @@ function taskRow(initial) {
   const name = h('span', { class: 'task-name' });
   const id = h('span', { class: 'task-id' });
   const status = badge(task.status);
+  const waiting = h('span', { class: 'task-waiting' });
   const bar = progressBar(`Progress of ${taskName(task)}`);
   const created = h('td', { class: 'nowrap' });
   const view = h('button', {
@@ -183,7 +184,7 @@ function taskRow(initial) {
   });
   const row = h('tr', {}, [
     h('td', {}, [name, id]),
-    h('td', {}, [status]),
+    h('td', {}, [status, waiting]),
     h('td', { class: 'progress-cell' }, [bar]),
     created,
     h('td', { class: 'actions' }, [view]),
@@ -196,6 +197,7 @@ function taskRow(initial) {
       name.textContent = taskName(next);
       id.textContent = next.id;
       setBadge(status, next.status);
+      waiting.textContent = next.status === 'waiting' ? waitingText(next) : '';
       setProgress(bar, percent(next), next.status);
       created.textContent = formatTime(next.created_at);
       view.setAttribute('aria-label', `View ${taskName(next)}`);

@@ -46,6 +46,18 @@ impl<S: TaskStore> TaskStore for CountingStore<S> {
     async fn create_many(&self, new: Vec<NewTask>) -> Result<Vec<Task>> {
         self.count().create_many(new).await
     }
+    async fn create_workflow(
+        &self,
+        workflow: task_core::NewWorkflow,
+    ) -> Result<(task_core::Workflow, Vec<Task>)> {
+        self.count().create_workflow(workflow).await
+    }
+    async fn get_workflow(&self, id: &str) -> Result<task_core::Workflow> {
+        self.count().get_workflow(id).await
+    }
+    async fn dependencies(&self, id: &TaskId) -> Result<Vec<task_core::Dependency>> {
+        self.count().dependencies(id).await
+    }
     async fn get(&self, id: &TaskId) -> Result<Task> {
         self.count().get(id).await
     }

@@ -90,6 +90,8 @@ pub fn sample_task() -> Task {
         updated_at: 1_732_890_000_000,
         started_at: None,
         completed_at: None,
+        waiting_for: 0,
+        workflow_id: None,
     }
 }
 

@@ -8,7 +8,9 @@ pub mod questions;
 pub mod schedules;
 pub mod session;
 pub mod streams;
+pub mod task_spec;
 pub mod tasks;
+pub mod workflows;
 pub mod ws;
 
 use std::net::IpAddr;

@@ -5,25 +5,15 @@ use http::header::LOCATION;
 use http::{HeaderValue, Response, StatusCode};
 use hyper::body::Incoming;
 use serde::Serialize;
-use serde_json::Value;
-use task_core::{NewTask, Task, TaskStatus};
+use task_core::{Task, TaskStatus};
 use task_store::{Cursor, ListQuery, DEFAULT_LIST_LIMIT};
 
+use super::task_spec::{read_task_spec, TASK_FIELDS};
 use super::{listing_owner, Ctx};
 use crate::body::Body;
 use crate::input::{read_json, Fields, Query};
 use crate::response::{json_response, ok};
 use crate::ApiError;
-
-/// The fields `POST /api/tasks` accepts.
-const CREATE_FIELDS: &[&str] = &[
-    "task_type",
-    "params",
-    "label",
-    "description",
-    "run_at",
-    "max_attempts",
-];
 
 /// `GET /api/tasks/{id}`.
 pub async fn get_task(ctx: &mut Ctx, id: &str) -> Result<Response<Body>, ApiError> {
@@ -53,7 +43,7 @@ pub async fn list_tasks(ctx: &mut Ctx) -> Result<Response<Body>, ApiError> {
             .map_err(|_| {
                 ApiError::invalid_field(
                     "status",
-                    "must be a comma-separated list of pending, processing, completed, failed, cancelled",
+                    "must be a comma-separated list of waiting, pending, processing, completed, failed, cancelled",
                 )
             })?,
     };
@@ -82,37 +72,16 @@ pub async fn create_task(ctx: &mut Ctx, body: Incoming) -> Result<Response<Body>
     let identity = ctx.require_for_change().await?;
     let input = read_json(&ctx.parts, body, ctx.state.config()).await?;
     let mut fields = Fields::new(input)?;
-    fields.deny_unknown(CREATE_FIELDS)?;
-    let task_type = fields.required_string("task_type")?;
-    if !ctx.state.accepts_task_type(&task_type) {
-        let known: Vec<&str> = ctx.state.task_types().collect();
-        return Err(ApiError::invalid_field(
-            "task_type",
-            format!(
-                "{:?} is not a registered task type (registered: {})",
-                task_type.chars().take(64).collect::<String>(),
-                if known.is_empty() {
-                    "none".to_owned()
-                } else {
-                    known.join(", ")
-                }
-            ),
-        ));
-    }
-    let mut new = NewTask::new(identity.email.as_str(), task_type);
-    match fields.value("params") {
-        None => {}
-        Some(params @ Value::Object(_)) => new = new.with_params(params),
-        Some(_) => return Err(ApiError::invalid_field("params", "must be a JSON object")),
-    }
-    new.label = fields.string("label")?;
-    new.description = fields.string("description")?;
-    new.run_at = fields.integer("run_at")?;
-    new.max_attempts = ctx
-        .state
-        .attempts_for(&new.task_type, fields.integer("max_attempts")?)?;
-    new.validate()?;
-    let task = ctx.state.creator().create(new).await?;
+    fields.deny_unknown(TASK_FIELDS)?;
+    let new = read_task_spec(&ctx.state, identity.email.as_str(), &mut fields)?;
+    let task = if new.depends_on.is_empty() {
+        ctx.state.creator().create(new).await?
+    } else {
+        // Not batched with other requests: a parent that is not found must fail this request
+        // alone.
+        ensure_queue_room(ctx, &identity.email, 1).await?;
+        ctx.state.tasks().create(new).await?
+    };
     tracing::info!(task_id = %task.id, task_type = %task.task_type, user = %identity.email, "task created");
     let mut response = json_response(StatusCode::CREATED, &task);
     if let Ok(location) = HeaderValue::from_str(&format!("/api/tasks/{}", task.id)) {

@@ -75,6 +75,18 @@ impl TaskStore for FakeStore {
     async fn create_many(&self, _new: Vec<NewTask>) -> task_store::Result<Vec<Task>> {
         unsupported()
     }
+    async fn create_workflow(
+        &self,
+        _workflow: task_core::NewWorkflow,
+    ) -> task_store::Result<(task_core::Workflow, Vec<Task>)> {
+        unsupported()
+    }
+    async fn get_workflow(&self, _id: &str) -> task_store::Result<task_core::Workflow> {
+        unsupported()
+    }
+    async fn dependencies(&self, _id: &TaskId) -> task_store::Result<Vec<task_core::Dependency>> {
+        unsupported()
+    }
     async fn get(&self, id: &TaskId) -> task_store::Result<Task> {
         self.gets.fetch_add(1, Ordering::SeqCst);
         let task = self.tasks.lock().unwrap().get(id).cloned();
@@ -184,6 +196,8 @@ pub(crate) fn task(n: u32, user: &str, version: i64, status: TaskStatus) -> Task
         updated_at: 1_000 + version,
         started_at: Some(1_000),
         completed_at: terminal.then_some(4_000),
+        waiting_for: 0,
+        workflow_id: None,
     }
 }
 

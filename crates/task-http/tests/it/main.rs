@@ -19,4 +19,5 @@ mod session;
 mod spec_edges;
 mod sse;
 mod tasks;
+mod workflows;
 mod ws;

@@ -4,6 +4,7 @@
 
 mod cancellation;
 mod crash;
+mod dependencies;
 mod fairness;
 mod leases;
 mod lifecycle;

@@ -299,6 +299,18 @@ impl TaskStore for WrappedStore {
     async fn create_many(&self, new: Vec<NewTask>) -> task_store::Result<Vec<Task>> {
         self.inner.create_many(new).await
     }
+    async fn create_workflow(
+        &self,
+        workflow: task_core::NewWorkflow,
+    ) -> task_store::Result<(task_core::Workflow, Vec<Task>)> {
+        self.inner.create_workflow(workflow).await
+    }
+    async fn get_workflow(&self, id: &str) -> task_store::Result<task_core::Workflow> {
+        self.inner.get_workflow(id).await
+    }
+    async fn dependencies(&self, id: &TaskId) -> task_store::Result<Vec<task_core::Dependency>> {
+        self.inner.dependencies(id).await
+    }
     async fn get(&self, id: &TaskId) -> task_store::Result<Task> {
         self.inner.get(id).await
     }

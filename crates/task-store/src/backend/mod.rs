@@ -8,6 +8,8 @@
 //!
 //! - [`rules`]: every task operation as a pure function from the stored task to the next one,
 //!   plus the checks a backend applies to its input (claims, descriptions, deletions, search).
+//! - [`graph`]: dependencies between tasks: creation with parents, releasing, cancelling and
+//!   re-arming children, over the [`GraphTx`](graph::GraphTx) a backend provides.
 //! - [`user_rules`]: the input checks and record shapes of users and tokens.
 //! - [`schedule_rules`]: new and updated schedules, their ids, and the checks on a firing.
 //! - [`fair_claim`]: the [`FairPicker`](fair_claim::FairPicker) that turns due tasks, offered
@@ -17,6 +19,7 @@
 
 pub mod clock;
 pub mod fair_claim;
+pub mod graph;
 pub mod lease_token;
 pub mod rules;
 pub mod schedule_rules;

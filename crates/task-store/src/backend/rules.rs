@@ -49,6 +49,8 @@ pub fn new_task(new: NewTask, now: UnixMillis) -> Result<Task> {
         updated_at: now,
         started_at: None,
         completed_at: None,
+        waiting_for: 0,
+        workflow_id: None,
     })
 }
 
@@ -200,11 +202,11 @@ pub fn fail(task: &Task, lease: &Lease, failure: Failure, now: UnixMillis) -> Re
     Ok(next)
 }
 
-/// Asks a task to stop: `Some` with the changed task, or `None` when a cancel was already
+/// Asks a task to stop (a `waiting` one is cancelled at once, like a `pending` one): `Some` with the changed task, or `None` when a cancel was already
 /// requested (nothing to write).
 pub fn request_cancel(task: &Task, now: UnixMillis) -> Result<Option<Task>> {
     match task.status {
-        TaskStatus::Pending => {
+        TaskStatus::Pending | TaskStatus::Waiting => {
             let mut next = task.clone();
             finish_cancelled(&mut next, now)?;
             touch(&mut next, now);
@@ -382,6 +384,7 @@ pub fn matches(query: &ListQuery, task: &Task) -> bool {
 /// Moves `task` to `cancelled` with the cancel message and `completed_at`.
 fn finish_cancelled(task: &mut Task, now: UnixMillis) -> Result<()> {
     task.status = task.status.transition(TaskStatus::Cancelled)?;
+    task.waiting_for = 0;
     task.error = Some(CANCELLED_ERROR.to_owned());
     task.completed_at = Some(now);
     Ok(())
@@ -395,7 +398,7 @@ fn clear_lease(task: &mut Task) {
 
 /// Every committed change bumps the version and `updated_at` (never backwards, even if the
 /// clock is).
-fn touch(task: &mut Task, now: UnixMillis) {
+pub fn touch(task: &mut Task, now: UnixMillis) {
     task.version += 1;
     task.updated_at = now.max(task.updated_at);
 }

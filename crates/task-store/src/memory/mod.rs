@@ -3,6 +3,7 @@
 //! nothing survives a restart.
 
 mod events;
+mod graph;
 mod schedules;
 mod tasks;
 mod users;
@@ -10,7 +11,7 @@ mod users;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use task_core::{Task, TaskId};
+use task_core::{Task, TaskId, Workflow};
 
 use crate::schedules::{RunKind, Schedule};
 use crate::users::{TokenRecord, User};
@@ -38,6 +39,11 @@ struct State {
     next_seq: u64,
     users: BTreeMap<String, (u64, User)>,
     tokens: HashMap<String, StoredToken>,
+    /// Each task's parents and whether each edge runs on failure, oldest first.
+    parents: HashMap<TaskId, Vec<(TaskId, bool)>>,
+    /// Each task's children, the reverse of `parents`.
+    children: HashMap<TaskId, Vec<(TaskId, bool)>>,
+    workflows: HashMap<String, Workflow>,
     schedules: HashMap<String, Schedule>,
     /// Each schedule's runs, in the order they were recorded.
     schedule_runs: HashMap<String, Vec<StoredRun>>,

@@ -5,11 +5,12 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde_json::Value;
-use task_core::{NewTask, Task, TaskId, TaskStatus, UnixMillis};
+use task_core::{Dependency, NewTask, NewWorkflow, Task, TaskId, TaskStatus, UnixMillis, Workflow};
 
 use super::{MemoryStore, State, StoredTask};
 use crate::backend::clock::now_millis;
 use crate::backend::fair_claim::{FairPicker, Offer};
+use crate::backend::graph::{self, GraphTx};
 use crate::backend::lease_token::new_lease_token;
 use crate::backend::rules;
 use crate::{
@@ -18,14 +19,16 @@ use crate::{
 };
 
 impl MemoryStore {
-    /// Applies `change` to the task `id` and publishes the result; nothing changes on error.
+    /// Applies `change` to the task `id`, carries it to the task's children and publishes the
+    /// results; nothing changes on error.
     fn update(&self, id: &TaskId, change: impl FnOnce(&Task) -> Result<Task>) -> Result<Task> {
-        let mut state = self.state();
-        let stored = state.tasks.get_mut(id).ok_or(StoreError::NotFound)?;
-        let next = change(&stored.task)?;
-        stored.task = next.clone();
-        self.publish_upsert(&next);
-        Ok(next)
+        self.transact(|tx| {
+            let current = tx.task(id)?.ok_or(StoreError::NotFound)?;
+            let next = change(&current)?;
+            tx.save(&next)?;
+            graph::propagate(tx, current.status, &next, next.updated_at)?;
+            Ok(next)
+        })
     }
 
     /// Like [`MemoryStore::update`] for writes fenced by `lease`: a task that no longer exists
@@ -45,14 +48,6 @@ impl MemoryStore {
         self.inner
             .feed
             .publish(TaskChange::Upserted(Arc::new(task.clone())));
-    }
-
-    fn insert_all(&self, tasks: Vec<Task>) -> Vec<Task> {
-        let mut state = self.state();
-        for task in &tasks {
-            self.insert_locked(&mut state, task);
-        }
-        tasks
     }
 
     /// Stores a new task under the caller's lock and publishes it.
@@ -121,17 +116,41 @@ fn pick(state: &State, request: &ClaimRequest) -> Vec<TaskId> {
 #[async_trait]
 impl TaskStore for MemoryStore {
     async fn create(&self, new: NewTask) -> Result<Task> {
-        let task = rules::new_task(new, now_millis())?;
-        Ok(self.insert_all(vec![task]).remove(0))
+        let mut created = self.create_many(vec![new]).await?;
+        created
+            .pop()
+            .ok_or_else(|| StoreError::Backend("nothing was created".to_owned()))
     }
 
     async fn create_many(&self, new: Vec<NewTask>) -> Result<Vec<Task>> {
         let now = now_millis();
-        let tasks = new
+        self.transact(|tx| graph::create_tasks(tx, new, now))
+    }
+
+    async fn create_workflow(&self, workflow: NewWorkflow) -> Result<(Workflow, Vec<Task>)> {
+        let now = now_millis();
+        self.transact(|tx| graph::create_workflow(tx, workflow, now))
+    }
+
+    async fn get_workflow(&self, id: &str) -> Result<Workflow> {
+        self.state()
+            .workflows
+            .get(id)
+            .cloned()
+            .ok_or(StoreError::NotFound)
+    }
+
+    async fn dependencies(&self, id: &TaskId) -> Result<Vec<Dependency>> {
+        let state = self.state();
+        let mut parents = state.parents.get(id).cloned().unwrap_or_default();
+        parents.sort();
+        Ok(parents
             .into_iter()
-            .map(|new| rules::new_task(new, now))
-            .collect::<Result<Vec<_>>>()?;
-        Ok(self.insert_all(tasks))
+            .map(|(parent, run_on_failure)| Dependency {
+                parent,
+                run_on_failure,
+            })
+            .collect())
     }
 
     async fn get(&self, id: &TaskId) -> Result<Task> {
@@ -222,13 +241,15 @@ impl TaskStore for MemoryStore {
 
     async fn request_cancel(&self, id: &TaskId) -> Result<Task> {
         let now = now_millis();
-        let mut state = self.state();
-        let stored = state.tasks.get_mut(id).ok_or(StoreError::NotFound)?;
-        if let Some(next) = rules::request_cancel(&stored.task, now)? {
-            stored.task = next;
-            self.publish_upsert(&stored.task);
-        }
-        Ok(stored.task.clone())
+        self.transact(|tx| {
+            let task = tx.task(id)?.ok_or(StoreError::NotFound)?;
+            let Some(next) = rules::request_cancel(&task, now)? else {
+                return Ok(task);
+            };
+            tx.save(&next)?;
+            graph::propagate(tx, task.status, &next, now)?;
+            Ok(next)
+        })
     }
 
     async fn cancel(&self, id: &TaskId, lease: Option<&Lease>) -> Result<Task> {
@@ -242,7 +263,13 @@ impl TaskStore for MemoryStore {
 
     async fn retry(&self, id: &TaskId, run_at: Option<UnixMillis>) -> Result<Task> {
         let now = now_millis();
-        self.update(id, |task| rules::retry(task, run_at, now))
+        self.transact(|tx| {
+            let task = tx.task(id)?.ok_or(StoreError::NotFound)?;
+            let next = graph::retry(tx, &task, run_at, now)?;
+            tx.save(&next)?;
+            graph::propagate(tx, task.status, &next, now)?;
+            Ok(next)
+        })
     }
 
     async fn release(&self, lease: &Lease) -> Result<Task> {
@@ -251,7 +278,7 @@ impl TaskStore for MemoryStore {
     }
 
     async fn rescue_expired(&self, now: UnixMillis) -> Result<Vec<Task>> {
-        let mut state = self.state();
+        let state = self.state();
         let mut expired: Vec<(UnixMillis, u64, TaskId)> = state
             .tasks
             .values()
@@ -262,31 +289,33 @@ impl TaskStore for MemoryStore {
             })
             .collect();
         expired.sort();
-        let rescued = expired
-            .iter()
-            .filter_map(|(_, _, id)| state.tasks.get(id))
-            .map(|stored| rules::rescue(&stored.task, now))
-            .collect::<Result<Vec<_>>>()?;
-        for task in &rescued {
-            if let Some(stored) = state.tasks.get_mut(&task.id) {
-                stored.task = task.clone();
-                self.publish_upsert(task);
+        let ids: Vec<TaskId> = expired.into_iter().map(|(_, _, id)| id).collect();
+        drop(state);
+        self.transact(|tx| {
+            let mut rescued = Vec::with_capacity(ids.len());
+            for id in &ids {
+                let Some(task) = tx.task(id)? else { continue };
+                let next = rules::rescue(&task, now)?;
+                tx.save(&next)?;
+                graph::propagate(tx, task.status, &next, now)?;
+                rescued.push(next);
             }
-        }
-        Ok(rescued)
+            Ok(rescued)
+        })
     }
 
     async fn delete(&self, id: &TaskId) -> Result<()> {
-        let mut state = self.state();
-        let stored = state.tasks.get(id).ok_or(StoreError::NotFound)?;
-        rules::check_deletable(&stored.task)?;
-        if let Some(removed) = state.tasks.remove(id) {
-            self.inner.feed.publish(TaskChange::Deleted {
-                id: removed.task.id,
-                user_id: removed.task.user_id,
+        self.transact(|tx| {
+            let task = tx.task(id)?.ok_or(StoreError::NotFound)?;
+            graph::check_deletable(tx, &task)?;
+            tx.state.tasks.remove(id);
+            super::graph::forget_edges(tx.state, id);
+            tx.changes.push(TaskChange::Deleted {
+                id: task.id,
+                user_id: task.user_id,
             });
-        }
-        Ok(())
+            Ok(())
+        })
     }
 
     async fn purge_finished(&self, before: UnixMillis, limit: usize) -> Result<usize> {
@@ -303,6 +332,7 @@ impl TaskStore for MemoryStore {
         finished.sort();
         finished.truncate(limit);
         for (_, _, id) in &finished {
+            super::graph::forget_edges(&mut state, id);
             if let Some(removed) = state.tasks.remove(id) {
                 self.inner.feed.publish(TaskChange::Deleted {
                     id: removed.task.id,

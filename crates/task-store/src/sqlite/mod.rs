@@ -13,6 +13,7 @@ mod config;
 mod connection;
 mod error;
 mod events;
+mod graph;
 mod list;
 mod migrations;
 #[cfg(test)]

@@ -17,7 +17,8 @@ macro_rules! task_columns {
     () => {
         "id, user_id, task_type, status, label, description, progress, total, result, error, \
          params, attempt, max_attempts, run_at, lease_owner, lease_token, lease_expires_at, \
-         cancel_requested, version, created_at, updated_at, started_at, completed_at"
+         cancel_requested, version, created_at, updated_at, started_at, completed_at, \
+         waiting_for, workflow_id"
     };
 }
 pub(crate) use task_columns;
@@ -66,6 +67,8 @@ pub(crate) fn task_from_row(row: &Row<'_>) -> rusqlite::Result<Task> {
         updated_at: row.get(20)?,
         started_at: row.get(21)?,
         completed_at: row.get(22)?,
+        waiting_for: row.get(23)?,
+        workflow_id: row.get(24)?,
     })
 }
 
@@ -94,7 +97,7 @@ pub(crate) fn insert_task(conn: &Connection, task: &Task) -> Result<()> {
             "INSERT INTO background_tasks (",
             task_columns!(),
             ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, \
-             ?17, ?18, ?19, ?20, ?21, ?22, ?23)"
+             ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25)"
         ))
         .map_err(map_sqlite_error)?;
     statement
@@ -122,6 +125,8 @@ pub(crate) fn insert_task(conn: &Connection, task: &Task) -> Result<()> {
             task.updated_at,
             task.started_at,
             task.completed_at,
+            task.waiting_for,
+            task.workflow_id,
         ])
         .map_err(map_sqlite_error)?;
     Ok(())
@@ -136,7 +141,8 @@ pub(crate) fn update_task(conn: &Connection, task: &Task) -> Result<()> {
             "UPDATE background_tasks SET status = ?2, description = ?3, progress = ?4, \
              result = ?5, error = ?6, attempt = ?7, run_at = ?8, lease_owner = ?9, \
              lease_token = ?10, lease_expires_at = ?11, cancel_requested = ?12, version = ?13, \
-             updated_at = ?14, started_at = ?15, completed_at = ?16 WHERE id = ?1",
+             updated_at = ?14, started_at = ?15, completed_at = ?16, waiting_for = ?17 \
+             WHERE id = ?1",
         )
         .map_err(map_sqlite_error)?;
     let changed = statement
@@ -157,6 +163,7 @@ pub(crate) fn update_task(conn: &Connection, task: &Task) -> Result<()> {
             task.updated_at,
             task.started_at,
             task.completed_at,
+            task.waiting_for,
         ])
         .map_err(map_sqlite_error)?;
     if changed == 1 {

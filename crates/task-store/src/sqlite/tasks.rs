@@ -10,12 +10,14 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension};
 use serde_json::Value;
-use task_core::{NewTask, Task, TaskId, TaskStatus, UnixMillis};
+use task_core::{Dependency, NewTask, NewWorkflow, Task, TaskId, TaskStatus, UnixMillis, Workflow};
 
 use super::error::map_sqlite_error;
-use super::rows::{insert_task, json_text, select_task, task_columns, task_from_row, update_task};
+use super::graph::SqliteTx;
+use super::rows::{insert_task, json_text, select_task, task_columns, task_from_row};
 use super::{claim, list, SqliteStore};
 use crate::backend::clock::now_millis;
+use crate::backend::graph::{self, GraphTx};
 use crate::backend::rules;
 use crate::{
     ChangeReceiver, ClaimRequest, Failure, Lease, ListQuery, Result, StatusCount, StoreError,
@@ -45,8 +47,9 @@ fn upserted(task: &Task) -> TaskChange {
     TaskChange::Upserted(Arc::new(task.clone()))
 }
 
-/// Reads task `id`, applies `change`, writes the result and records it for publishing. A
-/// missing task fails with `missing`.
+/// Reads task `id`, applies `change`, writes the result, carries it to the task's children
+/// (see `backend::graph`) and records every change for publishing. A missing task fails with
+/// `missing`. It may write several rows, so it runs in a savepoint ([`SqliteStore::write`]).
 fn read_modify_write(
     conn: &Connection,
     id: &TaskId,
@@ -56,8 +59,9 @@ fn read_modify_write(
 ) -> Result<Task> {
     let task = select_task(conn, id)?.ok_or(missing)?;
     let next = change(&task)?;
-    update_task(conn, &next)?;
-    changes.push(upserted(&next));
+    let mut tx = SqliteTx { conn, changes };
+    tx.save(&next)?;
+    graph::propagate(&mut tx, task.status, &next, next.updated_at)?;
     Ok(next)
 }
 
@@ -90,6 +94,12 @@ fn guarded_update(
 #[async_trait]
 impl TaskStore for SqliteStore {
     async fn create(&self, new: NewTask) -> Result<Task> {
+        if !new.depends_on.is_empty() {
+            let mut created = self.create_many(vec![new]).await?;
+            return created
+                .pop()
+                .ok_or_else(|| StoreError::Backend("nothing was created".to_owned()));
+        }
         let task = rules::new_task(new, now_millis())?;
         self.write_one_statement(move |conn, changes| {
             insert_task(conn, &task)?;
@@ -101,6 +111,13 @@ impl TaskStore for SqliteStore {
 
     async fn create_many(&self, new: Vec<NewTask>) -> Result<Vec<Task>> {
         let now = now_millis();
+        if new.iter().any(|new| !new.depends_on.is_empty()) {
+            return self
+                .write(move |conn, changes| {
+                    graph::create_tasks(&mut SqliteTx { conn, changes }, new, now)
+                })
+                .await;
+        }
         let tasks = new
             .into_iter()
             .map(|new| rules::new_task(new, now))
@@ -116,6 +133,27 @@ impl TaskStore for SqliteStore {
             Ok(tasks)
         })
         .await
+    }
+
+    async fn create_workflow(&self, workflow: NewWorkflow) -> Result<(Workflow, Vec<Task>)> {
+        let now = now_millis();
+        workflow.plan()?;
+        self.write(move |conn, changes| {
+            graph::create_workflow(&mut SqliteTx { conn, changes }, workflow, now)
+        })
+        .await
+    }
+
+    async fn get_workflow(&self, id: &str) -> Result<Workflow> {
+        let id = id.to_owned();
+        self.read(move |conn| super::graph::workflow(conn, &id))
+            .await
+    }
+
+    async fn dependencies(&self, id: &TaskId) -> Result<Vec<Dependency>> {
+        let id = id.clone();
+        self.read(move |conn| super::graph::dependencies(conn, &id))
+            .await
     }
 
     async fn get(&self, id: &TaskId) -> Result<Task> {
@@ -201,7 +239,7 @@ impl TaskStore for SqliteStore {
         let lease = lease.clone();
         let result_text = json_text(&result)?;
         let now = now_millis();
-        self.write_one_statement(move |conn, changes| {
+        self.write(move |conn, changes| {
             let task = guarded_update(
                 conn,
                 concat!(
@@ -217,7 +255,9 @@ impl TaskStore for SqliteStore {
                 &lease,
                 |task| rules::complete(task, &lease, result, now),
             )?;
-            changes.push(upserted(&task));
+            let mut tx = SqliteTx { conn, changes };
+            tx.changes.push(upserted(&task));
+            graph::propagate(&mut tx, TaskStatus::Processing, &task, now)?;
             Ok(task)
         })
         .await
@@ -226,7 +266,7 @@ impl TaskStore for SqliteStore {
     async fn fail(&self, lease: &Lease, failure: Failure) -> Result<Task> {
         let lease = lease.clone();
         let now = now_millis();
-        self.write_one_statement(move |conn, changes| {
+        self.write(move |conn, changes| {
             read_modify_write(
                 conn,
                 &lease.task_id,
@@ -241,12 +281,13 @@ impl TaskStore for SqliteStore {
     async fn request_cancel(&self, id: &TaskId) -> Result<Task> {
         let id = id.clone();
         let now = now_millis();
-        self.write_one_statement(move |conn, changes| {
+        self.write(move |conn, changes| {
             let task = select_task(conn, &id)?.ok_or(StoreError::NotFound)?;
             match rules::request_cancel(&task, now)? {
                 Some(next) => {
-                    update_task(conn, &next)?;
-                    changes.push(upserted(&next));
+                    let mut tx = SqliteTx { conn, changes };
+                    tx.save(&next)?;
+                    graph::propagate(&mut tx, task.status, &next, now)?;
                     Ok(next)
                 }
                 None => Ok(task),
@@ -262,7 +303,7 @@ impl TaskStore for SqliteStore {
         let id = id.clone();
         let lease = lease.cloned();
         let now = now_millis();
-        self.write_one_statement(move |conn, changes| {
+        self.write(move |conn, changes| {
             let missing = if lease.is_some() {
                 StoreError::LeaseLost
             } else {
@@ -278,10 +319,13 @@ impl TaskStore for SqliteStore {
     async fn retry(&self, id: &TaskId, run_at: Option<UnixMillis>) -> Result<Task> {
         let id = id.clone();
         let now = now_millis();
-        self.write_one_statement(move |conn, changes| {
-            read_modify_write(conn, &id, StoreError::NotFound, changes, |task| {
-                rules::retry(task, run_at, now)
-            })
+        self.write(move |conn, changes| {
+            let task = select_task(conn, &id)?.ok_or(StoreError::NotFound)?;
+            let mut tx = SqliteTx { conn, changes };
+            let next = graph::retry(&mut tx, &task, run_at, now)?;
+            tx.save(&next)?;
+            graph::propagate(&mut tx, task.status, &next, now)?;
+            Ok(next)
         })
         .await
     }
@@ -289,7 +333,7 @@ impl TaskStore for SqliteStore {
     async fn release(&self, lease: &Lease) -> Result<Task> {
         let lease = lease.clone();
         let now = now_millis();
-        self.write_one_statement(move |conn, changes| {
+        self.write(move |conn, changes| {
             read_modify_write(
                 conn,
                 &lease.task_id,
@@ -312,10 +356,11 @@ impl TaskStore for SqliteStore {
                 })
                 .map_err(map_sqlite_error)?;
             let mut rescued = Vec::with_capacity(expired.len());
+            let mut tx = SqliteTx { conn, changes };
             for task in &expired {
                 let next = rules::rescue(task, now)?;
-                update_task(conn, &next)?;
-                changes.push(upserted(&next));
+                tx.save(&next)?;
+                graph::propagate(&mut tx, task.status, &next, now)?;
                 rescued.push(next);
             }
             Ok(rescued)
@@ -325,9 +370,9 @@ impl TaskStore for SqliteStore {
 
     async fn delete(&self, id: &TaskId) -> Result<()> {
         let id = id.clone();
-        self.write_one_statement(move |conn, changes| {
+        self.write(move |conn, changes| {
             let task = select_task(conn, &id)?.ok_or(StoreError::NotFound)?;
-            rules::check_deletable(&task)?;
+            graph::check_deletable(&mut SqliteTx { conn, changes }, &task)?;
             conn.prepare_cached("DELETE FROM background_tasks WHERE id = ?1")
                 .and_then(|mut statement| statement.execute([id.as_str()]))
                 .map_err(map_sqlite_error)?;

@@ -18,6 +18,7 @@
 
 mod claims;
 mod crud;
+mod dependencies;
 mod events;
 mod feed;
 mod fencing;
@@ -35,6 +36,7 @@ use std::sync::Arc;
 
 pub use claims::*;
 pub use crud::*;
+pub use dependencies::*;
 pub use events::*;
 pub use feed::*;
 pub use fencing::*;

@@ -54,6 +54,21 @@ impl TaskStore for Flaky {
         self.check()?;
         self.inner.create_many(new).await
     }
+    async fn create_workflow(
+        &self,
+        workflow: task_core::NewWorkflow,
+    ) -> Result<(task_core::Workflow, Vec<Task>), StoreError> {
+        self.check()?;
+        self.inner.create_workflow(workflow).await
+    }
+    async fn get_workflow(&self, id: &str) -> Result<task_core::Workflow, StoreError> {
+        self.check()?;
+        self.inner.get_workflow(id).await
+    }
+    async fn dependencies(&self, id: &TaskId) -> Result<Vec<task_core::Dependency>, StoreError> {
+        self.check()?;
+        self.inner.dependencies(id).await
+    }
     async fn get(&self, id: &TaskId) -> Result<Task, StoreError> {
         self.check()?;
         self.inner.get(id).await
