@@ -74,7 +74,7 @@ impl Default for EventFeed {
 /// Durable per-task event logs. Object-safe: use it as `Arc<dyn TaskEventLog>`.
 ///
 /// Rules every implementation keeps (`task_store::testkit::events`, run with
-/// [`event_log_conformance_suite!`](crate::event_log_conformance_suite)):
+/// `event_log_conformance_suite!`, with the `testkit` feature):
 /// - [`TaskEventLog::append_event`] is fenced like every worker write: only the holder of the
 ///   task's current lease appends; a stale token writes nothing and yields
 ///   [`crate::StoreError::LeaseLost`].
