@@ -44,8 +44,11 @@ done
 [ -n "$addr" ] || { cat "$work/stderr"; echo "the server did not report its address"; exit 1; }
 
 status=0
+# `/api/ws` is a WebSocket upgrade, which OpenAPI cannot describe beyond its refusals: its
+# protocol is docs/asyncapi.yaml, checked by crates/task-http/tests/it/ws.rs.
 "$venv/bin/st" --no-color --config-file .ci/schemathesis.toml run docs/openapi.yaml \
   --url "http://$addr" \
+  --exclude-path /api/ws \
   --header "Authorization: Bearer $token" \
   --checks all \
   --seed "${ST_SEED:-20261206}" \

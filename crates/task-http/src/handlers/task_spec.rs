@@ -74,7 +74,7 @@ fn depends_on(value: Option<Value>) -> Result<Vec<Dependency>, ApiError> {
     let Value::Array(items) = value else {
         return Err(bad());
     };
-    items
+    let named: Vec<Dependency> = items
         .into_iter()
         .map(|item| {
             let (id, run_on_failure) = match &item {
@@ -98,5 +98,14 @@ fn depends_on(value: Option<Value>) -> Result<Vec<Dependency>, ApiError> {
                 run_on_failure,
             })
         })
-        .collect()
+        .collect::<Result<_, ApiError>>()?;
+    // Naming a parent twice is naming it once; the edge runs on failure if any mention says so.
+    let mut merged: Vec<Dependency> = Vec::with_capacity(named.len());
+    for dependency in named {
+        match merged.iter_mut().find(|d| d.parent == dependency.parent) {
+            Some(earlier) => earlier.run_on_failure |= dependency.run_on_failure,
+            None => merged.push(dependency),
+        }
+    }
+    Ok(merged)
 }

@@ -313,7 +313,13 @@ async fn generation_then_validation_and_emojis_runs_as_one_workflow() {
     let view = view.json();
     let nodes = view["nodes"].as_array().unwrap();
     assert_eq!(nodes[0]["task"]["id"], generation.as_str());
-    assert_eq!(nodes[1]["task"]["status"], "waiting");
+    // The offline generation may already be done, so validation can be past `waiting` here; the
+    // waiting itself is covered by the dependency tests.
+    let status = nodes[1]["task"]["status"].as_str().unwrap();
+    assert!(
+        ["waiting", "pending", "processing", "completed"].contains(&status),
+        "{status}"
+    );
     let validation = id(&nodes[1]["task"]["id"]);
     let emojis = id(&nodes[2]["task"]["id"]);
 
