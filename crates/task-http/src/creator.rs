@@ -10,9 +10,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use task_core::{NewTask, Task};
-use task_store::TaskStore;
+use task_store::{CreateGuard, Guarded, TaskStore};
 use tokio::sync::Mutex;
 
+use crate::idempotency::{self, Answer};
 use crate::queue_ledger::QueueLedger;
 use crate::ApiError;
 
@@ -61,5 +62,35 @@ impl TaskCreator {
         let created = self.store.create(new).await;
         self.ledger.lock().await.settle(&user, created.is_ok());
         created.map_err(ApiError::from)
+    }
+
+    /// Creates `new` subject to `guard` (an idempotency key, a unique key) if its owner's queue
+    /// has room; the store decides atomically whether an earlier answer stands instead.
+    ///
+    /// # Errors
+    /// 429 when the owner has too many unfinished tasks; 422 for an idempotency key reused
+    /// with another request; the store's errors otherwise.
+    pub async fn create_guarded(
+        &self,
+        new: NewTask,
+        guard: CreateGuard,
+    ) -> Result<Answer, ApiError> {
+        let user = new.user_id.clone();
+        let reserved = self
+            .ledger
+            .lock()
+            .await
+            .reserve(self.store.as_ref(), &user)
+            .await?;
+        if !reserved {
+            return Err(ApiError::queue_full(
+                self.max_queued_per_user,
+                self.retry_after,
+            ));
+        }
+        let outcome = self.store.create_guarded(new, guard).await;
+        let created = matches!(outcome, Ok(Guarded::Created(_)));
+        self.ledger.lock().await.settle(&user, created);
+        idempotency::settle(outcome?)
     }
 }

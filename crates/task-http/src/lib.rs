@@ -17,6 +17,7 @@ mod creator;
 mod error;
 mod generation;
 mod handlers;
+mod idempotency;
 mod input;
 pub mod live;
 pub mod metrics;

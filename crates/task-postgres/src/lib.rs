@@ -23,6 +23,7 @@
 mod claim;
 mod config;
 mod errors;
+mod guarded;
 mod list;
 mod listener;
 mod migrate;

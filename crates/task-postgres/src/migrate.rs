@@ -36,6 +36,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "questions",
         sql: include_str!("../../../migrations/postgres/0003_questions.sql"),
     },
+    Migration {
+        version: 4,
+        name: "idempotency",
+        sql: include_str!("../../../migrations/postgres/0004_idempotency.sql"),
+    },
 ];
 
 /// Brings `schema` up to the newest migration. Returns the versions it applied.

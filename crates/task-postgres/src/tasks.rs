@@ -12,8 +12,8 @@ use task_core::{NewTask, Task, TaskId, TaskStatus, UnixMillis};
 use task_store::backend::clock::now_millis;
 use task_store::backend::rules;
 use task_store::{
-    ChangeReceiver, ClaimRequest, Failure, Lease, ListQuery, Result, StatusCount, StoreError,
-    TaskPage, TaskStore,
+    ChangeReceiver, ClaimRequest, CreateGuard, Failure, Guarded, Lease, ListQuery, Result,
+    StatusCount, StoreError, TaskPage, TaskStore,
 };
 
 use crate::errors::{corrupt, map_db};
@@ -80,6 +80,12 @@ impl TaskStore for PostgresStore {
             .map(|new| rules::new_task(new, now))
             .collect::<Result<Vec<_>>>()?;
         self.insert_all(tasks).await
+    }
+
+    async fn create_guarded(&self, new: NewTask, guard: CreateGuard) -> Result<Guarded> {
+        guard.validate()?;
+        let task = rules::new_task(new, now_millis())?;
+        self.create_guarded_task(task, &guard).await
     }
 
     async fn get(&self, id: &TaskId) -> Result<Task> {

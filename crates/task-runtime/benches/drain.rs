@@ -343,6 +343,13 @@ impl TaskStore for ClaimCounter {
     async fn create_many(&self, new: Vec<NewTask>) -> task_store::Result<Vec<task_core::Task>> {
         self.inner.create_many(new).await
     }
+    async fn create_guarded(
+        &self,
+        new: NewTask,
+        guard: task_store::CreateGuard,
+    ) -> task_store::Result<task_store::Guarded> {
+        self.inner.create_guarded(new, guard).await
+    }
     async fn get(&self, id: &task_core::TaskId) -> task_store::Result<task_core::Task> {
         self.inner.get(id).await
     }

@@ -15,6 +15,7 @@
 pub mod backend;
 mod error;
 mod feed;
+pub mod guard;
 mod memory;
 mod query;
 mod sqlite;
@@ -26,6 +27,9 @@ pub mod testkit;
 
 pub use error::StoreError;
 pub use feed::{ChangeFeed, ChangeReceiver, TaskChange, DEFAULT_FEED_CAPACITY};
+pub use guard::{
+    CreateGuard, Guarded, IdempotencyClaim, DEFAULT_IDEMPOTENCY_WINDOW_MS, MAX_GUARD_KEY_BYTES,
+};
 pub use memory::MemoryStore;
 pub use query::{
     ClaimRequest, Cursor, Failure, Lease, ListQuery, StatusCount, TaskPage, DEFAULT_LIST_LIMIT,

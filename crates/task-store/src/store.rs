@@ -6,7 +6,8 @@ use serde_json::Value;
 use task_core::{NewTask, Task, TaskId, UnixMillis};
 
 use crate::{
-    ChangeReceiver, ClaimRequest, Failure, Lease, ListQuery, Result, StatusCount, TaskPage,
+    ChangeReceiver, ClaimRequest, CreateGuard, Failure, Guarded, Lease, ListQuery, Result,
+    StatusCount, TaskPage,
 };
 
 /// Durable task storage. Object-safe: use it as `Arc<dyn TaskStore>`.
@@ -29,6 +30,13 @@ pub trait TaskStore: Send + Sync + 'static {
     /// Creates several tasks in one transaction (all or none), returned in input order. Servers
     /// use it to batch concurrent inserts.
     async fn create_many(&self, new: Vec<NewTask>) -> Result<Vec<Task>>;
+
+    /// Creates `new` unless `guard` finds an earlier answer: an idempotency key the same user
+    /// used within its window (replayed, or [`Guarded::KeyReused`] for another request), or
+    /// an unfinished task of the user with the same unique key ([`Guarded::Existing`]). The
+    /// task and the keys' records are written in one transaction; the rule is
+    /// [`crate::guard::decide`].
+    async fn create_guarded(&self, new: NewTask, guard: CreateGuard) -> Result<Guarded>;
 
     /// One task by id.
     async fn get(&self, id: &TaskId) -> Result<Task>;

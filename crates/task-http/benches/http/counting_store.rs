@@ -46,6 +46,13 @@ impl<S: TaskStore> TaskStore for CountingStore<S> {
     async fn create_many(&self, new: Vec<NewTask>) -> Result<Vec<Task>> {
         self.count().create_many(new).await
     }
+    async fn create_guarded(
+        &self,
+        new: NewTask,
+        guard: task_store::CreateGuard,
+    ) -> Result<task_store::Guarded> {
+        self.count().create_guarded(new, guard).await
+    }
     async fn get(&self, id: &TaskId) -> Result<Task> {
         self.count().get(id).await
     }

@@ -2,7 +2,7 @@
 //! type, cancel and retry.
 
 use http::header::LOCATION;
-use http::{HeaderValue, Response, StatusCode};
+use http::{HeaderValue, Response};
 use hyper::body::Incoming;
 use serde::Serialize;
 use serde_json::Value;
@@ -11,6 +11,7 @@ use task_store::{Cursor, ListQuery, DEFAULT_LIST_LIMIT};
 
 use super::{listing_owner, Ctx};
 use crate::body::Body;
+use crate::idempotency;
 use crate::input::{read_json, Fields, Query};
 use crate::response::{json_response, ok};
 use crate::ApiError;
@@ -23,6 +24,7 @@ const CREATE_FIELDS: &[&str] = &[
     "description",
     "run_at",
     "max_attempts",
+    "unique_key",
 ];
 
 /// `GET /api/tasks/{id}`.
@@ -77,10 +79,12 @@ pub async fn list_tasks(ctx: &mut Ctx) -> Result<Response<Body>, ApiError> {
 }
 
 /// `POST /api/tasks`: creates a task of a registered type for the caller; answers 201 with the
-/// task and its `Location`.
+/// task and its `Location`. An `Idempotency-Key` replays the first answer; a `unique_key`
+/// whose task is unfinished answers 200 with that task instead of creating one.
 pub async fn create_task(ctx: &mut Ctx, body: Incoming) -> Result<Response<Body>, ApiError> {
     let identity = ctx.require_for_change().await?;
     let input = read_json(&ctx.parts, body, ctx.state.config().body_limit).await?;
+    let mut guard = idempotency::guard_for(&ctx.parts, "POST /api/tasks", &input, None)?;
     let mut fields = Fields::new(input)?;
     fields.deny_unknown(CREATE_FIELDS)?;
     let task_type = fields.required_string("task_type")?;
@@ -111,12 +115,22 @@ pub async fn create_task(ctx: &mut Ctx, body: Incoming) -> Result<Response<Body>
     if let Some(max_attempts) = fields.integer("max_attempts")? {
         new.max_attempts = max_attempts;
     }
+    guard.unique_key = fields.string("unique_key")?;
     new.validate()?;
-    let task = ctx.state.creator().create(new).await?;
-    tracing::info!(task_id = %task.id, task_type = %task.task_type, user = %identity.email, "task created");
-    let mut response = json_response(StatusCode::CREATED, &task);
+    let answer = ctx.state.creator().create_guarded(new, guard).await?;
+    let task = &answer.task;
+    if answer.created && !answer.replayed {
+        tracing::info!(task_id = %task.id, task_type = %task.task_type, user = %identity.email, "task created");
+    }
+    let mut response = json_response(answer.status(), task);
     if let Ok(location) = HeaderValue::from_str(&format!("/api/tasks/{}", task.id)) {
         response.headers_mut().insert(LOCATION, location);
+    }
+    if answer.replayed {
+        response.headers_mut().insert(
+            idempotency::IDEMPOTENT_REPLAYED.clone(),
+            HeaderValue::from_static("true"),
+        );
     }
     Ok(response)
 }

@@ -75,6 +75,13 @@ impl TaskStore for FakeStore {
     async fn create_many(&self, _new: Vec<NewTask>) -> task_store::Result<Vec<Task>> {
         unsupported()
     }
+    async fn create_guarded(
+        &self,
+        _new: NewTask,
+        _guard: task_store::CreateGuard,
+    ) -> task_store::Result<task_store::Guarded> {
+        unsupported()
+    }
     async fn get(&self, id: &TaskId) -> task_store::Result<Task> {
         self.gets.fetch_add(1, Ordering::SeqCst);
         let task = self.tasks.lock().unwrap().get(id).cloned();

@@ -8,6 +8,7 @@ mod auth_matrix;
 mod bulk;
 mod contract;
 mod errors;
+mod idempotency;
 mod limits;
 mod pages;
 mod quiz;

@@ -328,6 +328,13 @@ impl TaskStore for WrappedStore {
     async fn create_many(&self, new: Vec<NewTask>) -> task_store::Result<Vec<Task>> {
         self.inner.create_many(new).await
     }
+    async fn create_guarded(
+        &self,
+        new: NewTask,
+        guard: task_store::CreateGuard,
+    ) -> task_store::Result<task_store::Guarded> {
+        self.inner.create_guarded(new, guard).await
+    }
     async fn get(&self, id: &TaskId) -> task_store::Result<Task> {
         self.inner.get(id).await
     }

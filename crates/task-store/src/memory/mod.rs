@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use task_core::{Task, TaskId};
 
+use crate::guard::StoredIdempotency;
 use crate::users::{TokenRecord, User};
 use crate::{ChangeFeed, DEFAULT_FEED_CAPACITY};
 
@@ -34,6 +35,10 @@ struct State {
     next_seq: u64,
     users: BTreeMap<String, (u64, User)>,
     tokens: HashMap<String, StoredToken>,
+    /// Idempotency records by (user, key).
+    idempotency: HashMap<(String, String), StoredIdempotency>,
+    /// The task each (user, unique key) last created.
+    unique_keys: HashMap<(String, String), TaskId>,
 }
 
 #[derive(Debug, Clone)]

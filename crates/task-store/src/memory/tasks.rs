@@ -12,9 +12,10 @@ use crate::backend::clock::now_millis;
 use crate::backend::fair_claim::{FairPicker, Offer};
 use crate::backend::lease_token::new_lease_token;
 use crate::backend::rules;
+use crate::guard::{self, Decision};
 use crate::{
-    ChangeReceiver, ClaimRequest, Failure, Lease, ListQuery, Result, StatusCount, StoreError,
-    TaskChange, TaskPage, TaskStore,
+    ChangeReceiver, ClaimRequest, CreateGuard, Failure, Guarded, Lease, ListQuery, Result,
+    StatusCount, StoreError, TaskChange, TaskPage, TaskStore,
 };
 
 impl MemoryStore {
@@ -126,6 +127,56 @@ impl TaskStore for MemoryStore {
             .map(|new| rules::new_task(new, now))
             .collect::<Result<Vec<_>>>()?;
         Ok(self.insert_all(tasks))
+    }
+
+    async fn create_guarded(&self, new: NewTask, guard: CreateGuard) -> Result<Guarded> {
+        guard.validate()?;
+        let now = now_millis();
+        let task = rules::new_task(new, now)?;
+        let user = task.user_id.clone();
+        let key_slot = guard
+            .idempotency
+            .as_ref()
+            .map(|claim| (user.clone(), claim.key.clone()));
+        let unique_slot = guard.unique_key.clone().map(|key| (user.clone(), key));
+        let mut state = self.state();
+        let stored_key = key_slot
+            .as_ref()
+            .and_then(|slot| state.idempotency.get(slot));
+        let twin = unique_slot
+            .as_ref()
+            .and_then(|slot| state.unique_keys.get(slot))
+            .and_then(|id| state.tasks.get(id))
+            .map(|stored| &stored.task);
+        let (answer, created) = match guard::decide(&guard, stored_key, twin, now) {
+            Decision::Answer(answer) => return Ok(answer),
+            Decision::ReturnTwin(twin) => (twin, false),
+            Decision::Create => {
+                let seq = state.next_seq();
+                state.tasks.insert(
+                    task.id.clone(),
+                    StoredTask {
+                        seq,
+                        task: task.clone(),
+                    },
+                );
+                if let Some(slot) = unique_slot {
+                    state.unique_keys.insert(slot, task.id.clone());
+                }
+                self.publish_upsert(&task);
+                (task, true)
+            }
+        };
+        if let (Some(claim), Some(slot)) = (&guard.idempotency, key_slot) {
+            state
+                .idempotency
+                .insert(slot, guard::record(claim, &answer, created, now));
+        }
+        Ok(if created {
+            Guarded::Created(answer)
+        } else {
+            Guarded::Existing(answer)
+        })
     }
 
     async fn get(&self, id: &TaskId) -> Result<Task> {

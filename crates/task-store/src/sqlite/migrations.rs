@@ -38,6 +38,11 @@ pub static MIGRATIONS: &[Migration] = &[
         name: "0003_questions",
         sql: include_str!("../../../../migrations/sqlite/0003_questions.sql"),
     },
+    Migration {
+        version: 4,
+        name: "0004_idempotency",
+        sql: include_str!("../../../../migrations/sqlite/0004_idempotency.sql"),
+    },
 ];
 
 const CREATE_LEDGER: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (

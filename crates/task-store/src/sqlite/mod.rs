@@ -12,6 +12,7 @@ mod claim;
 mod config;
 mod connection;
 mod error;
+mod guarded;
 mod list;
 mod migrations;
 #[cfg(test)]

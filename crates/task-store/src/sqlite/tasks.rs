@@ -14,12 +14,12 @@ use task_core::{NewTask, Task, TaskId, TaskStatus, UnixMillis};
 
 use super::error::map_sqlite_error;
 use super::rows::{insert_task, json_text, select_task, task_columns, task_from_row, update_task};
-use super::{claim, list, SqliteStore};
+use super::{claim, guarded, list, SqliteStore};
 use crate::backend::clock::now_millis;
 use crate::backend::rules;
 use crate::{
-    ChangeReceiver, ClaimRequest, Failure, Lease, ListQuery, Result, StatusCount, StoreError,
-    TaskChange, TaskPage, TaskStore,
+    ChangeReceiver, ClaimRequest, CreateGuard, Failure, Guarded, Lease, ListQuery, Result,
+    StatusCount, StoreError, TaskChange, TaskPage, TaskStore,
 };
 
 /// Deletes the oldest finished tasks; SQLite reads them off the `completed_at` index.
@@ -116,6 +116,13 @@ impl TaskStore for SqliteStore {
             Ok(tasks)
         })
         .await
+    }
+
+    async fn create_guarded(&self, new: NewTask, guard: CreateGuard) -> Result<Guarded> {
+        guard.validate()?;
+        let task = rules::new_task(new, now_millis())?;
+        self.write(move |conn, changes| guarded::create_guarded(conn, task, &guard, changes))
+            .await
     }
 
     async fn get(&self, id: &TaskId) -> Result<Task> {

@@ -58,11 +58,16 @@ macro_rules! task_conformance_suite {
                 counts_by_type_and_status,
                 feed_publishes_every_change_once_in_order,
                 failed_operations_publish_nothing,
+                idempotency_keys_replay_the_first_answer,
+                idempotency_keys_expire_after_their_window,
+                unique_keys_return_the_unfinished_task,
+                guarded_creates_validate_and_combine,
             ],
             multi: [
                 concurrent_claimers_never_share_a_task,
                 concurrent_writers_publish_in_commit_order,
                 concurrent_worker_writes_are_refused_alone,
+                concurrent_idempotent_creates_make_one_task,
             ]
         );
     };

@@ -54,6 +54,14 @@ impl TaskStore for Flaky {
         self.check()?;
         self.inner.create_many(new).await
     }
+    async fn create_guarded(
+        &self,
+        new: NewTask,
+        guard: task_store::CreateGuard,
+    ) -> Result<task_store::Guarded, StoreError> {
+        self.check()?;
+        self.inner.create_guarded(new, guard).await
+    }
     async fn get(&self, id: &TaskId) -> Result<Task, StoreError> {
         self.check()?;
         self.inner.get(id).await
