@@ -14,7 +14,7 @@ use task_store::UserStore;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::cli::ServeArgs;
+use crate::cli::{RateSetting, ServeArgs};
 use crate::database::Database;
 
 /// Runs until a shutdown signal, then stops accepting, ends live streams, lets the runtime
@@ -136,6 +136,12 @@ fn http_config(args: &ServeArgs) -> anyhow::Result<HttpConfig> {
         secure_cookies: args.secure_cookies,
         auth_cache_ttl: args.auth_cache_ttl.unwrap_or(defaults.auth_cache_ttl),
         trusted_proxy,
+        create_rate: match args.create_rate {
+            None => defaults.create_rate,
+            Some(RateSetting::Off) => None,
+            Some(RateSetting::Limit(rate)) => Some(rate),
+        },
+        create_burst: args.create_burst.unwrap_or(defaults.create_burst),
         ..defaults
     };
     config.validate()?;

@@ -28,6 +28,7 @@ pub struct ApiError {
     field: Option<String>,
     allow: Option<&'static str>,
     retry_after: Option<Duration>,
+    limit: Option<&'static str>,
 }
 
 #[derive(Serialize)]
@@ -35,6 +36,8 @@ struct ErrorBody<'a> {
     error: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     field: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    limit: Option<&'static str>,
 }
 
 impl ApiError {
@@ -45,6 +48,7 @@ impl ApiError {
             field: None,
             allow: None,
             retry_after: None,
+            limit: None,
         }
     }
 
@@ -136,8 +140,24 @@ impl ApiError {
         }
     }
 
+    /// 429 for a user who created tasks faster than their rate limit allows; the body's
+    /// `limit` is `"rate"`.
+    pub fn rate_limited(message: impl Into<String>, retry_after: Duration) -> Self {
+        Self {
+            limit: Some("rate"),
+            ..Self::too_many_requests(message, retry_after)
+        }
+    }
+
     /// 429 for a user whose queue holds `max` unfinished tasks already.
     pub fn queue_full(max: u64, retry_after: Duration) -> Self {
+        Self {
+            limit: Some("max_queued"),
+            ..Self::too_many_queued(max, retry_after)
+        }
+    }
+
+    fn too_many_queued(max: u64, retry_after: Duration) -> Self {
         Self::too_many_requests(
             format!(
                 "too many unfinished tasks: at most {max} may be pending or processing per user"
@@ -175,6 +195,7 @@ impl ApiError {
         let body = ErrorBody {
             error: &self.message,
             field: self.field.as_deref(),
+            limit: self.limit,
         };
         let mut response = json_response(self.status, &body);
         let headers = response.headers_mut();

@@ -22,6 +22,7 @@ mod input;
 pub mod live;
 pub mod metrics;
 mod queue_ledger;
+mod rate_limit;
 mod response;
 mod router;
 mod server;

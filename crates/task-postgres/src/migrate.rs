@@ -41,6 +41,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "idempotency",
         sql: include_str!("../../../migrations/postgres/0004_idempotency.sql"),
     },
+    Migration {
+        version: 5,
+        name: "user_limits",
+        sql: include_str!("../../../migrations/postgres/0005_user_limits.sql"),
+    },
 ];
 
 /// Brings `schema` up to the newest migration. Returns the versions it applied.

@@ -16,6 +16,7 @@ pub mod backend;
 mod error;
 mod feed;
 pub mod guard;
+mod limits;
 mod memory;
 mod query;
 mod sqlite;
@@ -30,6 +31,7 @@ pub use feed::{ChangeFeed, ChangeReceiver, TaskChange, DEFAULT_FEED_CAPACITY};
 pub use guard::{
     CreateGuard, Guarded, IdempotencyClaim, DEFAULT_IDEMPOTENCY_WINDOW_MS, MAX_GUARD_KEY_BYTES,
 };
+pub use limits::{LimitColumns, Rate, UserLimits};
 pub use memory::MemoryStore;
 pub use query::{
     ClaimRequest, Cursor, Failure, Lease, ListQuery, StatusCount, TaskPage, DEFAULT_LIST_LIMIT,

@@ -142,6 +142,12 @@ impl<S: UserStore> UserStore for CountingStore<S> {
     async fn delete_token_by_hash(&self, hash: &str) -> Result<()> {
         self.count().delete_token_by_hash(hash).await
     }
+    async fn get_user_limits(&self, email: &str) -> Result<task_store::UserLimits> {
+        self.count().get_user_limits(email).await
+    }
+    async fn set_user_limits(&self, email: &str, limits: task_store::UserLimits) -> Result<()> {
+        self.count().set_user_limits(email, limits).await
+    }
     async fn list_tokens(&self, email: &str) -> Result<Vec<TokenRecord>> {
         self.count().list_tokens(email).await
     }

@@ -12,6 +12,7 @@ mod idempotency;
 mod limits;
 mod pages;
 mod quiz;
+mod rate_limits;
 mod server;
 mod session;
 mod sse;

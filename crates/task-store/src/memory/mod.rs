@@ -12,6 +12,7 @@ use task_core::{Task, TaskId};
 
 use crate::guard::StoredIdempotency;
 use crate::users::{TokenRecord, User};
+use crate::UserLimits;
 use crate::{ChangeFeed, DEFAULT_FEED_CAPACITY};
 
 /// An in-memory [`crate::TaskStore`] and [`crate::UserStore`]. Cloning is cheap and shares the
@@ -39,6 +40,8 @@ struct State {
     idempotency: HashMap<(String, String), StoredIdempotency>,
     /// The task each (user, unique key) last created.
     unique_keys: HashMap<(String, String), TaskId>,
+    /// Users' own limits by email.
+    limits: HashMap<String, UserLimits>,
 }
 
 #[derive(Debug, Clone)]

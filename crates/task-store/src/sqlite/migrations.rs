@@ -43,6 +43,11 @@ pub static MIGRATIONS: &[Migration] = &[
         name: "0004_idempotency",
         sql: include_str!("../../../../migrations/sqlite/0004_idempotency.sql"),
     },
+    Migration {
+        version: 5,
+        name: "0005_user_limits",
+        sql: include_str!("../../../../migrations/sqlite/0005_user_limits.sql"),
+    },
 ];
 
 const CREATE_LEDGER: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (

@@ -88,6 +88,8 @@ macro_rules! user_conformance_suite {
                 tokens_are_found_until_they_expire,
                 tokens_are_revoked_and_deleted,
                 token_inserts_are_checked,
+                user_limits_round_trip,
+                user_limits_are_checked,
             ],
             multi: []
         );
