@@ -145,17 +145,26 @@ impl CreationLimits {
             None => self.effective(user).await?,
         };
         let mut entries = self.lock();
-        if entries.len() >= MAX_USERS && !entries.contains_key(user) {
-            entries.retain(|_, entry| entry.bucket.tokens < f64::from(entry.limits.burst));
+        // Looked up by `&str` first: the common case (a known user) allocates nothing.
+        if !entries.contains_key(user) {
+            if entries.len() >= MAX_USERS {
+                entries.retain(|_, entry| entry.bucket.tokens < f64::from(entry.limits.burst));
+            }
+            entries.insert(
+                user.to_owned(),
+                Entry {
+                    limits,
+                    read_at: now,
+                    bucket: Bucket {
+                        tokens: f64::from(limits.burst),
+                        at: now,
+                    },
+                },
+            );
         }
-        let entry = entries.entry(user.to_owned()).or_insert_with(|| Entry {
-            limits,
-            read_at: now,
-            bucket: Bucket {
-                tokens: f64::from(limits.burst),
-                at: now,
-            },
-        });
+        let Some(entry) = entries.get_mut(user) else {
+            return Ok(limits);
+        };
         if cached.is_none() {
             entry.limits = limits;
             entry.read_at = now;
