@@ -39,20 +39,3 @@ def _asks_beyond_the_cap(value):
 def filter_body(context, body):
     return not _asks_beyond_the_cap(body)
 
-
-# A schedule's `expression` (cron or `every <interval>`), `timezone` (an IANA name) and
-# `task_type` (a registered handler) are grammars and registries the spec states in words only:
-# a random string is schema-valid and rightly refused. Where the fuzzer put a string there, it is
-# replaced by a valid one so the case exercises everything else; a value of the wrong type (a
-# negative case) is left alone. The parsing rules themselves are tested in task-runtime's
-# schedules tests and crates/task-http/tests/it/schedules.rs.
-VALID_SCHEDULE_STRINGS = {"expression": "every 1h", "timezone": "UTC", "task_type": "noop"}
-
-
-@schemathesis.hook
-def map_body(context, body):
-    if context.operation.path.startswith("/api/schedules") and isinstance(body, dict):
-        for field, valid in VALID_SCHEDULE_STRINGS.items():
-            if isinstance(body.get(field), str):
-                body[field] = valid
-    return body
