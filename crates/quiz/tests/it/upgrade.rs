@@ -25,21 +25,6 @@ fn converted() -> Vec<(String, i64, String, i64)> {
     .collect()
 }
 
-/// The ledger rows of what the first release applied, after checking that the rest are the tasks
-/// set's later migrations (3 onwards), which the upgrade applies as to any older database.
-fn released_rows(rows: Vec<(String, i64, String, i64)>) -> Vec<(String, i64, String, i64)> {
-    let (later, released): (Vec<_>, Vec<_>) = rows
-        .into_iter()
-        .partition(|(set, version, ..)| set == "tasks" && *version > 2);
-    let later: Vec<i64> = later.iter().map(|row| row.1).collect();
-    let expected: Vec<i64> = (3..=task_store::MIGRATIONS.migrations().len() as i64).collect();
-    assert_eq!(
-        later, expected,
-        "the later tasks migrations are applied once"
-    );
-    released
-}
-
 /// One task and one question, in SQL both backends accept.
 fn release_one_rows(options: &str) -> String {
     format!(
@@ -81,8 +66,8 @@ async fn a_release_one_sqlite_database_is_upgraded_in_place() {
             "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL,
                                              applied_at INTEGER NOT NULL);",
         );
-        // The first release shipped the tasks set's first two files; later ones are upgrades.
-        for migration in task_store::MIGRATIONS.migrations()[..2]
+        for migration in task_store::MIGRATIONS.migrations()
+            [..task_store::testkit::RELEASE_ONE_TASKS_MIGRATIONS]
             .iter()
             .chain(quiz::SQLITE_MIGRATIONS.migrations())
         {
@@ -121,7 +106,7 @@ async fn a_release_one_sqlite_database_is_upgraded_in_place() {
             .await
             .unwrap();
         assert_eq!(
-            released_rows(ledger),
+            task_store::testkit::released_rows(ledger, task_store::MIGRATIONS.migrations().len()),
             converted(),
             "converted once, nothing re-applied"
         );
@@ -141,8 +126,8 @@ async fn a_release_one_postgres_schema_is_upgraded_in_place() {
                                          applied_at bigint NOT NULL);",
         schema.name()
     );
-    // The first release shipped the tasks set's first two files; later ones are upgrades.
-    for migration in task_postgres::MIGRATIONS.migrations()[..2]
+    for migration in task_postgres::MIGRATIONS.migrations()
+        [..task_store::testkit::RELEASE_ONE_TASKS_MIGRATIONS]
         .iter()
         .chain(quiz::POSTGRES_MIGRATIONS.migrations())
     {
@@ -184,7 +169,7 @@ async fn a_release_one_postgres_schema_is_upgraded_in_place() {
             .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
             .collect();
         assert_eq!(
-            released_rows(ledger),
+            task_store::testkit::released_rows(ledger, task_store::MIGRATIONS.migrations().len()),
             converted(),
             "converted once, nothing re-applied"
         );

@@ -35,21 +35,6 @@ async fn instances_starting_together_apply_each_migration_once() {
     assert_eq!(versions, [1, 2, 3, 4, 5]);
 }
 
-/// The ledger rows of what the first release applied, after checking that the rest are the tasks
-/// set's later migrations (3 onwards), which the upgrade applies as to any older database.
-fn released_rows(rows: Vec<(String, i64, String, i64)>) -> Vec<(String, i64, String, i64)> {
-    let (later, released): (Vec<_>, Vec<_>) = rows
-        .into_iter()
-        .partition(|(set, version, ..)| set == "tasks" && *version > 2);
-    let later: Vec<i64> = later.iter().map(|row| row.1).collect();
-    let expected: Vec<i64> = (3..=task_postgres::MIGRATIONS.migrations().len() as i64).collect();
-    assert_eq!(
-        later, expected,
-        "the later tasks migrations are applied once"
-    );
-    released
-}
-
 #[tokio::test]
 async fn a_schema_from_a_newer_build_is_refused() {
     let Some(db) = TestDb::new() else { return };
@@ -186,8 +171,9 @@ async fn a_release_one_schema_is_upgraded_in_place_and_keeps_its_data() {
                                          applied_at bigint NOT NULL);",
         db.schema()
     );
-    // The first release shipped the tasks set's first two files; later ones are upgrades.
-    for migration in &task_postgres::MIGRATIONS.migrations()[..2] {
+    for migration in
+        &task_postgres::MIGRATIONS.migrations()[..task_store::testkit::RELEASE_ONE_TASKS_MIGRATIONS]
+    {
         replay.push_str(migration.sql());
         replay.push(';');
     }
@@ -219,7 +205,10 @@ async fn a_release_one_schema_is_upgraded_in_place_and_keeps_its_data() {
     ]
     .map(|(set, version, name, at)| (set.to_owned(), version, name.to_owned(), at));
     assert_eq!(
-        released_rows(ledger(&db).await),
+        task_store::testkit::released_rows(
+            ledger(&db).await,
+            task_postgres::MIGRATIONS.migrations().len()
+        ),
         converted,
         "recorded per set, times kept"
     );
@@ -236,7 +225,10 @@ async fn a_release_one_schema_is_upgraded_in_place_and_keeps_its_data() {
     drop(store);
     drop(db.store().await);
     assert_eq!(
-        released_rows(ledger(&db).await),
+        task_store::testkit::released_rows(
+            ledger(&db).await,
+            task_postgres::MIGRATIONS.migrations().len()
+        ),
         converted,
         "connecting again changes nothing"
     );

@@ -30,3 +30,26 @@ pub fn assert_set_matches_directory(set: &MigrationSet, dir: &str) {
         );
     }
 }
+
+/// The first release shipped the `tasks` set's first two files; every later one is an upgrade.
+pub const RELEASE_ONE_TASKS_MIGRATIONS: usize = 2;
+
+/// A per-set ledger's `(set, version, name, applied_at)` rows of what the first release applied,
+/// after checking that the rest are exactly the `tasks` set's later migrations (3 to
+/// `tasks_set_len`), applied once by the upgrade as to any older database.
+pub fn released_rows(
+    rows: Vec<(String, i64, String, i64)>,
+    tasks_set_len: usize,
+) -> Vec<(String, i64, String, i64)> {
+    let released_len = RELEASE_ONE_TASKS_MIGRATIONS as i64;
+    let (later, released): (Vec<_>, Vec<_>) = rows
+        .into_iter()
+        .partition(|(set, version, ..)| set == "tasks" && *version > released_len);
+    let later: Vec<i64> = later.iter().map(|row| row.1).collect();
+    let expected: Vec<i64> = (released_len + 1..=tasks_set_len as i64).collect();
+    assert_eq!(
+        later, expected,
+        "the later tasks migrations are applied once"
+    );
+    released
+}

@@ -42,7 +42,7 @@ pub use feed::*;
 pub use fencing::*;
 pub use listing::*;
 pub use maintenance::*;
-pub use migrations::assert_set_matches_directory;
+pub use migrations::{assert_set_matches_directory, released_rows, RELEASE_ONE_TASKS_MIGRATIONS};
 pub use schedules::*;
 pub use transitions::*;
 pub use users::*;

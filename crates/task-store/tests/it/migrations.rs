@@ -17,8 +17,7 @@ fn release_one_database(path: &std::path::Path) {
          applied_at INTEGER NOT NULL)",
     )
     .expect("ledger");
-    // The first release shipped the tasks set's first two files; later ones are upgrades.
-    for migration in &MIGRATIONS.migrations()[..2] {
+    for migration in &MIGRATIONS.migrations()[..task_store::testkit::RELEASE_ONE_TASKS_MIGRATIONS] {
         conn.execute_batch(migration.sql())
             .expect("tasks migration");
     }
@@ -39,21 +38,6 @@ fn release_one_database(path: &std::path::Path) {
         [],
     )
     .expect("old task");
-}
-
-/// The ledger rows of what the first release applied, after checking that the rest are the tasks
-/// set's later migrations (3 onwards), which the upgrade applies as to any older database.
-fn released_rows(rows: Vec<(String, i64, String, i64)>) -> Vec<(String, i64, String, i64)> {
-    let (later, released): (Vec<_>, Vec<_>) = rows
-        .into_iter()
-        .partition(|(set, version, ..)| set == "tasks" && *version > 2);
-    let later: Vec<i64> = later.iter().map(|row| row.1).collect();
-    let expected: Vec<i64> = (3..=MIGRATIONS.migrations().len() as i64).collect();
-    assert_eq!(
-        later, expected,
-        "the later tasks migrations are applied once"
-    );
-    released
 }
 
 async fn ledger(store: &SqliteStore) -> Vec<(String, i64, String, i64)> {
@@ -103,7 +87,7 @@ async fn a_release_one_database_is_upgraded_in_place_and_keeps_its_data() {
     ]
     .map(|(set, version, name, at)| (set.to_owned(), version, name.to_owned(), at));
     assert_eq!(
-        released_rows(ledger(&store).await),
+        task_store::testkit::released_rows(ledger(&store).await, MIGRATIONS.migrations().len()),
         converted,
         "recorded per set, times kept"
     );
@@ -124,7 +108,10 @@ async fn a_release_one_database_is_upgraded_in_place_and_keeps_its_data() {
     // Opening again applies nothing and keeps everything.
     let store = SqliteStore::open(&path).expect("reopen");
     assert_eq!(store.count_users().await.expect("count"), 1);
-    assert_eq!(released_rows(ledger(&store).await), converted);
+    assert_eq!(
+        task_store::testkit::released_rows(ledger(&store).await, MIGRATIONS.migrations().len()),
+        converted
+    );
 }
 
 #[tokio::test]
