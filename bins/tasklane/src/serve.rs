@@ -82,6 +82,10 @@ pub async fn run(database: Database, args: ServeArgs) -> anyhow::Result<()> {
     .context("invalid scheduler settings")?;
     let scheduler_stop = CancellationToken::new();
     let scheduler = schedules.start(scheduler_stop.clone());
+    // Old run records are maintenance, like old tasks: left to the processes that run workers.
+    let run_cleaner = runtime
+        .is_some()
+        .then(|| schedules.start_run_cleaner(scheduler_stop.clone()));
     let state = AppState::new(tasks, users, http_config, task_types)
         .context("invalid server settings")?
         .with_questions(questions)
@@ -108,6 +112,9 @@ pub async fn run(database: Database, args: ServeArgs) -> anyhow::Result<()> {
             scheduler_stop.cancel();
             // The scheduler stops between passes; a pass in flight commits or writes nothing.
             let _ = scheduler.await;
+            if let Some(run_cleaner) = run_cleaner {
+                let _ = run_cleaner.await;
+            }
             if let Some(runtime) = runtime {
                 runtime.shutdown().await;
             }

@@ -6,7 +6,7 @@
 //! crash between the statements leaves none of them.
 
 use async_trait::async_trait;
-use task_core::{TaskId, TaskStatus};
+use task_core::{TaskId, TaskStatus, UnixMillis};
 use task_store::backend::clock::now_millis;
 use task_store::backend::{rules, schedule_rules};
 use task_store::{
@@ -241,15 +241,58 @@ impl ScheduleStore for PostgresStore {
     }
 
     async fn schedule_runs(&self, id: &str, limit: usize) -> Result<Vec<ScheduleRun>> {
+        self.runs_where(id, limit, "").await
+    }
+
+    async fn schedule_task_runs(&self, id: &str, limit: usize) -> Result<Vec<ScheduleRun>> {
+        self.runs_where(id, limit, "AND r.task_id IS NOT NULL")
+            .await
+    }
+
+    async fn purge_schedule_runs(&self, before: UnixMillis, limit: usize) -> Result<usize> {
+        if limit == 0 {
+            return Ok(0);
+        }
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let client = self.client().await?;
+        // The condition is `backend::schedule_rules::run_is_purgeable`'s. Driven by the
+        // schedules, so each one's old runs are a range of `idx_schedule_runs_recent`.
+        let deleted = client
+            .execute(
+                "DELETE FROM schedule_runs WHERE ctid = ANY(ARRAY( \
+                 SELECT r.ctid FROM schedules s \
+                 JOIN schedule_runs r ON r.schedule_id = s.id AND r.scheduled_at < $1 \
+                 LEFT JOIN background_tasks t ON t.id = r.task_id \
+                 WHERE t.id IS NULL OR t.status IN ('completed', 'failed', 'cancelled') \
+                 LIMIT $2))",
+                &[&before, &limit],
+            )
+            .await
+            .map_err(map_db)?;
+        Ok(usize::try_from(deleted).unwrap_or(usize::MAX))
+    }
+}
+
+impl PostgresStore {
+    /// The newest `limit` runs of schedule `id` that also meet `condition` (SQL on `r`).
+    async fn runs_where(
+        &self,
+        id: &str,
+        limit: usize,
+        condition: &'static str,
+    ) -> Result<Vec<ScheduleRun>> {
         schedule_rules::check_runs_limit(limit)?;
         self.get_schedule(id).await?;
         let client = self.client().await?;
         let rows = client
             .query(
-                "SELECT r.schedule_id, r.scheduled_at, r.kind, r.task_id, t.status, r.recorded_at \
-                 FROM schedule_runs r LEFT JOIN background_tasks t ON t.id = r.task_id \
-                 WHERE r.schedule_id = $1 \
-                 ORDER BY r.scheduled_at DESC, r.recorded_at DESC LIMIT $2",
+                &format!(
+                    "SELECT r.schedule_id, r.scheduled_at, r.kind, r.task_id, t.status, \
+                     r.recorded_at \
+                     FROM schedule_runs r LEFT JOIN background_tasks t ON t.id = r.task_id \
+                     WHERE r.schedule_id = $1 {condition} \
+                     ORDER BY r.scheduled_at DESC, r.recorded_at DESC LIMIT $2"
+                ),
                 &[&id, &(limit as i64)],
             )
             .await

@@ -90,7 +90,8 @@ pub use registry::{Registry, TaskTypeConfig, DEFAULT_TASK_TIMEOUT};
 pub use rescuer::{RescuerConfig, DEFAULT_RESCUE_INTERVAL};
 pub use runtime::{Runtime, RuntimeHandle};
 pub use schedules::{
-    overlap_action, parse_timezone, plan, Cadence, Clock, OverlapAction, Plan, SchedulerConfig,
-    Schedules, SystemClock, DEFAULT_SCHEDULER_MAX_SLEEP, DEFAULT_SCHEDULER_ON_TIME,
-    MIN_SCHEDULE_INTERVAL,
+    overlap_action, parse_timezone, plan, Cadence, Clock, OverlapAction, Plan, RunCleanerConfig,
+    SchedulerConfig, Schedules, SystemClock, DEFAULT_RUN_CLEAN_BATCH_SIZE,
+    DEFAULT_RUN_CLEAN_INTERVAL, DEFAULT_RUN_RETENTION, DEFAULT_SCHEDULER_MAX_SLEEP,
+    DEFAULT_SCHEDULER_ON_TIME, MIN_SCHEDULE_INTERVAL,
 };

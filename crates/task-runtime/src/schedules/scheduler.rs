@@ -15,7 +15,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::plan::{overlap_action, plan, OverlapAction};
-use super::{Cadence, Schedules};
+use super::{Cadence, RunCleanerConfig, Schedules};
 use crate::clock::after;
 use crate::config::check_not_too_long;
 use crate::RuntimeError;
@@ -26,7 +26,9 @@ pub const DEFAULT_SCHEDULER_MAX_SLEEP: Duration = Duration::from_secs(30);
 pub const DEFAULT_SCHEDULER_ON_TIME: Duration = Duration::from_secs(60);
 /// How soon the scheduler tries again after a store error.
 const RETRY_AFTER_ERROR: Duration = Duration::from_secs(1);
-/// How many recent runs the overlap policy looks at for unfinished tasks.
+/// How many recent runs that created a task the overlap policy looks at for unfinished tasks
+/// (skipped runs do not count, however many a long task caused). The run cleaner never
+/// deletes a run whose task is unfinished, so these are never lost to it.
 const OVERLAP_LOOKBACK: usize = 20;
 
 /// The scheduler's settings.
@@ -39,6 +41,9 @@ pub struct SchedulerConfig {
     /// catch-up policy; older ones are missed (downtime), of which only catch-up `latest` fires
     /// the most recent. Defaults to 60 s.
     pub on_time: Duration,
+    /// The sweep that deletes old run records ([`Schedules::start_run_cleaner`]). Defaults to
+    /// [`RunCleanerConfig::default`] (every 10 min, 7 days retention, 500 per batch).
+    pub run_cleaner: RunCleanerConfig,
 }
 
 impl Default for SchedulerConfig {
@@ -46,6 +51,7 @@ impl Default for SchedulerConfig {
         Self {
             max_sleep: DEFAULT_SCHEDULER_MAX_SLEEP,
             on_time: DEFAULT_SCHEDULER_ON_TIME,
+            run_cleaner: RunCleanerConfig::default(),
         }
     }
 }
@@ -54,7 +60,8 @@ impl SchedulerConfig {
     /// Checks the values.
     ///
     /// # Errors
-    /// [`RuntimeError::InvalidConfig`] for a zero `max_sleep` or `on_time`, or one over 365 days.
+    /// [`RuntimeError::InvalidConfig`] for a zero `max_sleep` or `on_time`, or one over 365 days,
+    /// or a bad `run_cleaner`.
     pub fn validate(&self) -> Result<(), RuntimeError> {
         for (field, value) in [
             ("scheduler.max_sleep", self.max_sleep),
@@ -65,7 +72,7 @@ impl SchedulerConfig {
             }
             check_not_too_long(field, value)?;
         }
-        Ok(())
+        self.run_cleaner.validate()
     }
 }
 
@@ -127,7 +134,7 @@ impl Schedules {
     async fn fire(&self, schedule: &Schedule, at: UnixMillis) -> Result<(), StoreError> {
         let unfinished = self
             .store()
-            .schedule_runs(&schedule.id, OVERLAP_LOOKBACK)
+            .schedule_task_runs(&schedule.id, OVERLAP_LOOKBACK)
             .await?
             .into_iter()
             .filter(|run| {

@@ -7,7 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use task_core::{TaskStatus, UnixMillis};
-use task_runtime::{Clock, ScheduleError, SchedulerConfig, Schedules, SystemClock};
+use task_runtime::{
+    Clock, RunCleanerConfig, ScheduleError, SchedulerConfig, Schedules, SystemClock,
+};
 use task_store::{
     CatchUpPolicy, MemoryStore, OverlapPolicy, RunKind, ScheduleSpec, ScheduleStore, SqliteStore,
     StoreError, TaskChange, TaskStore,
@@ -97,6 +99,51 @@ impl Fixture {
     }
 }
 
+/// A task that outlives thirty of its schedule's times: every one of them is skipped (more
+/// than the overlap policy's lookback of runs), and the run cleaner purges the old skipped
+/// runs but never the unfinished task's, so the policy keeps seeing it.
+async fn a_long_task_keeps_later_times_skipped_while_old_runs_are_purged(f: Fixture) {
+    let schedules = Schedules::new(
+        Arc::clone(&f.tasks),
+        Arc::clone(&f.store),
+        Some(vec!["report".to_owned()]),
+        SchedulerConfig {
+            run_cleaner: RunCleanerConfig {
+                retention: Duration::from_secs(10),
+                batch_size: 4,
+                ..RunCleanerConfig::default()
+            },
+            ..SchedulerConfig::default()
+        },
+        f.clock.clone(),
+    )
+    .expect("valid config");
+    let (id, start) = f
+        .schedule(&schedules, every_second(OverlapPolicy::Skip))
+        .await;
+    for second in 0..=30 {
+        f.clock.set(start + second * 1000);
+        schedules.tick().await.expect("tick");
+    }
+    let skipped =
+        |from: i64, to: i64| (from..=to).map(|s| (start + s * 1000, RunKind::Skipped, None));
+    let first = (start, RunKind::Scheduled, Some(TaskStatus::Pending));
+    let expected: Vec<_> = std::iter::once(first).chain(skipped(1, 30)).collect();
+    assert_eq!(f.runs(&id).await, expected);
+    // Ten seconds of retention at start + 30 s: the skipped runs before start + 20 s go, in
+    // batches of four; the pending task's run stays.
+    assert_eq!(schedules.purge_old_runs().await, Ok(19));
+    let expected: Vec<_> = std::iter::once(first).chain(skipped(20, 30)).collect();
+    assert_eq!(f.runs(&id).await, expected);
+    f.clock.set(start + 31_000);
+    schedules.tick().await.expect("tick");
+    assert_eq!(
+        f.runs(&id).await.last(),
+        Some(&(start + 31_000, RunKind::Skipped, None))
+    );
+    assert_eq!(f.tasks.count_unfinished("ada").await.expect("count"), 1);
+}
+
 fn every_second(overlap: OverlapPolicy) -> ScheduleSpec {
     ScheduleSpec {
         overlap,
@@ -122,6 +169,7 @@ on_both_stores!(
     paused_schedules_fire_nothing_and_resume_without_backlog,
     bad_schedules_name_the_field,
     run_now_creates_a_manual_run,
+    a_long_task_keeps_later_times_skipped_while_old_runs_are_purged,
 );
 
 async fn each_due_time_fires_once_across_instances(f: Fixture) {
@@ -385,4 +433,80 @@ async fn the_loop_wakes_at_due_times_and_on_edits() {
         runs.iter().all(|r| r.scheduled_at % 1000 == 0),
         "on whole seconds"
     );
+}
+
+/// The edit path alone: a schedule whose next time is months away puts the loop to sleep (for
+/// `max_sleep`, an hour); an edit to a time about two seconds ahead must fire at that second,
+/// which only the edit's wake-up can make happen.
+#[tokio::test]
+async fn an_edit_to_a_near_time_fires_on_time_without_waiting_for_a_poll() {
+    let store = MemoryStore::new();
+    let mut feed = store.subscribe();
+    let schedules = Schedules::new(
+        Arc::new(store.clone()),
+        Arc::new(store.clone()),
+        None,
+        SchedulerConfig {
+            max_sleep: Duration::from_secs(3600),
+            ..SchedulerConfig::default()
+        },
+        Arc::new(SystemClock),
+    )
+    .expect("config");
+    // Midnight on the first of January: never within this test.
+    let far = ScheduleSpec::new("yearly", "0 0 1 1 *", "report");
+    let schedule = schedules.create("ada", far).await.expect("create");
+    let upcoming = schedules.next_fire_times(&schedule, 1).expect("parses");
+    let stop = CancellationToken::new();
+    let running = schedules.start(stop.clone());
+    // Let the loop make its pass and go to sleep on the far time.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        upcoming[0] - task_core::now_millis() > 3_600_000,
+        "the first time is far away: {upcoming:?}"
+    );
+    // Fire at a whole second two or three seconds from now (cron with a seconds field, UTC).
+    let at = (task_core::now_millis() / 1000 + 2) * 1000;
+    let seconds = at / 1000;
+    let expression = format!(
+        "{} {} {} * * *",
+        seconds % 60,
+        seconds / 60 % 60,
+        seconds / 3600 % 24
+    );
+    let edited = schedules
+        .update(
+            &schedule.id,
+            ScheduleSpec::new("soon", expression.clone(), "report"),
+        )
+        .await
+        .expect("edit");
+    assert_eq!(
+        schedules.next_fire_times(&edited, 1).expect("parses"),
+        vec![at],
+        "{expression}"
+    );
+    let change = tokio::time::timeout(Duration::from_secs(5), feed.recv())
+        .await
+        .expect("the edited time fired within the wait, not after max_sleep")
+        .expect("feed open");
+    let TaskChange::Upserted(task) = change else {
+        panic!("a new task, got {change:?}");
+    };
+    assert!(
+        (at..at + 1000).contains(&task.created_at),
+        "fired on time: due {at}, created {}",
+        task.created_at
+    );
+    let runs = schedules.runs(&schedule.id, 10).await.expect("runs");
+    assert_eq!(runs.len(), 1);
+    assert_eq!(
+        (runs[0].scheduled_at, runs[0].kind, runs[0].task_id.as_ref()),
+        (at, RunKind::Scheduled, Some(&task.id))
+    );
+    stop.cancel();
+    tokio::time::timeout(Duration::from_secs(5), running)
+        .await
+        .expect("stops")
+        .expect("no panic");
 }

@@ -1,7 +1,7 @@
 //! The rules of schedule operations every backend shares: new and updated records, ids, and the
 //! checks on a firing, so that no backend states them again.
 
-use task_core::UnixMillis;
+use task_core::{TaskStatus, UnixMillis};
 
 use crate::schedules::{Firing, Schedule, ScheduleSpec};
 use crate::{Result, StoreError};
@@ -66,6 +66,17 @@ pub fn check_firing(schedule: &Schedule, firing: &Firing) -> Result<()> {
         task.validate()?;
     }
     Ok(())
+}
+
+/// Whether [`crate::ScheduleStore::purge_schedule_runs`] deletes a run fired at `scheduled_at`
+/// whose task now has `task_status` (`None`: no task, or deleted): old enough, and its task
+/// finished or gone. The SQL backends state the same condition in their `WHERE`.
+pub fn run_is_purgeable(
+    scheduled_at: UnixMillis,
+    task_status: Option<TaskStatus>,
+    before: UnixMillis,
+) -> bool {
+    scheduled_at < before && task_status.is_none_or(TaskStatus::is_terminal)
 }
 
 /// The most runs [`crate::ScheduleStore::schedule_runs`] returns at once.

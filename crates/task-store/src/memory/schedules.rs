@@ -9,6 +9,7 @@ use crate::backend::{rules, schedule_rules};
 use crate::schedules::{Fired, Firing, RunKind, Schedule, ScheduleRun, ScheduleSpec};
 use crate::{Result, ScheduleStore, StoreError};
 use async_trait::async_trait;
+use task_core::UnixMillis;
 
 #[async_trait]
 impl ScheduleStore for MemoryStore {
@@ -101,6 +102,44 @@ impl ScheduleStore for MemoryStore {
     }
 
     async fn schedule_runs(&self, id: &str, limit: usize) -> Result<Vec<ScheduleRun>> {
+        self.runs_where(id, limit, |_| true)
+    }
+
+    async fn schedule_task_runs(&self, id: &str, limit: usize) -> Result<Vec<ScheduleRun>> {
+        self.runs_where(id, limit, |run| run.task_id.is_some())
+    }
+
+    async fn purge_schedule_runs(&self, before: UnixMillis, limit: usize) -> Result<usize> {
+        let mut guard = self.state();
+        let state = &mut *guard;
+        let mut left = limit;
+        for runs in state.schedule_runs.values_mut() {
+            runs.retain(|run| {
+                let status = run
+                    .task_id
+                    .as_ref()
+                    .and_then(|task_id| state.tasks.get(task_id))
+                    .map(|stored| stored.task.status);
+                let purge =
+                    left > 0 && schedule_rules::run_is_purgeable(run.scheduled_at, status, before);
+                if purge {
+                    left -= 1;
+                }
+                !purge
+            });
+        }
+        Ok(limit - left)
+    }
+}
+
+impl MemoryStore {
+    /// The newest `limit` runs of schedule `id` that `keep` accepts.
+    fn runs_where(
+        &self,
+        id: &str,
+        limit: usize,
+        keep: impl Fn(&StoredRun) -> bool,
+    ) -> Result<Vec<ScheduleRun>> {
         schedule_rules::check_runs_limit(limit)?;
         let state = self.state();
         if !state.schedules.contains_key(id) {
@@ -109,7 +148,7 @@ impl ScheduleStore for MemoryStore {
         let mut runs: Vec<&StoredRun> = state
             .schedule_runs
             .get(id)
-            .map(|runs| runs.iter().collect())
+            .map(|runs| runs.iter().filter(|run| keep(run)).collect())
             .unwrap_or_default();
         runs.sort_by_key(|run| Reverse((run.scheduled_at, run.recorded_at)));
         Ok(runs

@@ -11,6 +11,7 @@
 mod types;
 
 use async_trait::async_trait;
+use task_core::UnixMillis;
 
 pub use types::{
     CatchUpPolicy, Fired, Firing, OverlapPolicy, RunKind, Schedule, ScheduleRun, ScheduleSpec,
@@ -54,4 +55,16 @@ pub trait ScheduleStore: Send + Sync + 'static {
     /// The newest `limit` runs of a schedule (by `scheduled_at`), each with its task's current
     /// status (`None` once the task was deleted).
     async fn schedule_runs(&self, id: &str, limit: usize) -> Result<Vec<ScheduleRun>>;
+
+    /// As [`ScheduleStore::schedule_runs`], counting only runs that created a task: the
+    /// overlap policy looks for unfinished tasks there, and a long task's many skipped runs
+    /// must not push its own run out of sight.
+    async fn schedule_task_runs(&self, id: &str, limit: usize) -> Result<Vec<ScheduleRun>>;
+
+    /// Deletes at most `limit` run records whose `scheduled_at` is before `before` and whose
+    /// task is finished or gone (a skipped run has none); returns how many. A run whose task is
+    /// still `waiting`, `pending` or `processing` is kept however old it is: the overlap policy
+    /// reads the unfinished tasks of a schedule's recent runs. `fired_through`, not the run
+    /// rows, keeps a purged time from firing again. A `limit` of 0 deletes nothing.
+    async fn purge_schedule_runs(&self, before: UnixMillis, limit: usize) -> Result<usize>;
 }

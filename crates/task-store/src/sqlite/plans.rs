@@ -5,6 +5,7 @@ use rusqlite::types::Value;
 
 use super::claim::{DUE_WINDOW, NEXT_USER, OLDEST_DUE, RUNNING_PER_USER, USER_DUE};
 use super::list::list_sql;
+use super::schedules::PURGE_RUNS;
 use super::tasks::{COUNT_UNFINISHED, EXPIRED_LEASES, PURGE_FINISHED};
 use super::{connection, migrations};
 use crate::ListQuery;
@@ -59,6 +60,9 @@ fn maintenance_statements_use_their_indexes() {
     check(EXPIRED_LEASES, &[], "idx_background_tasks_lease_expiry");
     check(PURGE_FINISHED, &[], "idx_background_tasks_finished");
     check(COUNT_UNFINISHED, &[], "idx_background_tasks_unfinished");
+    // Each schedule's old runs are a range of its index, never a scan of every run.
+    let plan = check_index(PURGE_RUNS, &[], "idx_schedule_runs_recent");
+    assert!(!plan.contains("SCAN r"), "{plan}");
 }
 
 #[test]

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Row};
-use task_core::{TaskId, TaskStatus};
+use task_core::{TaskId, TaskStatus, UnixMillis};
 
 use super::error::map_sqlite_error;
 use super::rows::{insert_task, json_text};
@@ -109,6 +109,18 @@ fn run_from_row(row: &Row<'_>) -> rusqlite::Result<ScheduleRun> {
         recorded_at: row.get(5)?,
     })
 }
+
+/// The runs [`ScheduleStore::purge_schedule_runs`] deletes, at most `?2` of them: fired before
+/// `?1`, their task finished or gone (`backend::schedule_rules::run_is_purgeable`). Driven by
+/// the schedules, so each one's old runs are a range of `idx_schedule_runs_recent`, however
+/// many newer runs there are (`CROSS JOIN` keeps that order: without statistics the planner
+/// would rather scan every run).
+pub(crate) const PURGE_RUNS: &str = "DELETE FROM schedule_runs WHERE rowid IN ( \
+     SELECT r.rowid FROM schedules s \
+     CROSS JOIN schedule_runs r ON r.schedule_id = s.id AND r.scheduled_at < ?1 \
+     LEFT JOIN background_tasks t ON t.id = r.task_id \
+     WHERE t.id IS NULL OR t.status IN ('completed', 'failed', 'cancelled') \
+     LIMIT ?2)";
 
 #[async_trait]
 impl ScheduleStore for SqliteStore {
@@ -221,6 +233,36 @@ impl ScheduleStore for SqliteStore {
     }
 
     async fn schedule_runs(&self, id: &str, limit: usize) -> Result<Vec<ScheduleRun>> {
+        self.runs_where(id, limit, "").await
+    }
+
+    async fn schedule_task_runs(&self, id: &str, limit: usize) -> Result<Vec<ScheduleRun>> {
+        self.runs_where(id, limit, "AND r.task_id IS NOT NULL")
+            .await
+    }
+
+    async fn purge_schedule_runs(&self, before: UnixMillis, limit: usize) -> Result<usize> {
+        if limit == 0 {
+            return Ok(0);
+        }
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.write(move |conn, _| {
+            conn.prepare_cached(PURGE_RUNS)
+                .and_then(|mut statement| statement.execute(rusqlite::params![before, limit]))
+                .map_err(map_sqlite_error)
+        })
+        .await
+    }
+}
+
+impl SqliteStore {
+    /// The newest `limit` runs of schedule `id` that also meet `condition` (SQL on `r`).
+    async fn runs_where(
+        &self,
+        id: &str,
+        limit: usize,
+        condition: &'static str,
+    ) -> Result<Vec<ScheduleRun>> {
         schedule_rules::check_runs_limit(limit)?;
         let id = id.to_owned();
         self.read(move |conn| {
@@ -228,13 +270,13 @@ impl ScheduleStore for SqliteStore {
                 return Err(StoreError::NotFound);
             }
             let mut statement = conn
-                .prepare_cached(
+                .prepare_cached(&format!(
                     "SELECT r.schedule_id, r.scheduled_at, r.kind, r.task_id, t.status, \
                      r.recorded_at FROM schedule_runs r \
                      LEFT JOIN background_tasks t ON t.id = r.task_id \
-                     WHERE r.schedule_id = ?1 \
-                     ORDER BY r.scheduled_at DESC, r.recorded_at DESC LIMIT ?2",
-                )
+                     WHERE r.schedule_id = ?1 {condition} \
+                     ORDER BY r.scheduled_at DESC, r.recorded_at DESC LIMIT ?2"
+                ))
                 .map_err(map_sqlite_error)?;
             let rows = statement
                 .query_map(rusqlite::params![id, limit as i64], run_from_row)

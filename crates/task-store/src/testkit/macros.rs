@@ -129,6 +129,7 @@ macro_rules! schedule_conformance_suite {
                 a_fire_time_is_recorded_once_with_its_task,
                 runs_follow_their_tasks,
                 bad_firings_write_nothing,
+                old_runs_are_purged_but_unfinished_tasks_keep_theirs,
             ],
             multi: [
                 concurrent_firings_create_one_task,

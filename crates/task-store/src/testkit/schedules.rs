@@ -418,3 +418,129 @@ pub async fn concurrent_firings_create_one_task(stores: ScheduleStores) {
         3
     );
 }
+
+/// The runs that created a task are listed without the skipped ones. Old runs are purged in
+/// batches once their task is finished or gone (or they had none); runs of unfinished tasks
+/// stay however old (the overlap policy reads them), and so do runs newer than the cutoff.
+pub async fn old_runs_are_purged_but_unfinished_tasks_keep_theirs(stores: ScheduleStores) {
+    let schedules = stores.schedules;
+    let schedule = schedules
+        .create_schedule("ada", spec("often"))
+        .await
+        .expect("create");
+    let other = schedules
+        .create_schedule("bob", spec("bob's"))
+        .await
+        .expect("create");
+    let at = |seconds: i64| schedule.created_at + seconds * 1000;
+    let fire = |id: &str, seconds: i64, kind: RunKind, owner: &str| {
+        let firing = firing(id, at(seconds), kind, owner);
+        let schedules = Arc::clone(&schedules);
+        async move { schedules.fire_schedule(firing).await.expect("fire") }
+    };
+    let task_of = |fired: Fired| match fired {
+        Fired::Created(task) => task,
+        other => panic!("expected a task, got {other:?}"),
+    };
+    // Old: skipped (no task), pending, cancelled, completed-then-deleted, and bob's cancelled.
+    fire(&schedule.id, 1, RunKind::Skipped, "ada").await;
+    let pending = task_of(fire(&schedule.id, 2, RunKind::Scheduled, "ada").await);
+    let cancelled = task_of(fire(&schedule.id, 3, RunKind::Scheduled, "ada").await);
+    let deleted = task_of(fire(&schedule.id, 4, RunKind::Manual, "ada").await);
+    let bobs = task_of(fire(&other.id, 5, RunKind::Scheduled, "bob").await);
+    for id in [&cancelled.id, &deleted.id, &bobs.id] {
+        stores.tasks.request_cancel(id).await.expect("cancel");
+    }
+    stores.tasks.delete(&deleted.id).await.expect("delete");
+    // New: after the cutoff, finished or not.
+    let recent = task_of(fire(&schedule.id, 20, RunKind::Scheduled, "ada").await);
+    stores
+        .tasks
+        .request_cancel(&recent.id)
+        .await
+        .expect("cancel");
+    fire(&schedule.id, 21, RunKind::Skipped, "ada").await;
+    let cutoff = at(10);
+    // The overlap policy's view passes over skipped runs.
+    let with_tasks: Vec<_> = schedules
+        .schedule_task_runs(&schedule.id, 2)
+        .await
+        .expect("task runs")
+        .into_iter()
+        .map(|run| (run.scheduled_at, run.task_id))
+        .collect();
+    assert_eq!(
+        with_tasks,
+        [
+            (at(20), Some(recent.id.clone())),
+            (at(4), Some(deleted.id.clone()))
+        ]
+    );
+    assert_eq!(
+        schedules.schedule_task_runs("sched_0_00", 2).await,
+        Err(StoreError::NotFound)
+    );
+
+    assert_eq!(
+        schedules.purge_schedule_runs(cutoff, 0).await,
+        Ok(0),
+        "a zero limit deletes nothing"
+    );
+    // Four purgeable runs (skipped, cancelled, deleted, bob's), two per batch.
+    let mut batches = Vec::new();
+    loop {
+        let purged = schedules
+            .purge_schedule_runs(cutoff, 2)
+            .await
+            .expect("purge");
+        batches.push(purged);
+        if purged < 2 {
+            break;
+        }
+    }
+    assert_eq!(batches, [2, 2, 0]);
+    let left: Vec<_> = schedules
+        .schedule_runs(&schedule.id, 100)
+        .await
+        .expect("runs")
+        .into_iter()
+        .map(|run| (run.scheduled_at, run.task_status))
+        .collect();
+    assert_eq!(
+        left,
+        [
+            (at(21), None),
+            (at(20), Some(TaskStatus::Cancelled)),
+            (at(2), Some(TaskStatus::Pending)),
+        ]
+    );
+    assert!(schedules
+        .schedule_runs(&other.id, 100)
+        .await
+        .expect("runs")
+        .is_empty());
+    // `fired_through` is past every purged time, so the scheduler never plans one again.
+    assert!(
+        schedules
+            .get_schedule(&schedule.id)
+            .await
+            .expect("get")
+            .fired_through
+            >= at(21)
+    );
+    // Once the pending task finishes, its run goes too.
+    stores
+        .tasks
+        .request_cancel(&pending.id)
+        .await
+        .expect("cancel");
+    assert_eq!(schedules.purge_schedule_runs(cutoff, 10).await, Ok(1));
+    assert_eq!(
+        schedules
+            .schedule_runs(&schedule.id, 100)
+            .await
+            .expect("runs")
+            .len(),
+        2
+    );
+}
