@@ -246,15 +246,20 @@ impl Query {
 
 /// Why a query parameter whose escapes decode to bytes that are not UTF-8 is refused.
 const NOT_UTF8: &str = "is not valid UTF-8 once percent-decoded";
+/// Why a query parameter holding a NUL character (`%00`) is refused.
+const HAS_NUL: &str = "must not contain a NUL character (%00)";
 
 /// The one place query strings are decoded, by the WHATWG `application/x-www-form-urlencoded`
 /// rules: pairs split on `&` and the first `=`, `+` a space, `%XX` escapes decoded by
 /// `percent_encoding` (the crate `form_urlencoded` is built on), invalid escapes kept as written,
 /// empty pairs skipped. `form_urlencoded::parse` itself is not used because it replaces bytes that
 /// are not UTF-8 by U+FFFD, and a guess would make `?q=%ff` search for U+FFFD: those are refused.
+/// A value holding NUL is refused here too: no parameter means anything with one, SQLite would
+/// search for it while PostgreSQL's `text` cannot hold it, and the caller should hear which
+/// parameter is wrong whatever the backend.
 ///
 /// # Errors
-/// 400 naming the parameter whose name or value is not UTF-8.
+/// 400 naming the parameter whose name or value is not UTF-8, or whose value holds NUL.
 fn decode_pairs(query: &str) -> Result<Vec<(String, String)>, ApiError> {
     query
         .split('&')
@@ -262,6 +267,9 @@ fn decode_pairs(query: &str) -> Result<Vec<(String, String)>, ApiError> {
         .map(|pair| {
             let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
             match (decode_part(key), decode_part(value)) {
+                (Some(key), Some(value)) if value.contains('\0') => {
+                    Err(ApiError::invalid_field(key, HAS_NUL))
+                }
                 (Some(key), Some(value)) => Ok((key, value)),
                 (Some(key), None) => Err(ApiError::invalid_field(key, NOT_UTF8)),
                 (None, _) => Err(ApiError::bad_request(format!(
@@ -306,6 +314,11 @@ mod tests {
             "invalid q: is not valid UTF-8 once percent-decoded"
         );
         assert!(Query::parse(Some("%C3=1")).is_err());
+        let error = Query::parse(Some("ok=1&type=a%00b")).unwrap_err();
+        assert_eq!(
+            error.message(),
+            "invalid type: must not contain a NUL character (%00)"
+        );
         let repeated = Query::parse(Some("limit=&q=a&limit=5"))
             .unwrap()
             .once_each()
