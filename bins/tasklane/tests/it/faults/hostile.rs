@@ -1,6 +1,7 @@
 //! Hostile clients: malformed and oversized requests (never a 5xx, memory stays bounded),
-//! slowloris headers (cut off at the header read timeout while others are served), and another
-//! user's task ids on every route that takes one (404, as for a task that does not exist).
+//! slowloris headers and bodies (cut off at the header and body read timeouts while others are
+//! served), and another user's task ids on every route that takes one (404, as for a task that
+//! does not exist).
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -156,6 +157,98 @@ fn slowloris_headers_are_cut_off_at_the_header_timeout_while_others_are_served()
         // The timeout, plus the writes that still fit in the socket buffers after the close.
         assert!(cut_after < Duration::from_secs(4), "{cut_after:?}");
     }
+}
+
+#[test]
+fn slowloris_bodies_are_cut_off_at_the_body_timeout_while_others_are_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = add_user(dir.path(), "anna@example.com");
+    let server = Server::start(dir.path(), &["--workers", "0", "--body-read-timeout", "1s"]);
+    let started = Instant::now();
+    // Authenticated clients whose headers are complete and whose body comes a byte every
+    // 100 ms: past the header timeout, never idle, never done.
+    let slow: Vec<_> = (0..20)
+        .map(|_| {
+            let addr = server.addr;
+            let token = token.clone();
+            std::thread::spawn(move || {
+                let mut stream = TcpStream::connect(addr).unwrap();
+                stream.set_read_timeout(Some(WAIT)).unwrap();
+                write!(
+                    stream,
+                    "POST /api/tasks HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\
+                     Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{{"
+                )
+                .unwrap();
+                let begun = Instant::now();
+                while begun.elapsed() < WAIT {
+                    if stream.write_all(b" ").is_err() {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(100));
+                    // The answer arrives before the close; a write may still succeed after it.
+                    stream.set_nonblocking(true).expect("non-blocking peek");
+                    let mut probe = [0u8; 1];
+                    let answered = matches!(stream.peek(&mut probe), Ok(n) if n > 0);
+                    stream.set_nonblocking(false).expect("blocking again");
+                    if answered {
+                        break;
+                    }
+                }
+                let cut_after = begun.elapsed();
+                let mut answer = String::new();
+                let _ = stream.read_to_string(&mut answer);
+                (cut_after, answer)
+            })
+        })
+        .collect();
+    // Meanwhile normal clients are served at once, reads and writes alike.
+    std::thread::sleep(Duration::from_millis(300));
+    let (status, _) = crate::process::get(server.addr, "/api/me", &token);
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    let created = post_json(server.addr, &token, "/api/tasks", r#"{"task_type":"noop"}"#);
+    assert!(created.starts_with("HTTP/1.1 201"), "{created}");
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "served while the slow bodies trickle: {:?}",
+        started.elapsed()
+    );
+    for client in slow {
+        let (cut_after, answer) = client.join().unwrap();
+        assert!(cut_after < Duration::from_secs(4), "{cut_after:?}");
+        let (head, body) = answer.split_once("\r\n\r\n").expect("an answer");
+        assert!(head.starts_with("HTTP/1.1 408"), "{head}");
+        assert!(
+            head.to_ascii_lowercase().contains("connection: close"),
+            "{head}"
+        );
+        assert!(body.contains("not received within"), "{body}");
+    }
+    // Only the normal client's task exists.
+    let (status, listed) = crate::process::get(server.addr, "/api/tasks", &token);
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    let listed: serde_json::Value = serde_json::from_str(&listed).unwrap();
+    assert_eq!(
+        listed["tasks"].as_array().map(Vec::len),
+        Some(1),
+        "{listed}"
+    );
+}
+
+/// A bare HTTP/1.1 POST of a JSON `body`; returns the whole answer.
+fn post_json(addr: SocketAddr, token: &str, path: &str, body: &str) -> String {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(WAIT)).unwrap();
+    write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    answer
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
