@@ -272,6 +272,8 @@ async fn cap_database(server: &TestServer, pages: Option<i64>) -> i64 {
         .unwrap()
 }
 
+/// Kept beside the real full disk of the binary's fault suite (`faults/disk_full.rs`, a tmpfs
+/// that needs root): this one runs anywhere, without root, and pins the exact answers.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_disk_is_503_with_retry_after_and_readyz_reports_it_until_it_clears() {
     let server = TestServer::start_with(without_runtime()).await;

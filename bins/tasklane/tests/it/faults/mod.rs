@@ -1,10 +1,13 @@
 //! The fault suite: the real binary on a SQLite file (or, for fencing, PostgreSQL) under the
 //! failures an unlucky operator or a hostile client brings: kill -9 (once, and in a loop under
 //! load), SIGTERM under load, a paused worker past its lease, malformed and oversized requests,
-//! slow clients, and other users' task ids. Each test bounds every wait and keeps to seconds.
+//! slow clients, other users' task ids, a full disk, and a provider that echoes its API key.
+//! Each test bounds every wait and keeps to seconds.
 
 mod crash;
+mod disk_full;
 mod hostile;
+mod secrets;
 mod shutdown;
 mod zombie;
 
@@ -35,22 +38,44 @@ pub struct Server {
     /// Where it listens.
     pub addr: SocketAddr,
     // Read on, so a chatty process never blocks on a full pipe.
-    _stdout: Lines,
-    _stderr: Lines,
+    stdout: Lines,
+    stderr: Lines,
 }
 
 impl Server {
     /// Starts a server on `dir`'s database with the test task types and `args`.
     pub fn start(dir: &Path, args: &[&str]) -> Self {
+        Self::start_with_env(dir, args, &[("RUST_LOG", "warn,task_http::serve=info")])
+    }
+
+    /// As [`Server::start`], with the environment variables `env` set (after the defaults).
+    pub fn start_with_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Self {
         let mut command = task_http(dir);
         command.env("RUST_LOG", "warn,task_http::serve=info");
+        command.envs(env.iter().copied());
         let (child, addr, stdout, stderr) = serve(&mut command, args);
         Self {
             child: Some(child),
             addr,
-            _stdout: stdout,
-            _stderr: stderr,
+            stdout,
+            stderr,
         }
+    }
+
+    /// Stops the server with SIGTERM and returns everything it wrote after its address line,
+    /// stdout first, then stderr.
+    pub fn stop_and_collect_output(mut self) -> Vec<String> {
+        let child = self.child.take().expect("running");
+        let code = crate::process::terminate(child);
+        assert_eq!(code, Some(0), "a clean exit");
+        let mut lines = Vec::new();
+        while let Some(line) = self.stdout.next() {
+            lines.push(line);
+        }
+        while let Some(line) = self.stderr.next() {
+            lines.push(line);
+        }
+        lines
     }
 
     /// The process id.
