@@ -1,5 +1,6 @@
 //! `schedule add|list|pause|resume|remove`, and the end-to-end promise: an every-second
-//! schedule on two instances sharing PostgreSQL creates one task per second, each once.
+//! schedule on two instances sharing PostgreSQL creates one task per second, each once; and an
+//! edit through the API fires at its new time at once.
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -235,4 +236,74 @@ async fn an_every_second_schedule_on_two_instances_fires_each_second_once() {
         .unwrap()
         .get(0);
     assert_eq!(orphans, 0);
+}
+
+/// The edit path through the binary: a schedule a year away lets the scheduler sleep for its
+/// longest sleep (30 s); `PATCH /api/schedules/{id}` to a time two seconds ahead must fire at
+/// that second, which only the edit's wake-up can make happen within the wait.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edit_through_the_api_fires_at_the_new_time_without_waiting_for_a_poll() {
+    use serde_json::{json, Value};
+
+    use crate::cluster::{client, EventStream};
+    use crate::faults::{add_user, Server};
+
+    let dir = tempfile::tempdir().unwrap();
+    let token = add_user(dir.path(), "ada@example.com");
+    let server = Server::start(dir.path(), &[]);
+    let client = client();
+    let created: Value = client
+        .post(crate::cluster::Endpoint::url(&server, "/api/schedules"))
+        .bearer_auth(&token)
+        .json(&json!({"name": "yearly", "expression": "0 0 1 1 *", "task_type": "noop"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = created["id"].as_str().expect("a schedule id").to_owned();
+    let mut tasks = EventStream::open(&client, &server, &token, "/api/subscribeToTasks").await;
+    // The scheduler's pass after the create has put it to sleep on the far time.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let at = (now / 1000 + 2) * 1000;
+    let seconds = at / 1000;
+    let expression = format!(
+        "{} {} {} * * *",
+        seconds % 60,
+        seconds / 60 % 60,
+        seconds / 3600 % 24
+    );
+    let response = client
+        .patch(crate::cluster::Endpoint::url(
+            &server,
+            &format!("/api/schedules/{id}"),
+        ))
+        .bearer_auth(&token)
+        .json(&json!({"expression": expression}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let edited: Value = response.json().await.unwrap();
+    assert_eq!(edited["next_fire_times"][0], at, "{edited}");
+    // Well under the scheduler's 30 s sleep: the first task event is the fired task.
+    let task = loop {
+        let event = tasks
+            .next_within(Duration::from_secs(6))
+            .await
+            .expect("the stream stays open");
+        if event["type"] == "update" && event["task"]["task_type"] == "noop" {
+            break event["task"].clone();
+        }
+    };
+    let created_at = task["created_at"].as_i64().expect("created_at");
+    assert!(
+        (at..at + 1000).contains(&created_at),
+        "fired on time: due {at}, created {created_at}"
+    );
 }
