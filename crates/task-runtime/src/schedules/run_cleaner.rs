@@ -129,3 +129,46 @@ impl Schedules {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::SchedulerConfig;
+
+    fn check(change: impl FnOnce(&mut RunCleanerConfig), bad_field: Option<&str>) {
+        let mut config = SchedulerConfig::default();
+        change(&mut config.run_cleaner);
+        match (config.validate(), bad_field) {
+            (Ok(()), None) => {}
+            (Err(RuntimeError::InvalidConfig { field, .. }), Some(expected)) => {
+                assert_eq!(field, expected)
+            }
+            (other, expected) => panic!("{other:?}, expected bad field {expected:?}"),
+        }
+    }
+
+    #[test]
+    fn defaults_are_documented_and_validation_names_the_field() {
+        let config = RunCleanerConfig::default();
+        assert_eq!(config.interval, Duration::from_secs(600));
+        assert_eq!(config.retention, Duration::from_secs(7 * 86_400));
+        assert_eq!(config.batch_size, 500);
+        check(|_| {}, None);
+        check(
+            |c| c.interval = Duration::ZERO,
+            Some("scheduler.run_cleaner.interval"),
+        );
+        check(
+            |c| c.interval = Duration::MAX,
+            Some("scheduler.run_cleaner.interval"),
+        );
+        check(
+            |c| c.retention = Duration::ZERO,
+            Some("scheduler.run_cleaner.retention"),
+        );
+        check(
+            |c| c.batch_size = 0,
+            Some("scheduler.run_cleaner.batch_size"),
+        );
+    }
+}

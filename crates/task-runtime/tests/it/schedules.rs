@@ -1,6 +1,7 @@
 //! The scheduler against a real store (memory and SQLite) and a clock moved by hand: firing at
 //! each due time once (also with two "instances" racing), the overlap and catch-up policies,
-//! pausing, bad input, run-now, and the loop waking at the due time and on edits.
+//! pausing, bad input, run-now, the loop waking at the due time and on edits (an edit alone
+//! included), and the run cleaner next to the overlap policy.
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
@@ -144,6 +145,55 @@ async fn a_long_task_keeps_later_times_skipped_while_old_runs_are_purged(f: Fixt
     assert_eq!(f.tasks.count_unfinished("ada").await.expect("count"), 1);
 }
 
+/// The run cleaner's loop: its first sweep comes one interval after start and purges what is
+/// past retention by the schedules' clock; it stops when told.
+async fn the_run_cleaner_sweeps_every_interval_until_stopped(f: Fixture) {
+    let schedules = Schedules::new(
+        Arc::clone(&f.tasks),
+        Arc::clone(&f.store),
+        Some(vec!["report".to_owned()]),
+        SchedulerConfig {
+            run_cleaner: RunCleanerConfig {
+                interval: Duration::from_millis(50),
+                retention: Duration::from_secs(60),
+                ..RunCleanerConfig::default()
+            },
+            ..SchedulerConfig::default()
+        },
+        f.clock.clone(),
+    )
+    .expect("valid config");
+    let (id, start) = f
+        .schedule(&schedules, every_second(OverlapPolicy::Skip))
+        .await;
+    f.clock.set(start);
+    schedules.tick().await.expect("tick");
+    let runs = schedules.runs(&id, 10).await.expect("runs");
+    let task = runs[0].task_id.clone().expect("a task");
+    f.tasks.request_cancel(&task).await.expect("cancel");
+    // A day later by the schedules' clock (and paused, so no pass fires anything meanwhile).
+    schedules.set_paused(&id, true).await.expect("pause");
+    f.clock.set(start + DAY);
+    let stop = CancellationToken::new();
+    let cleaner = schedules.start_run_cleaner(stop.clone());
+    tokio::time::timeout(Duration::from_secs(5), async {
+        while !schedules.runs(&id, 10).await.expect("runs").is_empty() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the run was purged within a few intervals");
+    stop.cancel();
+    tokio::time::timeout(Duration::from_secs(5), cleaner)
+        .await
+        .expect("stops")
+        .expect("no panic");
+    assert_eq!(
+        f.tasks.get(&task).await.expect("the task stays").status,
+        TaskStatus::Cancelled
+    );
+}
+
 fn every_second(overlap: OverlapPolicy) -> ScheduleSpec {
     ScheduleSpec {
         overlap,
@@ -170,6 +220,7 @@ on_both_stores!(
     bad_schedules_name_the_field,
     run_now_creates_a_manual_run,
     a_long_task_keeps_later_times_skipped_while_old_runs_are_purged,
+    the_run_cleaner_sweeps_every_interval_until_stopped,
 );
 
 async fn each_due_time_fires_once_across_instances(f: Fixture) {
