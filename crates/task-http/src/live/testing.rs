@@ -87,6 +87,21 @@ impl TaskStore for FakeStore {
     async fn dependencies(&self, _id: &TaskId) -> task_store::Result<Vec<task_core::Dependency>> {
         unsupported()
     }
+
+    async fn create_guarded(
+        &self,
+        _new: NewTask,
+        _guard: task_store::CreateGuard,
+    ) -> task_store::Result<task_store::Guarded> {
+        unsupported()
+    }
+    async fn create_workflow_guarded(
+        &self,
+        _workflow: task_core::NewWorkflow,
+        _claim: task_store::IdempotencyClaim,
+    ) -> task_store::Result<task_store::GuardedWorkflow> {
+        unsupported()
+    }
     async fn get(&self, id: &TaskId) -> task_store::Result<Task> {
         self.gets.fetch_add(1, Ordering::SeqCst);
         let task = self.tasks.lock().unwrap().get(id).cloned();

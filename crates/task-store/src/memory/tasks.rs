@@ -11,11 +11,12 @@ use super::{MemoryStore, State, StoredTask};
 use crate::backend::clock::now_millis;
 use crate::backend::fair_claim::{FairPicker, Offer};
 use crate::backend::graph::{self, GraphTx};
+use crate::backend::guarded;
 use crate::backend::lease_token::new_lease_token;
 use crate::backend::rules;
 use crate::{
-    ChangeReceiver, ClaimRequest, Failure, Lease, ListQuery, Result, StatusCount, StoreError,
-    TaskChange, TaskPage, TaskStore,
+    ChangeReceiver, ClaimRequest, CreateGuard, Failure, Guarded, GuardedWorkflow, IdempotencyClaim,
+    Lease, ListQuery, Result, StatusCount, StoreError, TaskChange, TaskPage, TaskStore,
 };
 
 impl MemoryStore {
@@ -151,6 +152,20 @@ impl TaskStore for MemoryStore {
                 run_on_failure,
             })
             .collect())
+    }
+
+    async fn create_guarded(&self, new: NewTask, guard: CreateGuard) -> Result<Guarded> {
+        let now = now_millis();
+        self.transact(|tx| guarded::create_guarded(tx, new, &guard, now))
+    }
+
+    async fn create_workflow_guarded(
+        &self,
+        workflow: NewWorkflow,
+        claim: IdempotencyClaim,
+    ) -> Result<GuardedWorkflow> {
+        let now = now_millis();
+        self.transact(|tx| guarded::create_workflow_guarded(tx, workflow, &claim, now))
     }
 
     async fn get(&self, id: &TaskId) -> Result<Task> {
