@@ -117,6 +117,7 @@ pub fn sample_task() -> Task {
         completed_at: None,
         waiting_for: 0,
         workflow_id: None,
+        priority: task_core::Priority::Normal,
     }
 }
 

@@ -7,6 +7,7 @@ use hyper::body::Incoming;
 use serde_json::json;
 use task_store::{ListQuery, DEFAULT_LIST_LIMIT};
 
+use super::task_spec::read_priority;
 use super::tasks::admit_creation;
 use super::{listing_owner, Ctx};
 use crate::body::Body;
@@ -31,6 +32,7 @@ pub async fn generate_ai_questions(
     let guard = idempotency::guard_for(&ctx.parts, "POST /api/generateAIQuestions", &input, None)?;
     let mut new = generation_task(&input, &identity.email)?;
     new.max_attempts = ctx.state.attempts_for(&new.task_type, None)?;
+    new.priority = read_priority(input.get("priority"))?;
     new.validate()?;
     let chain = chain_workflow(new.clone(), input.get("then"), |task_type| {
         ctx.state.accepts_task_type(task_type)

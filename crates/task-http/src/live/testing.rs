@@ -213,6 +213,7 @@ pub(crate) fn task(n: u32, user: &str, version: i64, status: TaskStatus) -> Task
         completed_at: terminal.then_some(4_000),
         waiting_for: 0,
         workflow_id: None,
+        priority: task_core::Priority::Normal,
     }
 }
 

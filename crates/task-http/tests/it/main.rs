@@ -13,6 +13,7 @@ mod idempotency;
 mod limits;
 mod pages;
 mod partials;
+mod priorities;
 mod quiz;
 mod rate_limits;
 mod schedules;

@@ -51,6 +51,7 @@ pub fn new_task(new: NewTask, now: UnixMillis) -> Result<Task> {
         completed_at: None,
         waiting_for: 0,
         workflow_id: None,
+        priority: new.priority,
     })
 }
 
