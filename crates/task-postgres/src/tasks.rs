@@ -285,6 +285,19 @@ impl TaskStore for PostgresStore {
         .await
     }
 
+    async fn postpone(
+        &self,
+        lease: &Lease,
+        until: UnixMillis,
+        description: Option<String>,
+    ) -> Result<Task> {
+        let now = now_millis();
+        self.modify(&lease.task_id, StoreError::LeaseLost, |task| {
+            rules::postpone(task, lease, until, description, now).map(Some)
+        })
+        .await
+    }
+
     async fn rescue_expired(&self, now: UnixMillis) -> Result<Vec<Task>> {
         let mut client = self.client().await?;
         let transaction = client.transaction().await.map_err(map_db)?;

@@ -432,6 +432,14 @@ impl TaskStore for ClaimCounter {
     async fn release(&self, lease: &task_store::Lease) -> task_store::Result<task_core::Task> {
         self.inner.release(lease).await
     }
+    async fn postpone(
+        &self,
+        lease: &task_store::Lease,
+        until: i64,
+        description: Option<String>,
+    ) -> task_store::Result<task_core::Task> {
+        self.inner.postpone(lease, until, description).await
+    }
     async fn rescue_expired(&self, now: i64) -> task_store::Result<Vec<task_core::Task>> {
         self.inner.rescue_expired(now).await
     }

@@ -120,6 +120,17 @@ pub trait TaskStore: Send + Sync + 'static {
     /// counted (`attempt - 1`), progress 0, lease cleared.
     async fn release(&self, lease: &Lease) -> Result<Task>;
 
+    /// Holds a claimed task back until `until` because an upstream asked to wait (a provider's
+    /// 429 or 503 with `Retry-After`): `pending`, due at `until`, the attempt not counted,
+    /// progress 0, lease cleared, and `description` (when given) saying why. A task whose cancel
+    /// was requested is cancelled instead. Fenced by the lease (`LeaseLost`).
+    async fn postpone(
+        &self,
+        lease: &Lease,
+        until: UnixMillis,
+        description: Option<String>,
+    ) -> Result<Task>;
+
     /// Finds `processing` tasks whose lease expired before `now`. Each goes back to `pending`
     /// (due now, error "worker lost: lease expired") when it has attempts left, else to `failed`
     /// with that error. Returns the tasks after the change.

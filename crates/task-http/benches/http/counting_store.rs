@@ -112,6 +112,14 @@ impl<S: TaskStore> TaskStore for CountingStore<S> {
     async fn release(&self, lease: &Lease) -> Result<Task> {
         self.count().release(lease).await
     }
+    async fn postpone(
+        &self,
+        lease: &Lease,
+        until: UnixMillis,
+        description: Option<String>,
+    ) -> Result<Task> {
+        self.count().postpone(lease, until, description).await
+    }
     async fn rescue_expired(&self, now: UnixMillis) -> Result<Vec<Task>> {
         self.count().rescue_expired(now).await
     }

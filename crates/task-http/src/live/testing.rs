@@ -142,6 +142,14 @@ impl TaskStore for FakeStore {
     async fn release(&self, _lease: &Lease) -> task_store::Result<Task> {
         unsupported()
     }
+    async fn postpone(
+        &self,
+        _lease: &Lease,
+        _until: UnixMillis,
+        _description: Option<String>,
+    ) -> task_store::Result<Task> {
+        unsupported()
+    }
     async fn rescue_expired(&self, _now: UnixMillis) -> task_store::Result<Vec<Task>> {
         unsupported()
     }

@@ -368,6 +368,14 @@ impl TaskStore for WrappedStore {
     async fn release(&self, lease: &Lease) -> task_store::Result<Task> {
         self.inner.release(lease).await
     }
+    async fn postpone(
+        &self,
+        lease: &Lease,
+        until: UnixMillis,
+        description: Option<String>,
+    ) -> task_store::Result<Task> {
+        self.inner.postpone(lease, until, description).await
+    }
     async fn rescue_expired(&self, now: UnixMillis) -> task_store::Result<Vec<Task>> {
         self.inner.rescue_expired(now).await
     }

@@ -298,6 +298,26 @@ pub fn release(task: &Task, lease: &Lease, now: UnixMillis) -> Result<Task> {
     Ok(next)
 }
 
+/// A claimed task held back by an upstream that asked to wait (a provider's 429 with
+/// `Retry-After`): `pending`, due at `until`, the attempt not counted (`attempt - 1`), progress
+/// 0, lease cleared, `description` saying why. A task whose cancel was requested is cancelled.
+pub fn postpone(
+    task: &Task,
+    lease: &Lease,
+    until: UnixMillis,
+    description: Option<String>,
+    now: UnixMillis,
+) -> Result<Task> {
+    let mut next = release(task, lease, now)?;
+    if next.status == TaskStatus::Pending {
+        next.run_at = until.max(now);
+        if description.is_some() {
+            next.description = description;
+        }
+    }
+    Ok(next)
+}
+
 /// Whether the rescuer takes `task`: `processing` with a lease that expired before `now`.
 pub fn is_rescuable(task: &Task, now: UnixMillis) -> bool {
     task.status == TaskStatus::Processing && task.lease_expires_at.is_some_and(|at| at < now)

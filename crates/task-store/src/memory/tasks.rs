@@ -302,6 +302,18 @@ impl TaskStore for MemoryStore {
         self.update_leased(lease, |task| rules::release(task, lease, now))
     }
 
+    async fn postpone(
+        &self,
+        lease: &Lease,
+        until: UnixMillis,
+        description: Option<String>,
+    ) -> Result<Task> {
+        let now = now_millis();
+        self.update_leased(lease, |task| {
+            rules::postpone(task, lease, until, description, now)
+        })
+    }
+
     async fn rescue_expired(&self, now: UnixMillis) -> Result<Vec<Task>> {
         let state = self.state();
         let mut expired: Vec<(UnixMillis, u64, TaskId)> = state

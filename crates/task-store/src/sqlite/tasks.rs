@@ -367,6 +367,26 @@ impl TaskStore for SqliteStore {
         .await
     }
 
+    async fn postpone(
+        &self,
+        lease: &Lease,
+        until: UnixMillis,
+        description: Option<String>,
+    ) -> Result<Task> {
+        let lease = lease.clone();
+        let now = now_millis();
+        self.write(move |conn, changes| {
+            read_modify_write(
+                conn,
+                &lease.task_id,
+                StoreError::LeaseLost,
+                changes,
+                |task| rules::postpone(task, &lease, until, description, now),
+            )
+        })
+        .await
+    }
+
     async fn rescue_expired(&self, now: UnixMillis) -> Result<Vec<Task>> {
         self.write(move |conn, changes| {
             let expired = conn

@@ -70,6 +70,7 @@ macro_rules! task_conformance_suite {
                 unique_keys_return_the_unfinished_task,
                 guarded_creates_validate_and_combine,
                 guarded_creates_wait_for_parents,
+                postpone_delays_without_using_an_attempt,
                 claims_take_higher_priorities_first,
                 priorities_keep_per_user_fairness,
                 idempotent_workflows_replay_the_first,

@@ -137,6 +137,15 @@ impl TaskStore for Flaky {
         self.check()?;
         self.inner.release(lease).await
     }
+    async fn postpone(
+        &self,
+        lease: &Lease,
+        until: UnixMillis,
+        description: Option<String>,
+    ) -> Result<Task, StoreError> {
+        self.check()?;
+        self.inner.postpone(lease, until, description).await
+    }
     async fn rescue_expired(&self, now: UnixMillis) -> Result<Vec<Task>, StoreError> {
         self.check()?;
         self.inner.rescue_expired(now).await
