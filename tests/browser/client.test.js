@@ -45,7 +45,11 @@ const sleepTask = (client, ms = 300, steps = 3, extra = {}) =>
 
 describe('api', () => {
   it('says who is signed in', async () => {
-    assert.deepEqual(await alice.me(), { email: 'alice@tasklane.test', role: 'user', auth: 'bearer' });
+    // `limits` are the server's defaults (the binary's flags), alice having none of her own.
+    assert.deepEqual(await alice.me(), {
+      email: 'alice@tasklane.test', role: 'user', auth: 'bearer',
+      limits: { rate: '600/min', burst: 100, max_queued: 100, max_running: null },
+    });
     assert.equal((await admin.me()).role, 'superuser');
   });
 

@@ -82,6 +82,8 @@ describe('login and logout', () => {
       const { page } = watched;
       await logIn(page, server.baseUrl, tokens.alice);
       await page.getByText('alice@tasklane.test').waitFor();
+      // The header shows the limits `GET /api/me` reports (the binary's defaults here).
+      await page.getByText('Limits: 600/min (burst 100), 100 queued').waitFor();
       assert.equal(await page.getByRole('link', { name: 'All tasks' }).isVisible(), false, 'no superuser link for a user');
       await page.getByRole('button', { name: 'Log out' }).click();
       await page.waitForURL(`${server.baseUrl}/login`);

@@ -3,7 +3,7 @@
 
 use anyhow::Context;
 use task_http::auth::accounts;
-use task_store::{Role, UserStore};
+use task_store::{Role, UserLimits, UserStore};
 
 use crate::cli::{TokenCommand, UserCommand};
 
@@ -26,6 +26,40 @@ pub async fn user(users: &dyn UserStore, command: UserCommand) -> anyhow::Result
                 token.record.id
             );
             println!("{}", token.secret());
+        }
+        UserCommand::Limits {
+            email,
+            rate,
+            burst,
+            max_running,
+            max_queued,
+        } => {
+            let email = accounts::normalize_email(&email)?;
+            let mut limits = users
+                .get_user_limits(&email)
+                .await
+                .with_context(|| format!("cannot read the limits of {email:?}"))?;
+            let given = UserLimits {
+                rate,
+                burst,
+                max_running,
+                max_queued: max_queued.map(u64::from),
+            };
+            if given != UserLimits::default() {
+                limits = limits.merged(given);
+                users
+                    .set_user_limits(&email, limits)
+                    .await
+                    .with_context(|| format!("cannot set the limits of {email:?}"))?;
+            }
+            let show = |value: Option<String>| value.unwrap_or_else(|| "default".to_owned());
+            println!(
+                "{email}\trate={}\tburst={}\tmax-running={}\tmax-queued={}",
+                show(limits.rate.map(|r| r.to_string())),
+                show(limits.burst.map(|n| n.to_string())),
+                show(limits.max_running.map(|n| n.to_string())),
+                show(limits.max_queued.map(|n| n.to_string())),
+            );
         }
         UserCommand::List => {
             for user in users.list_users().await.context("cannot list users")? {

@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use task_store::Rate;
 
 /// tasklane: background tasks for long-running AI jobs, with live progress over SSE.
 #[derive(Debug, Parser)]
@@ -130,6 +131,25 @@ pub enum UserCommand {
     },
     /// List users.
     List,
+    /// Show a user's own limits, or set some of them (the others are kept). Limits not set
+    /// fall back to the server's defaults (`--create-rate`, `--create-burst`,
+    /// `--max-queued-per-user`, `--max-running-per-user`).
+    Limits {
+        /// The user's email.
+        email: String,
+        /// Sustained task creations, like 30/min, 5/s or 1000/h.
+        #[arg(long, allow_hyphen_values = true, value_parser = parse_rate)]
+        rate: Option<Rate>,
+        /// Task creations allowed at once above the sustained rate.
+        #[arg(long, allow_hyphen_values = true, value_parser = parse_positive)]
+        burst: Option<u32>,
+        /// Tasks running at once (stored and shown; see operations.md).
+        #[arg(long, allow_hyphen_values = true, value_parser = parse_positive)]
+        max_running: Option<u32>,
+        /// Unfinished (pending or processing) tasks.
+        #[arg(long, allow_hyphen_values = true, value_parser = parse_positive)]
+        max_queued: Option<u32>,
+    },
 }
 
 /// `token ...`.
@@ -179,6 +199,15 @@ pub struct ServeArgs {
     /// Unfinished tasks per user before creating more answers 429 [default: 100].
     #[arg(long, env = "TASKLANE_MAX_QUEUED_PER_USER")]
     pub max_queued_per_user: Option<u64>,
+
+    /// Sustained task creations per user (token bucket), like 600/min, 10/s or 1000/h, or
+    /// `off`; more answer 429 [default: 600/min].
+    #[arg(long, env = "TASKLANE_CREATE_RATE", value_parser = parse_rate_or_off)]
+    pub create_rate: Option<RateSetting>,
+
+    /// Task creations per user allowed at once above the sustained rate [default: 100].
+    #[arg(long, env = "TASKLANE_CREATE_BURST", value_parser = parse_positive)]
+    pub create_burst: Option<u32>,
 
     /// Open live (SSE) streams per user before more answer 429 [default: 32].
     #[arg(long, env = "TASKLANE_MAX_SSE_PER_USER")]
@@ -283,6 +312,39 @@ pub struct ServeArgs {
     pub max_running_per_user: Option<u32>,
 }
 
+/// `--create-rate`: a rate, or `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RateSetting {
+    /// No rate limit for users without one of their own.
+    Off,
+    /// This rate.
+    Limit(Rate),
+}
+
+/// Parses a rate such as `30/min`; zero and negative rates are refused.
+pub fn parse_rate(text: &str) -> Result<Rate, String> {
+    text.parse::<Rate>().map_err(|e| format!("{text:?}: {e}"))
+}
+
+/// Parses `off` or a rate.
+pub fn parse_rate_or_off(text: &str) -> Result<RateSetting, String> {
+    if text.trim().eq_ignore_ascii_case("off") {
+        return Ok(RateSetting::Off);
+    }
+    parse_rate(text).map(RateSetting::Limit)
+}
+
+/// Parses a whole number of at least 1.
+pub fn parse_positive(text: &str) -> Result<u32, String> {
+    match text.trim().parse::<i64>() {
+        Ok(n) if n >= 1 => u32::try_from(n).map_err(|_| format!("{text:?} is too large")),
+        Ok(_) => Err(format!(
+            "{text:?} must be at least 1 (zero or negative limits are not allowed)"
+        )),
+        Err(_) => Err(format!("{text:?} is not a whole number")),
+    }
+}
+
 /// Parses `250ms`, `30s`, `5m`, `2h`, `7d`, or a bare number of seconds.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
@@ -314,6 +376,20 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn limits_parse_with_clear_errors() {
+        assert_eq!(parse_rate("30/min").unwrap().to_string(), "30/min");
+        assert!(parse_rate("0/min").unwrap_err().contains("zero"));
+        assert!(parse_rate("thirty").unwrap_err().contains("30/min"));
+        assert_eq!(parse_rate_or_off("off"), Ok(RateSetting::Off));
+        assert_eq!(parse_positive("10"), Ok(10));
+        assert!(parse_positive("0").unwrap_err().contains("at least 1"));
+        assert!(parse_positive("-4").unwrap_err().contains("at least 1"));
+        assert!(parse_positive("ten")
+            .unwrap_err()
+            .contains("not a whole number"));
+    }
 
     #[test]
     fn durations() {

@@ -15,7 +15,7 @@ use task_runtime::{
 use task_store::UserStore;
 use tokio_util::sync::CancellationToken;
 
-use crate::cli::ServeArgs;
+use crate::cli::{RateSetting, ServeArgs};
 use crate::database::Database;
 
 /// Runs until a shutdown signal, then stops accepting, ends live streams, lets the runtime
@@ -177,6 +177,12 @@ fn http_config(args: &ServeArgs) -> anyhow::Result<HttpConfig> {
         max_ws_subscriptions_per_user: args
             .max_ws_subscriptions_per_user
             .unwrap_or(defaults.max_ws_subscriptions_per_user),
+        create_rate: match args.create_rate {
+            None => defaults.create_rate,
+            Some(RateSetting::Off) => None,
+            Some(RateSetting::Limit(rate)) => Some(rate),
+        },
+        create_burst: args.create_burst.unwrap_or(defaults.create_burst),
         ..defaults
     };
     config.validate()?;

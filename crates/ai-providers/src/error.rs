@@ -31,8 +31,8 @@ pub enum ProviderError {
         /// The status and the provider's own message.
         message: String,
     },
-    /// The provider asked us to slow down (HTTP 429). Retryable, after `retry_after` if the provider
-    /// said how long.
+    /// The provider asked us to slow down (HTTP 429, or 503 with `Retry-After`). Retryable, after
+    /// `retry_after` if the provider said how long.
     #[error("{provider} rate limit reached{}", match retry_after {
         Some(wait) => format!(", retry after {wait:?}"),
         None => String::new(),

@@ -213,6 +213,17 @@ pub(crate) fn status_error(
                 retry_after: retry_after(headers, body, chrono::Utc::now()),
             }
         }
+        // A 503 that says when to come back is the same request to wait as a 429.
+        503 => match retry_after(headers, body, chrono::Utc::now()) {
+            Some(wait) => {
+                tracing::warn!(provider, %message, "provider unavailable, asked to wait");
+                ProviderError::RateLimited {
+                    provider: provider.to_owned(),
+                    retry_after: Some(wait),
+                }
+            }
+            None => ProviderError::transient(provider, message),
+        },
         // 408 is the server giving up on a slow request, which a retry can get past.
         408 | 500..=599 => ProviderError::transient(provider, message),
         _ => ProviderError::permanent(provider, message),

@@ -100,6 +100,7 @@ mod tests {
             updated_at: 2,
             waiting_for: 0,
             workflow_id: None,
+            priority: crate::Priority::Normal,
             started_at: None,
             completed_at: None,
         }

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::{CoreError, Dependency, UnixMillis, DEFAULT_TOTAL, MAX_DEPENDS_ON};
+use crate::{CoreError, Dependency, Priority, UnixMillis, DEFAULT_TOTAL, MAX_DEPENDS_ON};
 
 /// Attempts a task gets unless its creator or its task type says otherwise.
 pub const DEFAULT_MAX_ATTEMPTS: i64 = 3;
@@ -38,6 +38,9 @@ pub struct NewTask {
     /// Existing tasks of the same user it waits for; see `docs/state-machine.md`.
     #[serde(default)]
     pub depends_on: Vec<Dependency>,
+    /// Which due tasks a claim takes first; defaults to [`Priority::Normal`].
+    #[serde(default)]
+    pub priority: Priority,
 }
 
 impl NewTask {
@@ -53,6 +56,7 @@ impl NewTask {
             max_attempts: DEFAULT_MAX_ATTEMPTS,
             run_at: None,
             depends_on: Vec::new(),
+            priority: Priority::Normal,
         }
     }
 
@@ -83,6 +87,12 @@ impl NewTask {
     /// Delays the task until `run_at`.
     pub fn with_run_at(mut self, run_at: UnixMillis) -> Self {
         self.run_at = Some(run_at);
+        self
+    }
+
+    /// Sets the priority.
+    pub fn with_priority(mut self, priority: Priority) -> Self {
+        self.priority = priority;
         self
     }
 

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::{TaskId, TaskStatus, UnixMillis};
+use crate::{Priority, TaskId, TaskStatus, UnixMillis};
 
 /// One background task as stored and as served in JSON. Field names are the table's column
 /// names; `result` and `params` are JSON values, never JSON-in-a-string.
@@ -64,6 +64,9 @@ pub struct Task {
     /// The workflow the task was created in, if any.
     #[serde(default)]
     pub workflow_id: Option<String>,
+    /// Which due tasks a claim takes first: `low`, `normal` (the default) or `high`.
+    #[serde(default)]
+    pub priority: Priority,
 }
 
 impl Task {

@@ -32,6 +32,7 @@ pub struct ApiError {
     storage_down: bool,
     /// Whether the answer closes the connection (`Connection: close`).
     close: bool,
+    limit: Option<&'static str>,
 }
 
 #[derive(Serialize)]
@@ -39,6 +40,8 @@ struct ErrorBody<'a> {
     error: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     field: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    limit: Option<&'static str>,
 }
 
 impl ApiError {
@@ -51,6 +54,7 @@ impl ApiError {
             retry_after: None,
             storage_down: false,
             close: false,
+            limit: None,
         }
     }
 
@@ -122,6 +126,12 @@ impl ApiError {
         Self::new(StatusCode::CONFLICT, message)
     }
 
+    /// 422: the request is well-formed but cannot be honoured as sent (for example an
+    /// `Idempotency-Key` reused with a different body).
+    pub fn unprocessable(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, message)
+    }
+
     /// 413: the body is larger than `limit` bytes.
     pub fn payload_too_large(limit: usize) -> Self {
         Self::new(
@@ -169,8 +179,24 @@ impl ApiError {
         }
     }
 
+    /// 429 for a user who created tasks faster than their rate limit allows; the body's
+    /// `limit` is `"rate"`.
+    pub fn rate_limited(message: impl Into<String>, retry_after: Duration) -> Self {
+        Self {
+            limit: Some("rate"),
+            ..Self::too_many_requests(message, retry_after)
+        }
+    }
+
     /// 429 for a user whose queue holds `max` unfinished tasks already.
     pub fn queue_full(max: u64, retry_after: Duration) -> Self {
+        Self {
+            limit: Some("max_queued"),
+            ..Self::too_many_queued(max, retry_after)
+        }
+    }
+
+    fn too_many_queued(max: u64, retry_after: Duration) -> Self {
         Self::too_many_requests(
             format!(
                 "too many unfinished tasks: at most {max} may be pending or processing per user"
@@ -222,6 +248,7 @@ impl ApiError {
         let body = ErrorBody {
             error: &self.message,
             field: self.field.as_deref(),
+            limit: self.limit,
         };
         let mut response = json_response(self.status, &body);
         let headers = response.headers_mut();

@@ -20,6 +20,8 @@ pub fn chain_workflow(
     then: Option<&Value>,
     accepts: impl Fn(&str) -> bool,
 ) -> Result<Option<NewWorkflow>, ApiError> {
+    // The steps run at the generation's priority: a chain is one piece of work.
+    let generation_priority = generation.priority;
     let bad = || {
         ApiError::invalid_field(
             "then",
@@ -79,6 +81,7 @@ pub fn chain_workflow(
         nodes.push(WorkflowNode {
             key: step.to_owned(),
             task: NewTask::new(user_id.as_str(), step)
+                .with_priority(generation_priority)
                 .with_label(label)
                 .with_params(json!({ quiz::FROM_PARENTS: true, "provider": provider })),
         });

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use http::HeaderName;
+use task_store::Rate;
 
 use crate::cidr::IpCidr;
 use crate::HttpError;
@@ -90,7 +91,22 @@ pub struct HttpConfig {
     /// live stream under `max_sse_per_user`. Defaults to 1,000
     /// ([`DEFAULT_MAX_WS_SUBSCRIPTIONS_PER_USER`]).
     pub max_ws_subscriptions_per_user: usize,
+    /// Sustained task creations per user (a token bucket's refill rate); more get 429 with
+    /// `"limit": "rate"`. `None` turns it off for users without a rate of their own. Defaults
+    /// to 600/min ([`DEFAULT_CREATE_RATE`]).
+    pub create_rate: Option<Rate>,
+    /// Task creations per user allowed at once above the sustained rate (the bucket's size).
+    /// Defaults to 100 ([`DEFAULT_CREATE_BURST`]).
+    pub create_burst: u32,
 }
+
+/// Default sustained task creations per user: 600 a minute.
+pub const DEFAULT_CREATE_RATE: Rate = Rate {
+    count: 600,
+    period_ms: 60_000,
+};
+/// Default burst of task creations per user.
+pub const DEFAULT_CREATE_BURST: u32 = 100;
 
 impl Default for HttpConfig {
     fn default() -> Self {
@@ -111,6 +127,8 @@ impl Default for HttpConfig {
             auth_cache_ttl: DEFAULT_AUTH_CACHE_TTL,
             trusted_proxy: None,
             max_ws_subscriptions_per_user: DEFAULT_MAX_WS_SUBSCRIPTIONS_PER_USER,
+            create_rate: Some(DEFAULT_CREATE_RATE),
+            create_burst: DEFAULT_CREATE_BURST,
         }
     }
 }
@@ -138,6 +156,14 @@ impl HttpConfig {
         }
         if self.max_queued_per_user == 0 {
             return invalid("max_queued_per_user", "must be at least 1");
+        }
+        if self.create_burst == 0 {
+            return invalid("create_burst", "must be at least 1");
+        }
+        if let Some(rate) = self.create_rate {
+            if rate.validate().is_err() {
+                return invalid("create_rate", "must be at least 1 per period");
+            }
         }
         if self.max_connections == 0 {
             return invalid("max_connections", "must be at least 1");

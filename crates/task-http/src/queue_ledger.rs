@@ -23,9 +23,8 @@ pub const RECOUNT_AFTER: Duration = Duration::from_secs(1);
 const MAX_USERS: usize = 10_000;
 
 /// Unfinished-task estimates per user.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct QueueLedger {
-    max_per_user: u64,
     users: HashMap<String, Tally>,
 }
 
@@ -49,22 +48,25 @@ impl Tally {
 }
 
 impl QueueLedger {
-    /// A ledger for a limit of `max_per_user` unfinished tasks.
-    pub fn new(max_per_user: u64) -> Self {
-        Self {
-            max_per_user,
-            users: HashMap::new(),
-        }
+    /// An empty ledger.
+    pub fn new() -> Self {
+        Self::default()
     }
 
-    /// Reserves a place for one new task of `user`; `false` when the queue is full. A `true`
+    /// Reserves a place for one new task of `user`, whose queue holds at most `max`
+    /// unfinished tasks (their own limit or the server's); `false` when it is full. A `true`
     /// must be followed by [`QueueLedger::settle`].
     ///
     /// # Errors
     /// The store's error when a recount fails (nothing is reserved then).
-    pub async fn reserve(&mut self, store: &dyn TaskStore, user: &str) -> Result<bool, StoreError> {
+    pub async fn reserve(
+        &mut self,
+        store: &dyn TaskStore,
+        user: &str,
+        max: u64,
+    ) -> Result<bool, StoreError> {
         if let Some(tally) = self.users.get_mut(user) {
-            if tally.at.elapsed() < RECOUNT_AFTER && tally.estimate() < self.max_per_user {
+            if tally.at.elapsed() < RECOUNT_AFTER && tally.estimate() < max {
                 tally.in_flight += 1;
                 return Ok(true);
             }
@@ -81,7 +83,7 @@ impl QueueLedger {
             in_flight,
             at: Instant::now(),
         };
-        let room = tally.estimate() < self.max_per_user;
+        let room = tally.estimate() < max;
         if room {
             tally.in_flight += 1;
         }
@@ -113,41 +115,41 @@ mod tests {
         for _ in 0..3 {
             store.create(NewTask::new("a", "noop")).await.unwrap();
         }
-        let mut ledger = QueueLedger::new(5);
-        assert!(ledger.reserve(store.as_ref(), "a").await.unwrap());
+        let mut ledger = QueueLedger::new();
+        assert!(ledger.reserve(store.as_ref(), "a", 5).await.unwrap());
         store.create(NewTask::new("a", "noop")).await.unwrap();
         ledger.settle("a", true);
         // The estimate (3 + 1) leaves room for one more without asking the store.
-        assert!(ledger.reserve(store.as_ref(), "a").await.unwrap());
+        assert!(ledger.reserve(store.as_ref(), "a", 5).await.unwrap());
         store.create(NewTask::new("a", "noop")).await.unwrap();
         ledger.settle("a", true);
         // At the limit the ledger recounts (5 unfinished) and refuses.
-        assert!(!ledger.reserve(store.as_ref(), "a").await.unwrap());
-        assert!(ledger.reserve(store.as_ref(), "b").await.unwrap());
+        assert!(!ledger.reserve(store.as_ref(), "a", 5).await.unwrap());
+        assert!(ledger.reserve(store.as_ref(), "b", 5).await.unwrap());
     }
 
     #[tokio::test]
     async fn creations_in_flight_count_against_the_limit_and_survive_a_recount() {
         let store = Arc::new(MemoryStore::new());
-        let mut ledger = QueueLedger::new(2);
-        assert!(ledger.reserve(store.as_ref(), "a").await.unwrap());
-        assert!(ledger.reserve(store.as_ref(), "a").await.unwrap());
+        let mut ledger = QueueLedger::new();
+        assert!(ledger.reserve(store.as_ref(), "a", 2).await.unwrap());
+        assert!(ledger.reserve(store.as_ref(), "a", 2).await.unwrap());
         // Two reservations, nothing written yet: the recount sees 0 tasks, but both
         // reservations still hold their places.
-        assert!(!ledger.reserve(store.as_ref(), "a").await.unwrap());
+        assert!(!ledger.reserve(store.as_ref(), "a", 2).await.unwrap());
         // A failed creation gives its place back.
         ledger.settle("a", false);
-        assert!(ledger.reserve(store.as_ref(), "a").await.unwrap());
+        assert!(ledger.reserve(store.as_ref(), "a", 2).await.unwrap());
     }
 
     #[tokio::test]
     async fn a_high_estimate_is_corrected_before_refusing() {
         let store = Arc::new(MemoryStore::new());
         let task = store.create(NewTask::new("a", "noop")).await.unwrap();
-        let mut ledger = QueueLedger::new(1);
-        assert!(!ledger.reserve(store.as_ref(), "a").await.unwrap());
+        let mut ledger = QueueLedger::new();
+        assert!(!ledger.reserve(store.as_ref(), "a", 1).await.unwrap());
         store.request_cancel(&task.id).await.unwrap();
         // The remembered count (1) is stale: the task was cancelled, so there is room.
-        assert!(ledger.reserve(store.as_ref(), "a").await.unwrap());
+        assert!(ledger.reserve(store.as_ref(), "a", 1).await.unwrap());
     }
 }

@@ -15,6 +15,7 @@ use crate::auth::Authenticator;
 use crate::creator::TaskCreator;
 use crate::live::{LiveHub, SseConfig};
 use crate::metrics::Metrics;
+use crate::rate_limit::{CreationLimits, LimitDefaults};
 use crate::storage_health::StorageHealth;
 use crate::stream_slots::StreamSlots;
 use crate::{ApiError, HttpConfig, HttpError};
@@ -63,11 +64,15 @@ impl AppState {
         let hub = LiveHub::start(Arc::clone(&tasks), shutdown.clone());
         let metrics = Metrics::new(Arc::clone(&tasks));
         metrics.track_live(&hub);
-        let creator = TaskCreator::new(
-            Arc::clone(&tasks),
-            config.max_queued_per_user,
-            config.retry_after,
+        let limits = CreationLimits::new(
+            LimitDefaults {
+                rate: config.create_rate,
+                burst: config.create_burst,
+                max_queued: config.max_queued_per_user,
+            },
+            Arc::clone(&users),
         );
+        let creator = TaskCreator::new(Arc::clone(&tasks), limits, config.retry_after);
         let sse = SseConfig {
             monitor_timeout: config.monitor_timeout,
             keep_alive: config.sse_keep_alive,

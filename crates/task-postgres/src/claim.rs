@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use task_core::{Task, TaskId, UnixMillis};
-use task_store::backend::fair_claim::{FairPicker, Offer};
+use task_store::backend::fair_claim::{FairPicker, Offer, Priority};
 use task_store::backend::lease_token::new_lease_token;
 use task_store::backend::rules;
 use task_store::{ClaimRequest, Result};
@@ -67,10 +67,28 @@ impl PostgresStore {
         Ok(claimed)
     }
 
-    /// Without fairness: one statement; concurrent claimers skip each other's rows.
+    /// Without fairness: one statement per priority band, highest first, for what is left of
+    /// the claim; concurrent claimers skip each other's rows.
     async fn claim_oldest(&self, request: &ClaimRequest) -> Result<Vec<Task>> {
-        let tokens = new_tokens(request.limit)?;
-        let limit = i64::try_from(request.limit).unwrap_or(i64::MAX);
+        let mut claimed = Vec::with_capacity(request.limit);
+        for priority in Priority::CLAIM_ORDER {
+            let wanted = request.limit - claimed.len();
+            if wanted == 0 {
+                break;
+            }
+            claimed.extend(self.claim_oldest_band(request, priority, wanted).await?);
+        }
+        Ok(claimed)
+    }
+
+    async fn claim_oldest_band(
+        &self,
+        request: &ClaimRequest,
+        priority: Priority,
+        wanted: usize,
+    ) -> Result<Vec<Task>> {
+        let tokens = new_tokens(wanted)?;
+        let limit = i64::try_from(wanted).unwrap_or(i64::MAX);
         let client = self.client().await?;
         let statement = client.prepare_cached(&sql::CLAIM).await.map_err(map_db)?;
         let rows = client
@@ -83,6 +101,7 @@ impl PostgresStore {
                     &request.worker_id,
                     &tokens,
                     &rules::lease_expiry(request),
+                    &priority.rank(),
                 ],
             )
             .await
@@ -141,20 +160,15 @@ impl PostgresStore {
 /// Rounds of picking a fair claim makes before settling for fewer tasks than it could take.
 const FAIR_ROUNDS: usize = 3;
 
-/// The ids a fair claim of `limit` tasks takes now, in round-robin order.
-///
-/// As on SQLite: a window of the due index streams into the [`FairPicker`], which settles the
-/// claim whenever the window holds `limit` users or every due task. Otherwise a few users with
-/// big backlogs filled the window, and one more query walks the users with unfinished tasks
-/// (one index seek each) with their next due tasks after the window, so a claim never scans a
-/// backlog.
+/// The ids a fair claim of `limit` tasks takes now: the priority bands highest first, each in
+/// round-robin order, with each user's running count carried from band to band.
 async fn pick_fairly(
     transaction: &Transaction<'_>,
     request: &ClaimRequest,
     max_running: u32,
     limit: usize,
 ) -> Result<Vec<TaskId>> {
-    let running: HashMap<String, u64> = transaction
+    let mut running: HashMap<String, u64> = transaction
         .query(sql::RUNNING_PER_USER, &[])
         .await
         .map_err(map_db)?
@@ -165,7 +179,35 @@ async fn pick_fairly(
             Ok((user, u64::try_from(count).unwrap_or(0)))
         })
         .collect::<Result<_>>()?;
-    let mut picker = FairPicker::new(limit, max_running, running);
+    let mut picked = Vec::with_capacity(limit);
+    for priority in Priority::CLAIM_ORDER {
+        let wanted = limit - picked.len();
+        if wanted == 0 {
+            break;
+        }
+        let picker = FairPicker::new(wanted, max_running, std::mem::take(&mut running));
+        let picker = pick_band(transaction, request, priority.rank(), wanted, picker).await?;
+        let (band, counts) = picker.finish_counted();
+        picked.extend(band);
+        running = counts;
+    }
+    Ok(picked)
+}
+
+/// One priority band of a fair claim of `limit` tasks, offered to `picker`.
+///
+/// As on SQLite: a window of the due index streams into the [`FairPicker`], which settles the
+/// claim whenever the window holds `limit` users or every due task. Otherwise a few users with
+/// big backlogs filled the window, and one more query walks the users with unfinished tasks
+/// (one index seek each) with their next due tasks after the window, so a claim never scans a
+/// backlog.
+async fn pick_band(
+    transaction: &Transaction<'_>,
+    request: &ClaimRequest,
+    priority: i16,
+    limit: usize,
+    mut picker: FairPicker<TaskId>,
+) -> Result<FairPicker<TaskId>> {
     let window = WINDOW_BASE + 4 * limit;
     let statement = transaction
         .prepare_cached(sql::FAIR_WINDOW)
@@ -178,6 +220,7 @@ async fn pick_fairly(
                 &request.now,
                 &request.task_types,
                 &i64::try_from(window).unwrap_or(i64::MAX),
+                &priority,
             ],
         )
         .await
@@ -186,13 +229,13 @@ async fn pick_fairly(
     for row in &rows {
         let due = Due::read(row)?;
         if picker.offer(due.user_id(), due.id.clone()) == Offer::Done {
-            return Ok(picker.finish());
+            return Ok(picker);
         }
         last = Some(due.key);
     }
     let Some(position) = last.filter(|_| rows.len() == window) else {
         // Every due task was offered.
-        return Ok(picker.finish());
+        return Ok(picker);
     };
 
     let statement = transaction
@@ -211,6 +254,7 @@ async fn pick_fairly(
                 &position.3,
                 &position.4,
                 &i64::try_from(limit).unwrap_or(i64::MAX),
+                &priority,
             ],
         )
         .await
@@ -248,7 +292,7 @@ async fn pick_fairly(
             break;
         }
     }
-    Ok(picker.finish())
+    Ok(picker)
 }
 
 /// Claims the picked tasks that are still due, in the pick's order.

@@ -27,6 +27,7 @@ mod config;
 mod errors;
 mod events;
 mod graph;
+mod guarded;
 mod list;
 mod listener;
 mod migrate;

@@ -10,7 +10,7 @@ use tokio_postgres::{Client, Transaction};
 
 use crate::errors::map_db;
 
-/// The tasks, users and tokens tables, the tasks' event logs, the schedules and the workflows: the set this store applies when it connects.
+/// The tasks, users and tokens tables, the tasks' event logs, the schedules, the workflows, the guarded-creation keys, the users' own limits and task priorities: the set this store applies when it connects.
 pub static MIGRATIONS: MigrationSet = task_store::migration_set!(
     "tasks",
     "migrations/postgres",
@@ -19,7 +19,10 @@ pub static MIGRATIONS: MigrationSet = task_store::migration_set!(
         "0002_users_tokens",
         "0003_task_events",
         "0004_schedules",
-        "0005_workflows"
+        "0005_workflows",
+        "0006_idempotency",
+        "0007_user_limits",
+        "0008_priorities"
     ]
 );
 

@@ -143,6 +143,7 @@ mod tests {
             completed_at: None,
             waiting_for: 0,
             workflow_id: None,
+            priority: task_core::Priority::Normal,
         }
     }
 

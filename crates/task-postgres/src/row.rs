@@ -2,7 +2,7 @@
 //! order, so the mapping is by position and checked in one place.
 
 use serde_json::Value;
-use task_core::{Task, TaskId, TaskStatus};
+use task_core::{Priority, Task, TaskId, TaskStatus};
 use task_store::{Role, StoreError, TokenKind, TokenRecord, User};
 use tokio_postgres::types::FromSql;
 use tokio_postgres::Row;
@@ -10,7 +10,7 @@ use tokio_postgres::Row;
 use crate::errors::corrupt;
 
 /// The `background_tasks` columns every task query returns, in [`task_from_row`]'s order.
-pub(crate) const TASK_COLUMNS: [&str; 25] = [
+pub(crate) const TASK_COLUMNS: [&str; 26] = [
     "id",
     "user_id",
     "task_type",
@@ -36,6 +36,7 @@ pub(crate) const TASK_COLUMNS: [&str; 25] = [
     "completed_at",
     "waiting_for",
     "workflow_id",
+    "priority",
 ];
 
 /// [`TASK_COLUMNS`] as a select list, each prefixed with `qualifier` (e.g. `t.`).
@@ -85,6 +86,8 @@ pub(crate) fn task_from_row(row: &Row) -> Result<Task, StoreError> {
         completed_at: get(row, 22)?,
         waiting_for: get(row, 23)?,
         workflow_id: get(row, 24)?,
+        priority: Priority::from_rank(get::<i16>(row, 25)?.into())
+            .map_err(|e| corrupt("task priority", e))?,
     })
 }
 

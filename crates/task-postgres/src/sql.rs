@@ -37,7 +37,7 @@ pub(crate) static GET_TASK: LazyLock<String> = LazyLock::new(|| {
 pub(crate) static LOCK_TASK: LazyLock<String> =
     LazyLock::new(|| format!("{} FOR UPDATE", *GET_TASK));
 
-/// A new task: every column, `$1..$25` in [`crate::row::TASK_COLUMNS`] order.
+/// A new task: every column, `$1..$26` in [`crate::row::TASK_COLUMNS`] order.
 pub(crate) static INSERT_TASK: LazyLock<String> = LazyLock::new(|| {
     let placeholders: Vec<String> = (1..=crate::row::TASK_COLUMNS.len())
         .map(|n| format!("${n}"))
@@ -49,7 +49,7 @@ pub(crate) static INSERT_TASK: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-/// Overwrites every column but `id` (`$1`) with `$2..$25` in [`crate::row::TASK_COLUMNS`]
+/// Overwrites every column but `id` (`$1`) with `$2..$26` in [`crate::row::TASK_COLUMNS`]
 /// order: the slow path writes the task the rules computed.
 pub(crate) static WRITE_TASK: LazyLock<String> = LazyLock::new(|| {
     let sets: Vec<String> = crate::row::TASK_COLUMNS
@@ -64,8 +64,9 @@ pub(crate) static WRITE_TASK: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-/// The claim without fairness, in one statement: the oldest due tasks (`$1` now, `$2` task
-/// types or empty for any, `$3` limit) that no other transaction holds, each moved to
+/// The claim without fairness, in one statement per priority band: the oldest due tasks of
+/// priority `$7` (`$1` now, `$2` task types or empty for any, `$3` limit) that no other
+/// transaction holds, each moved to
 /// `processing` for worker `$4` with a token from `$5` (text[]) until `$6`. Returns the
 /// tasks and their `seq`. The target rows are matched with `= ANY(ARRAY(…))` rather than a
 /// join: with a generic plan (prepared statements) a join is planned for hundreds of picked
@@ -74,7 +75,7 @@ pub(crate) static CLAIM: LazyLock<String> = LazyLock::new(|| {
     format!(
         "WITH picked AS (
              SELECT id FROM background_tasks
-             WHERE status = 'pending' AND run_at <= $1
+             WHERE status = 'pending' AND priority = $7 AND run_at <= $1
                AND (cardinality($2::text[]) = 0 OR task_type = ANY($2::text[]))
              ORDER BY run_at, created_at, user_id, task_type, seq
              LIMIT $3
@@ -104,11 +105,11 @@ pub(crate) const FAIR_CLAIM_LOCK: &str = "SELECT pg_advisory_xact_lock(hashtext(
 pub(crate) const RUNNING_PER_USER: &str =
     "SELECT user_id, count(*) FROM background_tasks WHERE status = 'processing' GROUP BY user_id";
 
-/// The first `$3` due tasks in due order for a fair claim (`$1` now, `$2` task types or empty
-/// for any): `id, user_id, run_at, created_at, task_type, seq`.
+/// The first `$3` due tasks of priority `$4` in due order for a fair claim (`$1` now, `$2` task
+/// types or empty for any): `id, user_id, run_at, created_at, task_type, seq`.
 pub(crate) const FAIR_WINDOW: &str = "SELECT id, user_id, run_at, created_at, task_type, seq
      FROM background_tasks
-     WHERE status = 'pending' AND run_at <= $1
+     WHERE status = 'pending' AND priority = $4 AND run_at <= $1
        AND (cardinality($2::text[]) = 0 OR task_type = ANY($2::text[]))
      ORDER BY run_at, created_at, user_id, task_type, seq
      LIMIT $3";
@@ -116,7 +117,8 @@ pub(crate) const FAIR_WINDOW: &str = "SELECT id, user_id, run_at, created_at, ta
 /// For a fair claim whose window filled up with a few users: every user with unfinished tasks
 /// (walked in the per-user index, one seek each) with their next `$8` due tasks after the
 /// window's last entry (`$3` run_at, `$4` created_at, `$5` user_id, `$6` task_type, `$7`
-/// seq), in due order per user. `$1` now, `$2` task types or empty for any. Same columns as
+/// seq), in due order per user. `$1` now, `$2` task types or empty for any, `$9` the priority
+/// band. Same columns as
 /// [`FAIR_WINDOW`].
 pub(crate) const FAIR_PER_USER: &str = "WITH RECURSIVE users(user_id) AS (
          (SELECT user_id FROM background_tasks
@@ -132,7 +134,7 @@ pub(crate) const FAIR_PER_USER: &str = "WITH RECURSIVE users(user_id) AS (
          SELECT b.id, b.user_id, b.run_at, b.created_at, b.task_type, b.seq
          FROM background_tasks b
          WHERE b.user_id = u.user_id AND b.status IN ('pending', 'processing')
-           AND b.status = 'pending' AND b.run_at <= $1
+           AND b.status = 'pending' AND b.priority = $9 AND b.run_at <= $1
            AND (cardinality($2::text[]) = 0 OR b.task_type = ANY($2::text[]))
            AND (b.run_at, b.created_at, b.user_id, b.task_type, b.seq) > ($3, $4, $5, $6, $7)
          ORDER BY b.run_at, b.created_at, b.task_type, b.seq

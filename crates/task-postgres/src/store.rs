@@ -280,6 +280,7 @@ pub(crate) struct TaskParams<'a> {
     task: &'a Task,
     id: &'a str,
     status: &'static str,
+    priority: i16,
 }
 
 impl<'a> TaskParams<'a> {
@@ -288,11 +289,12 @@ impl<'a> TaskParams<'a> {
             task,
             id: task.id.as_str(),
             status: task.status.as_str(),
+            priority: task.priority.rank(),
         }
     }
 
-    /// All 25 columns, the id first (as `$1` of [`sql::WRITE_TASK`]).
-    pub(crate) fn all(&self) -> [&(dyn ToSql + Sync); 25] {
+    /// All 26 columns, the id first (as `$1` of [`sql::WRITE_TASK`]).
+    pub(crate) fn all(&self) -> [&(dyn ToSql + Sync); 26] {
         let task = self.task;
         [
             &self.id,
@@ -320,6 +322,7 @@ impl<'a> TaskParams<'a> {
             &task.completed_at,
             &task.waiting_for,
             &task.workflow_id,
+            &self.priority,
         ]
     }
 }

@@ -12,8 +12,8 @@ use task_core::{Dependency, NewTask, NewWorkflow, Task, TaskId, TaskStatus, Unix
 use task_store::backend::clock::now_millis;
 use task_store::backend::rules;
 use task_store::{
-    ChangeReceiver, ClaimRequest, Failure, Lease, ListQuery, Result, StatusCount, StoreError,
-    TaskPage, TaskStore,
+    ChangeReceiver, ClaimRequest, CreateGuard, Failure, Guarded, GuardedWorkflow, IdempotencyClaim,
+    Lease, ListQuery, Result, StatusCount, StoreError, TaskPage, TaskStore,
 };
 
 use crate::errors::{corrupt, map_db};
@@ -118,6 +118,18 @@ impl TaskStore for PostgresStore {
     async fn dependencies(&self, id: &TaskId) -> Result<Vec<Dependency>> {
         let client = self.client().await?;
         graph::dependencies(&client, id).await
+    }
+
+    async fn create_guarded(&self, new: NewTask, guard: CreateGuard) -> Result<Guarded> {
+        self.create_guarded_task(new, &guard).await
+    }
+
+    async fn create_workflow_guarded(
+        &self,
+        workflow: NewWorkflow,
+        claim: IdempotencyClaim,
+    ) -> Result<GuardedWorkflow> {
+        self.create_workflow_guarded_here(workflow, &claim).await
     }
 
     async fn get(&self, id: &TaskId) -> Result<Task> {
@@ -269,6 +281,19 @@ impl TaskStore for PostgresStore {
         let now = now_millis();
         self.modify(&lease.task_id, StoreError::LeaseLost, |task| {
             rules::release(task, lease, now).map(Some)
+        })
+        .await
+    }
+
+    async fn postpone(
+        &self,
+        lease: &Lease,
+        until: UnixMillis,
+        description: Option<String>,
+    ) -> Result<Task> {
+        let now = now_millis();
+        self.modify(&lease.task_id, StoreError::LeaseLost, |task| {
+            rules::postpone(task, lease, until, description, now).map(Some)
         })
         .await
     }

@@ -4,7 +4,9 @@ use async_trait::async_trait;
 use task_core::UnixMillis;
 use task_store::backend::clock::now_millis;
 use task_store::backend::user_rules::{token_record, validate_email, validate_token};
-use task_store::{NewToken, Result, Role, StoreError, TokenRecord, User, UserStore};
+use task_store::{
+    LimitColumns, NewToken, Result, Role, StoreError, TokenRecord, User, UserLimits, UserStore,
+};
 use tokio_postgres::error::SqlState;
 
 use crate::errors::map_db;
@@ -26,6 +28,16 @@ const REVOKE_TOKEN: &str = "DELETE FROM tokens WHERE id = $1";
 const DELETE_TOKEN_BY_HASH: &str = "DELETE FROM tokens WHERE hash = $1";
 const LIST_TOKENS: &str = "SELECT id, user_email, kind, label, created_at, expires_at \
      FROM tokens WHERE user_email = $1 ORDER BY created_at, seq";
+
+const GET_LIMITS: &str = "SELECT l.rate_count, l.rate_period_ms, l.burst, l.max_running, \
+     l.max_queued FROM users u LEFT JOIN user_limits l ON l.email = u.email WHERE u.email = $1";
+/// Inserts nothing when the user does not exist (the `SELECT` finds no row).
+const SET_LIMITS: &str = "INSERT INTO user_limits \
+     (email, rate_count, rate_period_ms, burst, max_running, max_queued) \
+     SELECT email, $2, $3, $4, $5, $6 FROM users WHERE email = $1 \
+     ON CONFLICT (email) DO UPDATE SET rate_count = EXCLUDED.rate_count, \
+     rate_period_ms = EXCLUDED.rate_period_ms, burst = EXCLUDED.burst, \
+     max_running = EXCLUDED.max_running, max_queued = EXCLUDED.max_queued";
 
 #[async_trait]
 impl UserStore for PostgresStore {
@@ -105,6 +117,37 @@ impl UserStore for PostgresStore {
             0 => Err(StoreError::NotFound),
             _ => Ok(()),
         }
+    }
+
+    async fn get_user_limits(&self, email: &str) -> Result<UserLimits> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(GET_LIMITS, &[&email])
+            .await
+            .map_err(map_db)?
+            .ok_or(StoreError::NotFound)?;
+        let mut columns: LimitColumns = [None; 5];
+        for (index, column) in columns.iter_mut().enumerate() {
+            *column = get(&row, index)?;
+        }
+        Ok(UserLimits::from_columns(columns)?)
+    }
+
+    async fn set_user_limits(&self, email: &str, limits: UserLimits) -> Result<()> {
+        limits.validate()?;
+        let [count, period, burst, running, queued] = limits.to_columns();
+        let client = self.client().await?;
+        let written = client
+            .execute(
+                SET_LIMITS,
+                &[&email, &count, &period, &burst, &running, &queued],
+            )
+            .await
+            .map_err(map_db)?;
+        if written == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
     }
 
     async fn delete_token_by_hash(&self, hash: &str) -> Result<()> {

@@ -353,6 +353,21 @@ impl TaskStore for ClaimCounter {
     ) -> task_store::Result<Vec<task_core::Dependency>> {
         self.inner.dependencies(id).await
     }
+
+    async fn create_guarded(
+        &self,
+        new: NewTask,
+        guard: task_store::CreateGuard,
+    ) -> task_store::Result<task_store::Guarded> {
+        self.inner.create_guarded(new, guard).await
+    }
+    async fn create_workflow_guarded(
+        &self,
+        workflow: task_core::NewWorkflow,
+        claim: task_store::IdempotencyClaim,
+    ) -> task_store::Result<task_store::GuardedWorkflow> {
+        self.inner.create_workflow_guarded(workflow, claim).await
+    }
     async fn get(&self, id: &task_core::TaskId) -> task_store::Result<task_core::Task> {
         self.inner.get(id).await
     }
@@ -416,6 +431,14 @@ impl TaskStore for ClaimCounter {
     }
     async fn release(&self, lease: &task_store::Lease) -> task_store::Result<task_core::Task> {
         self.inner.release(lease).await
+    }
+    async fn postpone(
+        &self,
+        lease: &task_store::Lease,
+        until: i64,
+        description: Option<String>,
+    ) -> task_store::Result<task_core::Task> {
+        self.inner.postpone(lease, until, description).await
     }
     async fn rescue_expired(&self, now: i64) -> task_store::Result<Vec<task_core::Task>> {
         self.inner.rescue_expired(now).await

@@ -104,6 +104,16 @@ pub enum HandlerError {
     /// The handler stopped because its context was cancelled.
     #[error("cancelled")]
     Cancelled,
+    /// An upstream asked to wait (a provider's 429 or 503 with `Retry-After`): the task is held
+    /// back for `after` without using an attempt, its description saying
+    /// "waiting for `<waiting_for>` (rate limited until HH:MM:SS)" (UTC).
+    #[error("waiting for {waiting_for} for {after:?}")]
+    Postponed {
+        /// What the task waits for, e.g. `provider openai`.
+        waiting_for: String,
+        /// How long.
+        after: Duration,
+    },
 }
 
 impl HandlerError {
@@ -120,6 +130,14 @@ impl HandlerError {
         HandlerError::Retryable {
             message: message.into(),
             after: Some(after),
+        }
+    }
+
+    /// An error that holds the task back for `after` without using an attempt.
+    pub fn postponed(waiting_for: impl Into<String>, after: Duration) -> Self {
+        HandlerError::Postponed {
+            waiting_for: waiting_for.into(),
+            after,
         }
     }
 

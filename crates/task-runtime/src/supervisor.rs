@@ -213,6 +213,9 @@ async fn settle(shared: &Shared, attempt: &Attempt, config: &TaskTypeConfig, out
         Outcome::Returned(Err(HandlerError::Permanent { message })) => {
             fail(task, store, lease, Failure::permanent(message)).await;
         }
+        Outcome::Returned(Err(HandlerError::Postponed { waiting_for, after })) => {
+            postpone(task, store, lease, &waiting_for, after).await;
+        }
         Outcome::Returned(Err(HandlerError::Cancelled)) => {
             let error = "handler stopped as cancelled, but no cancel was requested";
             fail(task, store, lease, Failure::permanent(error)).await;
@@ -222,6 +225,44 @@ async fn settle(shared: &Shared, attempt: &Attempt, config: &TaskTypeConfig, out
             retry_or_fail(task, store, lease, config, message, None).await;
         }
     }
+}
+
+/// Holds the task back until `after` from now without using an attempt.
+async fn postpone(
+    task: &Task,
+    store: &dyn task_store::TaskStore,
+    lease: &task_store::Lease,
+    waiting_for: &str,
+    delay: Duration,
+) {
+    let until = after(now_millis(), delay);
+    let description = format!(
+        "waiting for {waiting_for} (rate limited until {} UTC)",
+        clock_time(until)
+    );
+    if let Some(stored) = write(task, "postpone", || {
+        store.postpone(lease, until, Some(description.clone()))
+    })
+    .await
+    {
+        tracing::info!(
+            task_id = %task.id,
+            waiting_for,
+            run_at = stored.run_at,
+            "postponed without using an attempt"
+        );
+    }
+}
+
+/// `HH:MM:SS` (UTC) of a Unix time in milliseconds.
+fn clock_time(at: task_core::UnixMillis) -> String {
+    let seconds = at.div_euclid(1000).rem_euclid(86_400);
+    format!(
+        "{:02}:{:02}:{:02}",
+        seconds / 3600,
+        seconds / 60 % 60,
+        seconds % 60
+    )
 }
 
 /// Schedules the next attempt when one is left, else fails the task.

@@ -59,6 +59,8 @@ pub mod backend;
 mod error;
 mod events;
 mod feed;
+pub mod guard;
+mod limits;
 mod memory;
 pub mod migrate;
 mod query;
@@ -74,6 +76,11 @@ pub mod testkit;
 pub use error::StoreError;
 pub use events::{EventFeed, EventReceiver, TaskEvent, TaskEventLog, DEFAULT_EVENT_FEED_CAPACITY};
 pub use feed::{ChangeFeed, ChangeReceiver, TaskChange, DEFAULT_FEED_CAPACITY};
+pub use guard::{
+    CreateGuard, Guarded, GuardedWorkflow, IdempotencyClaim, DEFAULT_IDEMPOTENCY_WINDOW_MS,
+    MAX_GUARD_KEY_BYTES,
+};
+pub use limits::{LimitColumns, Rate, UserLimits};
 pub use memory::MemoryStore;
 pub use query::{
     ClaimRequest, Cursor, Failure, Lease, ListQuery, StatusCount, TaskPage, DEFAULT_LIST_LIMIT,

@@ -6,7 +6,8 @@ use serde_json::Value;
 use task_core::{Dependency, NewTask, NewWorkflow, Task, TaskId, UnixMillis, Workflow};
 
 use crate::{
-    ChangeReceiver, ClaimRequest, Failure, Lease, ListQuery, Result, StatusCount, TaskPage,
+    ChangeReceiver, ClaimRequest, CreateGuard, Failure, Guarded, GuardedWorkflow, IdempotencyClaim,
+    Lease, ListQuery, Result, StatusCount, TaskPage,
 };
 
 /// Durable task storage. Object-safe: use it as `Arc<dyn TaskStore>`.
@@ -47,6 +48,23 @@ pub trait TaskStore: Send + Sync + 'static {
 
     /// The parents of a task (empty for a task without any), ordered by parent id.
     async fn dependencies(&self, id: &TaskId) -> Result<Vec<Dependency>>;
+    /// Creates `new` unless `guard` finds an earlier answer: an idempotency key the same user
+    /// used within its window (replayed, or [`Guarded::KeyReused`] for another request), or
+    /// an unfinished task of the user with the same unique key ([`Guarded::Existing`]). The
+    /// task and the keys' records are written in one transaction; the rule is
+    /// [`crate::guard::decide`].
+    async fn create_guarded(&self, new: NewTask, guard: CreateGuard) -> Result<Guarded>;
+
+    /// Creates `workflow` as [`TaskStore::create_workflow`] does, unless the same user sent
+    /// `claim`'s key within its window: then the workflow that request created is replayed
+    /// ([`GuardedWorkflow::Replayed`]), or, for another request,
+    /// [`GuardedWorkflow::KeyReused`]. The key's record is written with the workflow; the rule is
+    /// [`crate::guard::decide_workflow`].
+    async fn create_workflow_guarded(
+        &self,
+        workflow: NewWorkflow,
+        claim: IdempotencyClaim,
+    ) -> Result<GuardedWorkflow>;
 
     /// One task by id.
     async fn get(&self, id: &TaskId) -> Result<Task>;
@@ -101,6 +119,17 @@ pub trait TaskStore: Send + Sync + 'static {
     /// Gives a claimed task back (graceful shutdown): `pending`, due now, the attempt not
     /// counted (`attempt - 1`), progress 0, lease cleared.
     async fn release(&self, lease: &Lease) -> Result<Task>;
+
+    /// Holds a claimed task back until `until` because an upstream asked to wait (a provider's
+    /// 429 or 503 with `Retry-After`): `pending`, due at `until`, the attempt not counted,
+    /// progress 0, lease cleared, and `description` (when given) saying why. A task whose cancel
+    /// was requested is cancelled instead. Fenced by the lease (`LeaseLost`).
+    async fn postpone(
+        &self,
+        lease: &Lease,
+        until: UnixMillis,
+        description: Option<String>,
+    ) -> Result<Task>;
 
     /// Finds `processing` tasks whose lease expired before `now`. Each goes back to `pending`
     /// (due now, error "worker lost: lease expired") when it has attempts left, else to `failed`

@@ -9,7 +9,7 @@ use std::str::FromStr;
 
 use task_core::CoreError;
 
-use crate::Result;
+use crate::{Result, UserLimits};
 
 /// What a user may see.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -148,6 +148,12 @@ pub trait UserStore: Send + Sync + 'static {
     async fn revoke_token(&self, id: &str) -> Result<()>;
     /// Deletes a token by its hash (logout); absent tokens are not an error.
     async fn delete_token_by_hash(&self, hash: &str) -> Result<()>;
+    /// The user's own limits (all `None` when none were set); `NotFound` if the user does not
+    /// exist.
+    async fn get_user_limits(&self, email: &str) -> Result<UserLimits>;
+    /// Replaces the user's own limits (checked by [`UserLimits::validate`]); `NotFound` if the
+    /// user does not exist.
+    async fn set_user_limits(&self, email: &str, limits: UserLimits) -> Result<()>;
     /// A user's tokens, oldest first.
     async fn list_tokens(&self, email: &str) -> Result<Vec<TokenRecord>>;
 }

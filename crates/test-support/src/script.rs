@@ -63,6 +63,8 @@ pub enum ExpectedKey {
 /// One request as the fake received it.
 #[derive(Debug, Clone)]
 pub struct RecordedRequest {
+    /// When the request arrived (its head and body read).
+    pub received_at: std::time::Instant,
     /// The HTTP method.
     pub method: String,
     /// The path and, if any, the query string.

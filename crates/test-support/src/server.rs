@@ -48,6 +48,9 @@ struct Shared {
     expect: Expectations,
     schemas: Arc<ProviderSchemas>,
     script: Mutex<VecDeque<Scripted>>,
+    /// Until when every request is answered 429 with this `Retry-After` (seconds), the script
+    /// untouched: a provider rate limited for a while.
+    rate_limited: Mutex<Option<(std::time::Instant, u64)>>,
     log: Mutex<Log>,
     counters: watch::Sender<Counters>,
 }
@@ -106,6 +109,7 @@ impl FakeProvider {
             expect,
             schemas,
             script: Mutex::new(script.into()),
+            rate_limited: Mutex::new(None),
             log: Mutex::default(),
             counters: watch::Sender::new(Counters::default()),
         });
@@ -133,6 +137,13 @@ impl FakeProvider {
     /// Appends answers to the script.
     pub fn push(&self, answers: impl IntoIterator<Item = Scripted>) {
         lock(&self.shared.script).extend(answers);
+    }
+
+    /// Answers every request that arrives within `window` from now with 429 and
+    /// `Retry-After: retry_after_secs` (for Gemini, in the body), without using the script.
+    pub fn rate_limit_for(&self, window: Duration, retry_after_secs: u64) {
+        *lock(&self.shared.rate_limited) =
+            Some((std::time::Instant::now() + window, retry_after_secs));
     }
 
     /// How many scripted answers are still unused.
@@ -250,6 +261,7 @@ async fn exchange(shared: &Shared, request: Request<Incoming>) -> Response<FakeB
         .path_and_query()
         .map_or_else(|| parts.uri.path().to_owned(), |pq| pq.as_str().to_owned());
     let mut recorded = RecordedRequest {
+        received_at: std::time::Instant::now(),
         method: parts.method.to_string(),
         path,
         headers: parts.headers,
@@ -302,7 +314,9 @@ async fn exchange(shared: &Shared, request: Request<Incoming>) -> Response<FakeB
         let answer = match refusals.first() {
             // A refused request uses no scripted answer, so the script stays aligned.
             Some(refusal) => Err(refusal.clone()),
-            None => match lock(&shared.script).pop_front() {
+            None => match rate_limited_now(shared, recorded.received_at)
+                .or_else(|| lock(&shared.script).pop_front())
+            {
                 Some(scripted) => Ok(scripted),
                 None => {
                     log.protocol_violations.push(format!(
@@ -441,4 +455,14 @@ fn forced_tool_name(body: &Value) -> String {
         .and_then(Value::as_str)
         .unwrap_or("json")
         .to_owned()
+}
+
+/// The 429 a request arriving `at` gets while the fake is rate limited.
+fn rate_limited_now(shared: &Shared, at: std::time::Instant) -> Option<Scripted> {
+    match *lock(&shared.rate_limited) {
+        Some((until, retry_after_secs)) if at < until => {
+            Some(Scripted::RateLimited { retry_after_secs })
+        }
+        _ => None,
+    }
 }

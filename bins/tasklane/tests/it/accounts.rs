@@ -113,3 +113,70 @@ fn users_and_tokens_live_in_postgres_too() {
     let again = on_postgres(&["user", "add", "cy@example.com"]);
     assert!(!again.status.success(), "{again:?}");
 }
+
+#[test]
+fn user_limits_are_set_shown_and_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let stdout =
+        |output: &std::process::Output| String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr =
+        |output: &std::process::Output| String::from_utf8_lossy(&output.stderr).into_owned();
+    run(task_http(dir.path()).args(["user", "add", "li@example.com"]));
+    let shown = run(task_http(dir.path()).args(["user", "limits", "li@example.com"]));
+    assert!(shown.status.success(), "{shown:?}");
+    assert_eq!(
+        stdout(&shown),
+        "li@example.com\trate=default\tburst=default\tmax-running=default\tmax-queued=default\n"
+    );
+    let set = run(task_http(dir.path()).args([
+        "user",
+        "limits",
+        "li@example.com",
+        "--rate",
+        "30/min",
+        "--burst",
+        "10",
+        "--max-running",
+        "4",
+        "--max-queued",
+        "200",
+    ]));
+    assert!(set.status.success(), "{set:?}");
+    // Setting one limit keeps the others.
+    let one =
+        run(task_http(dir.path()).args(["user", "limits", "li@example.com", "--burst", "12"]));
+    assert_eq!(
+        stdout(&one),
+        "li@example.com\trate=30/min\tburst=12\tmax-running=4\tmax-queued=200\n"
+    );
+
+    for (args, expected) in [
+        (vec!["--rate", "thirty"], "30/min"),
+        (vec!["--rate", "0/min"], "zero"),
+        (vec!["--rate", "-5/min"], "zero"),
+        (vec!["--burst", "0"], "at least 1"),
+        (vec!["--max-queued", "-3"], "at least 1"),
+        (vec!["--max-running", "four"], "not a whole number"),
+    ] {
+        let bad = run(task_http(dir.path())
+            .args(["user", "limits", "li@example.com"])
+            .args(&args));
+        assert!(!bad.status.success(), "{args:?}");
+        assert!(
+            stderr(&bad).contains(expected),
+            "{args:?}: {}",
+            stderr(&bad)
+        );
+    }
+    let unknown =
+        run(task_http(dir.path()).args(["user", "limits", "nobody@example.com", "--burst", "2"]));
+    assert!(!unknown.status.success());
+    assert!(
+        stderr(&unknown).contains("cannot read the limits"),
+        "{}",
+        stderr(&unknown)
+    );
+    // Nothing above changed the stored limits.
+    let shown = run(task_http(dir.path()).args(["user", "limits", "li@example.com"]));
+    assert!(stdout(&shown).contains("burst=12"), "{}", stdout(&shown));
+}

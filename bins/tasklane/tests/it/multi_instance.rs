@@ -223,6 +223,9 @@ async fn three_instances_drain_ten_thousand_tasks_each_run_exactly_once() {
         "0",
         "--max-queued-per-user",
         "20000",
+        // One user creates 10,000 tasks as fast as it can: no creation rate limit.
+        "--create-rate",
+        "off",
     ];
     let first = schema.start(&args);
     let token = first.first_admin_token();

@@ -69,7 +69,17 @@ pub(crate) fn provider_error(error: ProviderError) -> HandlerError {
 }
 
 /// [`provider_error`] with `note` appended to the message (what was kept, for instance).
+///
+/// A provider that asked to wait for a stated time (429, or 503 with `Retry-After`) holds the
+/// task back without using an attempt ([`HandlerError::Postponed`]).
 pub(crate) fn provider_error_noting(error: ProviderError, note: &str) -> HandlerError {
+    if let ProviderError::RateLimited {
+        provider,
+        retry_after: Some(after),
+    } = &error
+    {
+        return HandlerError::postponed(format!("provider {provider}"), *after);
+    }
     let message = format!("{error}{note}");
     match (error.is_retryable(), error.retry_after()) {
         (true, Some(after)) => HandlerError::retry_after(message, after),
@@ -144,10 +154,7 @@ mod tests {
                 provider: "openai".into(),
                 retry_after: Some(Duration::from_secs(2)),
             },
-            HandlerError::retry_after(
-                "openai rate limit reached, retry after 2s",
-                Duration::from_secs(2),
-            ),
+            HandlerError::postponed("provider openai", Duration::from_secs(2)),
         );
         check(
             ProviderError::RateLimited {

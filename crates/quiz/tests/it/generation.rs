@@ -19,6 +19,7 @@ on_both_backends!(
     ten_questions_are_generated_with_progress_in_order,
     unauthorized_fails_permanently,
     rate_limited_retries_after_the_providers_wait,
+    a_rate_limited_provider_delays_every_task_until_it_is_back,
     server_error_then_success_retries,
     a_hanging_provider_times_out_and_is_retried,
     malformed_json_is_asked_again,
@@ -119,36 +120,93 @@ async fn rate_limited_retries_after_the_providers_wait(stores: Stores) {
     let task = create(&stores, USER, GENERATION, generation_params(10, "openai")).await;
     let done = completed(stores.tasks.as_ref(), &task.id).await;
     runtime.shutdown().await;
-    assert_eq!(done.attempt, 2);
+    assert_eq!(done.attempt, 1, "waiting for the provider used no attempt");
     let waiting = history
         .of(&task.id)
         .await
         .into_iter()
-        .find(|t| t.status == TaskStatus::Pending && t.attempt == 1)
-        .expect("a retry was scheduled");
+        .find(|t| t.status == TaskStatus::Pending && t.version > 1)
+        .expect("the task was held back");
+    assert_eq!(waiting.attempt, 0);
+    assert_eq!(waiting.error, None, "not a failure");
+    let description = waiting.description.as_deref().unwrap();
+    assert!(
+        description.starts_with("waiting for provider openai (rate limited until ")
+            && description.ends_with(" UTC)"),
+        "{description}"
+    );
     // The runtime reads its clock just before the store stamps `updated_at`, so the gap can
     // be a few milliseconds under the full second.
     let wait = waiting.run_at - waiting.updated_at;
     assert!(
         (900..1500).contains(&wait),
-        "retry scheduled {wait} ms later, expected the provider's 1 s"
+        "held back {wait} ms, expected the provider's 1 s"
     );
     let second = history
         .of(&task.id)
         .await
         .into_iter()
-        .find(|t| t.status == TaskStatus::Processing && t.attempt == 2)
-        .expect("a second attempt");
+        .find(|t| t.status == TaskStatus::Processing && t.version > waiting.version)
+        .expect("a second run");
     assert!(
         second.started_at.unwrap() >= waiting.run_at,
-        "the second attempt waited for the provider's Retry-After"
-    );
-    assert!(
-        waiting.error.as_deref().unwrap().contains("rate limit"),
-        "{:?}",
-        waiting.error
+        "the second run waited for the provider's Retry-After"
     );
     assert_eq!(fake.requests().len(), 2);
+    assert_clean(&fake);
+}
+
+/// The provider answers every request with 429 and `Retry-After: 2` for 3 s: no task fails,
+/// none is sent to it again before the 2 s it asked for, and all complete afterwards.
+async fn a_rate_limited_provider_delays_every_task_until_it_is_back(stores: Stores) {
+    let fake = FakeProvider::start(
+        ProviderKind::OpenAi,
+        (0..3)
+            .map(|n| Scripted::Success(questions(n * 10..n * 10 + 10)))
+            .collect(),
+    )
+    .await;
+    fake.rate_limit_for(Duration::from_secs(3), 2);
+    let window_start = std::time::Instant::now();
+    let runtime = start(&stores, providers(Some(&fake), CALL_TIMEOUT));
+    let mut tasks = Vec::new();
+    for n in 0..3 {
+        let mut params = generation_params(10, "openai");
+        params["category"] = json!(format!("Kategori{n}"));
+        tasks.push(create(&stores, USER, GENERATION, params).await);
+    }
+    for task in &tasks {
+        let done = finished(stores.tasks.as_ref(), &task.id).await;
+        assert_eq!(done.status, TaskStatus::Completed, "{:?}", done.error);
+        assert_eq!(done.attempt, 1, "waiting used no attempt");
+    }
+    runtime.shutdown().await;
+    let requests = fake.requests();
+    for n in 0..3 {
+        let category = format!("Kategori{n}");
+        let sent: Vec<std::time::Instant> = requests
+            .iter()
+            .filter(|r| r.body.to_string().contains(&category))
+            .map(|r| r.received_at)
+            .collect();
+        assert!(
+            sent.len() >= 2,
+            "{category}: rate limited first, then served"
+        );
+        for pair in sent.windows(2) {
+            let gap = pair[1] - pair[0];
+            assert!(
+                gap >= Duration::from_millis(1990),
+                "{category} was sent again after {gap:?}, before the 2 s the provider asked for"
+            );
+        }
+        let last = *sent.last().unwrap();
+        assert!(
+            last >= window_start + Duration::from_secs(3),
+            "{category} succeeded only once the provider was back"
+        );
+    }
+    assert_eq!(fake.remaining_script(), 0);
     assert_clean(&fake);
 }
 

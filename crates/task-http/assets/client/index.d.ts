@@ -39,6 +39,8 @@ export interface Task {
   waiting_for: number;
   /** The workflow the task was created in, if any. */
   workflow_id: string | null;
+  /** Which due tasks workers take first. */
+  priority: 'low' | 'normal' | 'high';
 }
 
 /** One generated quiz question, as a generation task's result lists it (the quiz crate's JSON). */
@@ -157,6 +159,20 @@ export interface Me {
   role: 'user' | 'superuser';
   /** How this request authenticated (`session`, `bearer`, ...). */
   auth: string;
+  /** The limits that apply to the caller (their own, else the server's defaults). */
+  limits?: UserLimits;
+}
+
+/** A user's limits as `GET /api/me` shows them. */
+export interface UserLimits {
+  /** Sustained task creations, like `600/min`; `null`: no rate limit. */
+  rate: string | null;
+  /** Creations allowed at once above the rate. */
+  burst: number;
+  /** Unfinished tasks allowed. */
+  max_queued: number;
+  /** The user's own cap on running tasks; `null`: the server's. */
+  max_running: number | null;
 }
 
 /** How a client reaches the server. */

@@ -36,10 +36,27 @@ export async function startSession() {
     throw error;
   }
   byId('session-user').textContent = user.role === 'superuser' ? `${user.email} (superuser)` : user.email;
+  byId('session-limits').textContent = limitsText(user.limits);
   for (const element of document.querySelectorAll('[data-superuser-only]')) {
     /** @type {HTMLElement} */ (element).hidden = user.role !== 'superuser';
   }
   return user;
+}
+
+/**
+ * The caller's limits in a few words: "Limits: 600/min (burst 100), 100 queued, 4 running".
+ * @param {Me['limits']} limits
+ * @returns {string}
+ */
+export function limitsText(limits) {
+  if (!limits) {
+    return '';
+  }
+  const parts = [limits.rate ? `${limits.rate} (burst ${limits.burst})` : 'no rate limit', `${limits.max_queued} queued`];
+  if (limits.max_running !== null && limits.max_running !== undefined) {
+    parts.push(`${limits.max_running} running`);
+  }
+  return `Limits: ${parts.join(', ')}`;
 }
 
 /**

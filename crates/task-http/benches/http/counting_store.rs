@@ -58,6 +58,20 @@ impl<S: TaskStore> TaskStore for CountingStore<S> {
     async fn dependencies(&self, id: &TaskId) -> Result<Vec<task_core::Dependency>> {
         self.count().dependencies(id).await
     }
+    async fn create_guarded(
+        &self,
+        new: NewTask,
+        guard: task_store::CreateGuard,
+    ) -> Result<task_store::Guarded> {
+        self.count().create_guarded(new, guard).await
+    }
+    async fn create_workflow_guarded(
+        &self,
+        workflow: task_core::NewWorkflow,
+        claim: task_store::IdempotencyClaim,
+    ) -> Result<task_store::GuardedWorkflow> {
+        self.count().create_workflow_guarded(workflow, claim).await
+    }
     async fn get(&self, id: &TaskId) -> Result<Task> {
         self.count().get(id).await
     }
@@ -97,6 +111,14 @@ impl<S: TaskStore> TaskStore for CountingStore<S> {
     }
     async fn release(&self, lease: &Lease) -> Result<Task> {
         self.count().release(lease).await
+    }
+    async fn postpone(
+        &self,
+        lease: &Lease,
+        until: UnixMillis,
+        description: Option<String>,
+    ) -> Result<Task> {
+        self.count().postpone(lease, until, description).await
     }
     async fn rescue_expired(&self, now: UnixMillis) -> Result<Vec<Task>> {
         self.count().rescue_expired(now).await
@@ -146,6 +168,12 @@ impl<S: UserStore> UserStore for CountingStore<S> {
     }
     async fn delete_token_by_hash(&self, hash: &str) -> Result<()> {
         self.count().delete_token_by_hash(hash).await
+    }
+    async fn get_user_limits(&self, email: &str) -> Result<task_store::UserLimits> {
+        self.count().get_user_limits(email).await
+    }
+    async fn set_user_limits(&self, email: &str, limits: task_store::UserLimits) -> Result<()> {
+        self.count().set_user_limits(email, limits).await
     }
     async fn list_tokens(&self, email: &str) -> Result<Vec<TokenRecord>> {
         self.count().list_tokens(email).await

@@ -2,8 +2,10 @@
 //! tasklane on SQLite, against a bare hyper server that only answers, and against a bare hyper
 //! server that stores the task with one `SqliteStore::create` call and nothing else (the
 //! cheapest durable creation; the gap between the two bare servers is what the database write
-//! costs). The three are measured in alternating rounds, so load from other work on the
-//! machine falls on all of them alike.
+//! costs). A second tasklane server has the per-user creation rate limit on, with a rate and
+//! burst no client reaches: its throughput beside the first one's is what the limit's
+//! bookkeeping costs. The four are measured in alternating rounds, so load from other work on
+//! the machine falls on all of them alike.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -13,7 +15,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use task_core::{NewTask, Task};
-use task_store::SqliteStore;
+use task_store::{Rate, SqliteStore};
 
 use crate::client::{connect, request};
 use crate::servers::{bare_creation, bare_durable_creation, bench_config, tasklane};
@@ -22,9 +24,11 @@ use crate::servers::{bare_creation, bare_durable_creation, bench_config, tasklan
 pub const CONNECTIONS: usize = 64;
 const BODY: &str = r#"{"task_type":"noop","params":{},"label":"bench"}"#;
 
-/// Requests per second of the three servers.
+/// Requests per second of the four servers.
 pub struct Result {
     pub tasklane: f64,
+    /// tasklane with the creation rate limit on but never reached.
+    pub tasklane_rate_limited: f64,
     pub bare: f64,
     /// Bare hyper plus one `SqliteStore::create` per request.
     pub bare_durable: f64,
@@ -42,13 +46,33 @@ pub async fn run(rounds: u32, warmup: Duration, measure: Duration) -> Result {
     let durable_store =
         Arc::new(SqliteStore::open(dir.path().join("durable.db")).expect("open SQLite"));
     let bare_durable = bare_durable_creation(durable_store).await;
-    let mut totals = [(0, Duration::ZERO); 3];
+    let limited_store =
+        Arc::new(SqliteStore::open(dir.path().join("limited.db")).expect("open SQLite"));
+    let limited = tasklane(
+        limited_store,
+        task_http::HttpConfig {
+            // Far above what 64 connections reach, so every request passes the bucket.
+            create_rate: Some(Rate {
+                count: u32::MAX,
+                period_ms: 1_000,
+            }),
+            create_burst: u32::MAX,
+            ..bench_config(CONNECTIONS)
+        },
+    )
+    .await;
+    let mut totals = [(0, Duration::ZERO); 4];
     for round in 0..rounds {
-        // Rotating the order spreads warm-up effects (page cache, WAL growth) over all three.
-        for turn in 0..3 {
-            let contender = (turn + round as usize) % 3;
-            let addr = [server.addr, bare, bare_durable][contender];
-            let (count, elapsed) = load(addr, &server.token, warmup, measure).await;
+        // Rotating the order spreads warm-up effects (page cache, WAL growth) over all four.
+        for turn in 0..4 {
+            let contender = (turn + round as usize) % 4;
+            let addr = [server.addr, bare, bare_durable, limited.addr][contender];
+            let token = if contender == 3 {
+                &limited.token
+            } else {
+                &server.token
+            };
+            let (count, elapsed) = load(addr, token, warmup, measure).await;
             totals[contender].0 += count;
             totals[contender].1 += elapsed;
         }
@@ -58,6 +82,7 @@ pub async fn run(rounds: u32, warmup: Duration, measure: Duration) -> Result {
         tasklane: rate(totals[0]),
         bare: rate(totals[1]),
         bare_durable: rate(totals[2]),
+        tasklane_rate_limited: rate(totals[3]),
     }
 }
 
@@ -92,6 +117,7 @@ pub fn sample_task() -> Task {
         completed_at: None,
         waiting_for: 0,
         workflow_id: None,
+        priority: task_core::Priority::Normal,
     }
 }
 

@@ -122,6 +122,11 @@ fn report_creation(creation: &creation::Result) {
         ratio(creation.bare_durable),
         100.0 * creation.tasklane / creation.bare_durable
     );
+    println!(
+        "| … tasklane with the per-user creation rate limit on but not reached | {:.0} req/s | | {:.0} % of tasklane with it off (target ≥ 90 %) |",
+        creation.tasklane_rate_limited,
+        100.0 * creation.tasklane_rate_limited / creation.tasklane
+    );
 }
 
 fn report_latency(latency: &latency::Result) {

@@ -55,10 +55,14 @@ pub async fn tasklane<S: TaskStore + UserStore>(store: Arc<S>, config: HttpConfi
     }
 }
 
-/// The limits that would otherwise stop a benchmark's single user: queue and stream caps.
+/// The limits that would otherwise stop a benchmark's single user: queue, stream and
+/// creation-rate caps.
 pub fn bench_config(connections: usize) -> HttpConfig {
     HttpConfig {
         max_queued_per_user: 1 << 40,
+        // Creation benchmarks measure the server, not the rate limit; the limit's own cost is
+        // measured by the creation bench's rate-limited variant.
+        create_rate: None,
         max_sse_per_user: connections + 16,
         max_connections: connections + 256,
         max_ws_subscriptions_per_user: connections + 16,

@@ -11,6 +11,7 @@ use super::{now_millis, Ctx};
 use crate::auth::{accounts, csrf, secret, session};
 use crate::body::Body;
 use crate::input::{read_json, Fields};
+use crate::rate_limit::EffectiveLimits;
 use crate::response::ok;
 use crate::ApiError;
 
@@ -20,6 +21,10 @@ struct Me<'a> {
     email: &'a str,
     role: Role,
     auth: &'a str,
+    /// The limits that apply to the caller (issue #19); shown by `GET /api/me`, left out of
+    /// the login answer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    limits: Option<EffectiveLimits>,
 }
 
 /// `POST /api/login {"token":"tl_..."}`: exchanges an API token for a session cookie
@@ -49,6 +54,7 @@ pub async fn login(ctx: &mut Ctx, body: Incoming) -> Result<Response<Body>, ApiE
         email: &user.email,
         role: user.role,
         auth: "session",
+        limits: None,
     });
     response.headers_mut().insert(SET_COOKIE, cookie);
     Ok(response)
@@ -73,12 +79,20 @@ pub async fn logout(ctx: &mut Ctx) -> Result<Response<Body>, ApiError> {
     Ok(response)
 }
 
-/// `GET /api/me`: the caller's email, role and how they authenticated.
+/// `GET /api/me`: the caller's email, role, how they authenticated and the limits that apply
+/// to them.
 pub async fn me(ctx: &mut Ctx) -> Result<Response<Body>, ApiError> {
     let identity = ctx.require().await?;
     Ok(ok(&Me {
         email: &identity.email,
         role: identity.role,
         auth: identity.method.as_str(),
+        limits: Some(
+            ctx.state
+                .creator()
+                .limits()
+                .effective(&identity.email)
+                .await?,
+        ),
     }))
 }

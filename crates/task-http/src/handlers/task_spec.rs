@@ -2,7 +2,7 @@
 //! into a `NewTask` for the caller, with `depends_on` naming existing tasks.
 
 use serde_json::Value;
-use task_core::{Dependency, NewTask, TaskId};
+use task_core::{Dependency, NewTask, Priority, TaskId};
 
 use crate::input::Fields;
 use crate::state::AppState;
@@ -17,6 +17,7 @@ pub const TASK_FIELDS: &[&str] = &[
     "run_at",
     "max_attempts",
     "depends_on",
+    "priority",
 ];
 
 /// Reads the task spec in `fields` (unknown fields already refused) into a validated
@@ -56,8 +57,25 @@ pub fn read_task_spec(
     new.run_at = fields.integer("run_at")?;
     new.max_attempts = state.attempts_for(&new.task_type, fields.integer("max_attempts")?)?;
     new.depends_on = depends_on(fields.value("depends_on"))?;
+    new.priority = read_priority(fields.value("priority").as_ref())?;
     new.validate()?;
     Ok(new)
+}
+
+/// `priority`: `"low"`, `"normal"` or `"high"`; left out or `null`, normal.
+///
+/// # Errors
+/// 400 naming `priority` for anything else.
+pub fn read_priority(value: Option<&Value>) -> Result<Priority, ApiError> {
+    match value {
+        None | Some(Value::Null) => Ok(Priority::Normal),
+        Some(Value::String(name)) => name.parse().map_err(|_| bad_priority()),
+        Some(_) => Err(bad_priority()),
+    }
+}
+
+fn bad_priority() -> ApiError {
+    ApiError::invalid_field("priority", "must be one of \"low\", \"normal\", \"high\"")
 }
 
 /// `depends_on`: task ids, or `{"task_id": …, "run_on_failure": true}` objects.

@@ -2,7 +2,7 @@
 //! type, cancel and retry.
 
 use http::header::LOCATION;
-use http::{HeaderValue, Response, StatusCode};
+use http::{HeaderValue, Response};
 use hyper::body::Incoming;
 use serde::Serialize;
 use task_core::{Task, TaskStatus};
@@ -11,6 +11,7 @@ use task_store::{Cursor, ListQuery, DEFAULT_LIST_LIMIT};
 use super::task_spec::{read_task_spec, TASK_FIELDS};
 use super::{listing_owner, Ctx};
 use crate::body::Body;
+use crate::idempotency;
 use crate::input::{read_json, Fields, Query};
 use crate::response::{json_response, ok};
 use crate::ApiError;
@@ -67,26 +68,35 @@ pub async fn list_tasks(ctx: &mut Ctx) -> Result<Response<Body>, ApiError> {
 }
 
 /// `POST /api/tasks`: creates a task of a registered type for the caller; answers 201 with the
-/// task and its `Location`.
+/// task and its `Location`. An `Idempotency-Key` replays the first answer; a `unique_key`
+/// whose task is unfinished answers 200 with that task instead of creating one.
 pub async fn create_task(ctx: &mut Ctx, body: Incoming) -> Result<Response<Body>, ApiError> {
     let identity = ctx.require_for_change().await?;
     let input = read_json(&ctx.parts, body, ctx.state.config()).await?;
+    let mut guard = idempotency::guard_for(&ctx.parts, "POST /api/tasks", &input, None)?;
     let mut fields = Fields::new(input)?;
-    fields.deny_unknown(TASK_FIELDS)?;
+    let mut known = TASK_FIELDS.to_vec();
+    known.push("unique_key");
+    fields.deny_unknown(&known)?;
+    guard.unique_key = fields.string("unique_key")?;
     let new = read_task_spec(&ctx.state, identity.email.as_str(), &mut fields)?;
-    let task = if new.depends_on.is_empty() {
-        ctx.state.creator().create(new).await?
+    let answer = if new.depends_on.is_empty() {
+        ctx.state.creator().create_guarded(new, guard).await?
     } else {
         // Not batched with other requests: a parent that is not found must fail this request
         // alone.
-        ensure_queue_room(ctx, &identity.email, 1).await?;
-        ctx.state.tasks().create(new).await?
+        admit_creation(ctx, &identity.email, 1).await?;
+        idempotency::settle(ctx.state.tasks().create_guarded(new, guard).await?)?
     };
-    tracing::info!(task_id = %task.id, task_type = %task.task_type, user = %identity.email, "task created");
-    let mut response = json_response(StatusCode::CREATED, &task);
+    let task = &answer.task;
+    if answer.created && !answer.replayed {
+        tracing::info!(task_id = %task.id, task_type = %task.task_type, user = %identity.email, "task created");
+    }
+    let mut response = json_response(answer.status(), task);
     if let Ok(location) = HeaderValue::from_str(&format!("/api/tasks/{}", task.id)) {
         response.headers_mut().insert(LOCATION, location);
     }
+    idempotency::mark_replayed(&mut response, answer.replayed);
     Ok(response)
 }
 
@@ -111,12 +121,34 @@ pub async fn retry_task(ctx: &mut Ctx, id: &str) -> Result<Response<Body>, ApiEr
     Ok(ok(&task))
 }
 
-/// Fails with 429 unless `owner` can take `adding` more unfinished tasks.
+/// Fails with 429 unless `owner` can take `adding` more unfinished tasks (their own queue cap
+/// where set, the server's otherwise).
 ///
 /// # Errors
 /// 429 with `Retry-After` when the queue is full; store errors otherwise.
 pub async fn ensure_queue_room(ctx: &Ctx, owner: &str, adding: u64) -> Result<(), ApiError> {
-    let max = ctx.state.config().max_queued_per_user;
+    let max = ctx
+        .state
+        .creator()
+        .limits()
+        .effective(owner)
+        .await?
+        .max_queued;
+    queue_room(ctx, owner, adding, max).await
+}
+
+/// The admission of a creation that does not go through the creator (a workflow, a task with
+/// parents): one creation from `owner`'s rate limit, then room for `adding` tasks in their
+/// queue.
+///
+/// # Errors
+/// 429 with `Retry-After` (`"limit": "rate"` or `"queue"`); store errors otherwise.
+pub async fn admit_creation(ctx: &Ctx, owner: &str, adding: u64) -> Result<(), ApiError> {
+    let limits = ctx.state.creator().limits().admit(owner).await?;
+    queue_room(ctx, owner, adding, limits.max_queued).await
+}
+
+async fn queue_room(ctx: &Ctx, owner: &str, adding: u64, max: u64) -> Result<(), ApiError> {
     let unfinished = ctx.state.tasks().count_unfinished(owner).await?;
     if unfinished.saturating_add(adding) > max {
         return Err(ApiError::queue_full(max, ctx.state.config().retry_after));

@@ -11,10 +11,11 @@ use serde_json::Value;
 use task_core::{NewWorkflow, Task, Workflow, WorkflowEdge, WorkflowNode};
 
 use super::task_spec::{read_task_spec, TASK_FIELDS};
-use super::tasks::ensure_queue_room;
+use super::tasks::admit_creation;
 use super::Ctx;
 use crate::auth::Identity;
 use crate::body::Body;
+use crate::idempotency;
 use crate::input::{read_json, Fields};
 use crate::response::{json_response, ok};
 use crate::ApiError;
@@ -52,14 +53,19 @@ struct WorkflowView {
 
 /// `POST /api/workflows`: `{"nodes": [{"key", <task spec>}...], "edges": [{"parent", "child",
 /// "run_on_failure"}...]}`, created all together or not at all; answers 201 with
-/// `{workflowId, tasks: {key: taskId}}`.
+/// `{workflowId, tasks: {key: taskId}}`. An `Idempotency-Key` header replays that answer for
+/// the same request instead of creating another workflow.
 pub async fn create_workflow(ctx: &mut Ctx, body: Incoming) -> Result<Response<Body>, ApiError> {
     let identity = ctx.require_for_change().await?;
     let input = read_json(&ctx.parts, body, ctx.state.config()).await?;
+    let guard = idempotency::guard_for(&ctx.parts, "POST /api/workflows", &input, None)?;
     let workflow = read_workflow(ctx, &identity, input)?;
-    ensure_queue_room(ctx, &identity.email, workflow.nodes.len() as u64).await?;
-    let (record, _) = ctx.state.tasks().create_workflow(workflow).await?;
-    tracing::info!(workflow_id = %record.id, nodes = record.nodes.len(), user = %identity.email, "workflow created");
+    admit_creation(ctx, &identity.email, workflow.nodes.len() as u64).await?;
+    let (record, replayed) =
+        idempotency::create_workflow(ctx.state.tasks().as_ref(), workflow, guard).await?;
+    if !replayed {
+        tracing::info!(workflow_id = %record.id, nodes = record.nodes.len(), user = %identity.email, "workflow created");
+    }
     let mut response = json_response(
         StatusCode::CREATED,
         &Created {
@@ -74,6 +80,7 @@ pub async fn create_workflow(ctx: &mut Ctx, body: Incoming) -> Result<Response<B
     if let Ok(location) = HeaderValue::from_str(&format!("/api/workflows/{}", record.id)) {
         response.headers_mut().insert(LOCATION, location);
     }
+    idempotency::mark_replayed(&mut response, replayed);
     Ok(response)
 }
 

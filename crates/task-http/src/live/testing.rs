@@ -87,6 +87,21 @@ impl TaskStore for FakeStore {
     async fn dependencies(&self, _id: &TaskId) -> task_store::Result<Vec<task_core::Dependency>> {
         unsupported()
     }
+
+    async fn create_guarded(
+        &self,
+        _new: NewTask,
+        _guard: task_store::CreateGuard,
+    ) -> task_store::Result<task_store::Guarded> {
+        unsupported()
+    }
+    async fn create_workflow_guarded(
+        &self,
+        _workflow: task_core::NewWorkflow,
+        _claim: task_store::IdempotencyClaim,
+    ) -> task_store::Result<task_store::GuardedWorkflow> {
+        unsupported()
+    }
     async fn get(&self, id: &TaskId) -> task_store::Result<Task> {
         self.gets.fetch_add(1, Ordering::SeqCst);
         let task = self.tasks.lock().unwrap().get(id).cloned();
@@ -125,6 +140,14 @@ impl TaskStore for FakeStore {
         unsupported()
     }
     async fn release(&self, _lease: &Lease) -> task_store::Result<Task> {
+        unsupported()
+    }
+    async fn postpone(
+        &self,
+        _lease: &Lease,
+        _until: UnixMillis,
+        _description: Option<String>,
+    ) -> task_store::Result<Task> {
         unsupported()
     }
     async fn rescue_expired(&self, _now: UnixMillis) -> task_store::Result<Vec<Task>> {
@@ -198,6 +221,7 @@ pub(crate) fn task(n: u32, user: &str, version: i64, status: TaskStatus) -> Task
         completed_at: terminal.then_some(4_000),
         waiting_for: 0,
         workflow_id: None,
+        priority: task_core::Priority::Normal,
     }
 }
 

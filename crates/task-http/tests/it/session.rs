@@ -36,10 +36,10 @@ async fn cookie_sessions_work_and_posts_need_a_matching_origin() {
     })
     .await;
     let cookie = login(&server).await;
-    let me = server.get("/api/me").cookie(&cookie).send().await;
+    let me = server.get("/api/me").cookie(&cookie).send().await.json();
     assert_eq!(
-        me.json(),
-        json!({"email": ALICE, "role": "user", "auth": "session"})
+        (&me["email"], &me["role"], &me["auth"]),
+        (&json!(ALICE), &json!("user"), &json!("session"))
     );
     let task = server.pending_task(&server.alice).await;
     let cancel = format!("/api/tasks/{}/cancel", task.id);

@@ -311,6 +311,21 @@ impl TaskStore for WrappedStore {
     async fn dependencies(&self, id: &TaskId) -> task_store::Result<Vec<task_core::Dependency>> {
         self.inner.dependencies(id).await
     }
+
+    async fn create_guarded(
+        &self,
+        new: NewTask,
+        guard: task_store::CreateGuard,
+    ) -> task_store::Result<task_store::Guarded> {
+        self.inner.create_guarded(new, guard).await
+    }
+    async fn create_workflow_guarded(
+        &self,
+        workflow: task_core::NewWorkflow,
+        claim: task_store::IdempotencyClaim,
+    ) -> task_store::Result<task_store::GuardedWorkflow> {
+        self.inner.create_workflow_guarded(workflow, claim).await
+    }
     async fn get(&self, id: &TaskId) -> task_store::Result<Task> {
         self.inner.get(id).await
     }
@@ -352,6 +367,14 @@ impl TaskStore for WrappedStore {
     }
     async fn release(&self, lease: &Lease) -> task_store::Result<Task> {
         self.inner.release(lease).await
+    }
+    async fn postpone(
+        &self,
+        lease: &Lease,
+        until: UnixMillis,
+        description: Option<String>,
+    ) -> task_store::Result<Task> {
+        self.inner.postpone(lease, until, description).await
     }
     async fn rescue_expired(&self, now: UnixMillis) -> task_store::Result<Vec<Task>> {
         self.inner.rescue_expired(now).await

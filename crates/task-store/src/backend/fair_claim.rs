@@ -3,8 +3,16 @@
 //!
 //! Backends feed the due tasks in due order (oldest first) to a [`FairPicker`] and stop as soon
 //! as it says it has seen enough, so a claim reads only a bounded number of rows.
+//!
+//! Priorities: a claim walks the priority bands highest first ([`Priority::CLAIM_ORDER`]), one
+//! picker per band for what is left of the claim; [`FairPicker::finish_counted`] carries each
+//! user's running count (plus what this claim gave them) into the next band, so the per-user cap
+//! holds across bands. A user's flood of high tasks thus gets at most its cap of workers, and
+//! the other users' normal tasks take the rest.
 
 use std::collections::HashMap;
+
+pub use task_core::Priority;
 
 /// Whether feeding more tasks can still change the pick.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,6 +122,22 @@ impl<K> FairPicker<K> {
         }
     }
 
+    /// [`FairPicker::finish`], plus the running counts the next band's picker starts from:
+    /// the counts this picker was given, with the claim's tasks added to their users.
+    pub fn finish_counted(mut self) -> (Vec<K>, HashMap<String, u64>) {
+        let mut running = std::mem::take(&mut self.running);
+        let limit = self.limit;
+        let mut queues: Vec<(String, std::vec::IntoIter<K>)> = self
+            .users
+            .into_iter()
+            .map(|u| (u.user_id, u.picks.into_iter()))
+            .collect();
+        let claim = round_robin(limit, &mut queues, |user| {
+            *running.entry(user.to_owned()).or_default() += 1;
+        });
+        (claim, running)
+    }
+
     /// The claim: round one takes each user's oldest task in the order users were seen, round
     /// two each user's second, and so on, up to `limit`.
     pub fn finish(self) -> Vec<K> {
@@ -147,9 +171,54 @@ impl<K> FairPicker<K> {
     }
 }
 
+/// Takes one key per user per round, in user order, up to `limit`; `taken` hears the user of
+/// each key taken.
+fn round_robin<K>(
+    limit: usize,
+    queues: &mut [(String, std::vec::IntoIter<K>)],
+    mut taken: impl FnMut(&str),
+) -> Vec<K> {
+    let mut claim = Vec::with_capacity(limit);
+    while claim.len() < limit {
+        let before = claim.len();
+        for (user, queue) in queues.iter_mut() {
+            if claim.len() == limit {
+                break;
+            }
+            if let Some(key) = queue.next() {
+                taken(user);
+                claim.push(key);
+            }
+        }
+        if claim.len() == before {
+            break;
+        }
+    }
+    claim
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counted_finish_carries_running_counts_to_the_next_band() {
+        let mut high = FairPicker::new(3, 2, HashMap::from([("b".to_owned(), 1)]));
+        for (user, key) in [("a", 1), ("a", 2), ("a", 3), ("b", 4)] {
+            high.offer(user, key);
+        }
+        let (claim, running) = high.finish_counted();
+        assert_eq!(claim, [1, 4, 2]);
+        assert_eq!(
+            running,
+            HashMap::from([("a".to_owned(), 2), ("b".to_owned(), 2)])
+        );
+        // Both users are at their cap, so the next band gives them nothing.
+        let mut normal = FairPicker::new(1, 2, running);
+        assert_eq!(normal.offer("a", 5), Offer::UserSaturated);
+        assert_eq!(normal.offer("c", 6), Offer::Done);
+        assert_eq!(normal.finish(), [6]);
+    }
 
     fn check(
         limit: usize,

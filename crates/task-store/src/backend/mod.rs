@@ -10,6 +10,8 @@
 //!   plus the checks a backend applies to its input (claims, descriptions, deletions, search).
 //! - [`graph`]: dependencies between tasks: creation with parents, releasing, cancelling and
 //!   re-arming children, over the [`GraphTx`](graph::GraphTx) a backend provides.
+//! - [`guarded`]: creation under an idempotency key or a unique key, over the
+//!   [`GuardTx`](guarded::GuardTx) a backend provides.
 //! - [`user_rules`]: the input checks and record shapes of users and tokens.
 //! - [`schedule_rules`]: new and updated schedules, their ids, and the checks on a firing.
 //! - [`fair_claim`]: the [`FairPicker`](fair_claim::FairPicker) that turns due tasks, offered
@@ -20,6 +22,7 @@
 pub mod clock;
 pub mod fair_claim;
 pub mod graph;
+pub mod guarded;
 pub mod lease_token;
 pub mod rules;
 pub mod schedule_rules;

@@ -51,6 +51,7 @@ pub fn new_task(new: NewTask, now: UnixMillis) -> Result<Task> {
         completed_at: None,
         waiting_for: 0,
         workflow_id: None,
+        priority: new.priority,
     })
 }
 
@@ -294,6 +295,26 @@ pub fn release(task: &Task, lease: &Lease, now: UnixMillis) -> Result<Task> {
     }
     clear_lease(&mut next);
     touch(&mut next, now);
+    Ok(next)
+}
+
+/// A claimed task held back by an upstream that asked to wait (a provider's 429 with
+/// `Retry-After`): `pending`, due at `until`, the attempt not counted (`attempt - 1`), progress
+/// 0, lease cleared, `description` saying why. A task whose cancel was requested is cancelled.
+pub fn postpone(
+    task: &Task,
+    lease: &Lease,
+    until: UnixMillis,
+    description: Option<String>,
+    now: UnixMillis,
+) -> Result<Task> {
+    let mut next = release(task, lease, now)?;
+    if next.status == TaskStatus::Pending {
+        next.run_at = until.max(now);
+        if description.is_some() {
+            next.description = description;
+        }
+    }
     Ok(next)
 }
 

@@ -7,7 +7,9 @@ use task_core::{Dependency, Task, TaskId, Workflow};
 
 use super::{MemoryStore, State, StoredTask};
 use crate::backend::graph::{GraphTx, WorkflowTx};
-use crate::{Result, TaskChange};
+use crate::backend::guarded::GuardTx;
+use crate::guard::StoredIdempotency;
+use crate::{Result, StoreError, TaskChange};
 
 /// One operation on the state: its writes go straight to the maps (the lock is held), its
 /// changes wait in `changes` until [`MemoryStore::transact`] publishes them.
@@ -75,6 +77,51 @@ impl WorkflowTx for MemoryTx<'_> {
             .workflows
             .insert(workflow.id.clone(), workflow.clone());
         Ok(())
+    }
+}
+
+impl GuardTx for MemoryTx<'_> {
+    fn idempotency(&mut self, user: &str, key: &str) -> Result<Option<StoredIdempotency>> {
+        Ok(self
+            .state
+            .idempotency
+            .get(&(user.to_owned(), key.to_owned()))
+            .cloned())
+    }
+
+    fn record_idempotency(
+        &mut self,
+        user: &str,
+        key: &str,
+        record: &StoredIdempotency,
+    ) -> Result<()> {
+        self.state
+            .idempotency
+            .insert((user.to_owned(), key.to_owned()), record.clone());
+        Ok(())
+    }
+
+    fn unique_key(&mut self, user: &str, key: &str) -> Result<Option<TaskId>> {
+        Ok(self
+            .state
+            .unique_keys
+            .get(&(user.to_owned(), key.to_owned()))
+            .cloned())
+    }
+
+    fn record_unique_key(&mut self, user: &str, key: &str, task: &TaskId) -> Result<()> {
+        self.state
+            .unique_keys
+            .insert((user.to_owned(), key.to_owned()), task.clone());
+        Ok(())
+    }
+
+    fn workflow(&mut self, id: &str) -> Result<Workflow> {
+        self.state
+            .workflows
+            .get(id)
+            .cloned()
+            .ok_or(StoreError::NotFound)
     }
 }
 

@@ -13,8 +13,10 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use task_core::{Task, TaskId, Workflow};
 
+use crate::guard::StoredIdempotency;
 use crate::schedules::{RunKind, Schedule};
 use crate::users::{TokenRecord, User};
+use crate::UserLimits;
 use crate::{ChangeFeed, EventFeed, TaskEvent, DEFAULT_FEED_CAPACITY};
 
 /// An in-memory [`crate::TaskStore`] and [`crate::UserStore`]. Cloning is cheap and shares the
@@ -47,6 +49,12 @@ struct State {
     schedules: HashMap<String, Schedule>,
     /// Each schedule's runs, in the order they were recorded.
     schedule_runs: HashMap<String, Vec<StoredRun>>,
+    /// Idempotency records by (user, key).
+    idempotency: HashMap<(String, String), StoredIdempotency>,
+    /// The task each (user, unique key) last created.
+    unique_keys: HashMap<(String, String), TaskId>,
+    /// Users' own limits by email.
+    limits: HashMap<String, UserLimits>,
 }
 
 #[derive(Debug, Clone)]

@@ -9,13 +9,14 @@ use task_core::{Dependency, NewTask, NewWorkflow, Task, TaskId, TaskStatus, Unix
 
 use super::{MemoryStore, State, StoredTask};
 use crate::backend::clock::now_millis;
-use crate::backend::fair_claim::{FairPicker, Offer};
+use crate::backend::fair_claim::{FairPicker, Offer, Priority};
 use crate::backend::graph::{self, GraphTx};
+use crate::backend::guarded;
 use crate::backend::lease_token::new_lease_token;
 use crate::backend::rules;
 use crate::{
-    ChangeReceiver, ClaimRequest, Failure, Lease, ListQuery, Result, StatusCount, StoreError,
-    TaskChange, TaskPage, TaskStore,
+    ChangeReceiver, ClaimRequest, CreateGuard, Failure, Guarded, GuardedWorkflow, IdempotencyClaim,
+    Lease, ListQuery, Result, StatusCount, StoreError, TaskChange, TaskPage, TaskStore,
 };
 
 impl MemoryStore {
@@ -89,28 +90,38 @@ fn due_tasks<'a>(state: &'a State, request: &ClaimRequest) -> Vec<&'a StoredTask
     due
 }
 
+/// The claim: the priority bands highest first, each picked like SQLite's (see
+/// `backend::fair_claim`).
 fn pick(state: &State, request: &ClaimRequest) -> Vec<TaskId> {
     let due = due_tasks(state, request);
-    let Some(max_running) = request.max_running_per_user else {
-        return due
-            .into_iter()
-            .take(request.limit)
-            .map(|stored| stored.task.id.clone())
-            .collect();
-    };
     let mut running: HashMap<String, u64> = HashMap::new();
     for stored in state.tasks.values() {
         if stored.task.status == TaskStatus::Processing {
             *running.entry(stored.task.user_id.clone()).or_default() += 1;
         }
     }
-    let mut picker = FairPicker::new(request.limit, max_running, running);
-    for stored in due {
-        if picker.offer(&stored.task.user_id, stored.task.id.clone()) == Offer::Done {
+    let mut claim = Vec::with_capacity(request.limit);
+    for priority in Priority::CLAIM_ORDER {
+        let wanted = request.limit - claim.len();
+        if wanted == 0 {
             break;
         }
+        let band = due.iter().filter(|stored| stored.task.priority == priority);
+        let Some(max_running) = request.max_running_per_user else {
+            claim.extend(band.take(wanted).map(|stored| stored.task.id.clone()));
+            continue;
+        };
+        let mut picker = FairPicker::new(wanted, max_running, std::mem::take(&mut running));
+        for stored in band {
+            if picker.offer(&stored.task.user_id, stored.task.id.clone()) == Offer::Done {
+                break;
+            }
+        }
+        let (picked, counts) = picker.finish_counted();
+        claim.extend(picked);
+        running = counts;
     }
-    picker.finish()
+    claim
 }
 
 #[async_trait]
@@ -151,6 +162,20 @@ impl TaskStore for MemoryStore {
                 run_on_failure,
             })
             .collect())
+    }
+
+    async fn create_guarded(&self, new: NewTask, guard: CreateGuard) -> Result<Guarded> {
+        let now = now_millis();
+        self.transact(|tx| guarded::create_guarded(tx, new, &guard, now))
+    }
+
+    async fn create_workflow_guarded(
+        &self,
+        workflow: NewWorkflow,
+        claim: IdempotencyClaim,
+    ) -> Result<GuardedWorkflow> {
+        let now = now_millis();
+        self.transact(|tx| guarded::create_workflow_guarded(tx, workflow, &claim, now))
     }
 
     async fn get(&self, id: &TaskId) -> Result<Task> {
@@ -275,6 +300,18 @@ impl TaskStore for MemoryStore {
     async fn release(&self, lease: &Lease) -> Result<Task> {
         let now = now_millis();
         self.update_leased(lease, |task| rules::release(task, lease, now))
+    }
+
+    async fn postpone(
+        &self,
+        lease: &Lease,
+        until: UnixMillis,
+        description: Option<String>,
+    ) -> Result<Task> {
+        let now = now_millis();
+        self.update_leased(lease, |task| {
+            rules::postpone(task, lease, until, description, now)
+        })
     }
 
     async fn rescue_expired(&self, now: UnixMillis) -> Result<Vec<Task>> {

@@ -7,7 +7,7 @@ use super::{MemoryStore, StoredToken};
 use crate::backend::clock::now_millis;
 use crate::backend::user_rules::{is_live, token_record, validate_email, validate_token};
 use crate::users::{NewToken, Role, TokenRecord, User, UserStore};
-use crate::{Result, StoreError};
+use crate::{Result, StoreError, UserLimits};
 
 #[async_trait]
 impl UserStore for MemoryStore {
@@ -98,6 +98,24 @@ impl UserStore for MemoryStore {
             .remove(id)
             .map(|_| ())
             .ok_or(StoreError::NotFound)
+    }
+
+    async fn get_user_limits(&self, email: &str) -> Result<UserLimits> {
+        let state = self.state();
+        if !state.users.contains_key(email) {
+            return Err(StoreError::NotFound);
+        }
+        Ok(state.limits.get(email).copied().unwrap_or_default())
+    }
+
+    async fn set_user_limits(&self, email: &str, limits: UserLimits) -> Result<()> {
+        limits.validate()?;
+        let mut state = self.state();
+        if !state.users.contains_key(email) {
+            return Err(StoreError::NotFound);
+        }
+        state.limits.insert(email.to_owned(), limits);
+        Ok(())
     }
 
     async fn delete_token_by_hash(&self, hash: &str) -> Result<()> {

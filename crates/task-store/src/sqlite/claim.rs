@@ -1,5 +1,8 @@
 //! Claiming due tasks in SQLite: which rows to take, then taking them.
 //!
+//! A claim walks the priority bands highest first; each band is one range of the due index
+//! (which leads with the priority) and is picked as below, for what is left of the claim.
+//!
 //! Without per-user fairness the claim reads the first `limit` entries of the due index.
 //!
 //! With it, a bounded window of the due index streams into a [`FairPicker`]. That settles the
@@ -16,7 +19,7 @@ use rusqlite::{Connection, Row};
 
 use super::error::map_sqlite_error;
 use super::rows::{task_columns, task_from_row};
-use crate::backend::fair_claim::{FairPicker, Offer};
+use crate::backend::fair_claim::{FairPicker, Offer, Priority};
 use crate::backend::lease_token::new_lease_token;
 use crate::backend::rules;
 use crate::{ClaimRequest, Result, StoreError, TaskChange};
@@ -27,13 +30,13 @@ use task_core::Task;
 const WINDOW_BASE: usize = 128;
 
 pub(super) const OLDEST_DUE: &str = "SELECT rowid FROM background_tasks \
-     WHERE status = 'pending' AND run_at <= ?1 \
+     WHERE status = 'pending' AND priority = ?4 AND run_at <= ?1 \
        AND (?2 IS NULL OR task_type IN (SELECT value FROM json_each(?2))) \
      ORDER BY run_at, created_at, user_id, task_type, rowid LIMIT ?3";
 
 pub(super) const DUE_WINDOW: &str = "SELECT rowid, run_at, created_at, user_id, task_type \
      FROM background_tasks \
-     WHERE status = 'pending' AND run_at <= ?1 \
+     WHERE status = 'pending' AND priority = ?4 AND run_at <= ?1 \
        AND (?2 IS NULL OR task_type IN (SELECT value FROM json_each(?2))) \
      ORDER BY run_at, created_at, user_id, task_type, rowid LIMIT ?3";
 
@@ -43,10 +46,10 @@ pub(super) const NEXT_USER: &str = "SELECT user_id \
      WHERE status IN ('pending', 'processing') AND user_id > ?1 \
      ORDER BY user_id LIMIT 1";
 
-/// A user's next due tasks after a due-index position, in due order.
+/// A user's next due tasks of one band after a due-index position, in due order.
 pub(super) const USER_DUE: &str = "SELECT rowid, run_at, created_at, user_id, task_type \
      FROM background_tasks INDEXED BY idx_background_tasks_unfinished \
-     WHERE status IN ('pending', 'processing') AND user_id = ?1 \
+     WHERE status IN ('pending', 'processing') AND user_id = ?1 AND priority = ?10 \
        AND status = 'pending' AND run_at <= ?2 \
        AND (?3 IS NULL OR task_type IN (SELECT value FROM json_each(?3))) \
        AND (run_at, created_at, user_id, task_type, rowid) > (?4, ?5, ?6, ?7, ?8) \
@@ -99,20 +102,53 @@ pub(super) fn claim(
                 .map_err(|e| StoreError::Backend(format!("encoding JSON: {e}")))?,
         )
     };
-    let rowids = match request.max_running_per_user {
-        None => oldest_due(conn, request, types.as_deref())?,
-        Some(max_running) => fair_pick(conn, request, max_running, types.as_deref())?,
+    let mut rowids = Vec::with_capacity(request.limit);
+    let mut running = match request.max_running_per_user {
+        Some(_) => Some(running_per_user(conn)?),
+        None => None,
     };
+    for band in Priority::CLAIM_ORDER {
+        let wanted = request.limit - rowids.len();
+        if wanted == 0 {
+            break;
+        }
+        let band = Band {
+            priority: band.rank(),
+            limit: wanted,
+        };
+        match (request.max_running_per_user, running.take()) {
+            (Some(max_running), Some(counts)) => {
+                let picker = FairPicker::new(wanted, max_running, counts);
+                let (picked, counts) =
+                    fair_pick(conn, request, &band, picker, types.as_deref())?.finish_counted();
+                rowids.extend(picked);
+                running = Some(counts);
+            }
+            _ => rowids.extend(oldest_due(conn, request, &band, types.as_deref())?),
+        }
+    }
     take(conn, request, &rowids, changes)
 }
 
-fn oldest_due(conn: &Connection, request: &ClaimRequest, types: Option<&str>) -> Result<Vec<i64>> {
-    let limit = i64::try_from(request.limit).unwrap_or(i64::MAX);
+/// One priority band of a claim: its stored rank and how many tasks are still wanted.
+struct Band {
+    priority: i16,
+    limit: usize,
+}
+
+fn oldest_due(
+    conn: &Connection,
+    request: &ClaimRequest,
+    band: &Band,
+    types: Option<&str>,
+) -> Result<Vec<i64>> {
+    let limit = i64::try_from(band.limit).unwrap_or(i64::MAX);
     let mut statement = conn.prepare_cached(OLDEST_DUE).map_err(map_sqlite_error)?;
     let rows = statement
-        .query_map(rusqlite::params![request.now, types, limit], |row| {
-            row.get(0)
-        })
+        .query_map(
+            rusqlite::params![request.now, types, limit, band.priority],
+            |row| row.get(0),
+        )
         .map_err(map_sqlite_error)?;
     rows.collect::<rusqlite::Result<Vec<i64>>>()
         .map_err(map_sqlite_error)
@@ -121,18 +157,18 @@ fn oldest_due(conn: &Connection, request: &ClaimRequest, types: Option<&str>) ->
 fn fair_pick(
     conn: &Connection,
     request: &ClaimRequest,
-    max_running: u32,
+    band: &Band,
+    mut picker: FairPicker<i64>,
     types: Option<&str>,
-) -> Result<Vec<i64>> {
-    let mut picker = FairPicker::new(request.limit, max_running, running_per_user(conn)?);
-    let window = WINDOW_BASE + 4 * request.limit;
-    let Some(position) = read_window(conn, request, types, window, &mut picker)? else {
-        return Ok(picker.finish());
+) -> Result<FairPicker<i64>> {
+    let window = WINDOW_BASE + 4 * band.limit;
+    let Some(position) = read_window(conn, request, band, types, window, &mut picker)? else {
+        return Ok(picker);
     };
 
     // The window was full of a few users. Users already seen may take more, from after it.
     for (user_id, wanted) in picker.wanting() {
-        for key in user_due(conn, request, types, &user_id, &position, wanted)? {
+        for key in user_due(conn, request, band, types, &user_id, &position, wanted)? {
             picker.offer(&user_id, key.rowid);
         }
     }
@@ -142,7 +178,7 @@ fn fair_pick(
     while let Some(user_id) = next_user(conn, &after)? {
         if !picker.knows(&user_id) && !picker.is_capped(&user_id) {
             let room = picker.room(&user_id);
-            let due = user_due(conn, request, types, &user_id, &position, room)?;
+            let due = user_due(conn, request, band, types, &user_id, &position, room)?;
             if let Some(head) = due.first() {
                 heads.push((head.clone(), due));
             }
@@ -153,11 +189,11 @@ fn fair_pick(
     for (_, due) in heads {
         for key in due {
             if picker.offer(&key.user_id, key.rowid) == Offer::Done {
-                return Ok(picker.finish());
+                return Ok(picker);
             }
         }
     }
-    Ok(picker.finish())
+    Ok(picker)
 }
 
 /// Offers up to `window` due-index entries to `picker`. Returns the position of the last one
@@ -165,6 +201,7 @@ fn fair_pick(
 fn read_window(
     conn: &Connection,
     request: &ClaimRequest,
+    band: &Band,
     types: Option<&str>,
     window: usize,
     picker: &mut FairPicker<i64>,
@@ -174,7 +211,8 @@ fn read_window(
         .query(rusqlite::params![
             request.now,
             types,
-            i64::try_from(window).unwrap_or(i64::MAX)
+            i64::try_from(window).unwrap_or(i64::MAX),
+            band.priority
         ])
         .map_err(map_sqlite_error)?;
     let mut read = 0;
@@ -205,6 +243,7 @@ fn next_user(conn: &Connection, after: &str) -> Result<Option<String>> {
 fn user_due(
     conn: &Connection,
     request: &ClaimRequest,
+    band: &Band,
     types: Option<&str>,
     user_id: &str,
     after: &DueKey,
@@ -223,6 +262,7 @@ fn user_due(
                 after.task_type,
                 after.rowid,
                 i64::try_from(limit).unwrap_or(i64::MAX),
+                band.priority,
             ],
             DueKey::read,
         )

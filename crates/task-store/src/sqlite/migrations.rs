@@ -9,7 +9,7 @@ use crate::backend::clock::now_millis;
 use crate::migrate::{self, legacy, LedgerLayout, MigrationSet, Recorded};
 use crate::StoreError;
 
-/// The tasks, users and tokens tables, the tasks' event logs, the schedules and the workflows: the set this store applies when it opens.
+/// The tasks, users and tokens tables, the tasks' event logs, the schedules, the workflows, the guarded-creation keys, the users' own limits and task priorities: the set this store applies when it opens.
 pub static MIGRATIONS: MigrationSet = crate::migration_set!(
     "tasks",
     "migrations/sqlite",
@@ -18,7 +18,10 @@ pub static MIGRATIONS: MigrationSet = crate::migration_set!(
         "0002_users_tokens",
         "0003_task_events",
         "0004_schedules",
-        "0005_workflows"
+        "0005_workflows",
+        "0006_idempotency",
+        "0007_user_limits",
+        "0008_priorities"
     ]
 );
 

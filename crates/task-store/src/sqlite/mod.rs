@@ -14,6 +14,7 @@ mod connection;
 mod error;
 mod events;
 mod graph;
+mod guarded;
 mod list;
 mod migrations;
 #[cfg(test)]

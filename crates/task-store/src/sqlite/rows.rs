@@ -4,7 +4,7 @@
 use rusqlite::types::Type;
 use rusqlite::{Connection, OptionalExtension, Row};
 use serde_json::Value;
-use task_core::{Task, TaskId, TaskStatus};
+use task_core::{Priority, Task, TaskId, TaskStatus};
 
 use super::error::map_sqlite_error;
 use crate::{Result, StoreError};
@@ -18,7 +18,7 @@ macro_rules! task_columns {
         "id, user_id, task_type, status, label, description, progress, total, result, error, \
          params, attempt, max_attempts, run_at, lease_owner, lease_token, lease_expires_at, \
          cancel_requested, version, created_at, updated_at, started_at, completed_at, \
-         waiting_for, workflow_id"
+         waiting_for, workflow_id, priority"
     };
 }
 pub(crate) use task_columns;
@@ -69,6 +69,7 @@ pub(crate) fn task_from_row(row: &Row<'_>) -> rusqlite::Result<Task> {
         completed_at: row.get(22)?,
         waiting_for: row.get(23)?,
         workflow_id: row.get(24)?,
+        priority: Priority::from_rank(row.get(25)?).map_err(|e| conversion(25, e))?,
     })
 }
 
@@ -97,7 +98,7 @@ pub(crate) fn insert_task(conn: &Connection, task: &Task) -> Result<()> {
             "INSERT INTO background_tasks (",
             task_columns!(),
             ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, \
-             ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25)"
+             ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26)"
         ))
         .map_err(map_sqlite_error)?;
     statement
@@ -127,6 +128,7 @@ pub(crate) fn insert_task(conn: &Connection, task: &Task) -> Result<()> {
             task.completed_at,
             task.waiting_for,
             task.workflow_id,
+            task.priority.rank(),
         ])
         .map_err(map_sqlite_error)?;
     Ok(())

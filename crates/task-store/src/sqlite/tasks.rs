@@ -18,10 +18,11 @@ use super::rows::{insert_task, json_text, select_task, task_columns, task_from_r
 use super::{claim, list, SqliteStore};
 use crate::backend::clock::now_millis;
 use crate::backend::graph::{self, GraphTx};
+use crate::backend::guarded;
 use crate::backend::rules;
 use crate::{
-    ChangeReceiver, ClaimRequest, Failure, Lease, ListQuery, Result, StatusCount, StoreError,
-    TaskChange, TaskPage, TaskStore,
+    ChangeReceiver, ClaimRequest, CreateGuard, Failure, Guarded, GuardedWorkflow, IdempotencyClaim,
+    Lease, ListQuery, Result, StatusCount, StoreError, TaskChange, TaskPage, TaskStore,
 };
 
 /// Deletes the oldest finished tasks; SQLite reads them off the `completed_at` index.
@@ -154,6 +155,27 @@ impl TaskStore for SqliteStore {
         let id = id.clone();
         self.read(move |conn| super::graph::dependencies(conn, &id))
             .await
+    }
+
+    async fn create_guarded(&self, new: NewTask, guard: CreateGuard) -> Result<Guarded> {
+        let now = now_millis();
+        self.write(move |conn, changes| {
+            guarded::create_guarded(&mut SqliteTx { conn, changes }, new, &guard, now)
+        })
+        .await
+    }
+
+    async fn create_workflow_guarded(
+        &self,
+        workflow: NewWorkflow,
+        claim: IdempotencyClaim,
+    ) -> Result<GuardedWorkflow> {
+        let now = now_millis();
+        workflow.plan()?;
+        self.write(move |conn, changes| {
+            guarded::create_workflow_guarded(&mut SqliteTx { conn, changes }, workflow, &claim, now)
+        })
+        .await
     }
 
     async fn get(&self, id: &TaskId) -> Result<Task> {
@@ -340,6 +362,26 @@ impl TaskStore for SqliteStore {
                 StoreError::LeaseLost,
                 changes,
                 |task| rules::release(task, &lease, now),
+            )
+        })
+        .await
+    }
+
+    async fn postpone(
+        &self,
+        lease: &Lease,
+        until: UnixMillis,
+        description: Option<String>,
+    ) -> Result<Task> {
+        let lease = lease.clone();
+        let now = now_millis();
+        self.write(move |conn, changes| {
+            read_modify_write(
+                conn,
+                &lease.task_id,
+                StoreError::LeaseLost,
+                changes,
+                |task| rules::postpone(task, &lease, until, description, now),
             )
         })
         .await

@@ -9,7 +9,7 @@ use super::SqliteStore;
 use crate::backend::clock::now_millis;
 use crate::backend::user_rules::{is_live, token_record, validate_email, validate_token};
 use crate::users::{NewToken, Role, TokenKind, TokenRecord, User, UserStore};
-use crate::{Result, StoreError};
+use crate::{Result, StoreError, UserLimits};
 
 const USER_COLUMNS: &str = "email, role, created_at";
 const TOKEN_COLUMNS: &str = "id, user_email, kind, label, created_at, expires_at";
@@ -185,6 +185,58 @@ impl UserStore for SqliteStore {
             } else {
                 Ok(())
             }
+        })
+        .await
+    }
+
+    async fn get_user_limits(&self, email: &str) -> Result<UserLimits> {
+        let email = email.to_owned();
+        self.read(move |conn| {
+            let columns = conn
+                .prepare_cached(
+                    "SELECT l.rate_count, l.rate_period_ms, l.burst, l.max_running, l.max_queued \
+                     FROM users u LEFT JOIN user_limits l ON l.email = u.email WHERE u.email = ?1",
+                )
+                .and_then(|mut statement| {
+                    statement
+                        .query_row([email], |row| {
+                            Ok([
+                                row.get(0)?,
+                                row.get(1)?,
+                                row.get(2)?,
+                                row.get(3)?,
+                                row.get(4)?,
+                            ])
+                        })
+                        .optional()
+                })
+                .map_err(map_sqlite_error)?
+                .ok_or(StoreError::NotFound)?;
+            Ok(UserLimits::from_columns(columns)?)
+        })
+        .await
+    }
+
+    async fn set_user_limits(&self, email: &str, limits: UserLimits) -> Result<()> {
+        limits.validate()?;
+        let email = email.to_owned();
+        self.write(move |conn, _changes| {
+            if select_user(conn, &email)?.is_none() {
+                return Err(StoreError::NotFound);
+            }
+            let [count, period, burst, running, queued] = limits.to_columns();
+            conn.prepare_cached(
+                "INSERT OR REPLACE INTO user_limits \
+                 (email, rate_count, rate_period_ms, burst, max_running, max_queued) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )
+            .and_then(|mut statement| {
+                statement.execute(rusqlite::params![
+                    email, count, period, burst, running, queued
+                ])
+            })
+            .map(drop)
+            .map_err(map_sqlite_error)
         })
         .await
     }

@@ -65,12 +65,22 @@ macro_rules! task_conformance_suite {
                 failure_cancels_dependents_and_retry_rearms_them,
                 cancel_propagates_and_run_anyway_edges_recount,
                 cancelling_a_workflow_cancels_unfinished_nodes,
+                idempotency_keys_replay_the_first_answer,
+                idempotency_keys_expire_after_their_window,
+                unique_keys_return_the_unfinished_task,
+                guarded_creates_validate_and_combine,
+                guarded_creates_wait_for_parents,
+                postpone_delays_without_using_an_attempt,
+                claims_take_higher_priorities_first,
+                priorities_keep_per_user_fairness,
+                idempotent_workflows_replay_the_first,
             ],
             multi: [
                 concurrent_last_parents_release_a_child_once,
                 concurrent_claimers_never_share_a_task,
                 concurrent_writers_publish_in_commit_order,
                 concurrent_worker_writes_are_refused_alone,
+                concurrent_idempotent_creates_make_one_task,
             ]
         );
     };
@@ -91,6 +101,8 @@ macro_rules! user_conformance_suite {
                 tokens_are_found_until_they_expire,
                 tokens_are_revoked_and_deleted,
                 token_inserts_are_checked,
+                user_limits_round_trip,
+                user_limits_are_checked,
             ],
             multi: []
         );

@@ -435,6 +435,39 @@ pub async fn release_gives_the_attempt_back(store: Store) {
     assert_eq!(again.attempt, 1, "the released attempt did not count");
 }
 
+/// `postpone` holds a task back until a time without counting the attempt, says why in its
+/// description, and is fenced by the lease; a cancel-requested task is cancelled instead.
+pub async fn postpone_delays_without_using_an_attempt(store: Store) {
+    let (running, lease) = drive(&store, "postpone", Start::Processing).await;
+    let until = now_ms() + 60_000;
+    let why = "waiting for provider openai (rate limited until 14:02:10)";
+    let held = store
+        .postpone(&lease, until, Some(why.to_owned()))
+        .await
+        .expect("postpone");
+    assert_eq!(held.status, TaskStatus::Pending);
+    assert_eq!((held.attempt, held.run_at), (0, until));
+    assert_eq!(held.description.as_deref(), Some(why));
+    assert!(held.lease_token.is_none());
+    assert_eq!(held.version, running.version + 1);
+    assert!(
+        store
+            .claim(&claim_request("w", 10, "postpone"))
+            .await
+            .expect("claim")
+            .is_empty(),
+        "not due before `until`"
+    );
+    expect_err(
+        store.postpone(&lease, until, None).await,
+        "a stale lease",
+        |e| matches!(e, StoreError::LeaseLost),
+    );
+    let (_, lease) = drive(&store, "postpone-cancel", Start::CancelRequested).await;
+    let cancelled = store.postpone(&lease, until, None).await.expect("postpone");
+    assert_eq!(cancelled.status, TaskStatus::Cancelled);
+}
+
 /// A task whose cancel was requested never goes back to the queue: releasing it, failing it
 /// retryably or rescuing it cancels it.
 pub async fn cancel_requested_tasks_are_never_requeued(store: Store) {

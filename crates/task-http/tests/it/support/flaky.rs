@@ -69,6 +69,23 @@ impl TaskStore for Flaky {
         self.check()?;
         self.inner.dependencies(id).await
     }
+
+    async fn create_guarded(
+        &self,
+        new: NewTask,
+        guard: task_store::CreateGuard,
+    ) -> Result<task_store::Guarded, StoreError> {
+        self.check()?;
+        self.inner.create_guarded(new, guard).await
+    }
+    async fn create_workflow_guarded(
+        &self,
+        workflow: task_core::NewWorkflow,
+        claim: task_store::IdempotencyClaim,
+    ) -> Result<task_store::GuardedWorkflow, StoreError> {
+        self.check()?;
+        self.inner.create_workflow_guarded(workflow, claim).await
+    }
     async fn get(&self, id: &TaskId) -> Result<Task, StoreError> {
         self.check()?;
         self.inner.get(id).await
@@ -119,6 +136,15 @@ impl TaskStore for Flaky {
     async fn release(&self, lease: &Lease) -> Result<Task, StoreError> {
         self.check()?;
         self.inner.release(lease).await
+    }
+    async fn postpone(
+        &self,
+        lease: &Lease,
+        until: UnixMillis,
+        description: Option<String>,
+    ) -> Result<Task, StoreError> {
+        self.check()?;
+        self.inner.postpone(lease, until, description).await
     }
     async fn rescue_expired(&self, now: UnixMillis) -> Result<Vec<Task>, StoreError> {
         self.check()?;
