@@ -39,8 +39,10 @@ pub const USER_CHANNEL_CAPACITY: usize = 128;
 pub const EVERYONE_CHANNEL_CAPACITY: usize = 1024;
 /// Partial outputs buffered per watched task before a subscriber that does not keep up re-reads
 /// the task's event log. Shared by the task's subscribers; a generation stores a few dozen
-/// partials over seconds, so a reader this far behind is rare.
-pub const PARTIAL_CHANNEL_CAPACITY: usize = 16;
+/// partials over seconds, so a reader this far behind is rare. Small because the buffer exists
+/// for every watched task whose streams carry partials, idle ones included (about 40 bytes a
+/// slot), while falling behind costs only one read of the log.
+pub const PARTIAL_CHANNEL_CAPACITY: usize = 8;
 
 /// What a task's partial channel carries: the next partial, or `None` when the hub itself
 /// missed events of the log's feed and every subscriber must re-read the log.
