@@ -210,7 +210,8 @@ impl LiveHub {
         lock(&self.tasks).len()
     }
 
-    /// How many times the hub fell behind the change feed and re-read the watched tasks.
+    /// How many times the hub fell behind the change feed (and re-read the watched tasks) or
+    /// the task event feed (and had every partial subscriber re-read the log).
     pub fn lag_recoveries(&self) -> u64 {
         self.lag_recoveries.load(Ordering::Relaxed)
     }
