@@ -1,7 +1,7 @@
 /**
  * @file Live updates over one WebSocket in Chromium: the dashboards (`/tasks` and
  * `/superuser/tasks`) carry every subscription of the page over a single `/api/ws` connection and
- * open no SSE stream (a generation followed with its partial output excepted: `partial` events are SSE-only); when the upgrade fails, the same pages fall back to SSE by themselves and
+ * open no SSE stream; when the upgrade fails, the same pages fall back to SSE by themselves and
  * still update live.
  */
 
@@ -84,7 +84,7 @@ async function generate(page, category) {
 }
 
 describe('live updates over WebSocket', () => {
-  it('/tasks follows the list over one WebSocket, the generation over SSE for its partial output', async () => {
+  it('/tasks follows a generation (with its questions as they arrive) and the list over one WebSocket', async () => {
     await withPage(browser, 'websocket tasks', async (watched) => {
       const { page } = watched;
       const seen = watchTransports(page);
@@ -92,12 +92,24 @@ describe('live updates over WebSocket', () => {
       await generate(page, 'Geografi');
       const live = seen.sockets.filter((socket) => new URL(socket.url).pathname === '/api/ws');
       assert.equal(live.length, 1, `one WebSocket for the page: ${JSON.stringify(seen.sockets.map((s) => s.url))}`);
-      // `partial` events (the questions as they arrive) are SSE-only, so the generation that
-      // shows them is the one stream left on SSE.
-      assert.deepEqual(seen.sse, ['/api/subscribeToTask'], 'only the generation with its partial output is on SSE');
+      assert.deepEqual(seen.sse, [], 'no SSE stream was opened');
       const messages = live[0].received.map((text) => JSON.parse(text));
       const subscribed = messages.filter((message) => message.type === 'subscribed');
-      assert.ok(subscribed.length >= 1, 'the list is on the socket');
+      assert.ok(subscribed.length >= 2, 'the list and the generation share the socket');
+      assert.ok(
+        messages.some((message) => message.type === 'event' && message.event.type === 'complete'),
+        'the completion arrived over the socket',
+      );
+      const partials = messages.filter((message) => message.type === 'event' && message.event.type === 'partial');
+      assert.deepEqual(
+        partials.map((message) => message.event.index),
+        [0, 1, 2, 3, 4],
+        'each question arrived over the socket as a partial, in order',
+      );
+      assert.ok(
+        partials.every((message, n) => message.seq === n + 1 && typeof message.version === 'number'),
+        'partials carry their position (version and seq) for resuming',
+      );
       assert.deepEqual(watched.problems, []);
     });
   });

@@ -130,6 +130,31 @@ describe('client/ws.js', () => {
     assert.deepEqual(fellBack, []);
   });
 
+  it('hands partials on with their <version>.<seq> id and resumes from both after a drop', (t) => {
+    t.mock.timers.enable({ apis: ['setTimeout'] });
+    ScriptedSocket.made = [];
+    const live = createLiveSocket({ url: 'ws://x/api/ws', WebSocket: ScriptedSocket, fallback: () => ({ close() {} }) });
+    const task = recorder();
+    live.open('/api/subscribeToTask?taskId=task_1', task.handlers);
+    const [socket] = ScriptedSocket.made;
+    socket.open();
+    socket.receive({ type: 'subscribed', id: 's1' });
+    socket.receive({ type: 'event', id: 's1', version: 2, event: { type: 'update', task: { id: 'task_1' } } });
+    const partial = { type: 'partial', taskId: 'task_1', item: { text: 'Q?' }, index: 0 };
+    socket.receive({ type: 'event', id: 's1', version: 2, seq: 1, event: partial });
+    socket.receive({ type: 'event', id: 's1', version: 3, seq: 1, event: { type: 'update', task: { id: 'task_1' } } });
+    assert.deepEqual(task.log.slice(1).map((/** @type {any} */ entry) => entry.id), ['2', '2.1', '3.1']);
+    assert.deepEqual(task.log[2].data, partial);
+
+    socket.drop();
+    t.mock.timers.tick(WS_RETRY_MS);
+    const again = ScriptedSocket.made[1];
+    again.open();
+    assert.deepEqual(again.sent, [
+      { type: 'subscribe', id: 's1', topic: 'task', taskId: 'task_1', lastVersion: 3, lastSeq: 1 },
+    ]);
+  });
+
   it('moves every stream to SSE when the upgrade fails', () => {
     ScriptedSocket.made = [];
     /** @type {string[]} */

@@ -201,7 +201,7 @@ impl Metrics {
         // Counters get their `_total` suffix from the encoder.
         registry.register(
             "tasklane_sse_feed_lag",
-            "Times the live hub fell behind the change feed and re-read the watched tasks",
+            "Times the live hub fell behind the change feed (and re-read the watched tasks) or the task event feed (and had partial subscribers re-read the log)",
             lag,
         );
         registry.register(

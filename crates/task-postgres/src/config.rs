@@ -26,8 +26,8 @@ pub const DEFAULT_RESYNC_MARGIN: Duration = Duration::from_secs(5);
 /// The `application_name` of the store's connections, unless the URL sets one.
 pub const DEFAULT_APPLICATION_NAME: &str = "tasklane";
 
-/// Longest schema name: the notification channel `tasklane_changes.<schema>` must fit
-/// PostgreSQL's 63-byte identifiers.
+/// Longest schema name: the notification channels `tasklane_changes.<schema>` and
+/// `tasklane_events.<schema>` must fit PostgreSQL's 63-byte identifiers.
 const MAX_SCHEMA_LEN: usize = 46;
 
 /// How a [`crate::PostgresStore`] connects and behaves. `Default` gives the documented defaults.
@@ -128,6 +128,12 @@ impl PostgresConfig {
     pub(crate) fn channel(&self) -> String {
         format!("tasklane_changes.{}", self.schema)
     }
+
+    /// The notification channel of this schema's task event feed (appended partial outputs).
+    /// A channel of its own, so instances of a build without it never see its payloads.
+    pub(crate) fn events_channel(&self) -> String {
+        format!("tasklane_events.{}", self.schema)
+    }
 }
 
 /// Whether `name` is a schema name this crate accepts. The rule keeps names safe to splice into
@@ -183,6 +189,7 @@ mod tests {
     fn the_channel_fits_an_identifier() {
         let config = PostgresConfig::with_schema("a".repeat(MAX_SCHEMA_LEN));
         assert!(config.channel().len() <= 63);
+        assert!(config.events_channel().len() <= 63);
         assert_eq!(
             PostgresConfig::default().channel(),
             "tasklane_changes.public"

@@ -2,6 +2,11 @@
 //! is one statement that locks the task row while it checks the lease, so appends to a task
 //! are serialised and numbered without gaps; events are read back from any instance, which is
 //! what lets a stream reconnecting to another instance replay what it missed.
+//!
+//! The feed ([`TaskEventLog::subscribe_events`]) is shared by every instance like the change
+//! feed: an append is published locally at once and notified (batched, after the commit) on the
+//! schema's events channel; each store's listener reads the named rows and publishes other
+//! instances' appends, so a live stream on any instance gets them as they are stored.
 
 use async_trait::async_trait;
 use serde_json::Value;
@@ -51,9 +56,8 @@ impl TaskEventLog for PostgresStore {
             item,
             created_at: now,
         };
-        // After the commit. Other instances read the event from the table when their streams
-        // replay; live delivery is to this instance's subscribers.
-        self.inner.events.publish(event.clone());
+        // After the commit: here at once, other instances through their listeners.
+        self.appended(&event);
         Ok(event)
     }
 
@@ -80,6 +84,6 @@ impl TaskEventLog for PostgresStore {
     }
 
     fn subscribe_events(&self) -> EventReceiver {
-        self.inner.events.subscribe()
+        self.inner.publisher.subscribe_events()
     }
 }

@@ -10,6 +10,9 @@
 //!   notified, batched, on the schema's channel (`tasklane_changes.<schema>`, payload
 //!   `<id>:<version>`); each store's one LISTEN connection reads the named rows and publishes
 //!   other instances' changes locally, reconnecting and re-syncing after a drop.
+//! - **Task event feed**: appended partial outputs cross instances the same way, on the
+//!   schema's events channel (`tasklane_events.<schema>`, payload `<id>:<seq>`), so a live
+//!   stream on any instance gets them as they are stored.
 //! - **Migrations**: the `tasks` set ([`MIGRATIONS`], files in this crate's
 //!   `migrations/postgres/`) is embedded and applied at connect, other crates' sets with
 //!   [`PostgresStore::apply_migrations`]; each call in one transaction under an advisory lock,

@@ -1,19 +1,25 @@
 //! The change feed across instances: one dedicated connection LISTENs on the schema's channel,
 //! reads the rows that notifications name (batched) and publishes them on the local feed.
 //! After a dropped connection it reconnects with backoff and re-syncs what changed meanwhile.
+//!
+//! The same connection LISTENs on the schema's events channel: appended task events (partial
+//! outputs, `<id>:<seq>`) are read from `task_events` and published on the local event feed.
+//! Events appended while the connection was down are not re-synced: a live stream sees the gap
+//! at the task's next event, or reads the log before the task's final event, and replays them
+//! from the table then.
 
 use std::future::poll_fn;
 use std::sync::Arc;
 use std::time::Duration;
 
 use task_core::{Task, TaskId, UnixMillis};
-use task_store::StoreError;
+use task_store::{StoreError, TaskEvent};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio_postgres::{AsyncMessage, Client, NoTls, Notification, Statement};
 use tokio_util::sync::CancellationToken;
 
-use crate::errors::map_db;
+use crate::errors::{corrupt, map_db};
 use crate::publish::Publisher;
 use crate::row::task_from_row;
 use crate::sql;
@@ -23,6 +29,12 @@ use task_store::backend::clock::now_millis;
 const MAX_BATCH: usize = 512;
 /// Rows per page when re-syncing after a reconnect.
 const RESYNC_PAGE: i64 = 500;
+
+/// The task events named by `(task_id, seq)` pairs, with their task's owner.
+const READ_EVENTS: &str = "SELECT e.task_id, e.seq, e.attempt, e.item, e.created_at, t.user_id \
+    FROM unnest($1::text[], $2::bigint[]) AS n(task_id, seq) \
+    JOIN task_events e ON e.task_id = n.task_id AND e.seq = n.seq \
+    JOIN background_tasks t ON t.id = e.task_id";
 
 /// What the listener is doing, for health checks and metrics.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -46,6 +58,8 @@ pub(crate) struct ListenerSettings {
     pub(crate) pg_config: tokio_postgres::Config,
     /// The schema's notification channel.
     pub(crate) channel: String,
+    /// The schema's task events channel.
+    pub(crate) events_channel: String,
     pub(crate) backoff_min: Duration,
     pub(crate) backoff_max: Duration,
     pub(crate) keepalive: Duration,
@@ -57,6 +71,7 @@ struct Session {
     client: Client,
     notifications: mpsc::UnboundedReceiver<Notification>,
     read_tasks: Statement,
+    read_events: Statement,
     backend_pid: i32,
     driver: JoinHandle<()>,
 }
@@ -92,7 +107,10 @@ impl Session {
             }
         });
         client
-            .batch_execute(&format!("LISTEN \"{}\"", settings.channel))
+            .batch_execute(&format!(
+                "LISTEN \"{}\"; LISTEN \"{}\"",
+                settings.channel, settings.events_channel
+            ))
             .await
             .map_err(map_db)?;
         let backend_pid: i32 = client
@@ -101,10 +119,12 @@ impl Session {
             .map_err(map_db)?
             .get(0);
         let read_tasks = client.prepare(&sql::READ_TASKS).await.map_err(map_db)?;
+        let read_events = client.prepare(READ_EVENTS).await.map_err(map_db)?;
         Ok(Self {
             client,
             notifications,
             read_tasks,
+            read_events,
             backend_pid,
             driver,
         })
@@ -135,6 +155,12 @@ fn parse_payload(payload: &str) -> Option<Note> {
         version,
         deleted_user,
     })
+}
+
+/// Parses an events-channel payload, `<id>:<seq>`; `None` for anything else.
+fn parse_event_payload(payload: &str) -> Option<(TaskId, i64)> {
+    let (id, seq) = payload.split_once(':')?;
+    Some((id.parse().ok()?, seq.parse().ok().filter(|seq| *seq >= 1)?))
 }
 
 /// Starts the listener: returns once it listens (so changes committed after `connect` returns
@@ -233,7 +259,11 @@ impl Listener {
     /// Reads the rows a batch of notifications names and publishes what is new, in
     /// notification order.
     async fn handle(&self, session: &Session, batch: &[Notification]) -> Result<(), StoreError> {
-        let notes: Vec<Note> = batch
+        let (events, changes): (Vec<&Notification>, Vec<&Notification>) = batch
+            .iter()
+            .partition(|notification| notification.channel() == self.settings.events_channel);
+        self.handle_events(session, &events).await?;
+        let notes: Vec<Note> = changes
             .iter()
             .filter_map(|notification| {
                 let note = parse_payload(notification.payload());
@@ -278,6 +308,60 @@ impl Listener {
                         self.publisher.upserted(&task);
                     }
                 }
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads the task events a batch of notifications names and publishes the ones not yet
+    /// published, in notification order.
+    async fn handle_events(
+        &self,
+        session: &Session,
+        batch: &[&Notification],
+    ) -> Result<(), StoreError> {
+        let mut wanted: Vec<(TaskId, i64)> = Vec::new();
+        for notification in batch {
+            match parse_event_payload(notification.payload()) {
+                Some((id, seq)) if self.publisher.event_is_new(&id, seq) => wanted.push((id, seq)),
+                Some(_) => {}
+                None => tracing::warn!(
+                    payload = notification.payload(),
+                    "ignoring a malformed task event notification"
+                ),
+            }
+        }
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<&str> = wanted.iter().map(|(id, _)| id.as_str()).collect();
+        let seqs: Vec<i64> = wanted.iter().map(|(_, seq)| *seq).collect();
+        let mut rows: std::collections::HashMap<(TaskId, i64), TaskEvent> =
+            std::collections::HashMap::new();
+        for row in session
+            .client
+            .query(&session.read_events, &[&ids, &seqs])
+            .await
+            .map_err(map_db)?
+        {
+            let field = |e| corrupt("task event", e);
+            let task_id: String = row.try_get(0).map_err(field)?;
+            let event = TaskEvent {
+                task_id: task_id
+                    .parse()
+                    .map_err(|_| corrupt("task event", format!("bad task id {task_id:?}")))?,
+                seq: row.try_get(1).map_err(field)?,
+                attempt: row.try_get(2).map_err(field)?,
+                item: row.try_get(3).map_err(field)?,
+                created_at: row.try_get(4).map_err(field)?,
+                user_id: row.try_get(5).map_err(field)?,
+            };
+            rows.insert((event.task_id.clone(), event.seq), event);
+        }
+        // A row that is gone belongs to a task deleted meanwhile: nothing to stream.
+        for key in wanted {
+            if let Some(event) = rows.remove(&key) {
+                self.publisher.event_appended(event);
             }
         }
         Ok(())
@@ -364,6 +448,21 @@ mod tests {
             deleted_user: user.map(str::to_owned),
         });
         assert_eq!(parse_payload(payload), expected, "{payload:?}");
+    }
+
+    #[test]
+    fn event_payloads_parse_strictly() {
+        let id: TaskId = "task_1_abcdef".parse().unwrap();
+        assert_eq!(parse_event_payload("task_1_abcdef:3"), Some((id, 3)));
+        for bad in [
+            "task_1_abcdef",
+            "task_1_abcdef:0",
+            "task_1_abcdef:x",
+            "nope:1",
+            "",
+        ] {
+            assert_eq!(parse_event_payload(bad), None, "{bad:?}");
+        }
     }
 
     #[test]

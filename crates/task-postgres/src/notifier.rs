@@ -9,6 +9,9 @@
 //! connection, so one notifying commit covers many writes. The cost: a process that dies in
 //! the moment between a commit and its batch leaves other instances to learn of that change
 //! from the task's next one.
+//!
+//! Two channels share the batch: task changes on the schema's change channel, appended task
+//! events (`<id>:<seq>`) on its events channel; one statement sends both, in the order queued.
 
 use std::time::Duration;
 
@@ -24,26 +27,37 @@ const SEND_ATTEMPTS: u32 = 3;
 /// The wait before a failed batch is sent again.
 const RETRY_AFTER: Duration = Duration::from_millis(50);
 
-const NOTIFY: &str = "SELECT pg_notify($1, payload) FROM unnest($2::text[]) AS payload";
+/// Sends each payload on its channel, in array order.
+const NOTIFY: &str =
+    "SELECT pg_notify(n.channel, n.payload) FROM unnest($1::text[], $2::text[]) AS n(channel, payload)";
+
+/// Which channel a notification goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Channel {
+    Changes,
+    Events,
+}
 
 /// The queue of notifications to send; cheap to call from any write path.
 #[derive(Debug, Clone)]
 pub(crate) struct Notifier {
-    queue: mpsc::UnboundedSender<String>,
+    queue: mpsc::UnboundedSender<(Channel, String)>,
 }
 
 impl Notifier {
-    /// Starts the sending task on `pg_config` for `channel`. It sends what is queued when
-    /// `stop` is cancelled, then ends.
+    /// Starts the sending task on `pg_config` for the change channel `channel` and the events
+    /// channel `events_channel`. It sends what is queued when `stop` is cancelled, then ends.
     pub(crate) fn start(
         pg_config: tokio_postgres::Config,
         channel: String,
+        events_channel: String,
         stop: CancellationToken,
     ) -> Self {
         let (queue, receiver) = mpsc::unbounded_channel();
         let sender = Sender {
             pg_config,
             channel,
+            events_channel,
             client: None,
         };
         tokio::spawn(sender.run(receiver, stop));
@@ -52,28 +66,38 @@ impl Notifier {
 
     /// Announces the committed state `task` (`<id>:<version>`).
     pub(crate) fn upserted(&self, task: &Task) {
-        self.send(format!("{}:{}", task.id, task.version));
+        self.send(Channel::Changes, format!("{}:{}", task.id, task.version));
     }
 
     /// Announces the deletion of `id`, last at `version` (`<id>:<version>:d:<user_id>`).
     pub(crate) fn deleted(&self, id: &TaskId, user_id: &str, version: i64) {
-        self.send(format!("{id}:{version}:d:{user_id}"));
+        self.send(Channel::Changes, format!("{id}:{version}:d:{user_id}"));
     }
 
-    fn send(&self, payload: String) {
+    /// Announces the committed event `seq` of task `id` (`<id>:<seq>`, on the events channel).
+    pub(crate) fn appended(&self, id: &TaskId, seq: i64) {
+        self.send(Channel::Events, format!("{id}:{seq}"));
+    }
+
+    fn send(&self, channel: Channel, payload: String) {
         // Fails only after the sending task ended, when the store is shutting down.
-        let _ = self.queue.send(payload);
+        let _ = self.queue.send((channel, payload));
     }
 }
 
 struct Sender {
     pg_config: tokio_postgres::Config,
     channel: String,
+    events_channel: String,
     client: Option<Client>,
 }
 
 impl Sender {
-    async fn run(mut self, mut receiver: mpsc::UnboundedReceiver<String>, stop: CancellationToken) {
+    async fn run(
+        mut self,
+        mut receiver: mpsc::UnboundedReceiver<(Channel, String)>,
+        stop: CancellationToken,
+    ) {
         loop {
             let first = tokio::select! {
                 received = receiver.recv() => received,
@@ -95,7 +119,7 @@ impl Sender {
     }
 
     /// Sends one batch, reconnecting as needed; gives up after [`SEND_ATTEMPTS`].
-    async fn send(&mut self, batch: &[String]) {
+    async fn send(&mut self, batch: &[(Channel, String)]) {
         for attempt in 1..=SEND_ATTEMPTS {
             match self.try_send(batch).await {
                 Ok(()) => return,
@@ -114,7 +138,7 @@ impl Sender {
         );
     }
 
-    async fn try_send(&mut self, batch: &[String]) -> Result<(), tokio_postgres::Error> {
+    async fn try_send(&mut self, batch: &[(Channel, String)]) -> Result<(), tokio_postgres::Error> {
         let client = match self.client.take() {
             Some(client) if !client.is_closed() => client,
             _ => {
@@ -127,7 +151,15 @@ impl Sender {
                 client
             }
         };
-        client.execute(NOTIFY, &[&self.channel, &batch]).await?;
+        let channels: Vec<&str> = batch
+            .iter()
+            .map(|(channel, _)| match channel {
+                Channel::Changes => self.channel.as_str(),
+                Channel::Events => self.events_channel.as_str(),
+            })
+            .collect();
+        let payloads: Vec<&str> = batch.iter().map(|(_, payload)| payload.as_str()).collect();
+        client.execute(NOTIFY, &[&channels, &payloads]).await?;
         self.client = Some(client);
         Ok(())
     }

@@ -5,12 +5,16 @@
 //! includes those same writes and every other instance's. [`Publisher`] remembers the last
 //! version published per task and publishes a change only when it is newer, under one lock, so
 //! each task's changes reach subscribers once and in version order whichever source is first.
+//!
+//! Appended task events (partial outputs) take the same two paths — the appending store at
+//! once, every store's listener from the events channel — and are deduplicated the same way, by
+//! their sequence number per task.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use task_core::{Task, TaskId};
-use task_store::{ChangeFeed, ChangeReceiver, TaskChange};
+use task_store::{ChangeFeed, ChangeReceiver, EventFeed, EventReceiver, TaskChange, TaskEvent};
 
 /// Tasks remembered per generation. The memory only has to outlive the race between a local
 /// publish and the listener's read of the same row (milliseconds); two generations of this
@@ -22,6 +26,9 @@ const GENERATION_SIZE: usize = 65_536;
 pub(crate) struct Publisher {
     feed: ChangeFeed,
     published: Mutex<Published>,
+    events: EventFeed,
+    /// The highest event `seq` published per task.
+    published_events: Mutex<Published>,
 }
 
 /// The last published rank per task, in two generations so the memory stays bounded.
@@ -58,7 +65,38 @@ impl Publisher {
         Self {
             feed: ChangeFeed::new(capacity),
             published: Mutex::new(Published::default()),
+            events: EventFeed::default(),
+            published_events: Mutex::new(Published::default()),
         }
+    }
+
+    /// A new subscription to the task event feed.
+    pub(crate) fn subscribe_events(&self) -> EventReceiver {
+        self.events.subscribe()
+    }
+
+    /// Whether the event `seq` of `id` would still be published (no later one was).
+    pub(crate) fn event_is_new(&self, id: &TaskId, seq: i64) -> bool {
+        lock(&self.published_events)
+            .last(id)
+            .is_none_or(|last| seq > last)
+    }
+
+    /// Publishes `event` unless it or a later event of its task was published. Returns whether
+    /// it was. Subscribers that see a gap (an event missed while a listener reconnected, say)
+    /// re-read the task's log.
+    pub(crate) fn event_appended(&self, event: TaskEvent) -> bool {
+        // The lock is held while sending so two sources cannot interleave out of order.
+        let mut published = lock(&self.published_events);
+        if published
+            .last(&event.task_id)
+            .is_some_and(|last| event.seq <= last)
+        {
+            return false;
+        }
+        published.record(event.task_id.clone(), event.seq);
+        self.events.publish(event);
+        true
     }
 
     /// A new subscription to the feed.
@@ -104,10 +142,13 @@ impl Publisher {
     /// The record, even if a panic elsewhere poisoned the lock: it is only a cache of what
     /// was sent, and every update to it is a single insert.
     fn lock(&self) -> std::sync::MutexGuard<'_, Published> {
-        self.published
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+        lock(&self.published)
     }
+}
+
+/// `mutex`'s guard, even if a panic elsewhere poisoned it (see [`Publisher::lock`]).
+fn lock(mutex: &Mutex<Published>) -> std::sync::MutexGuard<'_, Published> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 #[cfg(test)]
@@ -181,6 +222,32 @@ mod tests {
                 ("task_1_aaaaaa".to_owned(), -1),
             ]
         );
+    }
+
+    #[test]
+    fn each_event_is_published_once_and_never_out_of_order() {
+        let publisher = Publisher::new(64);
+        let mut receiver = publisher.subscribe_events();
+        let id: TaskId = "task_1_aaaaaa".parse().unwrap();
+        let event = |seq| TaskEvent {
+            task_id: id.clone(),
+            user_id: "u".into(),
+            seq,
+            attempt: 1,
+            item: serde_json::json!(seq),
+            created_at: 0,
+        };
+        assert!(publisher.event_appended(event(1)));
+        assert!(!publisher.event_appended(event(1)), "the listener's copy");
+        assert!(!publisher.event_is_new(&id, 1));
+        assert!(publisher.event_is_new(&id, 2));
+        assert!(publisher.event_appended(event(3)), "a gap is published");
+        assert!(!publisher.event_appended(event(2)), "an older one is not");
+        let mut seqs = Vec::new();
+        while let Ok(event) = receiver.try_recv() {
+            seqs.push(event.seq);
+        }
+        assert_eq!(seqs, [1, 3]);
     }
 
     #[test]

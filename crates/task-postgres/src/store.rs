@@ -42,8 +42,6 @@ pub(crate) struct Inner {
     pub(crate) pool: Pool,
     pub(crate) config: PostgresConfig,
     pub(crate) publisher: Arc<Publisher>,
-    /// Task events appended through this instance.
-    pub(crate) events: task_store::EventFeed,
     notifier: Notifier,
     listener: watch::Receiver<ListenerStatus>,
     _stop_listener: DropGuard,
@@ -100,11 +98,13 @@ impl PostgresStore {
         let notifier = Notifier::start(
             named_config(pg_config.clone(), "notifier"),
             config.channel(),
+            config.events_channel(),
             stop.clone(),
         );
         let settings = ListenerSettings {
             pg_config: named_config(pg_config, "listener"),
             channel: config.channel(),
+            events_channel: config.events_channel(),
             backoff_min: config.listener_backoff_min,
             backoff_max: config.listener_backoff_max,
             keepalive: config.listener_keepalive,
@@ -116,7 +116,6 @@ impl PostgresStore {
                 pool,
                 config,
                 publisher,
-                events: task_store::EventFeed::default(),
                 notifier,
                 listener,
                 _stop_listener: stop.drop_guard(),
@@ -179,6 +178,13 @@ impl PostgresStore {
     pub(crate) fn committed(&self, task: &Task) {
         self.inner.publisher.upserted(task);
         self.inner.notifier.upserted(task);
+    }
+
+    /// Announces a committed event append: on the local event feed at once, to other
+    /// instances with the next notification batch.
+    pub(crate) fn appended(&self, event: &task_store::TaskEvent) {
+        self.inner.notifier.appended(&event.task_id, event.seq);
+        self.inner.publisher.event_appended(event.clone());
     }
 
     /// Announces a committed deletion, like [`PostgresStore::committed`].

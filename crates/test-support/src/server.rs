@@ -19,7 +19,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::checks::{self, Refusal};
-use crate::stream_body::{self, Content, StreamRequest};
+use crate::stream_body::{self, Content, ItemMarks, StreamRequest};
 use crate::{envelope, lock, Expectations, FakeError, ProviderKind, ProviderSchemas};
 use crate::{RecordedRequest, Scripted, StreamPlan};
 
@@ -53,6 +53,8 @@ struct Shared {
     rate_limited: Mutex<Option<(std::time::Instant, u64)>>,
     log: Mutex<Log>,
     counters: watch::Sender<Counters>,
+    /// When each streamed item's last piece was handed to its connection, in order.
+    items_written: ItemMarks,
 }
 
 #[derive(Debug, Default)]
@@ -112,6 +114,7 @@ impl FakeProvider {
             rate_limited: Mutex::new(None),
             log: Mutex::default(),
             counters: watch::Sender::new(Counters::default()),
+            items_written: ItemMarks::default(),
         });
         let (shutdown, stopped) = watch::channel(());
         tokio::spawn(accept_loop(listener, Arc::clone(&shared), stopped));
@@ -165,6 +168,13 @@ impl FakeProvider {
     /// empty.
     pub fn protocol_violations(&self) -> Vec<String> {
         lock(&self.shared.log).protocol_violations.clone()
+    }
+
+    /// When the last piece of each streamed answer item (each question of a quiz answer) was
+    /// handed to its connection, in the order written, over every stream so far: the start of
+    /// an item's journey through the client, for latency measurements.
+    pub fn items_written(&self) -> Vec<std::time::Instant> {
+        lock(&self.shared.items_written).clone()
     }
 
     /// How many client connections have closed, from either side.
@@ -336,7 +346,9 @@ async fn exchange(shared: &Shared, request: Request<Incoming>) -> Response<FakeB
     match answer {
         Err(refusal) => error_response(shared.kind, refusal.status(), refusal.message()),
         Ok(scripted) => match stream {
-            Some(stream) => streamed_response(&stream, &credentials, scripted).await,
+            Some(stream) => {
+                streamed_response(&stream, &credentials, scripted, &shared.items_written).await
+            }
             None => {
                 scripted_response(shared.kind, &model, &tool_name, &credentials, scripted).await
             }
@@ -351,15 +363,19 @@ async fn streamed_response(
     request: &StreamRequest,
     credentials: &str,
     scripted: Scripted,
+    marks: &ItemMarks,
 ) -> Response<FakeBody> {
     let body = match scripted {
         Scripted::Success(answer) => {
-            stream_body::start(request, Content::Answer, &StreamPlan::new(answer))
+            stream_body::start(request, Content::Answer, &StreamPlan::new(answer), marks)
         }
-        Scripted::Stream(plan) => stream_body::start(request, Content::Answer, &plan),
-        Scripted::Text(text) => {
-            stream_body::start(request, Content::Text, &StreamPlan::new(Value::from(text)))
-        }
+        Scripted::Stream(plan) => stream_body::start(request, Content::Answer, &plan, marks),
+        Scripted::Text(text) => stream_body::start(
+            request,
+            Content::Text,
+            &StreamPlan::new(Value::from(text)),
+            marks,
+        ),
         Scripted::Malformed => stream_body::malformed(),
         other => {
             let model = request.model.clone();

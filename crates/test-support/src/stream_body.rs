@@ -12,8 +12,9 @@
 //! separated by CRLF CRLF, with cumulative `usageMetadata`.
 
 use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use hyper::body::{Body, Frame};
@@ -73,16 +74,27 @@ pub(crate) struct StreamRequest {
     pub(crate) include_usage: bool,
 }
 
+/// When each streamed item's last piece was handed to the connection (see
+/// `FakeProvider::items_written`).
+pub(crate) type ItemMarks = Arc<Mutex<Vec<Instant>>>;
+
 #[derive(Debug)]
 enum Step {
     Write(String),
+    /// The item just written is complete: note the time.
+    ItemDone,
     Wait(Duration),
     Cut,
     Stall,
 }
 
 /// Starts writing `plan` and returns the body it is written into.
-pub(crate) fn start(request: &StreamRequest, content: Content, plan: &StreamPlan) -> ChannelBody {
+pub(crate) fn start(
+    request: &StreamRequest,
+    content: Content,
+    plan: &StreamPlan,
+    marks: &ItemMarks,
+) -> ChannelBody {
     let texts = match content {
         Content::Answer => pieces(&plan.answer),
         Content::Text => {
@@ -95,7 +107,7 @@ pub(crate) fn start(request: &StreamRequest, content: Content, plan: &StreamPlan
         }
     };
     let steps = steps(request, content, plan, &texts);
-    spawn_writer(steps, plan.garbage)
+    spawn_writer(steps, plan.garbage, Some(Arc::clone(marks)))
 }
 
 /// A body that is one event whose data is not JSON, then the end.
@@ -105,10 +117,11 @@ pub(crate) fn malformed() -> ChannelBody {
             "data: {\"id\": \"fake\", \"choices\": [{\"ans\n\n".to_owned(),
         )],
         false,
+        None,
     )
 }
 
-fn spawn_writer(steps: Vec<Step>, garbage: bool) -> ChannelBody {
+fn spawn_writer(steps: Vec<Step>, garbage: bool, marks: Option<ItemMarks>) -> ChannelBody {
     let (tx, rx) = mpsc::channel(16);
     tokio::spawn(async move {
         for step in steps {
@@ -130,6 +143,14 @@ fn spawn_writer(steps: Vec<Step>, garbage: bool) -> ChannelBody {
                         if tx.send(Ok(frame)).await.is_err() {
                             return;
                         }
+                    }
+                }
+                Step::ItemDone => {
+                    if let Some(marks) = &marks {
+                        marks
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner)
+                            .push(Instant::now());
                     }
                 }
                 Step::Wait(pause) => tokio::time::sleep(pause).await,
@@ -166,7 +187,7 @@ fn steps(
         .collect();
     let mut current_item = None;
     let mut faulted = false;
-    for piece in texts {
+    for (at, piece) in texts.iter().enumerate() {
         if piece.item.is_some() && piece.item != current_item {
             current_item = piece.item;
             if !plan.pace.is_zero() {
@@ -188,6 +209,11 @@ fn steps(
             break;
         }
         steps.push(Step::Write(delta(request, content, &piece.text)));
+        let item_ends =
+            piece.item.is_some() && texts.get(at + 1).is_none_or(|next| next.item != piece.item);
+        if item_ends {
+            steps.push(Step::ItemDone);
+        }
     }
     if !faulted {
         steps.extend(tail(request, content).into_iter().map(Step::Write));

@@ -1,7 +1,8 @@
 //! Several `task-http` processes sharing one PostgreSQL schema, end to end: a task created on
 //! one instance runs on another and its progress streams back over SSE in order; a killed
-//! instance's task is finished by another once its lease expires; three instances drain
-//! 10,000 tasks, each run exactly once. Skipped (with a printed reason) without
+//! instance's task is finished by another once its lease expires; a partial output stored by
+//! one instance reaches an SSE client of another live; three instances drain 10,000 tasks,
+//! each run exactly once. Skipped (with a printed reason) without
 //! `TASKLANE_TEST_POSTGRES`.
 
 use std::collections::HashSet;
@@ -10,7 +11,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use task_core::TaskStatus;
 use task_postgres::{PostgresConfig, PostgresStore};
-use task_store::{TaskChange, TaskStore};
+use task_store::{ClaimRequest, Lease, TaskChange, TaskEventLog, TaskStore};
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::cluster::{client, create_task, EventStream, Instance, TestSchema};
@@ -203,6 +204,74 @@ async fn a_killed_instances_task_is_finished_by_another_after_its_lease_expires(
     assert_eq!(done["status"], "completed");
     assert_eq!(done["attempt"], 2, "the crash cost one attempt");
     assert_eq!(done["error"], Value::Null);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partial_stored_by_one_instance_reaches_an_sse_client_of_another_live() {
+    let Some(schema) = TestSchema::new() else {
+        return;
+    };
+    let a = schema.start(&["--workers", "0"]);
+    let token = a.first_admin_token();
+    let client = client();
+    // Due in an hour: only the test's own store (the worker "instance") takes it.
+    let run_at = task_core::now_millis() + 3_600_000;
+    let task = create_task(
+        &client,
+        &a,
+        &token,
+        &json!({"task_type": "sleep", "params": {"ms": 1}, "run_at": run_at}),
+    )
+    .await;
+    let id = task["id"].as_str().expect("an id");
+    let mut on_a = EventStream::open(
+        &client,
+        &a,
+        &token,
+        &format!("/api/subscribeToTask?taskId={id}"),
+    )
+    .await;
+    assert_eq!(on_a.next().await.expect("the snapshot")["type"], "update");
+
+    let worker = PostgresStore::connect(schema.url(), PostgresConfig::with_schema(schema.name()))
+        .await
+        .expect("connect the worker's store");
+    let claimed = worker
+        .claim(&ClaimRequest {
+            worker_id: "test-worker".into(),
+            limit: 1,
+            task_types: Vec::new(),
+            lease_for: Duration::from_secs(60),
+            max_running_per_user: None,
+            now: run_at + 1,
+        })
+        .await
+        .expect("claim");
+    assert_eq!(claimed[0].id.as_str(), id);
+    let lease = Lease::of(&claimed[0]).expect("a lease");
+    let running = on_a.next().await.expect("the claim");
+    assert_eq!(running["task"]["status"], "processing", "{running}");
+
+    // Live, not on a reconnect: the stream on A is open all along.
+    for n in 0..3 {
+        worker
+            .append_event(&lease, json!({"text": format!("Question {n}?")}))
+            .await
+            .expect("append");
+        let partial = on_a.next().await.expect("the partial");
+        assert_eq!(
+            partial,
+            json!({"type": "partial", "taskId": id, "item": {"text": format!("Question {n}?")}, "index": n}),
+        );
+    }
+    worker
+        .complete(&lease, json!({"questions": 3}))
+        .await
+        .expect("complete");
+    assert_eq!(
+        on_a.next().await.expect("the completion")["type"],
+        "complete"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

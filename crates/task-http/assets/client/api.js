@@ -134,11 +134,8 @@ export function createClient(options = {}) {
     bulk: (action, taskIds) => request('POST', '/api/tasks/bulk', { action, taskIds }),
     listQuestions: (query = {}) => request('GET', withQuery('/api/questions', query)),
     transport: () => (liveSocket ? liveSocket.transport() : 'sse'),
-    openStream(path, handlers, streamOptions = {}) {
-      // Partial outputs (a generation's questions as they arrive) are SSE events only: the
-      // WebSocket protocol carries task states, so a stream that wants them stays on SSE.
-      if (liveSocket && !streamOptions.partials) return liveSocket.open(path, handlers);
-      return openSse(path, handlers);
+    openStream(path, handlers) {
+      return liveSocket ? liveSocket.open(path, handlers) : openSse(path, handlers);
     },
   };
 }

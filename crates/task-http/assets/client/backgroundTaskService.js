@@ -100,7 +100,7 @@ export function followTask(client, taskId, onUpdate, onComplete, onError, onPart
         (/** @type {any} */ cause) => fail(cause.message, { type: 'unavailable', status: cause.status }),
       );
     },
-  }, { partials: Boolean(onPartial) });
+  });
 
   return () => {
     finished = true;

@@ -271,10 +271,9 @@ export interface TasklaneClient {
   listQuestions(query?: Record<string, string | number | undefined>): Promise<unknown>;
   /**
    * Opens an SSE endpoint with the client's transport and identity (over the shared WebSocket
-   * when `transport: 'websocket'` is in use). `partials: true` keeps the stream on SSE, the
-   * transport that carries `partial` events.
+   * when `transport: 'websocket'` is in use).
    */
-  openStream(path: string, handlers: StreamHandlers, options?: { partials?: boolean }): StreamHandle;
+  openStream(path: string, handlers: StreamHandlers): StreamHandle;
   /** The transport live updates use now: `'sse'`, or `'websocket'` until an upgrade failed. */
   transport(): 'sse' | 'websocket';
 }

@@ -6,7 +6,8 @@
  * the SSE message it wraps. When the upgrade fails (no WebSocket in this runtime, a proxy
  * that does not pass upgrades, a refusal), every subscription moves to SSE for good, without the
  * callers noticing. After a dropped connection the socket reconnects and resubscribes, task
- * subscriptions from the last version seen, so nothing is missed or repeated.
+ * subscriptions from the last position seen (version, and the last partial output's seq), so
+ * nothing is missed or repeated.
  */
 
 /**
@@ -70,6 +71,7 @@ export function createLiveSocket({ url, WebSocket: WebSocketImpl, fallback }) {
    *   topic: NonNullable<ReturnType<typeof topicOf>>,
    *   handlers: StreamHandlers,
    *   lastVersion: number | null,
+   *   lastSeq: number | null,
    *   closed: boolean,
    *   moved: StreamHandle | null,
    * }} Subscription
@@ -90,7 +92,10 @@ export function createLiveSocket({ url, WebSocket: WebSocketImpl, fallback }) {
   const sendSubscribe = (sub) => {
     /** @type {Record<string, unknown>} */
     const message = { type: 'subscribe', id: sub.id, ...sub.topic };
-    if (sub.topic.topic === 'task' && sub.lastVersion !== null) message.lastVersion = sub.lastVersion;
+    if (sub.topic.topic === 'task' && sub.lastVersion !== null) {
+      message.lastVersion = sub.lastVersion;
+      if (sub.lastSeq !== null) message.lastSeq = sub.lastSeq;
+    }
     socket.send(JSON.stringify(message));
   };
 
@@ -120,7 +125,10 @@ export function createLiveSocket({ url, WebSocket: WebSocketImpl, fallback }) {
           break;
         case 'event': {
           if (typeof message.version === 'number') sub.lastVersion = message.version;
-          const id = sub.lastVersion === null ? '' : String(sub.lastVersion);
+          if (typeof message.seq === 'number') sub.lastSeq = message.seq;
+          // The id SSE would have sent: `<version>`, or `<version>.<seq>` once partials came.
+          let id = sub.lastVersion === null ? '' : String(sub.lastVersion);
+          if (id && sub.lastSeq !== null) id += `.${sub.lastSeq}`;
           if (sub.handlers.onMessage) sub.handlers.onMessage({ data: JSON.stringify(message.event), event: 'message', id });
           break;
         }
@@ -181,7 +189,7 @@ export function createLiveSocket({ url, WebSocket: WebSocketImpl, fallback }) {
       if (useFallback || !topic) return fallback(path, handlers);
       counter += 1;
       /** @type {Subscription} */
-      const sub = { id: `s${counter}`, path, topic, handlers, lastVersion: null, closed: false, moved: null };
+      const sub = { id: `s${counter}`, path, topic, handlers, lastVersion: null, lastSeq: null, closed: false, moved: null };
       subscriptions.set(sub.id, sub);
       if (socket === null && retryTimer === null) connect();
       else if (socket && socket.readyState === 1) sendSubscribe(sub);

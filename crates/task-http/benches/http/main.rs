@@ -6,13 +6,16 @@
 //! 2. progress update → SSE client latency with 1,000 subscribers, beside the least an SSE
 //!    server can do with the same clients, the least a fan-out costs on this machine, and the
 //!    same update to 1,000 WebSocket subscribers;
-//! 3. 10,000 idle SSE connections: server memory per connection and database calls.
+//! 3. 10,000 idle SSE connections: server memory per connection and database calls;
+//! 4. a generated question → `partial` event latency with 100 subscribers (the fake OpenAI
+//!    server streaming 10 questions at a fixed pace), beside a plain progress update → SSE on
+//!    the same server.
 //!
 //! Results are printed as the table in `docs/benchmarks.md` ("HTTP and SSE"). The process
 //! needs about 10,100 open files (the server side runs in a child process with its own
 //! limit); with a lower `ulimit -n` the idle scenario uses fewer connections and says so.
 //! `TASKLANE_BENCH_QUICK=1` shortens every phase, for checking that the bench runs;
-//! `TASKLANE_BENCH_ONLY=creation|latency|idle` runs one scenario.
+//! `TASKLANE_BENCH_ONLY=creation|latency|idle|partials` runs one scenario.
 
 mod client;
 mod counting_store;
@@ -23,6 +26,7 @@ mod latency;
 mod minimal_sse;
 #[path = "../../tests/it/support/sse_parser.rs"]
 mod parser;
+mod partials;
 mod raw_stream;
 mod servers;
 mod ws_client;
@@ -41,6 +45,14 @@ const LATENCY_UPDATES: usize = 100;
 /// WebSocket take turns, so each server publishes every fourth interval): long enough for one
 /// fan-out to finish on two cores, so the percentiles measure delivery, not a backlog.
 const LATENCY_INTERVAL: Duration = Duration::from_millis(100);
+/// Subscribers of the generation in scenario 4 (issue #16's target is for 100).
+const PARTIAL_SUBSCRIBERS: usize = 100;
+/// Questions per generation in scenario 4.
+const PARTIAL_QUESTIONS: usize = 10;
+/// The fake provider's pause before each question in scenario 4.
+const PARTIAL_PACE: Duration = Duration::from_millis(200);
+/// Generations (each followed by its baseline round) in scenario 4.
+const PARTIAL_ROUNDS: usize = 5;
 
 fn main() {
     if let Ok(kind) = std::env::var(idle::CHILD_ENV) {
@@ -90,6 +102,13 @@ fn main() {
             };
             eprintln!("{connections} idle SSE connections ...");
             report_idle(&idle::run(connections, idle_for).await);
+        }
+        if wanted("partials") {
+            let rounds = if quick { 1 } else { PARTIAL_ROUNDS };
+            eprintln!("generated question → partial event, {PARTIAL_SUBSCRIBERS} subscribers ...");
+            let result =
+                partials::run(PARTIAL_SUBSCRIBERS, PARTIAL_QUESTIONS, PARTIAL_PACE, rounds).await;
+            report_partials(&result);
         }
     });
     // Other work on the machine slows both columns alike, but says how noisy the run was.
@@ -175,6 +194,29 @@ fn report_latency(latency: &latency::Result) {
         ms(floor.p99),
         ms(floor.max),
         ours.p99.as_secs_f64() / floor.p99.as_secs_f64()
+    );
+}
+
+fn report_partials(result: &partials::Result) {
+    let ms = |d: Duration| format!("{:.2} ms", d.as_secs_f64() * 1000.0);
+    let (partial, update) = (&result.partial, &result.update);
+    let row = |name: &str, ours: Duration, base: Duration, target: &str| {
+        println!(
+            "| Provider's last byte of a question → `partial` parsed, {PARTIAL_SUBSCRIBERS} subscribers, {PARTIAL_QUESTIONS} questions every {} ms, {} rounds, {name} | {}{target} | {} | {:.2}× |",
+            PARTIAL_PACE.as_millis(),
+            result.rounds,
+            ms(ours),
+            ms(base),
+            ours.as_secs_f64() / base.as_secs_f64()
+        );
+    };
+    row("p50", partial.p50, update.p50, " (target ≤ 5 ms)");
+    row("p99", partial.p99, update.p99, " (target ≤ 25 ms)");
+    row("max", partial.max, update.max, "");
+    println!(
+        "| … partials / updates delivered to each subscriber (baseline column: progress update → SSE on the same server, same subscribers and pace) | {:.1} % | {:.1} % | |",
+        100.0 * partial.delivered,
+        100.0 * update.delivered
     );
 }
 

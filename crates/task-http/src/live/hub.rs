@@ -6,10 +6,16 @@
 //! again it gets the newest state and skips what it missed. List streams share one bounded
 //! `broadcast` channel per user (and one for "everyone"); a reader that falls behind is told to
 //! refetch.
+//!
+//! Partial outputs (`partial` events) are routed the same way: one task reads the event log's
+//! feed (started by the first stream that carries partials) and hands each event to the
+//! subscribers of its task only, through a small per-task `broadcast` that exists while a
+//! partial-carrying stream watches the task. Partials are never coalesced (each is a piece of
+//! the result); a subscriber that falls behind that channel re-reads the log.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 // No code panics while holding these locks, and the maps stay consistent even if one did.
 use task_core::sync::lock;
@@ -17,12 +23,13 @@ use task_core::sync::lock;
 use bytes::Bytes;
 use serde::Serialize;
 use task_core::{Task, TaskEvent, TaskId};
-use task_store::{ChangeReceiver, StoreError, TaskChange, TaskStore};
+use task_store::{ChangeReceiver, EventReceiver, StoreError, TaskChange, TaskEventLog, TaskStore};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::{broadcast, watch};
 use tokio_util::sync::CancellationToken;
 
 use super::encode::{freeze, write_json_event};
+use super::partials::Partial;
 use super::StreamScope;
 
 /// Messages buffered per user's list channel before a reader that does not keep up is told to
@@ -30,6 +37,28 @@ use super::StreamScope;
 pub const USER_CHANNEL_CAPACITY: usize = 128;
 /// Messages buffered for the superusers' "all tasks" channel.
 pub const EVERYONE_CHANNEL_CAPACITY: usize = 1024;
+/// Partial outputs buffered per watched task before a subscriber that does not keep up re-reads
+/// the task's event log. Shared by the task's subscribers; a generation stores a few dozen
+/// partials over seconds, so a reader this far behind is rare. Small because the buffer exists
+/// for every watched task whose streams carry partials, idle ones included (about 40 bytes a
+/// slot), while falling behind costs only one read of the log.
+pub const PARTIAL_CHANNEL_CAPACITY: usize = 8;
+
+/// What a task's partial channel carries: the next partial, or `None` when the hub itself
+/// missed events of the log's feed and every subscriber must re-read the log.
+pub(crate) type PartialNote = Option<Arc<Partial>>;
+
+/// A subscription to one task's partial outputs.
+pub(crate) type PartialReceiver = broadcast::Receiver<PartialNote>;
+
+/// The hub's routes to the streams of one watched task.
+#[derive(Debug)]
+struct Watched {
+    /// The newest state, shared by every stream of the task.
+    state: watch::Sender<TaskState>,
+    /// Partial outputs, while at least one stream that carries them watches the task.
+    partials: Option<broadcast::Sender<PartialNote>>,
+}
 
 /// The newest known state of a watched task, shared by all of its streams.
 #[derive(Debug, Clone)]
@@ -127,7 +156,9 @@ pub struct LiveHub {
     store: Arc<dyn TaskStore>,
     shutdown: CancellationToken,
     /// One watch per task that has at least one open stream.
-    tasks: Mutex<HashMap<TaskId, watch::Sender<TaskState>>>,
+    tasks: Mutex<HashMap<TaskId, Watched>>,
+    /// Set once the event log's feed is routed (by the first stream that carries partials).
+    partial_routing: OnceLock<()>,
     /// One list channel per user that has at least one open list stream.
     users: Mutex<HashMap<String, broadcast::Sender<Bytes>>>,
     everyone: broadcast::Sender<Bytes>,
@@ -159,6 +190,7 @@ impl LiveHub {
             store,
             shutdown: shutdown.clone(),
             tasks: Mutex::new(HashMap::new()),
+            partial_routing: OnceLock::new(),
             users: Mutex::new(HashMap::new()),
             everyone: broadcast::channel(EVERYONE_CHANNEL_CAPACITY).0,
             open_streams: AtomicUsize::new(0),
@@ -178,7 +210,8 @@ impl LiveHub {
         lock(&self.tasks).len()
     }
 
-    /// How many times the hub fell behind the change feed and re-read the watched tasks.
+    /// How many times the hub fell behind the change feed (and re-read the watched tasks) or
+    /// the task event feed (and had every partial subscriber re-read the log).
     pub fn lag_recoveries(&self) -> u64 {
         self.lag_recoveries.load(Ordering::Relaxed)
     }
@@ -201,13 +234,19 @@ impl LiveHub {
     pub(crate) fn watch_task(self: &Arc<Self>, snapshot: &Task, state: TaskState) -> TaskWatch {
         let mut tasks = lock(&self.tasks);
         let (receiver, first_watcher) = match tasks.get(&snapshot.id) {
-            Some(sender) => {
-                offer(sender, state);
-                (sender.subscribe(), false)
+            Some(watched) => {
+                offer(&watched.state, state);
+                (watched.state.subscribe(), false)
             }
             None => {
                 let (sender, receiver) = watch::channel(state);
-                tasks.insert(snapshot.id.clone(), sender);
+                tasks.insert(
+                    snapshot.id.clone(),
+                    Watched {
+                        state: sender,
+                        partials: None,
+                    },
+                );
                 (receiver, true)
             }
         };
@@ -219,6 +258,71 @@ impl LiveHub {
             hub: self.clone(),
             id: snapshot.id.clone(),
             receiver: Some(receiver),
+        }
+    }
+
+    /// Subscribes to the partial outputs of a task the caller watches (`watch` keeps its
+    /// route alive). The first call starts routing `log`'s feed; the subscription exists
+    /// before this returns, so every event appended after it is delivered, and one appended
+    /// before is in the log when the caller reads it.
+    pub(crate) fn watch_partials(
+        self: &Arc<Self>,
+        watch: &TaskWatch,
+        log: &Arc<dyn TaskEventLog>,
+    ) -> PartialReceiver {
+        self.partial_routing.get_or_init(|| {
+            // Subscribed here, before any stream reads the log: nothing appended from now on
+            // can be missed.
+            let feed = log.subscribe_events();
+            tokio::spawn(route_partials(
+                Arc::downgrade(self),
+                feed,
+                self.shutdown.clone(),
+            ));
+        });
+        let mut tasks = lock(&self.tasks);
+        match tasks.get_mut(&watch.id) {
+            Some(watched) => watched
+                .partials
+                .get_or_insert_with(|| broadcast::channel(PARTIAL_CHANNEL_CAPACITY).0)
+                .subscribe(),
+            // Unreachable while `watch` holds its receiver; a closed channel then ends the
+            // live feed, and the stream still catches up from the log.
+            None => broadcast::channel(1).1,
+        }
+    }
+
+    /// Hands one appended event to its task's partial subscribers, encoded once for all.
+    fn route_partial(&self, event: &task_store::TaskEvent) {
+        let sender = {
+            let mut tasks = lock(&self.tasks);
+            let Some(watched) = tasks.get_mut(&event.task_id) else {
+                return;
+            };
+            match &watched.partials {
+                // The partial-carrying streams of the task ended; the channel goes with them.
+                Some(sender) if sender.receiver_count() == 0 => {
+                    watched.partials = None;
+                    return;
+                }
+                Some(sender) => sender.clone(),
+                None => return,
+            }
+        };
+        let _ = sender.send(Some(Arc::new(Partial::of(event))));
+    }
+
+    /// The hub missed events of the log's feed: every partial subscriber re-reads the log.
+    fn partials_lagged(&self, missed: u64) {
+        self.lag_recoveries.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(
+            missed,
+            "live hub fell behind the event log's feed; partial subscribers re-read the log"
+        );
+        for watched in lock(&self.tasks).values() {
+            if let Some(sender) = &watched.partials {
+                let _ = sender.send(None);
+            }
         }
     }
 
@@ -250,7 +354,10 @@ impl LiveHub {
     }
 
     fn publish_task(&self, task: &Task) {
-        let Some(sender) = lock(&self.tasks).get(&task.id).cloned() else {
+        let Some(sender) = lock(&self.tasks)
+            .get(&task.id)
+            .map(|watched| watched.state.clone())
+        else {
             return;
         };
         // Skip the encoding when the watch already holds this version or a newer one (a
@@ -271,8 +378,8 @@ impl LiveHub {
     }
 
     fn publish_deleted(&self, id: &TaskId) {
-        if let Some(sender) = lock(&self.tasks).get(id) {
-            offer(sender, TaskState::Deleted);
+        if let Some(watched) = lock(&self.tasks).get(id) {
+            offer(&watched.state, TaskState::Deleted);
         }
     }
 
@@ -368,6 +475,23 @@ async fn route_changes(hub: Weak<LiveHub>, mut feed: ChangeReceiver, shutdown: C
     }
 }
 
+/// The routing loop of partial outputs: the only reader of the event log's feed.
+async fn route_partials(hub: Weak<LiveHub>, mut feed: EventReceiver, shutdown: CancellationToken) {
+    loop {
+        let received = tokio::select! {
+            biased;
+            () = shutdown.cancelled() => break,
+            received = feed.recv() => received,
+        };
+        let Some(hub) = hub.upgrade() else { break };
+        match received {
+            Ok(event) => hub.route_partial(&event),
+            Err(RecvError::Lagged(missed)) => hub.partials_lagged(missed),
+            Err(RecvError::Closed) => break,
+        }
+    }
+}
+
 /// Counts one open stream; dropping it (when the response body is dropped) uncounts it.
 #[derive(Debug)]
 pub(crate) struct OpenStream {
@@ -402,7 +526,7 @@ impl Drop for TaskWatch {
         drop(self.receiver.take());
         if tasks
             .get(&self.id)
-            .is_some_and(|sender| sender.receiver_count() == 0)
+            .is_some_and(|watched| watched.state.receiver_count() == 0)
         {
             tasks.remove(&self.id);
         }

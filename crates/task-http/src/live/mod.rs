@@ -14,6 +14,7 @@ mod body;
 mod encode;
 mod hub;
 pub(crate) mod idle_timer;
+mod partials;
 mod subscription;
 mod task_stream;
 mod tasks_stream;

@@ -4,27 +4,34 @@
 //! yielding events one batch at a time instead of writing an HTTP body.
 //!
 //! Events are the SSE frames' own JSON (see [`super::encode::events_of`]), so a change is
-//! encoded once whichever transport carries it.
+//! encoded once whichever transport carries it. Partial outputs come from the same
+//! [`super::partials::Partials`] as on SSE: replayed after the snapshot, then live, resumed
+//! from `<version>.<seq>`.
 
 use std::sync::Arc;
 
 use bytes::Bytes;
 use futures_util::stream::{self, Stream};
 use task_core::{Task, TaskEvent};
+use task_store::TaskEventLog;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::time::{Instant, Sleep};
 
 use super::encode::events_of;
 use super::hub::{resync_frame, OpenStream, ScopeWatch, TaskState, TaskWatch};
+use super::partials::{Partial, Partials, Received};
 use super::task_stream::TASK_DELETED_MESSAGE;
-use super::{LiveHub, SseConfig, StreamScope};
+use super::{LiveHub, ResumePoint, SseConfig, StreamScope};
 
-/// One event of a subscription: the event's JSON (as on SSE) and the task version it shows,
-/// where SSE would send that version as the event's `id:`.
+/// One event of a subscription: the event's JSON (as on SSE) and the position it shows, where
+/// SSE sends it as the event's `id:` (`<version>` or `<version>.<seq>`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LiveEvent {
     /// The task version, for events that show one (the resume point).
     pub version: Option<i64>,
+    /// The last partial output delivered, on events with a version once the subscription
+    /// has delivered a partial (SSE's `<version>.<seq>`).
+    pub seq: Option<i64>,
     /// The event's JSON, exactly as SSE sends it in `data:`.
     pub json: Bytes,
 }
@@ -42,13 +49,16 @@ pub enum Delivery {
 /// The subscription of one task, as a stream of deliveries ending with [`Delivery::Ended`].
 ///
 /// `snapshot` is the task as just read by the caller, who checked that the client may see it.
-/// `last_version` resumes: versions up to it are not sent again, and a finished task whose final
-/// version the client has seen yields only `Ended`. Subscriptions stop without `Ended` when the
-/// hub shuts down.
+/// `resume` resumes: versions up to `resume.version` are not sent again, and a finished task
+/// whose final version the client has seen yields only `Ended`. With `events`, the task's
+/// partial outputs after `resume.seq` follow the snapshot (stored ones first), then new ones
+/// live, as on SSE ([`super::task_stream_with_partials`]). Subscriptions stop without `Ended`
+/// when the hub shuts down.
 pub fn task_subscription(
     hub: &Arc<LiveHub>,
     snapshot: &Task,
-    last_version: Option<i64>,
+    resume: ResumePoint,
+    events: Option<Arc<dyn TaskEventLog>>,
     config: &SseConfig,
 ) -> impl Stream<Item = Delivery> + Send + 'static {
     let state = match TaskState::of(snapshot) {
@@ -73,11 +83,20 @@ pub fn task_subscription(
         }
         None => None,
     };
+    // Subscribed before the log is read, so no event falls between the replay and the feed.
+    let partials = match (&watch, events) {
+        (Some(task_watch), Some(log)) => {
+            let live = hub.watch_partials(task_watch, &log);
+            Some(Partials::new(snapshot.id.clone(), log, live, resume.seq))
+        }
+        _ => None,
+    };
     let subscription = TaskSubscription {
         watch,
         pending: current,
+        partials,
         // Versions start at 1, so "nothing seen yet" is 0.
-        seen: last_version.unwrap_or(0),
+        seen: resume.version,
         ended: false,
         deadline: Box::pin(tokio::time::sleep_until(
             Instant::now() + config.monitor_timeout,
@@ -114,6 +133,8 @@ struct TaskSubscription {
     watch: Option<TaskWatch>,
     /// The state to deliver first (the snapshot, or newer).
     pending: Option<TaskState>,
+    /// The task's partial outputs, when the subscription carries them.
+    partials: Option<Partials>,
     /// The highest version delivered or acknowledged by the client.
     seen: i64,
     /// Whether `Ended` was yielded.
@@ -128,10 +149,16 @@ impl TaskSubscription {
         if self.ended {
             return None;
         }
+        let mut events = Vec::new();
         if let Some(state) = self.pending.take() {
-            if let Some(events) = self.accept(state) {
-                return Some(Delivery::Events(events));
-            }
+            events.extend(self.accept(state).unwrap_or_default());
+        }
+        if let Some(partials) = &mut self.partials {
+            let replayed = partials.replay().await;
+            self.push_partials(&mut events, &replayed);
+        }
+        if !events.is_empty() {
+            return Some(Delivery::Events(events));
         }
         loop {
             let Some(receiver) = self.watch.as_mut().and_then(TaskWatch::receiver) else {
@@ -139,24 +166,63 @@ impl TaskSubscription {
                 return Some(Delivery::Ended);
             };
             let shutdown = self.hub.shutdown_token();
-            tokio::select! {
+            let wake = tokio::select! {
                 biased;
                 () = shutdown.cancelled() => return None,
                 changed = receiver.changed() => {
                     if changed.is_err() {
                         return None;
                     }
-                    let state = receiver.borrow_and_update().clone();
-                    if let Some(events) = self.accept(state) {
-                        return Some(Delivery::Events(events));
-                    }
+                    Wake::Changed(receiver.borrow_and_update().clone())
                 }
+                received = next_partial(&mut self.partials) => Wake::Partial(received),
                 () = self.deadline.as_mut() => {
                     self.watch = None;
                     return Some(Delivery::Events(vec![single(&TaskEvent::timeout())]));
                 }
+            };
+            let mut events = Vec::new();
+            match wake {
+                Wake::Changed(state) => {
+                    let last = matches!(
+                        state,
+                        TaskState::Present { terminal: true, .. } | TaskState::Deleted
+                    );
+                    if last {
+                        // Partials are stored before the task finishes; a feed that has not
+                        // delivered them yet must not lose them behind the final event.
+                        if let Some(partials) = &mut self.partials {
+                            let missed = partials.catch_up().await;
+                            self.push_partials(&mut events, &missed);
+                        }
+                    }
+                    events.extend(self.accept(state).unwrap_or_default());
+                }
+                Wake::Partial(received) => {
+                    if let Some(partials) = &mut self.partials {
+                        let delivered = partials.on_received(received).await;
+                        self.push_partials(&mut events, &delivered);
+                    }
+                }
+            }
+            if !events.is_empty() {
+                return Some(Delivery::Events(events));
             }
         }
+    }
+
+    /// The highest partial output delivered (or acknowledged on resume); 0 before the first.
+    fn seen_seq(&self) -> i64 {
+        self.partials.as_ref().map_or(0, Partials::seen)
+    }
+
+    /// Appends `partials` as events, each at the current version and its own position.
+    fn push_partials(&self, events: &mut Vec<LiveEvent>, partials: &[Arc<Partial>]) {
+        events.extend(partials.iter().map(|partial| LiveEvent {
+            version: Some(self.seen),
+            seq: Some(partial.seq),
+            json: partial.json.clone(),
+        }));
     }
 
     /// The events of `state` if it is news to this client; stops watching after a terminal
@@ -175,10 +241,15 @@ impl TaskSubscription {
                     return None;
                 }
                 self.seen = version;
+                let seq = Some(self.seen_seq()).filter(|seq| *seq > 0);
                 Some(
                     events_of(&frame)
                         .into_iter()
-                        .map(|(version, json)| LiveEvent { version, json })
+                        .map(|(version, json)| LiveEvent {
+                            version,
+                            seq: version.and(seq),
+                            json,
+                        })
                         .collect(),
                 )
             }
@@ -189,6 +260,20 @@ impl TaskSubscription {
                 })])
             }
         }
+    }
+}
+
+/// What woke a waiting task subscription.
+enum Wake {
+    Changed(TaskState),
+    Partial(Received),
+}
+
+/// The next item of the subscription's partial feed, or never without one.
+async fn next_partial(partials: &mut Option<Partials>) -> Received {
+    match partials {
+        Some(partials) => partials.recv().await,
+        None => std::future::pending().await,
     }
 }
 
@@ -215,7 +300,11 @@ impl ListSubscription {
         Some(Delivery::Events(
             events_of(&frame)
                 .into_iter()
-                .map(|(version, json)| LiveEvent { version, json })
+                .map(|(version, json)| LiveEvent {
+                    version,
+                    seq: None,
+                    json,
+                })
                 .collect(),
         ))
     }
@@ -230,6 +319,7 @@ fn single(event: &TaskEvent) -> LiveEvent {
     });
     LiveEvent {
         version: None,
+        seq: None,
         json: Bytes::from(json),
     }
 }
@@ -244,6 +334,10 @@ mod tests {
     use super::*;
 
     const USER: &str = "ann@example.com";
+
+    fn at(version: i64) -> ResumePoint {
+        ResumePoint { version, seq: 0 }
+    }
 
     fn versions(delivery: &Delivery) -> Vec<Option<i64>> {
         match delivery {
@@ -261,6 +355,7 @@ mod tests {
         let mut subscription = Box::pin(task_subscription(
             &hub,
             &snapshot,
+            ResumePoint::default(),
             None,
             &SseConfig::default(),
         ));
@@ -285,7 +380,7 @@ mod tests {
         let store = FakeStore::new(64);
         let hub = LiveHub::start(store.clone(), CancellationToken::new());
         let done = task(1, USER, 9, Failed);
-        let all: Vec<Delivery> = task_subscription(&hub, &done, Some(8), &SseConfig::default())
+        let all: Vec<Delivery> = task_subscription(&hub, &done, at(8), None, &SseConfig::default())
             .collect()
             .await;
         assert_eq!(all.len(), 2);
@@ -293,9 +388,10 @@ mod tests {
         // `update` and the `error` resumes from 8 and gets both again, never a gap.
         assert_eq!(versions(&all[0]), [None, Some(9)], "update, then error");
         assert_eq!(all[1], Delivery::Ended);
-        let seen: Vec<Delivery> = task_subscription(&hub, &done, Some(9), &SseConfig::default())
-            .collect()
-            .await;
+        let seen: Vec<Delivery> =
+            task_subscription(&hub, &done, at(9), None, &SseConfig::default())
+                .collect()
+                .await;
         assert_eq!(seen, [Delivery::Ended]);
     }
 
@@ -308,6 +404,7 @@ mod tests {
         let mut one = Box::pin(task_subscription(
             &hub,
             &snapshot,
+            ResumePoint::default(),
             None,
             &SseConfig::default(),
         ));

@@ -8,16 +8,16 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use http::Response;
-use task_core::{Task, TaskEvent, TaskId};
-use task_store::{EventReceiver, TaskEventLog};
-use tokio::sync::broadcast::error::RecvError;
+use task_core::{Task, TaskEvent};
+use task_store::TaskEventLog;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::body::{no_content, sse_response, FrameSource};
-use super::encode::{freeze, write_event, write_json_event, write_retry, KEEP_ALIVE};
+use super::encode::{freeze, write_json_event, write_retry, KEEP_ALIVE};
 use super::hub::{OpenStream, TaskState, TaskWatch};
 use super::idle_timer::{IdleTimer, Tick};
+use super::partials::{Partial, Partials, Received};
 use super::{LiveHub, SseConfig};
 use crate::body::Body;
 
@@ -88,14 +88,15 @@ pub(crate) fn task_stream(
         None => (None, None),
     };
     // Subscribed before the log is read, so no event falls between the replay and the feed.
-    let live_log = log.filter(|_| watch.is_some());
-    let partials = live_log.as_ref().map(|log| log.subscribe_events());
+    let partials = match (&watch, log) {
+        (Some(watch), Some(log)) => {
+            let live = hub.watch_partials(watch, &log);
+            Some(Partials::new(snapshot.id.clone(), log, live, resume.seq))
+        }
+        _ => None,
+    };
     let mut stream = TaskStream {
-        task_id: snapshot.id.clone(),
-        replay: live_log.is_some(),
-        log: live_log,
         partials,
-        seen_seq: resume.seq,
         queued: VecDeque::new(),
         watch,
         opening: None,
@@ -122,15 +123,8 @@ pub(crate) fn task_stream(
 
 /// The state of one open task stream; everything it holds is small and fixed in size.
 struct TaskStream {
-    task_id: TaskId,
-    /// Where partial outputs are read when replaying; `None` without partials.
-    log: Option<Arc<dyn TaskEventLog>>,
-    /// Appended partial outputs, live.
-    partials: Option<EventReceiver>,
-    /// The highest partial output written (or acknowledged by `Last-Event-ID`).
-    seen_seq: i64,
-    /// Whether the log still has to be read once (after the opening).
-    replay: bool,
+    /// The task's partial outputs, when the stream carries them.
+    partials: Option<Partials>,
     /// Frames ready to write: a replay, or catch-up before a final event.
     queued: VecDeque<Bytes>,
     /// `None` once the stream has decided to end after its pending frame.
@@ -152,16 +146,14 @@ enum Wake {
     Shutdown,
     Changed,
     HubGone,
-    Partial(Result<Arc<task_store::TaskEvent>, RecvError>),
+    Partial(Received),
     Timer(Tick),
 }
 
-/// The next appended event, or never without a subscription.
-async fn next_partial(
-    partials: &mut Option<EventReceiver>,
-) -> Result<Arc<task_store::TaskEvent>, RecvError> {
+/// The next item of the stream's partial feed, or never without one.
+async fn next_partial(partials: &mut Option<Partials>) -> Received {
     match partials {
-        Some(receiver) => receiver.recv().await,
+        Some(partials) => partials.recv().await,
         None => std::future::pending().await,
     }
 }
@@ -183,7 +175,7 @@ impl TaskStream {
                 if terminal {
                     self.watch = None;
                 }
-                Some(self.with_seq(frame))
+                Some(with_seq(frame, self.seen_seq()))
             }
             TaskState::Deleted => {
                 self.watch = None;
@@ -193,77 +185,63 @@ impl TaskStream {
             }
         }
     }
-}
 
-impl TaskStream {
-    /// The hub's shared update frame with `id: <version>.<seq>` once partials were sent, so
-    /// `Last-Event-ID` keeps the partial position too.
-    fn with_seq(&self, frame: Bytes) -> Bytes {
-        if self.seen_seq == 0 || !frame.starts_with(b"id: ") {
-            return frame;
-        }
-        let Some(end) = frame.iter().position(|b| *b == b'\n') else {
-            return frame;
-        };
-        let mut out = Vec::with_capacity(frame.len() + 8);
-        out.extend_from_slice(format!("id: {}.{}", self.seen, self.seen_seq).as_bytes());
-        out.extend_from_slice(&frame[end..]);
-        freeze(out)
+    /// The highest partial output written (or acknowledged by `Last-Event-ID`).
+    fn seen_seq(&self) -> i64 {
+        self.partials.as_ref().map_or(0, Partials::seen)
     }
 
     /// One partial output as an event, with `id: <version>.<seq>`.
-    fn partial_frame(&mut self, event: &task_store::TaskEvent) -> Bytes {
-        self.seen_seq = event.seq;
-        let data = serde_json::json!({
-            "type": "partial",
-            "taskId": event.task_id.as_str(),
-            "item": event.item,
-            "index": event.seq - 1,
-        });
-        let mut out = Vec::with_capacity(256);
-        out.extend_from_slice(format!("id: {}.{}\n", self.seen, event.seq).as_bytes());
-        write_event(&mut out, None, &data.to_string());
+    fn partial_frame(&self, partial: &Partial) -> Bytes {
+        let mut out = Vec::with_capacity(partial.json.len() + 32);
+        out.extend_from_slice(format!("id: {}.{}\ndata: ", self.seen, partial.seq).as_bytes());
+        out.extend_from_slice(&partial.json);
+        out.extend_from_slice(b"\n\n");
         freeze(out)
     }
 
-    /// Queues every stored partial after the last one written: the replay on opening, and
-    /// the catch-up after a lagging feed, a gap, or before the final event.
-    async fn read_log(&mut self) {
-        let Some(log) = self.log.clone() else {
-            return;
-        };
-        match log.events_after(&self.task_id, self.seen_seq).await {
-            Ok(events) => {
-                for event in &events {
-                    let frame = self.partial_frame(event);
-                    self.queued.push_back(frame);
-                }
-            }
-            Err(error) => {
-                tracing::warn!(task_id = %self.task_id, %error, "cannot read the task's events");
-            }
+    /// Queues the frames of `partials`, in order.
+    fn queue_partials(&mut self, partials: &[Arc<Partial>]) {
+        for partial in partials {
+            let frame = self.partial_frame(partial);
+            self.queued.push_back(frame);
         }
     }
+}
 
-    /// Handles one appended event: the next one is written, an old one skipped, a gap read
-    /// from the log.
-    async fn on_partial(
-        &mut self,
-        received: Result<Arc<task_store::TaskEvent>, RecvError>,
-    ) -> Option<Bytes> {
-        match received {
-            Ok(event) if event.task_id != self.task_id || event.seq <= self.seen_seq => None,
-            Ok(event) if event.seq == self.seen_seq + 1 => Some(self.partial_frame(&event)),
-            Ok(_) | Err(RecvError::Lagged(_)) => {
-                self.read_log().await;
-                self.queued.pop_front()
-            }
-            Err(RecvError::Closed) => {
-                self.partials = None;
-                None
-            }
-        }
+/// The hub's shared update frame with `id: <version>.<seq>` once partials were sent, so
+/// `Last-Event-ID` keeps the partial position too. Only the frame's `id:` line changes (a
+/// failed task's frame has it on its second event).
+fn with_seq(frame: Bytes, seq: i64) -> Bytes {
+    if seq == 0 {
+        return frame;
     }
+    let Some(start) = id_line_start(&frame) else {
+        return frame;
+    };
+    let Some(end) = frame[start..]
+        .iter()
+        .position(|b| *b == b'\n')
+        .map(|at| start + at)
+    else {
+        return frame;
+    };
+    let mut out = Vec::with_capacity(frame.len() + 8);
+    out.extend_from_slice(&frame[..end]);
+    out.extend_from_slice(format!(".{seq}").as_bytes());
+    out.extend_from_slice(&frame[end..]);
+    freeze(out)
+}
+
+/// Where the frame's `id:` line starts, if it has one.
+fn id_line_start(frame: &[u8]) -> Option<usize> {
+    if frame.starts_with(b"id: ") {
+        return Some(0);
+    }
+    frame
+        .windows(5)
+        .position(|window| window == b"\nid: ")
+        .map(|at| at + 1)
 }
 
 impl FrameSource for TaskStream {
@@ -271,9 +249,9 @@ impl FrameSource for TaskStream {
         if let Some(opening) = self.opening.take() {
             return Some(opening);
         }
-        if self.replay {
-            self.replay = false;
-            self.read_log().await;
+        if let Some(partials) = &mut self.partials {
+            let replayed = partials.replay().await;
+            self.queue_partials(&replayed);
         }
         if let Some(frame) = self.queued.pop_front() {
             self.timer.frame_sent();
@@ -307,9 +285,10 @@ impl FrameSource for TaskStream {
                         Some(TaskState::Present { terminal: true, .. } | TaskState::Deleted)
                     );
                     if last {
-                        // Partials are stored before the task finishes; a feed that has not
-                        // delivered them yet must not lose them behind the final event.
-                        self.read_log().await;
+                        if let Some(partials) = &mut self.partials {
+                            let missed = partials.catch_up().await;
+                            self.queue_partials(&missed);
+                        }
                     }
                     if let Some(frame) = state.and_then(|state| self.accept(state)) {
                         self.queued.push_back(frame);
@@ -320,7 +299,11 @@ impl FrameSource for TaskStream {
                     }
                 }
                 Wake::Partial(received) => {
-                    if let Some(frame) = self.on_partial(received).await {
+                    if let Some(partials) = &mut self.partials {
+                        let delivered = partials.on_received(received).await;
+                        self.queue_partials(&delivered);
+                    }
+                    if let Some(frame) = self.queued.pop_front() {
                         self.timer.frame_sent();
                         return Some(frame);
                     }

@@ -1,5 +1,6 @@
 //! Test support for the live module: a store whose state and change feed the tests control
-//! directly (so they can make the hub lag, or change a task without publishing it), and
+//! directly (so they can make the hub lag, or change a task without publishing it), an event
+//! log likewise (appends that are published or not, a feed that can be made to lag), and
 //! helpers to read a response body frame by frame.
 
 use std::collections::HashMap;
@@ -12,8 +13,8 @@ use http_body_util::BodyExt;
 use serde_json::{json, Value};
 use task_core::{NewTask, Task, TaskId, TaskStatus, UnixMillis};
 use task_store::{
-    ChangeFeed, ChangeReceiver, ClaimRequest, Failure, Lease, ListQuery, StatusCount, StoreError,
-    TaskChange, TaskPage, TaskStore,
+    ChangeFeed, ChangeReceiver, ClaimRequest, EventFeed, EventReceiver, Failure, Lease, ListQuery,
+    StatusCount, StoreError, TaskChange, TaskEvent, TaskEventLog, TaskPage, TaskStore,
 };
 
 use crate::body::Body;
@@ -192,6 +193,70 @@ impl TaskStore for FakeStore {
     }
 }
 
+/// An event log whose appends the tests make directly: [`FakeLog::append`] stores and
+/// publishes, [`FakeLog::store_silently`] only stores (a feed that has not delivered yet).
+#[derive(Debug)]
+pub(crate) struct FakeLog {
+    events: Mutex<HashMap<TaskId, Vec<TaskEvent>>>,
+    feed: EventFeed,
+    reads: AtomicUsize,
+}
+
+impl FakeLog {
+    pub(crate) fn new(feed_capacity: usize) -> Arc<Self> {
+        Arc::new(Self {
+            events: Mutex::new(HashMap::new()),
+            feed: EventFeed::new(feed_capacity),
+            reads: AtomicUsize::new(0),
+        })
+    }
+
+    /// Stores the task's next event without publishing it.
+    pub(crate) fn store_silently(&self, id: &TaskId, item: Value) -> TaskEvent {
+        let mut events = self.events.lock().unwrap();
+        let log = events.entry(id.clone()).or_default();
+        let event = TaskEvent {
+            task_id: id.clone(),
+            user_id: "ann@example.com".to_owned(),
+            seq: log.len() as i64 + 1,
+            attempt: 1,
+            item,
+            created_at: 1_000,
+        };
+        log.push(event.clone());
+        event
+    }
+
+    /// Stores and publishes the task's next event, like a committed append.
+    pub(crate) fn append(&self, id: &TaskId, item: Value) {
+        let event = self.store_silently(id, item);
+        self.feed.publish(event);
+    }
+
+    /// How many times the log was read.
+    pub(crate) fn reads(&self) -> usize {
+        self.reads.load(Ordering::SeqCst)
+    }
+}
+
+#[async_trait]
+impl TaskEventLog for FakeLog {
+    async fn append_event(&self, _lease: &Lease, _item: Value) -> task_store::Result<TaskEvent> {
+        unsupported()
+    }
+    async fn events_after(&self, id: &TaskId, after: i64) -> task_store::Result<Vec<TaskEvent>> {
+        self.reads.fetch_add(1, Ordering::SeqCst);
+        let events = self.events.lock().unwrap();
+        Ok(events
+            .get(id)
+            .map(|log| log.iter().filter(|e| e.seq > after).cloned().collect())
+            .unwrap_or_default())
+    }
+    fn subscribe_events(&self) -> EventReceiver {
+        self.feed.subscribe()
+    }
+}
+
 /// A task numbered `n` (its id is `task_<n>_abcdef`) owned by `user`, at `version`.
 pub(crate) fn task(n: u32, user: &str, version: i64, status: TaskStatus) -> Task {
     let terminal = status.is_terminal();
@@ -250,6 +315,16 @@ impl Reader {
     }
 }
 
+/// The `id:` of every event in a chunk of SSE text, as written (`<version>` or
+/// `<version>.<seq>`); events without one are left out.
+pub(crate) fn ids(chunk: &str) -> Vec<String> {
+    chunk
+        .split("\n\n")
+        .filter_map(|block| block.lines().find_map(|line| line.strip_prefix("id: ")))
+        .map(str::to_owned)
+        .collect()
+}
+
 /// The `data:` payloads of a chunk of SSE text, as JSON, with their `id:` (if any).
 pub(crate) fn events(chunk: &str) -> Vec<(Option<i64>, Value)> {
     chunk
@@ -259,7 +334,8 @@ pub(crate) fn events(chunk: &str) -> Vec<(Option<i64>, Value)> {
             let id = block
                 .lines()
                 .find_map(|line| line.strip_prefix("id: "))
-                .map(|id| id.parse().unwrap());
+                // A `<version>.<seq>` id counts as its version here; see [`ids`] for both.
+                .map(|id| id.split('.').next().unwrap().parse().unwrap());
             let data: Vec<&str> = block
                 .lines()
                 .filter_map(|line| line.strip_prefix("data: "))

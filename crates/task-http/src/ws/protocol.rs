@@ -25,6 +25,9 @@ pub(crate) enum ClientMessage {
         user_id: Option<String>,
         /// The last task version the client saw, to resume a task subscription.
         last_version: Option<i64>,
+        /// The last partial output the client saw (`seq` of the last event that had one),
+        /// with `last_version`: SSE's `Last-Event-ID: <version>.<seq>`.
+        last_seq: Option<i64>,
     },
     /// End the subscription named `id`.
     Unsubscribe {
@@ -113,8 +116,9 @@ pub(crate) fn event_prefix(id: &str) -> String {
     format!(r#"{{"type":"event","id":{}"#, Value::String(id.to_owned()))
 }
 
-/// `{"type":"event","id":...,"version":N,"event":{...}}`: the event's JSON as SSE sends it,
-/// spliced in without parsing it again; `version` only where SSE sends an `id:`.
+/// `{"type":"event","id":...,"version":N,"seq":S,"event":{...}}`: the event's JSON as SSE sends
+/// it, spliced in without parsing it again; `version` only where SSE sends an `id:`, `seq` only
+/// where that id is `<version>.<seq>`.
 pub(crate) fn event(prefix: &str, event: &LiveEvent) -> String {
     let json = String::from_utf8_lossy(&event.json);
     let mut out = String::with_capacity(prefix.len() + json.len() + 40);
@@ -122,6 +126,10 @@ pub(crate) fn event(prefix: &str, event: &LiveEvent) -> String {
     if let Some(version) = event.version {
         out.push_str(",\"version\":");
         out.push_str(&version.to_string());
+    }
+    if let Some(seq) = event.seq {
+        out.push_str(",\"seq\":");
+        out.push_str(&seq.to_string());
     }
     out.push_str(",\"event\":");
     out.push_str(&json);
@@ -162,6 +170,18 @@ mod tests {
                 task_id: Some("task_1".into()),
                 user_id: None,
                 last_version: Some(3),
+                last_seq: None,
+            }),
+        );
+        check(
+            r#"{"type":"subscribe","id":"a","topic":"task","taskId":"task_1","lastVersion":3,"lastSeq":2}"#,
+            Ok(ClientMessage::Subscribe {
+                id: "a".into(),
+                topic: Topic::Task,
+                task_id: Some("task_1".into()),
+                user_id: None,
+                last_version: Some(3),
+                last_seq: Some(2),
             }),
         );
         check(
@@ -172,6 +192,7 @@ mod tests {
                 task_id: None,
                 user_id: None,
                 last_version: None,
+                last_seq: None,
             }),
         );
         check(
@@ -214,6 +235,7 @@ mod tests {
             &prefix,
             &LiveEvent {
                 version: Some(7),
+                seq: None,
                 json: Bytes::from_static(br#"{"type":"update","task":{"id":"t"}}"#),
             },
         );
@@ -226,6 +248,7 @@ mod tests {
             &prefix,
             &LiveEvent {
                 version: None,
+                seq: None,
                 json: Bytes::from_static(br#"{"type":"resync"}"#),
             },
         );
@@ -233,6 +256,18 @@ mod tests {
         assert_eq!(
             parsed,
             json!({"type":"event","id":"a\"b","event":{"type":"resync"}})
+        );
+        let partial = event(
+            &prefix,
+            &LiveEvent {
+                version: Some(7),
+                seq: Some(2),
+                json: Bytes::from_static(br#"{"type":"partial","index":1}"#),
+            },
+        );
+        assert_eq!(
+            serde_json::from_str::<Value>(&partial).unwrap(),
+            json!({"type":"event","id":"a\"b","version":7,"seq":2,"event":{"type":"partial","index":1}})
         );
         assert_eq!(
             serde_json::from_str::<Value>(&about("ended", "s")).unwrap(),

@@ -92,9 +92,13 @@ impl Session {
                 task_id,
                 user_id,
                 last_version,
+                last_seq,
             } => {
-                self.subscribe(id, topic, task_id, user_id, last_version)
-                    .await
+                let resume = Resume {
+                    version: last_version,
+                    seq: last_seq,
+                };
+                self.subscribe(id, topic, task_id, user_id, resume).await
             }
         };
         vec![answer.unwrap_or_else(|refusal| refusal.to_json())]
@@ -106,7 +110,7 @@ impl Session {
         topic: Topic,
         task_id: Option<String>,
         user_id: Option<String>,
-        last_version: Option<i64>,
+        resume: Resume,
     ) -> Result<String, Refusal> {
         let refuse = |error: &str| Refusal::new(Some(&id), error);
         if self.keys.contains_key(&id) {
@@ -127,9 +131,7 @@ impl Session {
                 if user_id.is_some() {
                     return Err(refuse("userId applies to topic \"tasks\" only"));
                 }
-                if last_version.is_some_and(|version| version < 0) {
-                    return Err(refuse("lastVersion must be a version this server sent"));
-                }
+                let resume = resume.point().map_err(&refuse)?;
                 let raw = task_id.ok_or_else(|| refuse("taskId is required for topic \"task\""))?;
                 let task = visible_task(&self.state, &self.identity, &raw)
                     .await
@@ -138,7 +140,8 @@ impl Session {
                     live::task_subscription(
                         self.state.hub(),
                         &task,
-                        last_version,
+                        resume,
+                        self.state.events().cloned(),
                         self.state.sse(),
                     )
                     .map(|delivery| (0, delivery)),
@@ -148,9 +151,9 @@ impl Session {
                 if task_id.is_some() {
                     return Err(refuse("taskId applies to topic \"task\" only"));
                 }
-                if last_version.is_some() {
+                if resume.version.is_some() || resume.seq.is_some() {
                     return Err(refuse(
-                        "lastVersion resumes task subscriptions only; refetch the list instead",
+                        "lastVersion and lastSeq resume task subscriptions only; refetch the list instead",
                     ));
                 }
                 let scope = match listing_owner(&self.identity, user_id.as_deref(), "tasks") {
@@ -214,6 +217,29 @@ impl Session {
                 }
                 None => Vec::new(),
             },
+        }
+    }
+}
+
+/// Where a task subscription resumes, as the client sent it.
+struct Resume {
+    version: Option<i64>,
+    seq: Option<i64>,
+}
+
+impl Resume {
+    /// The position to resume from; the error text for one this server never sent.
+    fn point(&self) -> Result<live::ResumePoint, &'static str> {
+        match (self.version, self.seq) {
+            (Some(version), _) if version < 0 => {
+                Err("lastVersion must be a version this server sent")
+            }
+            (_, Some(seq)) if seq < 0 => Err("lastSeq must be a seq this server sent"),
+            (None, Some(_)) => Err("lastSeq needs the lastVersion sent with it"),
+            (version, seq) => Ok(live::ResumePoint {
+                version: version.unwrap_or(0),
+                seq: seq.unwrap_or(0),
+            }),
         }
     }
 }

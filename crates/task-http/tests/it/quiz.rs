@@ -1,15 +1,16 @@
 //! The quiz endpoints end to end, through real HTTP: `POST /api/generateAIQuestions` against
 //! the fake OpenAI server with progress on the task's event stream, cancellation closing the
-//! outgoing call, missing keys and unknown providers, `POST /api/validateQuestions` and
+//! outgoing call (also in the middle of a streamed answer, within a second), missing keys and unknown providers, `POST /api/validateQuestions` and
 //! `POST /api/regenerateEmojis` updating stored questions, and `GET /api/questions` with its
 //! owners, filters and pages.
 
 use std::collections::HashSet;
+use std::time::{Duration, Instant};
 
 use quiz::Difficulty;
 use serde_json::{json, Value};
 use task_http::HttpConfig;
-use test_support::Scripted;
+use test_support::{Scripted, StreamPlan};
 
 use crate::support::client::Answer;
 use crate::support::quiz_server::{
@@ -231,6 +232,68 @@ async fn cancelling_mid_request_closes_the_providers_connection() {
     let page = get_json(server, &server.alice, "/api/questions").await;
     assert!(questions_of(&page).is_empty(), "nothing was saved");
     assert_eq!(fake.requests().len(), 1);
+    assert_clean(&fake);
+    quiz.server.shutdown().await;
+}
+
+/// Issue #16: "Cancellation during a stream closes the provider request within 1 s (no further
+/// tokens billed)". The fake streams ten questions, one every 300 ms; the task is cancelled
+/// over HTTP once the first question has arrived, and the fake must see its connection close
+/// within a second of the cancel request being answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelling_during_a_streamed_answer_closes_the_providers_connection_within_a_second() {
+    const BOUND: Duration = Duration::from_secs(1);
+    let plan = StreamPlan::new(generated_questions(0..10)).pace(Duration::from_millis(300));
+    let fake = fake_openai(vec![Scripted::Stream(plan)]).await;
+    let quiz = QuizServer::start(providers(Some(&fake))).await;
+    let server = &quiz.server;
+    let id = start_task(
+        server,
+        &server.alice,
+        "/api/generateAIQuestions",
+        &generation(10, "openai"),
+    )
+    .await;
+    let mut stream = server
+        .get(&format!("/api/subscribeToTask?taskId={id}"))
+        .bearer(&server.alice)
+        .open_stream()
+        .await;
+    // Mid-stream: a question has been received and checked, nine are still being written.
+    loop {
+        let event = stream
+            .next_event(WAIT)
+            .await
+            .expect("events until the first question")
+            .json();
+        assert_eq!(event["type"], "update", "{event}");
+        let description = event["task"]["description"].as_str().unwrap_or_default();
+        if description.contains("questions received") {
+            break;
+        }
+    }
+    assert_eq!(fake.connections_closed(), 0, "the stream is under way");
+
+    let cancelled_at = Instant::now();
+    server
+        .post(&format!("/api/tasks/{id}/cancel"))
+        .bearer(&server.alice)
+        .send()
+        .await
+        .expect(200);
+    fake.wait_for_closed_connections(1, BOUND)
+        .await
+        .expect("cancelling closed the provider's stream within a second");
+    let closed_after = cancelled_at.elapsed();
+    assert!(closed_after <= BOUND, "closed after {closed_after:?}");
+
+    let events = stream.collect_events(WAIT).await;
+    let last = events.last().expect("events after the cancel").json();
+    assert_eq!(
+        last,
+        json!({"type": "error", "error": "Task was cancelled"})
+    );
+    assert_eq!(fake.requests().len(), 1, "no request after the cancel");
     assert_clean(&fake);
     quiz.server.shutdown().await;
 }

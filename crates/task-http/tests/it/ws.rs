@@ -9,7 +9,7 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use task_core::{NewTask, Task};
 use task_http::HttpConfig;
-use task_store::{ClaimRequest, Failure, Lease, TaskStore};
+use task_store::{ClaimRequest, Failure, Lease, TaskEventLog, TaskStore};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
@@ -306,6 +306,102 @@ async fn resuming_skips_what_the_client_has_seen() {
     );
 }
 
+fn question(n: i64) -> Value {
+    json!({"text": format!("Question {n}?"), "options": ["a", "b", "c", "d"], "correctIndex": 0})
+}
+
+/// The `(version, seq, event type)` of the next message, which must be an event of `id`.
+async fn position(socket: &mut Socket, id: &str) -> (i64, Option<i64>, Value) {
+    let message = next(socket).await;
+    event(&message, id);
+    (
+        message["version"].as_i64().expect("a version"),
+        message["seq"].as_i64(),
+        message["event"].clone(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partials_are_replayed_then_live_and_resume_from_version_and_seq() {
+    let server = server_with(HttpConfig::default()).await;
+    let task = pending(&server, ALICE).await;
+    let lease = claim(&server).await;
+    for n in 1..=2 {
+        server
+            .store
+            .append_event(&lease, question(n))
+            .await
+            .unwrap();
+    }
+    let partial = |n: i64| json!({"type": "partial", "taskId": task.id.to_string(), "item": question(n), "index": n - 1});
+
+    // A late subscriber: the snapshot, then the stored partials in order, at its version.
+    let mut socket = open(&server, &server.alice).await;
+    subscribe(&mut socket, task_topic("p", &task)).await;
+    let (version, seq, snapshot) = position(&mut socket, "p").await;
+    assert_eq!((seq, &snapshot["type"]), (None, &json!("update")));
+    for n in 1..=2 {
+        assert_eq!(
+            position(&mut socket, "p").await,
+            (version, Some(n), partial(n))
+        );
+    }
+    // Then live; later updates carry the partial position as SSE's `<version>.<seq>` does.
+    server
+        .store
+        .append_event(&lease, question(3))
+        .await
+        .unwrap();
+    assert_eq!(
+        position(&mut socket, "p").await,
+        (version, Some(3), partial(3))
+    );
+    server
+        .store
+        .update_progress(&lease, 50, None)
+        .await
+        .unwrap();
+    let (updated, seq, event) = position(&mut socket, "p").await;
+    assert_eq!(
+        (updated, seq, &event["type"]),
+        (version + 1, Some(3), &json!("update"))
+    );
+
+    // Resuming from `<version+1>.<1>` on another connection: no snapshot (the client has it),
+    // exactly the partials it missed.
+    let mut again = open(&server, &server.alice).await;
+    subscribe(&mut again, json!({"type":"subscribe","id":"r","topic":"task","taskId":task.id.to_string(),"lastVersion":version + 1,"lastSeq":1})).await;
+    for n in 2..=3 {
+        assert_eq!(
+            position(&mut again, "r").await,
+            (version + 1, Some(n), partial(n))
+        );
+    }
+    drop(again);
+
+    // A partial stored just before completion comes before the final event.
+    server
+        .store
+        .append_event(&lease, question(4))
+        .await
+        .unwrap();
+    server
+        .store
+        .complete(&lease, json!({"questions": 4}))
+        .await
+        .unwrap();
+    assert_eq!(
+        position(&mut socket, "p").await,
+        (version + 1, Some(4), partial(4))
+    );
+    let (done, seq, event) = position(&mut socket, "p").await;
+    assert_eq!(
+        (done, seq, &event["type"]),
+        (version + 2, Some(4), &json!("complete"))
+    );
+    assert_eq!(next(&mut socket).await, json!({"type":"ended","id":"p"}));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failure_cancellation_and_deletion_end_task_subscriptions() {
     let server = server_with(HttpConfig::default()).await;
@@ -532,6 +628,21 @@ async fn bad_messages_get_errors_and_the_connection_stays_open() {
             json!({"type":"subscribe","id":"a","topic":"task","taskId":task.id.to_string(),"lastVersion":-1}),
             Some("a"),
             "lastVersion",
+        ),
+        check(
+            json!({"type":"subscribe","id":"a","topic":"task","taskId":task.id.to_string(),"lastVersion":2,"lastSeq":-1}),
+            Some("a"),
+            "lastSeq",
+        ),
+        check(
+            json!({"type":"subscribe","id":"a","topic":"task","taskId":task.id.to_string(),"lastSeq":1}),
+            Some("a"),
+            "lastSeq needs the lastVersion",
+        ),
+        check(
+            json!({"type":"subscribe","id":"a","topic":"tasks","lastSeq":1}),
+            Some("a"),
+            "refetch the list",
         ),
         check(
             json!({"type":"unsubscribe","id":"never"}),

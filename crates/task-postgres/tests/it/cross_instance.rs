@@ -1,6 +1,6 @@
-//! Several stores ("instances") on one schema: the change feed crosses instances in order,
-//! survives a dropped LISTEN connection, and concurrent claimers on different instances never
-//! share a task.
+//! Several stores ("instances") on one schema: the change feed and the task event feed cross
+//! instances in order, the change feed survives a dropped LISTEN connection, and concurrent
+//! claimers on different instances never share a task.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -9,7 +9,10 @@ use std::time::Duration;
 use serde_json::json;
 use task_core::{NewTask, Task, TaskId, TaskStatus};
 use task_postgres::PostgresStore;
-use task_store::{ChangeReceiver, ClaimRequest, Lease, StoreError, TaskChange, TaskStore};
+use task_store::{
+    ChangeReceiver, ClaimRequest, EventReceiver, Lease, StoreError, TaskChange, TaskEventLog,
+    TaskStore,
+};
 
 use crate::support::{TestDb, WAIT};
 
@@ -112,6 +115,70 @@ async fn changes_written_through_one_instance_reach_the_others_feed_in_order() {
         }
         other => panic!("expected the deletion, got {other:?}"),
     }
+}
+
+/// The next appended event on `feed` of task `id`, as `(seq, item)`.
+async fn next_event_of(feed: &mut EventReceiver, id: &TaskId) -> (i64, serde_json::Value) {
+    loop {
+        let event = tokio::time::timeout(WAIT, feed.recv())
+            .await
+            .expect("an event within the wait")
+            .expect("no lag and an open feed");
+        if &event.task_id == id {
+            return (event.seq, event.item.clone());
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_appended_through_one_instance_reach_every_instances_event_feed_once_in_order() {
+    let Some(db) = TestDb::new() else { return };
+    let a = db.store().await;
+    let b = db.store().await;
+    let mut on_a = a.subscribe_events();
+    let mut on_b = b.subscribe_events();
+    let task = a
+        .create(NewTask::new("u@example.com", "cross"))
+        .await
+        .unwrap();
+    let claimed = a.claim(&claim_request("worker-a", 1, false)).await.unwrap();
+    assert_eq!(claimed[0].id, task.id);
+    let lease = Lease::of(&claimed[0]).unwrap();
+    for n in 1..=5 {
+        a.append_event(&lease, json!({"n": n})).await.unwrap();
+    }
+    for n in 1..=5 {
+        assert_eq!(
+            next_event_of(&mut on_b, &task.id).await,
+            (n, json!({"n": n}))
+        );
+        // A publishes its own appends once, although its listener hears them too.
+        assert_eq!(
+            next_event_of(&mut on_a, &task.id).await,
+            (n, json!({"n": n}))
+        );
+    }
+    // Appended through B (with the same lease): it reaches A through A's listener, right
+    // after A's own five, so that listener republished none of them; the copy read from the
+    // table carries the owner.
+    b.append_event(&lease, json!({"n": 6})).await.unwrap();
+    let event = loop {
+        let event = tokio::time::timeout(WAIT, on_a.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        if event.task_id == task.id {
+            break event;
+        }
+    };
+    assert_eq!(
+        (event.seq, event.user_id.as_str(), &event.item),
+        (6, "u@example.com", &json!({"n": 6}))
+    );
+    assert_eq!(
+        next_event_of(&mut on_b, &task.id).await,
+        (6, json!({"n": 6}))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use test_support::{Expectations, ExpectedKey, FakeProvider, ProviderKind, Scripted};
+use test_support::{Expectations, ExpectedKey, FakeProvider, ProviderKind, Scripted, StreamPlan};
 
 const WAIT: Duration = Duration::from_secs(5);
 
@@ -60,6 +60,33 @@ async fn a_valid_request_gets_the_scripted_answer_wrapped_in_the_envelope() {
         fake.protocol_violations()
     );
     assert_eq!(fake.remaining_script(), 0);
+}
+
+#[tokio::test]
+async fn a_streamed_answer_notes_when_each_items_last_byte_went_out() {
+    const PACE: Duration = Duration::from_millis(40);
+    let items: Vec<Value> = (0..3).map(|n| json!({"n": n})).collect();
+    let plan = StreamPlan::new(json!({"items": items})).pace(PACE);
+    let fake = FakeProvider::start(ProviderKind::OpenAi, vec![Scripted::Stream(plan)]).await;
+    let mut body = openai_body("m");
+    body["stream"] = json!(true);
+    let started = std::time::Instant::now();
+    let response = reqwest::Client::new()
+        .post(format!("{}/chat/completions", fake.base_url()))
+        .bearer_auth("k")
+        .json(&body)
+        .send()
+        .await
+        .expect("the fake answers");
+    let text = response.text().await.expect("the whole stream");
+    let received = std::time::Instant::now();
+    assert!(text.contains("[DONE]"), "{text}");
+    let written = fake.items_written();
+    assert_eq!(written.len(), 3, "one mark per item");
+    // Each item is written after its pause, in order, before the client had the whole body.
+    assert!(written[0] >= started + PACE);
+    assert!(written.windows(2).all(|pair| pair[1] >= pair[0] + PACE));
+    assert!(written[2] <= received);
 }
 
 #[tokio::test]

@@ -135,7 +135,9 @@ impl TestServer {
         let state = AppState::new(tasks, users, options.config, task_types)
             .unwrap()
             .with_attempt_caps(attempt_caps)
-            .with_schedules(schedules.clone());
+            .with_schedules(schedules.clone())
+            // As the binary does: task streams carry the stored partial outputs.
+            .with_event_log(store.clone());
         let stop = CancellationToken::new();
         schedules.start(stop.clone());
         let server = tokio::spawn(serve(listener, state, stop.clone().cancelled_owned()));
