@@ -2,6 +2,7 @@
 //! SQLite backend (the conformance suite runs against both). For tests, demos and embedding;
 //! nothing survives a restart.
 
+mod analytics;
 mod events;
 mod graph;
 mod schedules;
@@ -47,6 +48,8 @@ struct State {
     schedules: HashMap<String, Schedule>,
     /// Each schedule's runs, in the order they were recorded.
     schedule_runs: HashMap<String, Vec<StoredRun>>,
+    /// Rollup rows, failure counts and the fold watermark.
+    analytics: analytics::Rollups,
 }
 
 #[derive(Debug, Clone)]
