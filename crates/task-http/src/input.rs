@@ -217,11 +217,6 @@ impl Query {
         }
     }
 
-    /// Every parameter name, in order.
-    pub fn keys(&self) -> impl Iterator<Item = &str> {
-        self.pairs.iter().map(|(k, _)| k.as_str())
-    }
-
     /// The first value of `key`; an empty value counts as absent.
     pub fn get(&self, key: &str) -> Option<&str> {
         self.pairs

@@ -223,6 +223,9 @@ fn selection(query: &RollupQuery) -> (&'static str, String) {
 #[async_trait]
 impl AnalyticsStore for PostgresStore {
     async fn fold_finished(&self, until: UnixMillis, limit: usize) -> Result<Vec<FoldedTask>> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let mut client = self.client().await?;
         let transaction = client.transaction().await.map_err(map_db)?;
@@ -237,6 +240,20 @@ impl AnalyticsStore for PostgresStore {
             .await
             .map_err(map_db)?;
         let mark = read_watermark(&transaction, true).await?.unwrap_or(start);
+        // The batch's upper bound, read off the `completed_at` index in index order: sorting the
+        // whole unfolded range by `(completed_at, id)` on every fold would cost the history.
+        let end: Option<i64> = transaction
+            .query_opt(
+                "SELECT completed_at FROM background_tasks \
+                 WHERE completed_at IS NOT NULL AND completed_at > $1 AND completed_at <= $2 \
+                 ORDER BY completed_at LIMIT 1 OFFSET $3",
+                &[&mark.completed_at, &until, &(limit - 1)],
+            )
+            .await
+            .map_err(map_db)?
+            .map(|row| get(&row, 0))
+            .transpose()?;
+        let until = end.unwrap_or(until);
         let rows = transaction
             .query(
                 &format!(

@@ -17,6 +17,14 @@ use crate::analytics::{
 };
 use crate::{Result, StoreError};
 
+/// The `completed_at` of the `?3`-th finished task after time `?1` (by `?2`): the batch's upper
+/// bound. Read off the `completed_at` index alone, in index order, so it costs the batch's
+/// length however long the history; `ORDER BY completed_at, id` over the whole range would sort
+/// every unfolded row on each fold.
+const BATCH_END: &str = "SELECT completed_at FROM background_tasks \
+     WHERE completed_at IS NOT NULL AND completed_at > ?1 AND completed_at <= ?2 \
+     ORDER BY completed_at LIMIT 1 OFFSET ?3";
+
 /// The next finished tasks after the watermark `(?1, ?2)`, finished by `?3`, in fold order.
 /// `completed_at >= ?1` alone bounds the index range; the `OR` only settles ties.
 const NEXT_FINISHED: &str = concat!(
@@ -264,17 +272,31 @@ fn read_rollups(conn: &Connection, query: &RollupQuery) -> Result<Rollups> {
 #[async_trait]
 impl AnalyticsStore for SqliteStore {
     async fn fold_finished(&self, until: UnixMillis, limit: usize) -> Result<Vec<FoldedTask>> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         loop {
             let (mark, tasks) = self
                 .read(move |conn| {
                     let mark = read_watermark(conn)?;
                     let from = mark.clone().unwrap_or_else(Watermark::start);
+                    // Ties at the watermark's time plus `limit` tasks after it fill a batch.
+                    let end: Option<i64> = conn
+                        .prepare_cached(BATCH_END)
+                        .and_then(|mut s| {
+                            s.query_row(params![from.completed_at, until, limit - 1], |row| {
+                                row.get(0)
+                            })
+                            .optional()
+                        })
+                        .map_err(map_sqlite_error)?;
+                    let end = end.unwrap_or(until);
                     let tasks = conn
                         .prepare_cached(NEXT_FINISHED)
                         .and_then(|mut s| {
                             s.query_map(
-                                params![from.completed_at, from.task_id, until, limit],
+                                params![from.completed_at, from.task_id, end, limit],
                                 task_from_row,
                             )?
                             .collect::<rusqlite::Result<Vec<_>>>()
