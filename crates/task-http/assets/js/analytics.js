@@ -13,6 +13,21 @@ import { byId, clear, h, toast } from './dom.js';
 import { formatDuration } from './format.js';
 import { listErrorReporter, startSession } from './session.js';
 
+/**
+ * @typedef {{ p50: number | null, p95: number | null, p99: number | null }} Percentiles
+ * @typedef {{
+ *   bucketStart?: number, group: string, completed: number, failed: number, cancelled: number,
+ *   successRate: number | null, attempts: number, retries: number, timeouts: number,
+ *   waitMs: Percentiles, runMs: Percentiles, inputTokens: number, outputTokens: number,
+ *   costUsd: number,
+ * }} Summary
+ * @typedef {{
+ *   from: number, to: number, bucket: 'minute' | 'hour' | 'day', groupBy: string,
+ *   foldedThrough: number | null, relativeError: number, series: Summary[], totals: Summary[],
+ *   failures: { reason: string, count: number }[], unpriced: string[],
+ * }} Answer
+ */
+
 const REFRESH_MS = 10_000;
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
@@ -24,12 +39,15 @@ const PRESETS = {
   month: { range: 30 * DAY, bucket: 'day' },
 };
 const BUCKET_MS = { minute: 60_000, hour: HOUR, day: DAY };
+/** @type {Record<string, string>} */
 const GROUP_NAMES = { type: 'task type', provider: 'provider', model: 'model', user: 'user', none: 'everything' };
 
 const count = new Intl.NumberFormat();
-const usd = (value) => `$${value < 10 ? value.toFixed(4) : value.toFixed(2)}`;
-const ms = (value) => (value === null || value === undefined ? '–' : formatDuration(value));
-const rate = (value) => (value === null || value === undefined ? '–' : `${(value * 100).toFixed(1)}%`);
+const usd = (/** @type {number} */ value) => `$${value < 10 ? value.toFixed(4) : value.toFixed(2)}`;
+/** A duration for an axis or a cell; below 10 ms with one decimal, so small ticks differ. */
+const ms = (/** @type {number | null | undefined} */ value) =>
+  value !== null && value !== undefined && value < 10 ? `${value.toFixed(1)} ms` : (value === null || value === undefined ? '–' : formatDuration(value));
+const rate = (/** @type {number | null | undefined} */ value) => (value === null || value === undefined ? '–' : `${(value * 100).toFixed(1)}%`);
 
 /** The query for the chosen preset and grouping. */
 function currentQuery() {
@@ -54,36 +72,49 @@ async function load() {
   render(body, groupBy);
 }
 
-/** Sums the series of every group per bucket. */
+/**
+ * The range's buckets, and the series entries of each.
+ * @param {Answer} answer
+ */
 function perBucket(answer) {
   const width = BUCKET_MS[answer.bucket];
   const buckets = [];
   for (let at = answer.from; at < answer.to; at += width) buckets.push(at);
+  /** @type {Map<number, Summary[]>} */
   const byBucket = new Map(buckets.map((at) => [at, []]));
-  for (const entry of answer.series) byBucket.get(entry.bucketStart)?.push(entry);
+  for (const entry of answer.series) byBucket.get(entry.bucketStart ?? -1)?.push(entry);
   return { buckets, byBucket, width };
 }
 
 /**
  * The busiest group's percentile in each bucket: percentiles of different groups cannot be
  * added, so the wait and run charts follow the group with most tasks in each bucket.
+ * @param {number[]} buckets
+ * @param {Map<number, Summary[]>} byBucket
+ * @param {'waitMs' | 'runMs'} field
  */
 function percentileSeries(buckets, byBucket, field) {
-  return ['p50', 'p95', 'p99'].map((p) => ({
+  return /** @type {const} */ (['p50', 'p95', 'p99']).map((p) => ({
     name: p,
     points: buckets.map((at) => {
       const entries = byBucket.get(at) ?? [];
-      const busiest = entries.reduce((best, e) => (!best || finished(e) > finished(best) ? e : best), null);
+      /** @type {Summary | null} */
+      let busiest = null;
+      for (const entry of entries) if (!busiest || finished(entry) > finished(busiest)) busiest = entry;
       return { x: at, y: busiest ? busiest[field][p] : null };
     }),
   }));
 }
 
-const finished = (s) => s.completed + s.failed + s.cancelled;
+const finished = (/** @type {Summary} */ s) => s.completed + s.failed + s.cancelled;
 
+/**
+ * @param {Answer} answer
+ * @param {string} groupBy
+ */
 function render(answer, groupBy) {
   const { buckets, byBucket, width } = perBucket(answer);
-  const sum = (at, pick) => (byBucket.get(at) ?? []).reduce((total, e) => total + pick(e), 0);
+  const sum = (/** @type {number} */ at, /** @type {(entry: Summary) => number} */ pick) => (byBucket.get(at) ?? []).reduce((total, e) => total + pick(e), 0);
   const base = { from: answer.from, to: answer.to, bucket: width };
   drawChart(byId('chart-throughput'), {
     ...base,
@@ -154,7 +185,7 @@ function render(answer, groupBy) {
   clear(failures);
   byId('failures-empty').hidden = answer.failures.length > 0;
   for (const failure of answer.failures.slice(0, 15)) {
-    failures.append(h('li', {}, [h('span', { class: 'count', text: count.format(failure.count) }), failure.reason]));
+    failures.append(h('li', {}, [h('span', { class: 'failure-count', text: count.format(failure.count) }), failure.reason]));
   }
   const through = answer.foldedThrough ? new Date(answer.foldedThrough).toLocaleTimeString() : 'nothing yet';
   byId('freshness').textContent = `Counts tasks finished up to ${through}; percentiles within ±${answer.relativeError * 100}%`;

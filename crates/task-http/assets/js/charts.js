@@ -33,7 +33,10 @@ function svg(tag, attrs, text) {
   return element;
 }
 
-/** A round upper bound for the y axis: 1, 2 or 5 times a power of ten. */
+/**
+ * A round upper bound for the y axis: 1, 2 or 5 times a power of ten.
+ * @param {number} max
+ */
 function niceMax(max) {
   if (!(max > 0)) return 1;
   const power = 10 ** Math.floor(Math.log10(max));
@@ -62,10 +65,11 @@ export function drawChart(container, spec) {
   const innerW = WIDTH - PAD.left - PAD.right;
   const innerH = HEIGHT - PAD.top - PAD.bottom;
   const span = Math.max(1, spec.to - spec.from);
-  const xOf = (at) => PAD.left + ((at - spec.from) / span) * innerW;
-  const values = spec.series.flatMap((s) => s.points.map((p) => p.y).filter((y) => y !== null));
-  const top = niceMax(Math.max(0, ...values.map(Number)));
-  const yOf = (value) => PAD.top + innerH - (value / top) * innerH;
+  const xOf = (/** @type {number} */ at) => PAD.left + ((at - spec.from) / span) * innerW;
+  /** @type {number[]} */
+  const values = spec.series.flatMap((s) => s.points.flatMap((p) => (p.y === null ? [] : [p.y])));
+  const top = niceMax(Math.max(0, ...values));
+  const yOf = (/** @type {number} */ value) => PAD.top + innerH - (value / top) * innerH;
 
   for (let i = 0; i <= 4; i += 1) {
     const value = (top * i) / 4;

@@ -128,26 +128,23 @@ pub fn for_each_encoded(bytes: &[u8], mut add: impl FnMut(u16, u64)) -> Result<(
     Ok(())
 }
 
-/// A dense histogram for summing many rows: one slot per possible bucket.
-#[derive(Debug, Clone)]
+/// A dense histogram for summing many rows: one slot per bucket up to the highest seen, so an
+/// accumulator costs only the range its durations span (a report holds one per bucket and
+/// group, thousands for a month by hour).
+#[derive(Debug, Clone, Default)]
 pub struct DenseHistogram {
     counts: Vec<u64>,
     total: u64,
 }
 
-impl Default for DenseHistogram {
-    fn default() -> Self {
-        Self {
-            counts: vec![0; usize::from(MAX_INDEX) + 1],
-            total: 0,
-        }
-    }
-}
-
 impl DenseHistogram {
     /// Adds `count` durations in bucket `index`.
     pub fn add(&mut self, index: u16, count: u64) {
-        self.counts[usize::from(index.min(MAX_INDEX))] += count;
+        let slot = usize::from(index.min(MAX_INDEX));
+        if slot >= self.counts.len() {
+            self.counts.resize(slot + 1, 0);
+        }
+        self.counts[slot] += count;
         self.total += count;
     }
 
