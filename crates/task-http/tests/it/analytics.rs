@@ -144,6 +144,7 @@ async fn bad_parameters_are_400s_naming_the_parameter() {
         ("groupBy=colour", "groupBy"),
         ("format=xml", "format"),
         ("from=10&to=5", "from"),
+        ("from=7200000&to=3600000", "from"),
         ("from=abc", "from"),
         ("to=-5", "to"),
         ("from=0&to=2592000000&bucket=minute", "bucket"),
