@@ -30,11 +30,21 @@ def _int(value):
     return None
 
 
+def _given(query, name):
+    """The parameter's value; an empty one counts as absent, as the API's conventions say."""
+    value = query.get(name)
+    return None if value is None or value == "" else value
+
+
 def _refused_analytics_range(query):
-    width = BUCKET_MS.get(query.get("bucket", "hour"))
+    width = BUCKET_MS.get(_given(query, "bucket") or "hour")
     now = int(time.time() * 1000)
-    to = _int(query["to"]) if "to" in query else now
-    start = _int(query["from"]) if "from" in query else (None if to is None else max(0, to - 86_400_000))
+    to = _int(_given(query, "to")) if _given(query, "to") is not None else now
+    start = (
+        _int(_given(query, "from"))
+        if _given(query, "from") is not None
+        else (None if to is None else max(0, to - 86_400_000))
+    )
     if width is None or to is None or start is None:
         return False
     if start > to:

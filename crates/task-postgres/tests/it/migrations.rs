@@ -238,7 +238,7 @@ async fn a_release_one_schema_is_upgraded_in_place_and_keeps_its_data() {
     .map(|(set, version, name, at)| (set.to_owned(), version, name.to_owned(), at));
     assert_eq!(
         task_store::testkit::released_rows(
-            ledger(&db).await,
+            full_ledger(&db).await,
             task_postgres::MIGRATIONS.migrations().len()
         ),
         converted,
@@ -258,7 +258,7 @@ async fn a_release_one_schema_is_upgraded_in_place_and_keeps_its_data() {
     drop(db.store().await);
     assert_eq!(
         task_store::testkit::released_rows(
-            ledger(&db).await,
+            full_ledger(&db).await,
             task_postgres::MIGRATIONS.migrations().len()
         ),
         converted,
