@@ -20,7 +20,8 @@ use crate::input::Query;
 use crate::response::{ok, text};
 use crate::ApiError;
 
-/// The most buckets one answer may hold (a day of minutes, two months of hours).
+/// The most buckets one answer holds (a day of minutes, two months of hours); a longer range
+/// is cut to its last ones.
 pub const MAX_BUCKETS: i64 = 1_500;
 /// The range when none is given: the last 24 hours.
 const DEFAULT_RANGE: i64 = 24 * 60 * 60 * 1000;
@@ -110,7 +111,8 @@ pub async fn analytics(ctx: &mut Ctx) -> Result<Response<Body>, ApiError> {
     }))
 }
 
-/// `from` and `to` (Unix ms), widened to whole buckets; the last 24 hours by default.
+/// `from` and `to` (Unix ms), widened to whole buckets and cut to the last [`MAX_BUCKETS`]; the
+/// last 24 hours by default.
 fn range(query: &Query, resolution: Resolution) -> Result<(UnixMillis, UnixMillis), ApiError> {
     let time = |key: &str| -> Result<Option<i64>, ApiError> {
         let value = query.parse_value::<i64>(key, "a time in Unix milliseconds")?;
@@ -131,16 +133,8 @@ fn range(query: &Query, resolution: Resolution) -> Result<(UnixMillis, UnixMilli
     let from = resolution.bucket_start(from);
     // An empty range (`from == to`) on a bucket boundary stays empty.
     let to = (resolution.bucket_start(to - 1) + width).max(from);
-    let buckets = (to - from) / width;
-    if buckets > MAX_BUCKETS {
-        return Err(ApiError::invalid_field(
-            "bucket",
-            format!(
-                "{buckets} {} buckets is more than {MAX_BUCKETS}: use a larger bucket or a shorter range",
-                resolution.as_str()
-            ),
-        ));
-    }
+    // A longer range keeps its last `MAX_BUCKETS` buckets; the answer's `from` says so.
+    let from = from.max(to - MAX_BUCKETS * width);
     Ok((from, to))
 }
 
@@ -240,7 +234,7 @@ mod tests {
         check_range(
             "from=0&to=2592000000",
             Resolution::Minute,
-            Err("more than 1500"),
+            Ok((2_592_000_000 - 1_500 * 60_000, 2_592_000_000)),
         );
         check_range(
             "from=0&to=2592000000",
