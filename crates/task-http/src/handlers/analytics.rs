@@ -126,13 +126,14 @@ fn range(query: &Query, resolution: Resolution) -> Result<(UnixMillis, UnixMilli
     };
     let to = time("to")?.unwrap_or_else(now_millis);
     let from = time("from")?.unwrap_or(to.saturating_sub(DEFAULT_RANGE).max(0));
-    if from > to {
-        return Err(ApiError::invalid_field("from", "must not be after to"));
+    if from >= to {
+        // No time lies between them: an empty answer, as for any range without tasks.
+        let at = resolution.bucket_start(to);
+        return Ok((at, at));
     }
     let width = resolution.millis();
     let from = resolution.bucket_start(from);
-    // An empty range (`from == to`) on a bucket boundary stays empty.
-    let to = (resolution.bucket_start(to - 1) + width).max(from);
+    let to = resolution.bucket_start(to - 1) + width;
     // A longer range keeps its last `MAX_BUCKETS` buckets; the answer's `from` says so.
     let from = from.max(to - MAX_BUCKETS * width);
     Ok((from, to))
@@ -226,9 +227,8 @@ mod tests {
             Resolution::Hour,
             Ok((hour, 2 * hour)),
         );
-        check_range("from=5&to=5", Resolution::Hour, Ok((0, hour)));
-        check_range("from=0&to=0", Resolution::Hour, Ok((0, 0)));
-        check_range("from=6&to=5", Resolution::Hour, Err("from"));
+        check_range("from=5&to=5", Resolution::Hour, Ok((0, 0)));
+        check_range("from=7200001&to=5", Resolution::Hour, Ok((0, 0)));
         check_range("from=-1&to=5", Resolution::Hour, Err("from"));
         check_range("from=x", Resolution::Hour, Err("from"));
         check_range(

@@ -143,8 +143,6 @@ async fn bad_parameters_are_400s_naming_the_parameter() {
         ("bucket=week", "bucket"),
         ("groupBy=colour", "groupBy"),
         ("format=xml", "format"),
-        ("from=10&to=5", "from"),
-        ("from=7200000&to=3600000", "from"),
         ("from=abc", "from"),
         ("to=-5", "to"),
         ("bucket=hour&bucket=day", "bucket"),
@@ -157,6 +155,17 @@ async fn bad_parameters_are_400s_naming_the_parameter() {
         answer.expect(400);
         assert_eq!(answer.json()["field"], json!(field), "{query}");
     }
+    let reversed = server
+        .get("/api/analytics?from=7200000&to=3600000")
+        .bearer(&server.root)
+        .send()
+        .await;
+    reversed.expect(200);
+    assert_eq!(
+        reversed.json()["series"],
+        json!([]),
+        "a reversed range selects nothing"
+    );
     let cut = server
         .get("/api/analytics?from=0&to=2592000000&bucket=minute")
         .bearer(&server.root)
