@@ -287,6 +287,20 @@ pub struct ServeArgs {
     #[arg(long, env = "TASKLANE_TEST_TASKS")]
     pub test_tasks: bool,
 
+    /// A JSON price table for analytics costs, `{"provider/model": {"inputPerMillion": 0.15,
+    /// "outputPerMillion": 0.6}}`, re-read when the file changes [default: built-in list
+    /// prices of the default models].
+    #[arg(long, env = "TASKLANE_PRICES")]
+    pub prices: Option<std::path::PathBuf>,
+
+    /// How often finished tasks are folded into the analytics rollups [default: 5s].
+    #[arg(long, env = "TASKLANE_ROLLUP_INTERVAL", value_parser = parse_duration)]
+    pub rollup_interval: Option<Duration>,
+
+    /// How long after finishing a task is folded, so its commit has surely landed [default: 10s].
+    #[arg(long, env = "TASKLANE_ROLLUP_SETTLE", value_parser = parse_duration)]
+    pub rollup_settle: Option<Duration>,
+
     /// Tasks this process runs at once [default: 16]. `0` runs no workers and no maintenance
     /// (rescuer, cleaner): the process only serves HTTP, and another process sharing the
     /// database runs the tasks.

@@ -13,7 +13,7 @@ use anyhow::Context;
 use quiz::{PostgresQuestionStore, QuestionStore, SqliteQuestionStore};
 use task_postgres::{is_postgres_url, PostgresConfig, PostgresStore};
 use task_store::migrate::MigrationSet;
-use task_store::{ScheduleStore, SqliteStore, TaskEventLog, TaskStore, UserStore};
+use task_store::{AnalyticsStore, ScheduleStore, SqliteStore, TaskEventLog, TaskStore, UserStore};
 
 /// The migration sets applied to a SQLite database after the store's own.
 const SQLITE_SETS: &[&MigrationSet] = &[&quiz::SQLITE_MIGRATIONS];
@@ -33,6 +33,8 @@ pub struct Database {
     pub events: Arc<dyn TaskEventLog>,
     /// Schedules and their runs.
     pub schedules: Arc<dyn ScheduleStore>,
+    /// The analytics rollups.
+    pub analytics: Arc<dyn AnalyticsStore>,
 }
 
 /// Opens `db`: connects to PostgreSQL (in `pg_schema`, default `public`) and applies its
@@ -60,6 +62,7 @@ pub async fn open(db: &str, pg_schema: Option<&str>) -> anyhow::Result<Database>
             users: Arc::new(store.clone()),
             events: Arc::new(store.clone()),
             schedules: Arc::new(store.clone()),
+            analytics: Arc::new(store.clone()),
             questions: Arc::new(PostgresQuestionStore::new(store)),
         });
     }
@@ -77,6 +80,7 @@ pub async fn open(db: &str, pg_schema: Option<&str>) -> anyhow::Result<Database>
         users: Arc::new(store.clone()),
         events: Arc::new(store.clone()),
         schedules: Arc::new(store.clone()),
+        analytics: Arc::new(store.clone()),
         questions: Arc::new(SqliteQuestionStore::new(store)),
     })
 }

@@ -7,10 +7,11 @@ use ai_providers::Providers;
 use anyhow::Context;
 use quiz::{OfflineQuizResponder, QuestionStore, QuizHandlers};
 use task_http::auth::accounts;
-use task_http::{AppState, HttpConfig, TrustedProxy, DEFAULT_LISTEN_BACKLOG};
+use task_http::{AppState, HttpConfig, PriceBook, TrustedProxy, DEFAULT_LISTEN_BACKLOG};
 use task_runtime::testing::register_test_tasks;
 use task_runtime::{
-    Registry, RescuerConfig, Runtime, RuntimeConfig, SchedulerConfig, Schedules, SystemClock,
+    Registry, RescuerConfig, RollupConfig, Rollups, Runtime, RuntimeConfig, SchedulerConfig,
+    Schedules, SystemClock,
 };
 use task_store::UserStore;
 use tokio_util::sync::CancellationToken;
@@ -28,6 +29,7 @@ pub async fn run(database: Database, args: ServeArgs) -> anyhow::Result<()> {
         questions,
         events,
         schedules,
+        analytics,
     } = database;
     let http_config = http_config(&args)?;
     let backlog = args.listen_backlog.unwrap_or(DEFAULT_LISTEN_BACKLOG);
@@ -86,12 +88,22 @@ pub async fn run(database: Database, args: ServeArgs) -> anyhow::Result<()> {
     let run_cleaner = runtime
         .is_some()
         .then(|| schedules.start_run_cleaner(scheduler_stop.clone()));
-    let state = AppState::new(tasks, users, http_config, task_types)
+    let mut state = AppState::new(tasks, users, http_config, task_types)
         .context("invalid server settings")?
         .with_questions(questions)
         .with_attempt_caps(attempt_caps)
         .with_event_log(events)
-        .with_schedules(schedules);
+        .with_schedules(schedules)
+        .with_analytics(Arc::clone(&analytics));
+    if let Some(path) = &args.prices {
+        state = state.with_prices(PriceBook::watching(path).context("invalid --prices file")?);
+    }
+    // Every instance folds (folds take turns on the watermark, so each task is folded once),
+    // including HTTP-only ones: the cleaner keeps finished tasks until they are folded.
+    let rollups = Rollups::new(analytics, rollup_config(&args), Some(state.fold_observer()))
+        .context("invalid rollup settings")?;
+    let rollups_stop = CancellationToken::new();
+    let rollups = rollups.start(rollups_stop.clone());
     tracing::info!(%addr, "tasklane listening");
     // On a signal the server and the runtime wind down side by side, so the total time is
     // the longer of their grace periods, not the sum.
@@ -115,6 +127,8 @@ pub async fn run(database: Database, args: ServeArgs) -> anyhow::Result<()> {
             if let Some(run_cleaner) = run_cleaner {
                 let _ = run_cleaner.await;
             }
+            rollups_stop.cancel();
+            let _ = rollups.await;
             if let Some(runtime) = runtime {
                 runtime.shutdown().await;
             }
@@ -187,6 +201,15 @@ fn http_config(args: &ServeArgs) -> anyhow::Result<HttpConfig> {
     };
     config.validate()?;
     Ok(config)
+}
+
+fn rollup_config(args: &ServeArgs) -> RollupConfig {
+    let defaults = RollupConfig::default();
+    RollupConfig {
+        interval: args.rollup_interval.unwrap_or(defaults.interval),
+        settle: args.rollup_settle.unwrap_or(defaults.settle),
+        ..defaults
+    }
 }
 
 fn runtime_config(args: &ServeArgs) -> RuntimeConfig {

@@ -34,6 +34,8 @@ pub enum Page {
     SuperuserTasks,
     /// `/schedules`: the caller's schedules, live, with pause, resume and run now.
     Schedules,
+    /// `/superuser/analytics`: throughput, waits, run times, costs and failures over time.
+    SuperuserAnalytics,
 }
 
 impl Page {
@@ -43,7 +45,13 @@ impl Page {
             Page::MyTasks => include_bytes!("../assets/pages/tasks.html"),
             Page::SuperuserTasks => include_bytes!("../assets/pages/superuser-tasks.html"),
             Page::Schedules => include_bytes!("../assets/pages/schedules.html"),
+            Page::SuperuserAnalytics => include_bytes!("../assets/pages/superuser-analytics.html"),
         }
+    }
+
+    /// Whether only a superuser may open the page.
+    pub fn superuser_only(self) -> bool {
+        matches!(self, Page::SuperuserTasks | Page::SuperuserAnalytics)
     }
 }
 
@@ -75,6 +83,7 @@ macro_rules! asset {
 /// on disk is ever served by accident.
 const ASSETS: &[Asset] = &[
     asset!("/assets/app.css", "app.css", CSS),
+    asset!("/assets/analytics.css", "analytics.css", CSS),
     asset!("/assets/favicon.svg", "favicon.svg", SVG),
     asset!("/assets/js/dom.js", "js/dom.js", JS),
     asset!("/assets/js/session.js", "js/session.js", JS),
@@ -84,6 +93,8 @@ const ASSETS: &[Asset] = &[
     asset!("/assets/js/tasks.js", "js/tasks.js", JS),
     asset!("/assets/js/superuser.js", "js/superuser.js", JS),
     asset!("/assets/js/schedules.js", "js/schedules.js", JS),
+    asset!("/assets/js/charts.js", "js/charts.js", JS),
+    asset!("/assets/js/analytics.js", "js/analytics.js", JS),
     asset!("/client/api.js", "client/api.js", JS),
     asset!("/client/sse.js", "client/sse.js", JS),
     asset!("/client/ws.js", "client/ws.js", JS),

@@ -19,6 +19,7 @@ use task_core::{Task, TaskStatus};
 use task_store::{StoreError, TaskChange, TaskStore};
 use tokio::sync::broadcast::error::RecvError;
 
+use crate::fold_metrics::FoldSeries;
 use crate::live::LiveHub;
 
 /// Upper bounds (seconds) of the HTTP request duration histogram.
@@ -77,6 +78,7 @@ pub struct Metrics {
     request_durations: Family<RouteLabels, Histogram, Buckets>,
     task_durations: Family<TaskDurationLabels, Histogram, Buckets>,
     live: OnceLock<Weak<LiveHub>>,
+    folds: FoldSeries,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -97,6 +99,7 @@ impl Metrics {
             request_durations: Family::new_with_constructor(Buckets(&REQUEST_BUCKETS)),
             task_durations: Family::new_with_constructor(Buckets(&TASK_BUCKETS)),
             live: OnceLock::new(),
+            folds: FoldSeries::default(),
         });
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => {
@@ -148,6 +151,11 @@ impl Metrics {
                 status: task.status.as_str(),
             })
             .observe(seconds);
+    }
+
+    /// The series the rollup loop feeds as it folds finished tasks.
+    pub(crate) fn folds(&self) -> &FoldSeries {
+        &self.folds
     }
 
     /// The metrics in Prometheus text format (version 0.0.4).
@@ -214,6 +222,7 @@ impl Metrics {
             "Time to answer HTTP requests (to the response head for streams)",
             self.request_durations.clone(),
         );
+        self.folds.register(&mut registry);
 
         let mut out = String::with_capacity(4096);
         prometheus_text::encode(&mut out, &registry)

@@ -55,6 +55,8 @@ pub enum Route {
     GetWorkflow(String),
     /// `POST /api/workflows/{id}/cancel`.
     CancelWorkflow(String),
+    /// `GET /api/analytics`.
+    Analytics,
     /// `POST /api/login`.
     Login,
     /// `POST /api/logout`.
@@ -71,7 +73,7 @@ pub enum Route {
     Metrics,
     /// `GET /`: redirects to the task page.
     Root,
-    /// `GET /login`, `GET /tasks`, `GET /superuser/tasks`.
+    /// `GET /login`, `GET /tasks`, `GET /superuser/tasks`, `GET /superuser/analytics`.
     Page(Page),
     /// `GET /assets/...`, `GET /client/...`: an embedded file.
     Asset,
@@ -185,6 +187,7 @@ impl Route {
                 post.then(|| Route::CancelWorkflow((*id).to_owned())),
                 "POST",
             ),
+            ["api", "analytics"] => (get.then_some(Route::Analytics), "GET"),
             ["api", "login"] => (post.then_some(Route::Login), "POST"),
             ["api", "logout"] => (post.then_some(Route::Logout), "POST"),
             ["api", "me"] => (get.then_some(Route::Me), "GET"),
@@ -196,6 +199,9 @@ impl Route {
             ["login"] => (get.then_some(Route::Page(Page::Login)), "GET"),
             ["tasks"] => (get.then_some(Route::Page(Page::MyTasks)), "GET"),
             ["superuser", "tasks"] => (get.then_some(Route::Page(Page::SuperuserTasks)), "GET"),
+            ["superuser", "analytics"] => {
+                (get.then_some(Route::Page(Page::SuperuserAnalytics)), "GET")
+            }
             ["schedules"] => (get.then_some(Route::Page(Page::Schedules)), "GET"),
             ["assets" | "client", ..] => (get.then_some(Route::Asset), "GET"),
             _ => return Err(ApiError::no_route()),
@@ -229,6 +235,7 @@ impl Route {
             Route::CreateWorkflow => "/api/workflows",
             Route::GetWorkflow(_) => "/api/workflows/{id}",
             Route::CancelWorkflow(_) => "/api/workflows/{id}/cancel",
+            Route::Analytics => "/api/analytics",
             Route::Login => "/api/login",
             Route::Logout => "/api/logout",
             Route::Me => "/api/me",
@@ -240,6 +247,7 @@ impl Route {
             Route::Page(Page::Login) => "/login",
             Route::Page(Page::MyTasks) => "/tasks",
             Route::Page(Page::SuperuserTasks) => "/superuser/tasks",
+            Route::Page(Page::SuperuserAnalytics) => "/superuser/analytics",
             Route::Page(Page::Schedules) => "/schedules",
             Route::Asset => "/assets",
         }

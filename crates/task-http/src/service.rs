@@ -11,7 +11,8 @@ use hyper::body::Incoming;
 
 use crate::body::Body;
 use crate::handlers::{
-    bulk, contract, ops, pages, questions, schedules, session, streams, tasks, workflows, ws, Ctx,
+    analytics, bulk, contract, ops, pages, questions, schedules, session, streams, tasks,
+    workflows, ws, Ctx,
 };
 use crate::response::nosniff;
 use crate::router::{Route, StreamRoute, UNMATCHED};
@@ -140,6 +141,7 @@ async fn dispatch(ctx: &mut Ctx, route: Route, body: Incoming) -> Result<Respons
         Route::Login => session::login(ctx, body).await,
         Route::Logout => session::logout(ctx).await,
         Route::Me => session::me(ctx).await,
+        Route::Analytics => analytics::analytics(ctx).await,
         Route::WebSocket => ws::websocket(ctx).await,
         Route::Healthz => Ok(ops::healthz()),
         Route::Readyz => Ok(ops::readyz(ctx).await),

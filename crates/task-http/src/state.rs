@@ -7,15 +7,17 @@ use std::sync::Arc;
 
 use quiz::QuestionStore;
 use task_core::DEFAULT_MAX_ATTEMPTS;
-use task_runtime::Schedules;
-use task_store::{TaskEventLog, TaskStore, UserStore};
+use task_runtime::{FoldObserver, Schedules};
+use task_store::{AnalyticsStore, TaskEventLog, TaskStore, UserStore};
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::Authenticator;
 use crate::creator::TaskCreator;
+use crate::fold_metrics::FoldMetrics;
 use crate::live::{LiveHub, SseConfig};
 use crate::metrics::Metrics;
 use crate::rate_limit::{CreationLimits, LimitDefaults};
+use crate::price_book::{default_prices, PriceBook};
 use crate::storage_health::StorageHealth;
 use crate::stream_slots::StreamSlots;
 use crate::{ApiError, HttpConfig, HttpError};
@@ -28,6 +30,8 @@ pub struct AppState {
     attempt_caps: Arc<BTreeMap<String, i64>>,
     events: Option<Arc<dyn TaskEventLog>>,
     schedules: Option<Schedules>,
+    analytics: Option<Arc<dyn AnalyticsStore>>,
+    prices: Arc<PriceBook>,
 }
 
 struct Inner {
@@ -98,6 +102,40 @@ impl AppState {
             attempt_caps: Arc::default(),
             events: None,
             schedules: None,
+            analytics: None,
+            prices: Arc::new(PriceBook::fixed(default_prices())),
+        })
+    }
+
+    /// Serves `GET /api/analytics` from `analytics`' rollups (which the host's rollup loop,
+    /// `task_runtime::Rollups`, keeps up to date). Without it that endpoint answers 404.
+    pub fn with_analytics(mut self, analytics: Arc<dyn AnalyticsStore>) -> Self {
+        self.analytics = Some(analytics);
+        self
+    }
+
+    /// The rollups, when the server serves analytics.
+    pub fn analytics(&self) -> Option<&Arc<dyn AnalyticsStore>> {
+        self.analytics.as_ref()
+    }
+
+    /// Prices analytics costs tokens with. Defaults to [`default_prices`].
+    pub fn with_prices(mut self, prices: PriceBook) -> Self {
+        self.prices = Arc::new(prices);
+        self
+    }
+
+    /// The price table.
+    pub fn prices(&self) -> &PriceBook {
+        &self.prices
+    }
+
+    /// What the host passes to its rollup loop (`task_runtime::Rollups`) so that `/metrics`
+    /// shows queue waits, run times, tokens and costs of the tasks it folds.
+    pub fn fold_observer(&self) -> Arc<dyn FoldObserver> {
+        Arc::new(FoldMetrics {
+            metrics: Arc::clone(&self.inner.metrics),
+            prices: Arc::clone(&self.prices),
         })
     }
 

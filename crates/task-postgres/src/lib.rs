@@ -16,7 +16,8 @@
 //! - **Migrations**: the `tasks` set ([`MIGRATIONS`], files in this crate's
 //!   `migrations/postgres/`) is embedded and applied at connect, other crates' sets with
 //!   [`PostgresStore::apply_migrations`]; each call in one transaction under an advisory lock,
-//!   by the mechanism every backend shares (`task_store::migrate`).
+//!   by the mechanism every backend shares (`task_store::migrate`). The `analytics` set
+//!   ([`ANALYTICS_MIGRATIONS`], `migrations/analytics/postgres/`) is applied with it.
 //!
 //! **Invariant: the behaviour is `task_store`'s.** The rules of every operation are the ones
 //! SQLite and memory apply (`task_store::backend`), and the conformance suite runs against this
@@ -25,6 +26,7 @@
 //! ([`PostgresStore::connection`], [`map_postgres_error`], the [`tokio_postgres`] re-export),
 //! as `task_store` does for SQLite.
 
+mod analytics;
 mod claim;
 mod config;
 mod errors;
@@ -49,7 +51,7 @@ pub use config::{
     DEFAULT_POOL_SIZE, DEFAULT_POOL_WAIT_TIMEOUT, DEFAULT_RESYNC_MARGIN, DEFAULT_SCHEMA,
 };
 pub use listener::ListenerStatus;
-pub use migrate::MIGRATIONS;
+pub use migrate::{ANALYTICS_MIGRATIONS, MIGRATIONS};
 pub use store::{PooledConnection, PostgresStore};
 
 /// The PostgreSQL driver this crate uses, for sibling crates that keep their own tables in the

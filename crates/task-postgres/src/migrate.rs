@@ -26,6 +26,14 @@ pub static MIGRATIONS: MigrationSet = task_store::migration_set!(
     ]
 );
 
+/// The analytics rollups (`task_store::analytics`): a set of its own, so its numbering never
+/// meets the `tasks` set's; the store applies it with [`MIGRATIONS`] when it connects.
+pub static ANALYTICS_MIGRATIONS: MigrationSet = task_store::migration_set!(
+    "analytics",
+    "migrations/analytics/postgres",
+    ["0001_analytics"]
+);
+
 /// Brings `sets` in `schema` up to date, all or (on an error) nothing. Returns the names
 /// (`set/NNNN_name`) of the migrations it applied.
 ///

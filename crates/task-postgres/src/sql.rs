@@ -206,10 +206,12 @@ pub(crate) static EXPIRED: LazyLock<String> = LazyLock::new(|| {
 /// Deletes one task by id.
 pub(crate) const DELETE_TASK: &str = "DELETE FROM background_tasks WHERE id = $1";
 
-/// Deletes up to `$2` terminal tasks completed before `$1`, oldest first.
+/// Deletes up to `$2` terminal tasks completed before `$1`, oldest first; once analytics
+/// folding has begun, only tasks the fold watermark has passed.
 pub(crate) const PURGE: &str = "DELETE FROM background_tasks WHERE id = ANY(ARRAY(
          SELECT id FROM background_tasks
          WHERE status IN ('completed', 'failed', 'cancelled') AND completed_at < $1
+         AND completed_at < COALESCE((SELECT completed_at FROM analytics_watermark), $1)
          ORDER BY completed_at, seq
          LIMIT $2
          FOR UPDATE SKIP LOCKED

@@ -17,7 +17,7 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 use crate::errors::{map_db, map_pool};
 use crate::graph::PgTx;
 use crate::listener::{self, ListenerSettings, ListenerStatus};
-use crate::migrate::{migrate, MIGRATIONS};
+use crate::migrate::{migrate, ANALYTICS_MIGRATIONS, MIGRATIONS};
 use crate::notifier::Notifier;
 use crate::publish::Publisher;
 use crate::row::task_from_row;
@@ -88,7 +88,12 @@ impl PostgresStore {
             .map_err(|e| StoreError::Backend(format!("building the connection pool: {e}")))?;
         {
             let mut client = pool.get().await.map_err(map_pool)?;
-            let applied = migrate(&mut client, &config.schema, &[&MIGRATIONS]).await?;
+            let applied = migrate(
+                &mut client,
+                &config.schema,
+                &[&MIGRATIONS, &ANALYTICS_MIGRATIONS],
+            )
+            .await?;
             if !applied.is_empty() {
                 tracing::info!(schema = %config.schema, ?applied, "applied PostgreSQL migrations");
             }

@@ -6,7 +6,8 @@
 //! store and a [`RuntimeConfig`]. The runtime claims due tasks up to its concurrency, runs each
 //! handler with a [`TaskContext`] (params, fenced progress reports, a cancellation token),
 //! renews the lease while it runs, and stores the outcome. A rescuer returns tasks of crashed
-//! workers; a cleaner deletes old finished tasks. [`Schedules`] creates tasks at recurring
+//! workers; a cleaner deletes old finished tasks; [`Rollups`] folds finished tasks into the
+//! analytics rollups. [`Schedules`] creates tasks at recurring
 //! times (cron or `every` intervals in IANA zones) and runs the scheduler loop; each fire time
 //! creates its task once across instances. `docs/runtime.md` describes every step and default.
 //!
@@ -67,6 +68,7 @@ mod humanize;
 mod listener;
 mod registry;
 mod rescuer;
+mod rollups;
 mod runtime;
 mod schedules;
 mod shared;
@@ -88,6 +90,10 @@ pub use error::{HandlerError, ProgressError, RuntimeError, ScheduleError};
 pub use handler::{handler_fn, Handler};
 pub use registry::{Registry, TaskTypeConfig, DEFAULT_TASK_TIMEOUT};
 pub use rescuer::{RescuerConfig, DEFAULT_RESCUE_INTERVAL};
+pub use rollups::{
+    FoldObserver, RollupConfig, Rollups, DEFAULT_MINUTE_RETENTION, DEFAULT_ROLLUP_BATCH_SIZE,
+    DEFAULT_ROLLUP_INTERVAL, DEFAULT_ROLLUP_SETTLE,
+};
 pub use runtime::{Runtime, RuntimeHandle};
 pub use schedules::{
     overlap_action, parse_timezone, plan, Cadence, Clock, OverlapAction, Plan, RunCleanerConfig,

@@ -55,6 +55,7 @@
 
 #![warn(missing_docs)]
 
+pub mod analytics;
 pub mod backend;
 mod error;
 mod events;
@@ -73,6 +74,7 @@ mod workflows;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
+pub use analytics::AnalyticsStore;
 pub use error::StoreError;
 pub use events::{EventFeed, EventReceiver, TaskEvent, TaskEventLog, DEFAULT_EVENT_FEED_CAPACITY};
 pub use feed::{ChangeFeed, ChangeReceiver, TaskChange, DEFAULT_FEED_CAPACITY};
@@ -91,8 +93,8 @@ pub use schedules::{
     ScheduleStore, MAX_SCHEDULE_NAME_LEN,
 };
 pub use sqlite::{
-    map_sqlite_error, SqliteConfig, SqliteStore, DEFAULT_BUSY_TIMEOUT, DEFAULT_CHECKPOINT_PAGES,
-    DEFAULT_POOL_SIZE, MIGRATIONS,
+    map_sqlite_error, SqliteConfig, SqliteStore, ANALYTICS_MIGRATIONS, DEFAULT_BUSY_TIMEOUT,
+    DEFAULT_CHECKPOINT_PAGES, DEFAULT_POOL_SIZE, MIGRATIONS,
 };
 pub use store::TaskStore;
 pub use users::{NewToken, Role, TokenKind, TokenRecord, User, UserStore};

@@ -1,5 +1,6 @@
 //! The endpoint handlers, grouped by what they serve, and the per-request context they share.
 
+pub mod analytics;
 pub mod bulk;
 pub mod contract;
 pub mod ops;

@@ -10,7 +10,7 @@ use crate::assets::{self, Page};
 use crate::body::{self, Body};
 use crate::ApiError;
 
-/// `GET /login`, `GET /tasks`, `GET /superuser/tasks`.
+/// `GET /login`, `GET /tasks`, `GET /superuser/tasks`, `GET /superuser/analytics`.
 pub async fn page(ctx: &mut Ctx, page: Page) -> Result<Response<Body>, ApiError> {
     if page == Page::Login {
         return Ok(assets::page(page));
@@ -21,7 +21,7 @@ pub async fn page(ctx: &mut Ctx, page: Page) -> Result<Response<Body>, ApiError>
         Err(error) if error.status() == StatusCode::UNAUTHORIZED => return Ok(redirect("/login")),
         Err(error) => return Err(error),
     };
-    if page == Page::SuperuserTasks && !identity.is_superuser() {
+    if page.superuser_only() && !identity.is_superuser() {
         return Err(ApiError::forbidden("this page is for superusers"));
     }
     Ok(assets::page(page))

@@ -162,6 +162,18 @@ fn table() -> Vec<Row> {
         ),
         row(get.clone(), "/api/me", None, [401, 200, 200, 200, 401, 200]),
         row(
+            get.clone(),
+            "/api/analytics",
+            None,
+            [401, 200, 200, 200, 401, 200],
+        ),
+        row(
+            get.clone(),
+            "/superuser/analytics",
+            None,
+            [303, 403, 403, 200, 303, 403],
+        ),
+        row(
             post.clone(),
             "/api/logout",
             None,

@@ -4,6 +4,7 @@
 
 mod support;
 
+mod analytics;
 mod auth_matrix;
 mod bulk;
 mod contract;

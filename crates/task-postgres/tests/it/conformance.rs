@@ -34,3 +34,15 @@ mod schedules {
         std::future::ready(fixture)
     });
 }
+
+/// The analytics cases, each on its own fresh schema.
+mod analytics {
+    use crate::support::fresh_store;
+
+    task_store::analytics_conformance_suite!({
+        let Some(fixture) = fresh_store().await else {
+            return;
+        };
+        std::future::ready(fixture)
+    });
+}

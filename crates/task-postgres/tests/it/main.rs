@@ -3,6 +3,7 @@
 //! test prints why it is skipped and passes. Each test works in its own fresh schema, so they
 //! run in parallel and leave nothing behind.
 
+mod analytics;
 mod conformance;
 mod cross_instance;
 mod migrations;

@@ -131,6 +131,30 @@ async fn a_missing_database_is_unavailable() {
     );
 }
 
+#[tokio::test]
+async fn a_new_schema_records_the_analytics_set() {
+    let Some(db) = TestDb::new() else { return };
+    let _store = db.store().await;
+    let analytics: Vec<(String, i64, String)> = full_ledger(&db)
+        .await
+        .into_iter()
+        .filter(|(set, ..)| set == "analytics")
+        .map(|(set, version, name, _)| (set, version, name))
+        .collect();
+    assert_eq!(
+        analytics,
+        [("analytics".to_owned(), 1, "0001_analytics".to_owned())]
+    );
+}
+
+#[test]
+fn the_analytics_set_embeds_every_file_of_its_directory() {
+    task_store::testkit::assert_set_matches_directory(
+        &task_postgres::ANALYTICS_MIGRATIONS,
+        concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/analytics/postgres"),
+    );
+}
+
 #[test]
 fn the_tasks_set_embeds_every_file_of_its_directory() {
     task_store::testkit::assert_set_matches_directory(
@@ -139,8 +163,16 @@ fn the_tasks_set_embeds_every_file_of_its_directory() {
     );
 }
 
-/// The ledger of `db`'s schema: `(set, version, name, applied_at)`, tasks first.
+/// The ledger of `db`'s schema without the `analytics` set (which every store applies beside
+/// `tasks`; its own test is `a_new_schema_records_the_analytics_set`): `(set, version, name,
+/// applied_at)`, tasks first.
 async fn ledger(db: &TestDb) -> Vec<(String, i64, String, i64)> {
+    let mut rows = full_ledger(db).await;
+    rows.retain(|(set, ..)| set != "analytics");
+    rows
+}
+
+async fn full_ledger(db: &TestDb) -> Vec<(String, i64, String, i64)> {
     db.admin()
         .await
         .query(
@@ -206,7 +238,7 @@ async fn a_release_one_schema_is_upgraded_in_place_and_keeps_its_data() {
     .map(|(set, version, name, at)| (set.to_owned(), version, name.to_owned(), at));
     assert_eq!(
         task_store::testkit::released_rows(
-            ledger(&db).await,
+            full_ledger(&db).await,
             task_postgres::MIGRATIONS.migrations().len()
         ),
         converted,
@@ -226,7 +258,7 @@ async fn a_release_one_schema_is_upgraded_in_place_and_keeps_its_data() {
     drop(db.store().await);
     assert_eq!(
         task_store::testkit::released_rows(
-            ledger(&db).await,
+            full_ledger(&db).await,
             task_postgres::MIGRATIONS.migrations().len()
         ),
         converted,

@@ -10,6 +10,7 @@ mod leases;
 mod lifecycle;
 mod maintenance;
 mod retries;
+mod rollups;
 mod schedules;
 mod shutdown;
 mod support;

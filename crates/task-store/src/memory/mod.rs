@@ -2,6 +2,7 @@
 //! SQLite backend (the conformance suite runs against both). For tests, demos and embedding;
 //! nothing survives a restart.
 
+mod analytics;
 mod events;
 mod graph;
 mod schedules;
@@ -55,6 +56,8 @@ struct State {
     unique_keys: HashMap<(String, String), TaskId>,
     /// Users' own limits by email.
     limits: HashMap<String, UserLimits>,
+    /// Rollup rows, failure counts and the fold watermark.
+    analytics: analytics::Rollups,
 }
 
 #[derive(Debug, Clone)]

@@ -357,6 +357,7 @@ impl TaskStore for MemoryStore {
 
     async fn purge_finished(&self, before: UnixMillis, limit: usize) -> Result<usize> {
         let mut state = self.state();
+        let before = state.analytics.purge_horizon(before);
         let mut finished: Vec<(UnixMillis, u64, TaskId)> = state
             .tasks
             .values()

@@ -25,6 +25,17 @@ pub static MIGRATIONS: MigrationSet = crate::migration_set!(
     ]
 );
 
+/// The analytics rollups (`task_store::analytics`): a set of its own, so its numbering never
+/// meets the `tasks` set's; the store applies it with [`MIGRATIONS`] when it opens.
+pub static ANALYTICS_MIGRATIONS: MigrationSet = crate::migration_set!(
+    "analytics",
+    "migrations/analytics/sqlite",
+    ["0001_analytics"]
+);
+
+/// The sets a [`super::SqliteStore`] applies when it opens, in order.
+pub(crate) const OWN_SETS: [&MigrationSet; 2] = [&MIGRATIONS, &ANALYTICS_MIGRATIONS];
+
 /// Applies `sets` in one `BEGIN IMMEDIATE` transaction: all of them or, on an error, nothing.
 ///
 /// # Errors

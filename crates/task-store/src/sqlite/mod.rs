@@ -7,6 +7,7 @@
 //! A thread of its own copies the WAL back into the database file (`checkpointer`), so no
 //! commit waits for a checkpoint. All other blocking work runs on tokio's blocking threads.
 
+mod analytics;
 mod checkpointer;
 mod claim;
 mod config;
@@ -34,7 +35,7 @@ use rusqlite::Connection;
 
 pub use config::{SqliteConfig, DEFAULT_BUSY_TIMEOUT, DEFAULT_CHECKPOINT_PAGES, DEFAULT_POOL_SIZE};
 pub use error::map_sqlite_error;
-pub use migrations::MIGRATIONS;
+pub use migrations::{ANALYTICS_MIGRATIONS, MIGRATIONS};
 
 use checkpointer::Checkpointer;
 use writer::{Atomicity, Writer};
@@ -90,7 +91,7 @@ impl SqliteStore {
         config.validate()?;
         let path = path.as_ref().to_path_buf();
         let mut writer = connection::open_writer(&path, config.busy_timeout)?;
-        migrations::apply(&mut writer, &[&MIGRATIONS])?;
+        migrations::apply(&mut writer, &migrations::OWN_SETS)?;
         checkpointer::watch_wal(&writer);
         let checkpointer =
             Checkpointer::start(&path, config.busy_timeout, config.checkpoint_pages)?;

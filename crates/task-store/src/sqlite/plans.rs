@@ -15,7 +15,7 @@ fn plan(sql: &str, args: &[Value]) -> String {
     let dir = tempfile::tempdir().unwrap();
     let mut conn =
         connection::open_writer(&dir.path().join("plan.db"), Default::default()).unwrap();
-    migrations::apply(&mut conn, &[&migrations::MIGRATIONS]).unwrap();
+    migrations::apply(&mut conn, &migrations::OWN_SETS).unwrap();
     let mut statement = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
     let params: Vec<Value> = (0..statement.parameter_count())
         .map(|i| args.get(i).cloned().unwrap_or(Value::Null))

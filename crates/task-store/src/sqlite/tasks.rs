@@ -25,10 +25,12 @@ use crate::{
     Lease, ListQuery, Result, StatusCount, StoreError, TaskChange, TaskPage, TaskStore,
 };
 
-/// Deletes the oldest finished tasks; SQLite reads them off the `completed_at` index.
+/// Deletes the oldest finished tasks; SQLite reads them off the `completed_at` index. Once
+/// analytics folding has begun, only tasks the fold watermark has passed.
 pub(super) const PURGE_FINISHED: &str = "DELETE FROM background_tasks WHERE rowid IN ( \
          SELECT rowid FROM background_tasks \
          WHERE completed_at < ?1 AND status IN ('completed', 'failed', 'cancelled') \
+         AND completed_at < coalesce((SELECT completed_at FROM analytics_watermark), ?1) \
          ORDER BY completed_at, rowid LIMIT ?2) \
      RETURNING id, user_id";
 

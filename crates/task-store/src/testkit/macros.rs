@@ -150,6 +150,27 @@ macro_rules! schedule_conformance_suite {
     };
 }
 
+/// Expands to the analytics cases; `$factory`'s output must be an
+/// [`AnalyticsFixture`](crate::testkit::AnalyticsFixture) (one store with tasks and rollups).
+#[macro_export]
+macro_rules! analytics_conformance_suite {
+    ($factory:expr $(,)?) => {
+        $crate::__conformance_cases!(
+            AnalyticsFixture::analytics_stores,
+            $factory,
+            single: [
+                folding_sums_finished_tasks_exactly,
+                folds_resume_from_the_watermark,
+                purge_spares_unfolded_tasks,
+                pruning_removes_only_old_buckets,
+            ],
+            multi: [
+                concurrent_folds_count_each_task_once,
+            ]
+        );
+    };
+}
+
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __event_log_cases {

@@ -36,12 +36,23 @@ pub const RELEASE_ONE_TASKS_MIGRATIONS: usize = 2;
 
 /// A per-set ledger's `(set, version, name, applied_at)` rows of what the first release applied,
 /// after checking that the rest are exactly the `tasks` set's later migrations (3 to
-/// `tasks_set_len`), applied once by the upgrade as to any older database.
+/// `tasks_set_len`) and the `analytics` set, applied once by the upgrade as to any older
+/// database.
 pub fn released_rows(
     rows: Vec<(String, i64, String, i64)>,
     tasks_set_len: usize,
 ) -> Vec<(String, i64, String, i64)> {
     let released_len = RELEASE_ONE_TASKS_MIGRATIONS as i64;
+    // The `analytics` set came after the first release; every store applies it when it opens
+    // (the SQLite and PostgreSQL sets have the same files, numbered alike).
+    let (analytics, rows): (Vec<_>, Vec<_>) =
+        rows.into_iter().partition(|(set, ..)| set == "analytics");
+    let analytics: Vec<i64> = analytics.iter().map(|row| row.1).collect();
+    let expected: Vec<i64> = (1..=crate::ANALYTICS_MIGRATIONS.newest()).collect();
+    assert_eq!(
+        analytics, expected,
+        "the analytics migrations are applied once"
+    );
     let (later, released): (Vec<_>, Vec<_>) = rows
         .into_iter()
         .partition(|(set, version, ..)| set == "tasks" && *version > released_len);

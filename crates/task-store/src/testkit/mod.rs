@@ -16,6 +16,7 @@
 //!
 //! A change of behaviour extends this suite first.
 
+mod analytics;
 mod claims;
 mod crud;
 mod dependencies;
@@ -37,6 +38,7 @@ mod wait;
 
 use std::sync::Arc;
 
+pub use analytics::*;
 pub use claims::*;
 pub use crud::*;
 pub use dependencies::*;
@@ -54,7 +56,7 @@ pub use transitions::*;
 pub use users::*;
 pub use wait::{wait_for_task, within};
 
-use crate::{ScheduleStore, TaskEventLog, TaskStore, UserStore};
+use crate::{AnalyticsStore, ScheduleStore, TaskEventLog, TaskStore, UserStore};
 
 /// What a task-suite factory produces: a fresh, empty store.
 pub trait TaskFixture: Send + 'static {
@@ -116,6 +118,27 @@ impl<S: TaskStore + Clone> TaskFixture for S {
 impl<S: UserStore + Clone> UserFixture for S {
     fn user_store(&self) -> Arc<dyn UserStore> {
         Arc::new(self.clone())
+    }
+}
+
+/// What an analytics-suite factory produces: a fresh, empty store with tasks and rollups.
+pub trait AnalyticsFixture: Send + 'static {
+    /// The store under test, as both traits.
+    fn analytics_stores(&self) -> AnalyticsStores;
+}
+
+impl<S: TaskStore + AnalyticsStore + Clone> AnalyticsFixture for S {
+    fn analytics_stores(&self) -> AnalyticsStores {
+        AnalyticsStores {
+            tasks: Arc::new(self.clone()),
+            analytics: Arc::new(self.clone()),
+        }
+    }
+}
+
+impl<S: TaskStore + AnalyticsStore + Clone, G: Send + 'static> AnalyticsFixture for Guarded<S, G> {
+    fn analytics_stores(&self) -> AnalyticsStores {
+        self.store.analytics_stores()
     }
 }
 

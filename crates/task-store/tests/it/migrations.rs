@@ -40,7 +40,15 @@ fn release_one_database(path: &std::path::Path) {
     .expect("old task");
 }
 
+/// The ledger without the `analytics` set, which every store applies beside `tasks` (its own
+/// test is `a_new_database_records_the_analytics_set`).
 async fn ledger(store: &SqliteStore) -> Vec<(String, i64, String, i64)> {
+    let mut rows = full_ledger(store).await;
+    rows.retain(|(set, ..)| set != "analytics");
+    rows
+}
+
+async fn full_ledger(store: &SqliteStore) -> Vec<(String, i64, String, i64)> {
     store
         .with_connection(|conn| {
             let mut statement = conn
@@ -87,7 +95,10 @@ async fn a_release_one_database_is_upgraded_in_place_and_keeps_its_data() {
     ]
     .map(|(set, version, name, at)| (set.to_owned(), version, name.to_owned(), at));
     assert_eq!(
-        task_store::testkit::released_rows(ledger(&store).await, MIGRATIONS.migrations().len()),
+        task_store::testkit::released_rows(
+            full_ledger(&store).await,
+            MIGRATIONS.migrations().len()
+        ),
         converted,
         "recorded per set, times kept"
     );
@@ -109,7 +120,10 @@ async fn a_release_one_database_is_upgraded_in_place_and_keeps_its_data() {
     let store = SqliteStore::open(&path).expect("reopen");
     assert_eq!(store.count_users().await.expect("count"), 1);
     assert_eq!(
-        task_store::testkit::released_rows(ledger(&store).await, MIGRATIONS.migrations().len()),
+        task_store::testkit::released_rows(
+            full_ledger(&store).await,
+            MIGRATIONS.migrations().len()
+        ),
         converted
     );
 }
@@ -129,6 +143,22 @@ async fn a_new_database_records_the_tasks_set() {
         .map(|m| ("tasks".to_owned(), m.version(), m.name().to_owned()))
         .collect();
     assert_eq!(names, want);
+}
+
+#[tokio::test]
+async fn a_new_database_records_the_analytics_set() {
+    let dir = tempfile::tempdir().expect("dir");
+    let store = SqliteStore::open(dir.path().join("new.db")).expect("open");
+    let analytics: Vec<(String, i64, String)> = full_ledger(&store)
+        .await
+        .into_iter()
+        .filter(|(set, ..)| set == "analytics")
+        .map(|(set, version, name, _)| (set, version, name))
+        .collect();
+    assert_eq!(
+        analytics,
+        [("analytics".to_owned(), 1, "0001_analytics".to_owned())]
+    );
 }
 
 #[tokio::test]
@@ -246,6 +276,14 @@ async fn data_survives_reopening() {
     drop(store);
     let store = SqliteStore::open(&path).expect("reopen");
     assert_eq!(store.get(&task.id).await.expect("get"), task);
+}
+
+#[test]
+fn the_analytics_set_embeds_every_file_of_its_directory() {
+    task_store::testkit::assert_set_matches_directory(
+        &task_store::ANALYTICS_MIGRATIONS,
+        concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/analytics/sqlite"),
+    );
 }
 
 #[test]

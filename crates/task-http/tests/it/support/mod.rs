@@ -19,7 +19,8 @@ use task_http::auth::accounts;
 use task_http::{serve, AppState, HttpConfig, HttpError};
 use task_runtime::testing::register_test_tasks;
 use task_runtime::{
-    Registry, Runtime, RuntimeConfig, RuntimeHandle, SchedulerConfig, Schedules, SystemClock,
+    Registry, RollupConfig, Rollups, Runtime, RuntimeConfig, RuntimeHandle, SchedulerConfig,
+    Schedules, SystemClock,
 };
 use task_store::{Role, SqliteConfig, SqliteStore, TaskStore, UserStore};
 use tempfile::TempDir;
@@ -70,6 +71,8 @@ pub struct TestServer {
     pub bob: String,
     /// The superuser's API token.
     pub root: String,
+    /// The rollup loop's folding, run on demand by [`TestServer::fold`].
+    pub(crate) rollups: Rollups,
     stop: CancellationToken,
     server: JoinHandle<Result<(), HttpError>>,
     runtime: Option<RuntimeHandle>,
@@ -137,7 +140,17 @@ impl TestServer {
             .with_attempt_caps(attempt_caps)
             .with_schedules(schedules.clone())
             // As the binary does: task streams carry the stored partial outputs.
-            .with_event_log(store.clone());
+            .with_event_log(store.clone())
+            .with_analytics(store.clone());
+        let rollups = Rollups::new(
+            store.clone(),
+            RollupConfig {
+                settle: Duration::ZERO,
+                ..RollupConfig::default()
+            },
+            Some(state.fold_observer()),
+        )
+        .unwrap();
         let stop = CancellationToken::new();
         schedules.start(stop.clone());
         let server = tokio::spawn(serve(listener, state, stop.clone().cancelled_owned()));
@@ -148,11 +161,18 @@ impl TestServer {
             alice,
             bob,
             root,
+            rollups,
             stop,
             server,
             runtime,
             _dir: dir,
         }
+    }
+
+    /// Folds every finished task into the analytics rollups, as the rollup loop does, and
+    /// returns how many it folded.
+    pub async fn fold(&self) -> usize {
+        self.rollups.fold_due().await.unwrap()
     }
 
     /// A request to `path`.

@@ -20,7 +20,7 @@ use quiz::{
 use serde_json::{json, Value};
 use task_http::auth::accounts;
 use task_http::{serve, AppState, HttpConfig};
-use task_runtime::{Registry, Runtime, RuntimeConfig};
+use task_runtime::{Registry, RollupConfig, Rollups, Runtime, RuntimeConfig};
 use task_store::{Role, SqliteStore, TaskStore, UserStore};
 use test_support::{Expectations, ExpectedKey, FakeProvider, ProviderKind};
 use tokio::net::TcpListener;
@@ -245,7 +245,17 @@ impl QuizServer {
         let tasks: Arc<dyn TaskStore> = flaky.clone();
         let state = AppState::new(tasks, users, options.config, task_types)
             .unwrap()
-            .with_questions(Arc::clone(&questions));
+            .with_questions(Arc::clone(&questions))
+            .with_analytics(store.clone());
+        let rollups = Rollups::new(
+            store.clone(),
+            RollupConfig {
+                settle: Duration::ZERO,
+                ..RollupConfig::default()
+            },
+            Some(state.fold_observer()),
+        )
+        .unwrap();
         let stop = CancellationToken::new();
         let server = tokio::spawn(serve(listener, state, stop.clone().cancelled_owned()));
         let [alice, bob, root] = <[String; 3]>::try_from(tokens).unwrap();
@@ -257,6 +267,7 @@ impl QuizServer {
                 alice,
                 bob,
                 root,
+                rollups,
                 stop,
                 server,
                 runtime: Some(runtime),
