@@ -9,6 +9,7 @@
 
 mod checkpointer;
 mod claim;
+mod completions;
 mod config;
 mod connection;
 mod error;
@@ -55,6 +56,8 @@ pub struct SqliteStore {
 struct Inner {
     path: PathBuf,
     writer: Arc<Writer>,
+    /// Completions waiting to be run together (see `completions`).
+    completions: Arc<completions::Completions>,
     readers: Pool<SqliteConnectionManager>,
     /// Appended task events; published after each append's commit.
     events: crate::EventFeed,
@@ -108,6 +111,7 @@ impl SqliteStore {
                     ChangeFeed::new(config.feed_capacity),
                     checkpointer,
                 )),
+                completions: Arc::default(),
                 readers,
                 events: crate::EventFeed::default(),
             }),

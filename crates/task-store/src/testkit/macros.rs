@@ -71,6 +71,7 @@ macro_rules! task_conformance_suite {
                 concurrent_claimers_never_share_a_task,
                 concurrent_writers_publish_in_commit_order,
                 concurrent_worker_writes_are_refused_alone,
+                concurrent_completions_are_fenced_alone,
             ]
         );
     };

@@ -17,6 +17,7 @@
 //! A change of behaviour extends this suite first.
 
 mod claims;
+mod completions;
 mod crud;
 mod dependencies;
 mod events;
@@ -35,6 +36,7 @@ mod wait;
 use std::sync::Arc;
 
 pub use claims::*;
+pub use completions::*;
 pub use crud::*;
 pub use dependencies::*;
 pub use events::*;
