@@ -23,6 +23,7 @@
 //! as `task_store` does for SQLite.
 
 mod claim;
+mod completions;
 mod config;
 mod errors;
 mod events;

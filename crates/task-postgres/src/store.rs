@@ -44,6 +44,8 @@ pub(crate) struct Inner {
     pub(crate) publisher: Arc<Publisher>,
     /// Task events appended through this instance.
     pub(crate) events: task_store::EventFeed,
+    /// Completions waiting to be written together (see `completions`).
+    pub(crate) completions: Arc<crate::completions::Completions>,
     notifier: Notifier,
     listener: watch::Receiver<ListenerStatus>,
     _stop_listener: DropGuard,
@@ -117,6 +119,7 @@ impl PostgresStore {
                 config,
                 publisher,
                 events: task_store::EventFeed::default(),
+                completions: Arc::default(),
                 notifier,
                 listener,
                 _stop_listener: stop.drop_guard(),
