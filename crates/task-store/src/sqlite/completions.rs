@@ -6,15 +6,17 @@
 //! Now a completion joins a *group*: the first one of a wave queues one writer job, and every
 //! completion that arrives before that job starts joins it. The job completes the whole group
 //! with one `UPDATE … FROM json_each(?) … RETURNING`, the leases bound as one JSON array, and
-//! looks up in one query which of the completed tasks have children to release.
+//! looks up in one query which of the completed tasks have children to release. Those children
+//! are released after the whole group (`graph::propagate_finished`), so a fan-in child that
+//! several of the group's tasks feed is read and rewritten once per group, not once per parent.
 //!
 //! Fencing is the per-row statement's: a row changes only where its lease token still
 //! matches. A completion whose row did not match is explained alone, by the shared rule on the
 //! stored task (lease lost, already finished, …), exactly as the single statement did. The
 //! group runs in one savepoint when it shares the transaction with other jobs, so a failure
 //! that breaks the group (an error while releasing children) undoes the group alone and every
-//! member gets that error. Changes are recorded per completion in the group's order (the task,
-//! then what it released), so the feed still shows each task's versions in commit order.
+//! member gets that error. Changes are recorded in the group's order: the completed tasks, then
+//! what they released, so a released child always follows its parents on the feed.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -231,6 +233,8 @@ fn complete_group(
         .map_err(map_sqlite_error)?;
     let parents = with_children(conn, completed.keys())?;
     let mut outcomes: Vec<Option<Result<Task>>> = group.iter().map(|_| None).collect();
+    let mut finished_parents = Vec::new();
+    let mut latest = 0;
     for i in first {
         let completion = &group[i];
         let Some(task) = completed.remove(completion.lease.task_id.as_str()) else {
@@ -239,13 +243,18 @@ fn complete_group(
         };
         changes.push(TaskChange::Upserted(Arc::new(task.clone())));
         if parents.contains(task.id.as_str()) {
-            let mut tx = SqliteTx {
-                conn,
-                changes: &mut *changes,
-            };
-            graph::propagate(&mut tx, TaskStatus::Processing, &task, completion.now)?;
+            latest = latest.max(completion.now);
+            finished_parents.push((TaskStatus::Processing, task.clone()));
         }
         outcomes[i] = Some(Ok(task));
+    }
+    if !finished_parents.is_empty() {
+        // A fan-in child shared by several of the group's tasks is written once.
+        let mut tx = SqliteTx {
+            conn,
+            changes: &mut *changes,
+        };
+        graph::propagate_finished(&mut tx, &finished_parents, latest)?;
     }
     for i in again {
         outcomes[i] = Some(complete_one(conn, &group[i], changes)?);
