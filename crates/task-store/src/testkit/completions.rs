@@ -118,7 +118,7 @@ pub async fn concurrent_completions_are_fenced_alone(store: Store) {
     let mut seen = vec![0; TASKS];
     let mut child_released = false;
     let mut child_version = child.version;
-    while seen.iter().any(|&count| count == 0) || !child_released {
+    while seen.contains(&0) || !child_released {
         let TaskChange::Upserted(task) = next_change(&mut feed).await else {
             panic!("only upserts are expected");
         };
