@@ -410,6 +410,14 @@ async fn wait_for_zero(client: &tokio_postgres::Client, count_sql: &str) -> Resu
 #[river(kind = "noop")]
 struct RiverNoop {}
 
+/// River's defaults (a fetch at most every 100 ms, a poll every second) cap a queue of 64
+/// workers at a few hundred jobs a second; a drain needs the shortest cooldown River allows.
+const RIVER_FETCH_COOLDOWN: Duration = Duration::from_millis(1);
+
+fn river_queue() -> riverqueue::QueueConfig {
+    riverqueue::QueueConfig::new(CONCURRENCY).with_fetch_poll_interval(Duration::from_millis(10))
+}
+
 fn river_workers(handled: &Arc<AtomicUsize>) -> Result<riverqueue::Workers> {
     let mut workers = riverqueue::Workers::new();
     let handled = Arc::clone(handled);
@@ -441,7 +449,8 @@ async fn river_sqlite(path: &Path, tasks: usize) -> Result<Drained> {
     let handled = Arc::new(AtomicUsize::new(0));
     let client = riverqueue::Client::builder(pool.clone())
         .workers(river_workers(&handled)?)
-        .queue("default", riverqueue::QueueConfig::new(CONCURRENCY))
+        .fetch_cooldown(RIVER_FETCH_COOLDOWN)
+        .queue("default", river_queue())
         .build()?;
     let mut left = tasks;
     while left > 0 {
@@ -496,7 +505,8 @@ async fn river_postgres(url: &str, tasks: usize) -> Result<Drained> {
     let handled = Arc::new(AtomicUsize::new(0));
     let client = riverqueue::Client::builder(pool.clone())
         .workers(river_workers(&handled)?)
-        .queue("default", riverqueue::QueueConfig::new(CONCURRENCY))
+        .fetch_cooldown(RIVER_FETCH_COOLDOWN)
+        .queue("default", river_queue())
         .build()?;
     let mut left = tasks;
     while left > 0 {
