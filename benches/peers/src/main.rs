@@ -293,9 +293,7 @@ async fn tasklane_postgres(url: &str, tasks: usize, analyze: bool) -> Result<Dra
     let store: Arc<dyn TaskStore> = Arc::new(store);
     fill_tasklane(store.as_ref(), tasks).await?;
     if analyze {
-        client
-            .batch_execute("ANALYZE background_tasks")
-            .await?;
+        client.batch_execute("ANALYZE background_tasks").await?;
     }
     let cpu_before = postgres_cpu_seconds();
     let took = drain_tasklane(store, tasks).await?;
@@ -351,9 +349,7 @@ async fn graphile(url: &str, tasks: usize) -> Result<Drained> {
     let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
     tokio::spawn(connection);
     client
-        .batch_execute(
-            "ALTER TABLE graphile_worker._private_jobs SET (autovacuum_enabled = false)",
-        )
+        .batch_execute("ALTER TABLE graphile_worker._private_jobs SET (autovacuum_enabled = false)")
         .await?;
     let utils = worker.create_utils();
     let mut left = tasks;
@@ -383,7 +379,11 @@ async fn graphile(url: &str, tasks: usize) -> Result<Drained> {
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
     // Completed jobs are deleted; the batched completions land a few ms after the handlers.
-    wait_for_zero(&client, "SELECT COUNT(*) FROM graphile_worker._private_jobs").await?;
+    wait_for_zero(
+        &client,
+        "SELECT COUNT(*) FROM graphile_worker._private_jobs",
+    )
+    .await?;
     let took = started.elapsed();
     let server_cpu = postgres_cpu_seconds() - cpu_before;
     worker.request_shutdown();
@@ -455,9 +455,7 @@ async fn river_sqlite(path: &Path, tasks: usize) -> Result<Drained> {
     let mut left = tasks;
     while left > 0 {
         let chunk = left.min(INSERT_CHUNK);
-        client
-            .insert_many((0..chunk).map(|_| RiverNoop {}))
-            .await?;
+        client.insert_many((0..chunk).map(|_| RiverNoop {})).await?;
         left -= chunk;
     }
     let started = Instant::now();
@@ -468,12 +466,11 @@ async fn river_sqlite(path: &Path, tasks: usize) -> Result<Drained> {
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
     loop {
-        let done: i64 = riverqueue::sqlx::query(
-            "SELECT COUNT(*) FROM river_job WHERE state = 'completed'",
-        )
-        .fetch_one(&pool)
-        .await?
-        .get(0);
+        let done: i64 =
+            riverqueue::sqlx::query("SELECT COUNT(*) FROM river_job WHERE state = 'completed'")
+                .fetch_one(&pool)
+                .await?
+                .get(0);
         if done as usize >= tasks {
             break;
         }
@@ -511,9 +508,7 @@ async fn river_postgres(url: &str, tasks: usize) -> Result<Drained> {
     let mut left = tasks;
     while left > 0 {
         let chunk = left.min(INSERT_CHUNK);
-        client
-            .insert_many((0..chunk).map(|_| RiverNoop {}))
-            .await?;
+        client.insert_many((0..chunk).map(|_| RiverNoop {})).await?;
         left -= chunk;
     }
     let cpu_before = postgres_cpu_seconds();
