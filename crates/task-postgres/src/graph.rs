@@ -119,21 +119,6 @@ impl<'a, 'b> PgTx<'a, 'b> {
         row.map(|row| task_from_row(&row)).transpose()
     }
 
-    /// A guarded single statement returning a task, `None` when its guard matched no row.
-    pub(crate) async fn fast_path(
-        &self,
-        statement: &str,
-        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
-    ) -> Result<Option<Task>> {
-        let statement = self.tx.prepare_cached(statement).await.map_err(map_db)?;
-        let row = self
-            .tx
-            .query_opt(&statement, params)
-            .await
-            .map_err(map_db)?;
-        row.map(|row| task_from_row(&row)).transpose()
-    }
-
     /// Processing tasks whose lease expired before `now`, locked.
     pub(crate) async fn expired(&self, now: UnixMillis) -> Result<Vec<Task>> {
         let expired = self

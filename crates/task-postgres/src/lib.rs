@@ -28,6 +28,7 @@
 
 mod analytics;
 mod claim;
+mod completions;
 mod config;
 mod errors;
 mod events;

@@ -42,6 +42,8 @@ pub(crate) struct Inner {
     pub(crate) pool: Pool,
     pub(crate) config: PostgresConfig,
     pub(crate) publisher: Arc<Publisher>,
+    /// Completions waiting to be written together (see `completions`).
+    pub(crate) completions: Arc<crate::completions::Completions>,
     notifier: Notifier,
     listener: watch::Receiver<ListenerStatus>,
     _stop_listener: DropGuard,
@@ -121,6 +123,7 @@ impl PostgresStore {
                 pool,
                 config,
                 publisher,
+                completions: Arc::default(),
                 notifier,
                 listener,
                 _stop_listener: stop.drop_guard(),

@@ -206,32 +206,10 @@ impl TaskStore for PostgresStore {
     }
 
     async fn complete(&self, lease: &Lease, result: Value) -> Result<Task> {
-        let now = now_millis();
-        // The guarded statement and the release of the task's children share one transaction,
-        // so a crash between the two cannot leave a child waiting for a finished parent.
-        let mut client = self.client().await?;
-        let transaction = client.transaction().await.map_err(map_db)?;
-        let mut graph = PgTx::new(&transaction);
-        let fast = graph
-            .fast_path(
-                &sql::COMPLETE,
-                &[&lease.task_id.as_str(), &lease.token, &result, &now],
-            )
-            .await?;
-        if let Some(task) = fast {
-            graph.changed.push(task.clone());
-            graph.propagate(TaskStatus::Processing, &task, now).await?;
-            let changed = graph.changed;
-            self.commit(transaction, &changed).await?;
-            return Ok(task);
-        }
-        drop(graph);
-        transaction.rollback().await.map_err(map_db)?;
-        drop(client);
-        self.modify(&lease.task_id, StoreError::LeaseLost, |task| {
-            rules::complete(task, lease, result, now).map(Some)
-        })
-        .await
+        // Completions that arrive together share one transaction and statement
+        // (`completions`); the guarded statement and the release of the children still
+        // commit together.
+        self.complete_in_group(lease, result).await
     }
 
     async fn fail(&self, lease: &Lease, failure: Failure) -> Result<Task> {

@@ -259,6 +259,52 @@ pub fn propagate(
     Ok(())
 }
 
+/// [`propagate`] for several tasks that have just finished together (a group of
+/// completions), all of them already saved: a child shared by several of them (a fan-in) is
+/// read and written once, with one parent less for each, instead of once per parent. `finished`
+/// holds each task with the status it had before.
+pub fn propagate_finished(
+    tx: &mut impl GraphTx,
+    finished: &[(TaskStatus, Task)],
+    now: UnixMillis,
+) -> Result<()> {
+    let mut order: Vec<TaskId> = Vec::new();
+    let mut parents_of: std::collections::HashMap<TaskId, Vec<(&Task, bool)>> =
+        std::collections::HashMap::new();
+    for (before, parent) in finished {
+        if before.is_terminal() || !parent.status.is_terminal() {
+            // Not a finish: the general walk handles it.
+            propagate(tx, *before, parent, now)?;
+            continue;
+        }
+        for (child, run_on_failure) in tx.children(&parent.id)? {
+            let entry = parents_of.entry(child.clone()).or_default();
+            if entry.is_empty() {
+                order.push(child);
+            }
+            entry.push((parent, run_on_failure));
+        }
+    }
+    for child_id in order {
+        let Some(child) = tx.task(&child_id)? else {
+            continue;
+        };
+        let mut next: Option<Task> = None;
+        for (parent, run_on_failure) in &parents_of[&child_id] {
+            let current = next.as_ref().unwrap_or(&child);
+            if let Some(changed) = after_parent_finished(current, parent, *run_on_failure, now)? {
+                next = Some(changed);
+            }
+        }
+        if let Some(next) = next {
+            tx.save(&next)?;
+            // A child cancelled over a cancel edge finishes in turn: carry that further down.
+            propagate(tx, child.status, &next, now)?;
+        }
+    }
+    Ok(())
+}
+
 /// Stores the record of a new workflow.
 pub trait WorkflowTx: GraphTx {
     /// Inserts the workflow row.

@@ -10,6 +10,7 @@
 mod analytics;
 mod checkpointer;
 mod claim;
+mod completions;
 mod config;
 mod connection;
 mod error;
@@ -57,6 +58,8 @@ pub struct SqliteStore {
 struct Inner {
     path: PathBuf,
     writer: Arc<Writer>,
+    /// Completions waiting to be run together (see `completions`).
+    completions: Arc<completions::Completions>,
     readers: Pool<SqliteConnectionManager>,
     /// Appended task events; published after each append's commit.
     events: crate::EventFeed,
@@ -110,6 +113,7 @@ impl SqliteStore {
                     ChangeFeed::new(config.feed_capacity),
                     checkpointer,
                 )),
+                completions: Arc::default(),
                 readers,
                 events: crate::EventFeed::default(),
             }),

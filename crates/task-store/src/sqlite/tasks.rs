@@ -260,31 +260,19 @@ impl TaskStore for SqliteStore {
     }
 
     async fn complete(&self, lease: &Lease, result: Value) -> Result<Task> {
-        let lease = lease.clone();
+        // Completions that reach the writer together share one statement (`completions`).
         let result_text = json_text(&result)?;
-        let now = now_millis();
-        self.write(move |conn, changes| {
-            let task = guarded_update(
-                conn,
-                concat!(
-                    "UPDATE background_tasks SET status = 'completed', result = ?3, \
-                     progress = total, error = NULL, completed_at = ?4, lease_owner = NULL, \
-                     lease_token = NULL, lease_expires_at = NULL, version = version + 1, \
-                     updated_at = MAX(updated_at, ?4) \
-                     WHERE id = ?1 AND status = 'processing' AND lease_token = ?2 \
-                     RETURNING ",
-                    task_columns!()
-                ),
-                rusqlite::params![lease.task_id.as_str(), lease.token, result_text, now],
-                &lease,
-                |task| rules::complete(task, &lease, result, now),
-            )?;
-            let mut tx = SqliteTx { conn, changes };
-            tx.changes.push(upserted(&task));
-            graph::propagate(&mut tx, TaskStatus::Processing, &task, now)?;
-            Ok(task)
-        })
-        .await
+        let inner = &self.inner;
+        inner
+            .completions
+            .complete(
+                &inner.writer,
+                lease.clone(),
+                result,
+                result_text,
+                now_millis(),
+            )
+            .await
     }
 
     async fn fail(&self, lease: &Lease, failure: Failure) -> Result<Task> {

@@ -46,8 +46,9 @@ struct Queue {
     draining: bool,
 }
 
-/// A queued operation with its caller's reply channel, its result type erased.
-trait Job: Send {
+/// A queued operation with its caller's reply channel, its result type erased (or several
+/// callers' operations run as one, see `completions`).
+pub(super) trait Job: Send {
     /// Runs the operation. `Err` means the transaction itself is broken and the whole batch
     /// must be rolled back.
     fn run(self: Box<Self>, conn: &Connection, savepoint: bool) -> Result<Ran, StoreError>;
@@ -56,12 +57,23 @@ trait Job: Send {
 }
 
 /// What an operation left behind until the batch commits.
-struct Ran {
+pub(super) struct Ran {
     /// Whether it succeeded (and so needs the commit).
-    succeeded: bool,
-    changes: Vec<TaskChange>,
+    pub(super) succeeded: bool,
+    pub(super) changes: Vec<TaskChange>,
     /// Answers the caller given how the commit went; a failed operation ignores it.
-    answer: Box<dyn FnOnce(Option<StoreError>) + Send>,
+    pub(super) answer: Box<dyn FnOnce(Option<StoreError>) + Send>,
+}
+
+impl Ran {
+    /// A job that found nothing to do.
+    pub(super) fn nothing() -> Self {
+        Self {
+            succeeded: false,
+            changes: Vec::new(),
+            answer: Box::new(|_| {}),
+        }
+    }
 }
 
 /// What undoes a failed operation inside a shared transaction.
@@ -139,7 +151,7 @@ where
     }
 }
 
-fn execute(conn: &Connection, sql: &str) -> Result<()> {
+pub(super) fn execute(conn: &Connection, sql: &str) -> Result<()> {
     conn.prepare_cached(sql)
         .and_then(|mut statement| statement.execute([]))
         .map(drop)
@@ -170,13 +182,21 @@ impl Writer {
         op: impl FnOnce(&Connection, &mut Vec<TaskChange>) -> Result<T> + Send + 'static,
     ) -> Result<T> {
         let (reply, answer) = oneshot::channel();
+        self.submit(Box::new(Operation {
+            op,
+            atomicity,
+            reply,
+        }));
+        answer.await.map_err(|_| {
+            StoreError::Backend("the write stopped before it finished (a panic?)".to_owned())
+        })?
+    }
+
+    /// Queues `job` for the next batch; the job answers its callers itself.
+    pub(super) fn submit(self: &Arc<Self>, job: Box<dyn Job>) {
         let start_draining = {
             let mut queue = self.lock_queue();
-            queue.jobs.push(Box::new(Operation {
-                op,
-                atomicity,
-                reply,
-            }));
+            queue.jobs.push(job);
             !std::mem::replace(&mut queue.draining, true)
         };
         if start_draining {
@@ -184,9 +204,6 @@ impl Writer {
             // The drain runs detached: the caller may stop waiting, the batch still finishes.
             drop(tokio::task::spawn_blocking(move || writer.drain()));
         }
-        answer.await.map_err(|_| {
-            StoreError::Backend("the write stopped before it finished (a panic?)".to_owned())
-        })?
     }
 
     fn lock_queue(&self) -> MutexGuard<'_, Queue> {

@@ -81,6 +81,7 @@ macro_rules! task_conformance_suite {
                 concurrent_writers_publish_in_commit_order,
                 concurrent_worker_writes_are_refused_alone,
                 concurrent_idempotent_creates_make_one_task,
+                concurrent_completions_are_fenced_alone,
             ]
         );
     };

@@ -18,6 +18,7 @@
 
 mod analytics;
 mod claims;
+mod completions;
 mod crud;
 mod dependencies;
 mod events;
@@ -40,6 +41,7 @@ use std::sync::Arc;
 
 pub use analytics::*;
 pub use claims::*;
+pub use completions::*;
 pub use crud::*;
 pub use dependencies::*;
 pub use events::*;
