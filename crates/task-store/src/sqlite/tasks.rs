@@ -32,8 +32,14 @@ pub(super) const PURGE_FINISHED: &str = "DELETE FROM background_tasks WHERE rowi
      RETURNING id, user_id";
 
 /// Spelled like the partial index's condition, so SQLite uses that index.
-pub(super) const COUNT_UNFINISHED: &str = "SELECT COUNT(*) FROM background_tasks \
-     WHERE status IN ('pending', 'processing') AND user_id = ?1";
+// Two counts, so each half can use an index of its own: the partial index of pending and
+// processing tasks, and for the (few) waiting tasks whatever index a status filter has. One
+// `status IN ('waiting', 'pending', 'processing')` would imply neither partial index and
+// read the user's whole history instead.
+pub(super) const COUNT_UNFINISHED: &str = "SELECT \
+     (SELECT COUNT(*) FROM background_tasks \
+      WHERE status IN ('pending', 'processing') AND user_id = ?1) + \
+     (SELECT COUNT(*) FROM background_tasks WHERE status = 'waiting' AND user_id = ?1)";
 
 /// Processing tasks whose lease ran out, off the lease-expiry index.
 pub(super) const EXPIRED_LEASES: &str = concat!(
