@@ -84,6 +84,7 @@ const ASSETS: &[Asset] = &[
     asset!("/assets/js/tasks.js", "js/tasks.js", JS),
     asset!("/assets/js/superuser.js", "js/superuser.js", JS),
     asset!("/assets/js/schedules.js", "js/schedules.js", JS),
+    asset!("/assets/js/workflow.js", "js/workflow.js", JS),
     asset!("/client/api.js", "client/api.js", JS),
     asset!("/client/sse.js", "client/sse.js", JS),
     asset!("/client/ws.js", "client/ws.js", JS),

@@ -31,6 +31,7 @@ mod state;
 mod storage_health;
 mod stream_slots;
 mod strict_json;
+mod task_counts;
 mod ws;
 
 pub use api_error::ApiError;
@@ -42,3 +43,4 @@ pub use listener::{kernel_cap, listen, DEFAULT_LISTEN_BACKLOG};
 pub use server::serve;
 pub use state::AppState;
 pub use storage_health::DEGRADED_HOLD;
+pub use task_counts::COUNTS_REFRESH_INTERVAL;

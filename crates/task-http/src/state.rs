@@ -17,6 +17,7 @@ use crate::live::{LiveHub, SseConfig};
 use crate::metrics::Metrics;
 use crate::storage_health::StorageHealth;
 use crate::stream_slots::StreamSlots;
+use crate::task_counts::{TaskCounts, COUNTS_REFRESH_INTERVAL};
 use crate::{ApiError, HttpConfig, HttpError};
 
 /// The server's shared state. Cheap to clone.
@@ -43,6 +44,7 @@ struct Inner {
     ws_subscription_slots: StreamSlots,
     shutdown: CancellationToken,
     storage_health: StorageHealth,
+    counts: Arc<TaskCounts>,
 }
 
 impl AppState {
@@ -62,6 +64,11 @@ impl AppState {
         let shutdown = CancellationToken::new();
         let hub = LiveHub::start(Arc::clone(&tasks), shutdown.clone());
         let metrics = Metrics::new(Arc::clone(&tasks));
+        let counts = TaskCounts::start(
+            Arc::clone(&tasks),
+            COUNTS_REFRESH_INTERVAL,
+            shutdown.clone(),
+        );
         metrics.track_live(&hub);
         let creator = TaskCreator::new(
             Arc::clone(&tasks),
@@ -88,6 +95,7 @@ impl AppState {
                 creator,
                 shutdown,
                 storage_health: StorageHealth::default(),
+                counts,
             }),
             questions: None,
             attempt_caps: Arc::default(),
@@ -195,6 +203,11 @@ impl AppState {
     /// The task types `POST /api/tasks` accepts.
     pub fn task_types(&self) -> impl Iterator<Item = &str> {
         self.inner.task_types.iter().map(String::as_str)
+    }
+
+    /// The dashboard's task counts, counted again only after changes.
+    pub(crate) fn counts(&self) -> &TaskCounts {
+        &self.inner.counts
     }
 
     /// The live hub feeding SSE streams.

@@ -24,6 +24,7 @@ pub(crate) struct FakeStore {
     tasks: Mutex<HashMap<TaskId, Task>>,
     feed: ChangeFeed,
     gets: AtomicUsize,
+    counts_calls: AtomicUsize,
 }
 
 impl FakeStore {
@@ -32,6 +33,7 @@ impl FakeStore {
             tasks: Mutex::new(HashMap::new()),
             feed: ChangeFeed::new(feed_capacity),
             gets: AtomicUsize::new(0),
+            counts_calls: AtomicUsize::new(0),
         })
     }
 
@@ -58,6 +60,11 @@ impl FakeStore {
     /// How many times `get` was called.
     pub(crate) fn gets(&self) -> usize {
         self.gets.load(Ordering::SeqCst)
+    }
+
+    /// How many times `counts` was called.
+    pub(crate) fn counts_calls(&self) -> usize {
+        self.counts_calls.load(Ordering::SeqCst)
     }
 }
 
@@ -144,6 +151,7 @@ impl TaskStore for FakeStore {
         unsupported()
     }
     async fn counts(&self) -> task_store::Result<Vec<StatusCount>> {
+        self.counts_calls.fetch_add(1, Ordering::SeqCst);
         let mut counts: HashMap<(String, TaskStatus), u64> = HashMap::new();
         for task in self.tasks.lock().unwrap().values() {
             *counts
