@@ -58,7 +58,11 @@ let adminToken = '';
 let bob;
 
 before(async () => {
-  [server, browser] = await Promise.all([startServer({ seed }), launchBrowser()]);
+  // The offline provider slow enough (400 ms a step) that a workflow's steps are seen running.
+  [server, browser] = await Promise.all([
+    startServer({ seed, env: { TASKLANE_OFFLINE_DELAY_MS: '400' } }),
+    launchBrowser(),
+  ]);
   adminToken = await server.addUser('admin@tasklane.test', { superuser: true });
   bob = createClient({ baseUrl: server.baseUrl, token: await server.addUser('bob@tasklane.test') });
 });

@@ -21,8 +21,11 @@ const STATUSES = ['waiting', 'pending', 'processing', 'completed', 'failed', 'ca
 const COLUMNS = 8;
 /** Tasks per page. */
 const PAGE_SIZE = 100;
-/** How long after a live change the counts are asked for again (the server counts at most every 2 s). */
-const COUNTS_DELAY_MS = 1000;
+/**
+ * How long after a live change the counts are asked for again: longer than the server's 2 s
+ * between counts, so an answer asked for this long after the last change includes it.
+ */
+const COUNTS_DELAY_MS = 2200;
 /** How long typing in a text filter may pause before the page is loaded for it. */
 const TYPING_DELAY_MS = 300;
 /** Stream failures in a row (never opened in between) before the page is polled instead. */
@@ -47,7 +50,9 @@ let shown = [];
 /** The cursor of each page seen so far (page 1 has none), so "Newer" goes back exactly. */
 /** @type {(string | null)[]} */
 let cursors = [null];
+/** The page asked for, and the page shown (they differ while a request is out). */
 let pageIndex = 0;
+let shownIndex = 0;
 /** @type {string | null} */
 let nextCursor = null;
 /** Requests of pages are numbered; only the newest one's answer is shown. */
@@ -318,13 +323,15 @@ function matchingCount() {
 }
 
 function renderPager() {
-  const first = pageIndex * PAGE_SIZE + 1;
+  const first = shownIndex * PAGE_SIZE + 1;
   const matching = matchingCount();
   const range = shown.length ? `${numberFormat.format(first)}–${numberFormat.format(first + shown.length - 1)}` : '0';
   byId('page-info').textContent =
-    `Page ${pageIndex + 1} · tasks ${range}` + (matching === null ? '' : ` of ${numberFormat.format(matching)}`);
-  /** @type {HTMLButtonElement} */ (byId('page-newer')).disabled = pageIndex === 0;
-  /** @type {HTMLButtonElement} */ (byId('page-older')).disabled = nextCursor === null;
+    `Page ${shownIndex + 1} · tasks ${range}` + (matching === null ? '' : ` of ${numberFormat.format(matching)}`);
+  // Paging waits for the page asked for: the next one's cursor is only known once it is shown.
+  const loading = arrivedWhileLoading !== null;
+  /** @type {HTMLButtonElement} */ (byId('page-newer')).disabled = loading || shownIndex === 0;
+  /** @type {HTMLButtonElement} */ (byId('page-older')).disabled = loading || nextCursor === null;
 }
 
 function updateSelection() {
@@ -344,7 +351,7 @@ function renderAll() {
   shown = sortNewestFirst(pageTasks.values());
   const filtered = Boolean(filters.status.value || filters.type.value || filters.user.value.trim() || filters.search.value.trim());
   byId('list-empty').hidden = shown.length > 0;
-  byId('list-empty').textContent = filtered || pageIndex > 0 ? 'No tasks match the filters.' : 'No tasks yet.';
+  byId('list-empty').textContent = filtered || shownIndex > 0 ? 'No tasks match the filters.' : 'No tasks yet.';
   byId('task-table').hidden = shown.length === 0;
   views = /** @type {any} */ (reconcile(byId('task-rows'), shown, (task) => task.id, taskRows));
   fillUserSuggestions();
@@ -381,6 +388,7 @@ function matches(task) {
 async function loadPage() {
   const ticket = ++loadTicket;
   arrivedWhileLoading = new Map();
+  renderPager();
   try {
     const page = await queryTasks({ ...currentQuery(), limit: PAGE_SIZE, cursor: cursors[pageIndex] || undefined });
     if (ticket !== loadTicket) return;
@@ -393,6 +401,7 @@ async function loadPage() {
     }
     arrivedWhileLoading = null;
     pageTasks = next;
+    shownIndex = pageIndex;
     nextCursor = page.nextCursor;
     cursors = cursors.slice(0, pageIndex + 1);
     if (nextCursor) cursors.push(nextCursor);
@@ -400,7 +409,11 @@ async function loadPage() {
     errors.onLoaded();
     renderAll();
   } catch (error) {
-    if (ticket === loadTicket) arrivedWhileLoading = null;
+    if (ticket === loadTicket) {
+      arrivedWhileLoading = null;
+      pageIndex = shownIndex;
+      renderPager();
+    }
     errors.onError(/** @type {Error} */ (error));
   }
 }
@@ -421,7 +434,7 @@ function reload() {
  * @param {Map<string, Task>} page
  */
 function belongsOnPage(task, page) {
-  if (pageIndex !== 0 || !matches(task)) return false;
+  if (pageIndex !== 0 || shownIndex !== 0 || !matches(task)) return false;
   if (page.size < PAGE_SIZE) return true;
   const oldest = sortNewestFirst(page.values()).at(-1);
   return !oldest || sortNewestFirst([task, oldest])[0] === task;
@@ -439,12 +452,21 @@ function queueRender() {
 
 /** @type {ReturnType<typeof setTimeout> | null} */
 let countsTimer = null;
+let lastChangeAt = 0;
+/**
+ * Asks for the counts again after live changes: every `COUNTS_DELAY_MS` while changes keep
+ * coming, and once more when that long has passed since the last one, so the last answer is
+ * never older than the last change.
+ */
 function queueCounts() {
+  lastChangeAt = Date.now();
   if (countsTimer !== null) return;
-  countsTimer = setTimeout(() => {
-    countsTimer = null;
+  const fire = () => {
+    const askedAt = Date.now();
+    countsTimer = lastChangeAt > askedAt - COUNTS_DELAY_MS ? setTimeout(fire, COUNTS_DELAY_MS) : null;
     loadCounts();
-  }, COUNTS_DELAY_MS);
+  };
+  countsTimer = setTimeout(fire, COUNTS_DELAY_MS);
 }
 
 async function loadCounts() {
@@ -544,14 +566,14 @@ for (const input of [filters.search, filters.user]) {
 }
 byId('filters').addEventListener('submit', (event) => event.preventDefault());
 byId('page-older').addEventListener('click', () => {
-  if (nextCursor === null) return;
-  pageIndex += 1;
+  if (nextCursor === null || arrivedWhileLoading !== null) return;
+  pageIndex = shownIndex + 1;
   selected.clear();
   loadPage();
 });
 byId('page-newer').addEventListener('click', () => {
-  if (pageIndex === 0) return;
-  pageIndex -= 1;
+  if (shownIndex === 0 || arrivedWhileLoading !== null) return;
+  pageIndex = shownIndex - 1;
   selected.clear();
   loadPage();
 });
