@@ -17,6 +17,7 @@ import { listErrorReporter, redirectIfSignedOut, startSession } from './session.
 
 /** @typedef {import('../client/index.js').Task} Task */
 
+/** @type {import('../client/index.js').TaskStatus[]} */
 const STATUSES = ['waiting', 'pending', 'processing', 'completed', 'failed', 'cancelled'];
 const COLUMNS = 8;
 /** Tasks per page. */
