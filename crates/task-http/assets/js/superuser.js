@@ -64,6 +64,9 @@ let arrivedWhileLoading = null;
 /** @type {import('../client/index.js').TaskCounts | null} */
 let counts = null;
 const usersSeen = new Set();
+/** Pending application of what is typed in a text filter. */
+/** @type {ReturnType<typeof setTimeout> | null} */
+let typingTimer = null;
 const selected = new Set();
 const expanded = new Set();
 /** @type {Map<string, import('./dom.js').RowView & { tick: (now: number) => void }>} */
@@ -314,9 +317,9 @@ function renderCounts() {
 
 /** How many tasks match the filters, when the counts tell (no filter, or only status or type). */
 function matchingCount() {
-  if (!counts || filters.user.value.trim() || filters.search.value.trim()) return null;
-  const status = filters.status.value;
-  const type = filters.type.value;
+  if (!counts || applied.userId || applied.q) return null;
+  const status = applied.status;
+  const type = applied.type;
   if (status && type) return null;
   if (status) return counts.byStatus[/** @type {import('../client/index.js').TaskStatus} */ (status)] ?? 0;
   if (type) return counts.byType[type] ?? 0;
@@ -324,13 +327,15 @@ function matchingCount() {
 }
 
 function renderPager() {
+  // Paging waits for the page asked for: the next one's cursor is only known once it is shown,
+  // and until then the rows are the previous query's.
+  const loading = arrivedWhileLoading !== null;
   const first = shownIndex * PAGE_SIZE + 1;
   const matching = matchingCount();
   const range = shown.length ? `${numberFormat.format(first)}–${numberFormat.format(first + shown.length - 1)}` : '0';
-  byId('page-info').textContent =
-    `Page ${shownIndex + 1} · tasks ${range}` + (matching === null ? '' : ` of ${numberFormat.format(matching)}`);
-  // Paging waits for the page asked for: the next one's cursor is only known once it is shown.
-  const loading = arrivedWhileLoading !== null;
+  byId('page-info').textContent = loading
+    ? 'Loading…'
+    : `Page ${shownIndex + 1} · tasks ${range}` + (matching === null ? '' : ` of ${numberFormat.format(matching)}`);
   /** @type {HTMLButtonElement} */ (byId('page-newer')).disabled = loading || shownIndex === 0;
   /** @type {HTMLButtonElement} */ (byId('page-older')).disabled = loading || nextCursor === null;
 }
@@ -350,7 +355,7 @@ function updateSelection() {
 function renderAll() {
   renderCounts();
   shown = sortNewestFirst(pageTasks.values());
-  const filtered = Boolean(filters.status.value || filters.type.value || filters.user.value.trim() || filters.search.value.trim());
+  const filtered = Boolean(applied.status || applied.type || applied.userId || applied.q);
   byId('list-empty').hidden = shown.length > 0;
   byId('list-empty').textContent = filtered || shownIndex > 0 ? 'No tasks match the filters.' : 'No tasks yet.';
   byId('task-table').hidden = shown.length === 0;
@@ -365,10 +370,16 @@ function currentQuery() {
   return {
     status: filters.status.value || undefined,
     type: filters.type.value || undefined,
-    userId: filters.user.value.trim() || undefined,
+    userId: filters.user.value.trim().toLowerCase() || undefined,
     q: filters.search.value.trim() || undefined,
   };
 }
+
+/**
+ * The filters of the page asked for: set when they are applied, so live changes are matched
+ * against the page's query, not against text still being typed.
+ */
+let applied = currentQuery();
 
 /**
  * Whether a task the live stream sent belongs under the current filters, as the server would
@@ -376,11 +387,10 @@ function currentQuery() {
  * @param {Task} task
  */
 function matches(task) {
-  if (filters.status.value && task.status !== filters.status.value) return false;
-  if (filters.type.value && task.task_type !== filters.type.value) return false;
-  const user = filters.user.value.trim().toLowerCase();
-  if (user && task.user_id !== user) return false;
-  const needle = filters.search.value.trim().toLowerCase();
+  if (applied.status && task.status !== applied.status) return false;
+  if (applied.type && task.task_type !== applied.type) return false;
+  if (applied.userId && task.user_id !== applied.userId) return false;
+  const needle = (applied.q || '').toLowerCase();
   if (!needle) return true;
   return [task.label, task.description].some((field) => typeof field === 'string' && field.toLowerCase().includes(needle));
 }
@@ -391,7 +401,7 @@ async function loadPage() {
   arrivedWhileLoading = new Map();
   renderPager();
   try {
-    const page = await queryTasks({ ...currentQuery(), limit: PAGE_SIZE, cursor: cursors[pageIndex] || undefined });
+    const page = await queryTasks({ ...applied, limit: PAGE_SIZE, cursor: cursors[pageIndex] || undefined });
     if (ticket !== loadTicket) return;
     const next = new Map(page.tasks.map((task) => [task.id, task]));
     // A change that arrived while the request was out is newer than the page, or equal.
@@ -421,6 +431,10 @@ async function loadPage() {
 
 /** Back to the first page for new filters. */
 function reload() {
+  // Typing still waiting to be applied is applied now, once.
+  if (typingTimer !== null) clearTimeout(typingTimer);
+  typingTimer = null;
+  applied = currentQuery();
   pageIndex = 0;
   cursors = [null];
   selected.clear();
@@ -554,8 +568,6 @@ selectAll.addEventListener('change', () => {
   renderAll();
 });
 for (const control of [filters.status, filters.type]) control.addEventListener('change', reload);
-/** @type {ReturnType<typeof setTimeout> | null} */
-let typingTimer = null;
 for (const input of [filters.search, filters.user]) {
   input.addEventListener('input', () => {
     if (typingTimer !== null) clearTimeout(typingTimer);
