@@ -19,7 +19,8 @@ pub static MIGRATIONS: MigrationSet = task_store::migration_set!(
         "0002_users_tokens",
         "0003_task_events",
         "0004_schedules",
-        "0005_workflows"
+        "0005_workflows",
+        "0011_dashboard"
     ]
 );
 

@@ -18,7 +18,8 @@ pub static MIGRATIONS: MigrationSet = crate::migration_set!(
         "0002_users_tokens",
         "0003_task_events",
         "0004_schedules",
-        "0005_workflows"
+        "0005_workflows",
+        "0011_dashboard"
     ]
 );
 

@@ -41,6 +41,11 @@ pub(super) const COUNT_UNFINISHED: &str = "SELECT \
       WHERE status IN ('pending', 'processing') AND user_id = ?1) + \
      (SELECT COUNT(*) FROM background_tasks WHERE status = 'waiting' AND user_id = ?1)";
 
+/// Tasks per type and status, read from idx_background_tasks_type_status alone, in its order
+/// (`created_at >= 0` holds for every task; it names that partial index's condition).
+pub(super) const COUNTS: &str = "SELECT task_type, status, COUNT(*) FROM background_tasks \
+     WHERE created_at >= 0 GROUP BY task_type, status";
+
 /// Processing tasks whose lease ran out, off the lease-expiry index.
 pub(super) const EXPIRED_LEASES: &str = concat!(
     "SELECT ",
@@ -437,10 +442,7 @@ impl TaskStore for SqliteStore {
     async fn counts(&self) -> Result<Vec<StatusCount>> {
         self.read(|conn| {
             let rows = conn
-                .prepare_cached(
-                    "SELECT task_type, status, COUNT(*) FROM background_tasks \
-                     GROUP BY task_type, status",
-                )
+                .prepare_cached(COUNTS)
                 .and_then(|mut statement| {
                     statement
                         .query_map([], |row| {
