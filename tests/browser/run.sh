@@ -27,6 +27,13 @@ if [ ! -x "$chromium" ]; then
   apt-get update -qq
   apt-get install -y -qq chromium >/dev/null
 fi
+# dashboard.test.js seeds 100,000 tasks straight into the database file with the sqlite3 shell.
+if ! command -v sqlite3 >/dev/null; then
+  echo "run.sh: installing sqlite3 with apt-get"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq sqlite3 >/dev/null
+fi
 
 echo "run.sh: npm ci"
 (cd "$here" && npm ci --no-audit --no-fund --loglevel=error)

@@ -95,6 +95,7 @@ const ASSETS: &[Asset] = &[
     asset!("/assets/js/schedules.js", "js/schedules.js", JS),
     asset!("/assets/js/charts.js", "js/charts.js", JS),
     asset!("/assets/js/analytics.js", "js/analytics.js", JS),
+    asset!("/assets/js/workflow.js", "js/workflow.js", JS),
     asset!("/client/api.js", "client/api.js", JS),
     asset!("/client/sse.js", "client/sse.js", JS),
     asset!("/client/ws.js", "client/ws.js", JS),

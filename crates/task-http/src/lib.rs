@@ -35,6 +35,7 @@ mod state;
 mod storage_health;
 mod stream_slots;
 mod strict_json;
+mod task_counts;
 mod ws;
 
 pub use api_error::ApiError;
@@ -48,3 +49,4 @@ pub use price_book::{default_prices, read_prices, PriceBook};
 pub use server::serve;
 pub use state::AppState;
 pub use storage_health::DEGRADED_HOLD;
+pub use task_counts::COUNTS_REFRESH_INTERVAL;

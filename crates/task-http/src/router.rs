@@ -29,6 +29,8 @@ pub enum Route {
     CreateTask,
     /// `POST /api/tasks/bulk`.
     BulkTasks,
+    /// `GET /api/tasks/counts`.
+    TaskCounts,
     /// `GET /api/tasks/{id}`.
     GetTask(String),
     /// `POST /api/tasks/{id}/cancel`.
@@ -57,6 +59,8 @@ pub enum Route {
     CancelWorkflow(String),
     /// `GET /api/analytics`.
     Analytics,
+    /// `GET /api/workflows/{id}/events` (SSE of every node).
+    WorkflowEvents(String),
     /// `POST /api/login`.
     Login,
     /// `POST /api/logout`.
@@ -140,6 +144,7 @@ impl Route {
                 (route, "GET, POST")
             }
             ["api", "tasks", "bulk"] => (post.then_some(Route::BulkTasks), "POST"),
+            ["api", "tasks", "counts"] => (get.then_some(Route::TaskCounts), "GET"),
             ["api", "tasks", id] if !id.is_empty() => {
                 (get.then(|| Route::GetTask((*id).to_owned())), "GET")
             }
@@ -183,6 +188,9 @@ impl Route {
             ["api", "workflows", id] if !id.is_empty() => {
                 (get.then(|| Route::GetWorkflow((*id).to_owned())), "GET")
             }
+            ["api", "workflows", id, "events"] if !id.is_empty() => {
+                (get.then(|| Route::WorkflowEvents((*id).to_owned())), "GET")
+            }
             ["api", "workflows", id, "cancel"] if !id.is_empty() => (
                 post.then(|| Route::CancelWorkflow((*id).to_owned())),
                 "POST",
@@ -222,6 +230,7 @@ impl Route {
             Route::SubscribeToTasks => "/api/subscribeToTasks",
             Route::ListTasks | Route::CreateTask => "/api/tasks",
             Route::BulkTasks => "/api/tasks/bulk",
+            Route::TaskCounts => "/api/tasks/counts",
             Route::GetTask(_) => "/api/tasks/{id}",
             Route::CancelTask(_) => "/api/tasks/{id}/cancel",
             Route::RetryTask(_) => "/api/tasks/{id}/retry",
@@ -236,6 +245,7 @@ impl Route {
             Route::GetWorkflow(_) => "/api/workflows/{id}",
             Route::CancelWorkflow(_) => "/api/workflows/{id}/cancel",
             Route::Analytics => "/api/analytics",
+            Route::WorkflowEvents(_) => "/api/workflows/{id}/events",
             Route::Login => "/api/login",
             Route::Logout => "/api/logout",
             Route::Me => "/api/me",
@@ -326,12 +336,14 @@ mod tests {
             (Method::GET, Route::ListTasks),
             (Method::POST, Route::CreateTask),
             (Method::POST, Route::BulkTasks),
+            (Method::GET, Route::TaskCounts),
             (Method::GET, Route::GetTask(String::new())),
             (Method::POST, Route::CancelTask(String::new())),
             (Method::POST, Route::RetryTask(String::new())),
             (Method::POST, Route::CreateWorkflow),
             (Method::GET, Route::GetWorkflow(String::new())),
             (Method::POST, Route::CancelWorkflow(String::new())),
+            (Method::GET, Route::WorkflowEvents(String::new())),
             (Method::POST, Route::Login),
             (Method::POST, Route::Logout),
             (Method::GET, Route::Me),

@@ -11,8 +11,8 @@ use hyper::body::Incoming;
 
 use crate::body::Body;
 use crate::handlers::{
-    analytics, bulk, contract, ops, pages, questions, schedules, session, streams, tasks,
-    workflows, ws, Ctx,
+    analytics, bulk, contract, counts, ops, pages, questions, schedules, session, streams, tasks,
+    workflow_stream, workflows, ws, Ctx,
 };
 use crate::response::nosniff;
 use crate::router::{Route, StreamRoute, UNMATCHED};
@@ -123,6 +123,7 @@ async fn dispatch(ctx: &mut Ctx, route: Route, body: Incoming) -> Result<Respons
         Route::ListQuestions => questions::list_questions(ctx).await,
         Route::SubscribeToTasks => streams::subscribe_to_tasks(ctx).await,
         Route::ListTasks => tasks::list_tasks(ctx).await,
+        Route::TaskCounts => counts::task_counts(ctx).await,
         Route::CreateTask => tasks::create_task(ctx, body).await,
         Route::GetTask(id) => tasks::get_task(ctx, &id).await,
         Route::CancelTask(id) => tasks::cancel_task(ctx, &id).await,
@@ -138,6 +139,7 @@ async fn dispatch(ctx: &mut Ctx, route: Route, body: Incoming) -> Result<Respons
         Route::CreateWorkflow => workflows::create_workflow(ctx, body).await,
         Route::GetWorkflow(id) => workflows::get_workflow(ctx, &id).await,
         Route::CancelWorkflow(id) => workflows::cancel_workflow(ctx, &id).await,
+        Route::WorkflowEvents(id) => workflow_stream::workflow_events(ctx, &id).await,
         Route::Login => session::login(ctx, body).await,
         Route::Logout => session::logout(ctx).await,
         Route::Me => session::me(ctx).await,

@@ -20,6 +20,7 @@ use crate::rate_limit::{CreationLimits, LimitDefaults};
 use crate::price_book::{default_prices, PriceBook};
 use crate::storage_health::StorageHealth;
 use crate::stream_slots::StreamSlots;
+use crate::task_counts::{TaskCounts, COUNTS_REFRESH_INTERVAL};
 use crate::{ApiError, HttpConfig, HttpError};
 
 /// The server's shared state. Cheap to clone.
@@ -48,6 +49,7 @@ struct Inner {
     ws_subscription_slots: StreamSlots,
     shutdown: CancellationToken,
     storage_health: StorageHealth,
+    counts: Arc<TaskCounts>,
 }
 
 impl AppState {
@@ -67,6 +69,11 @@ impl AppState {
         let shutdown = CancellationToken::new();
         let hub = LiveHub::start(Arc::clone(&tasks), shutdown.clone());
         let metrics = Metrics::new(Arc::clone(&tasks));
+        let counts = TaskCounts::start(
+            Arc::clone(&tasks),
+            COUNTS_REFRESH_INTERVAL,
+            shutdown.clone(),
+        );
         metrics.track_live(&hub);
         let limits = CreationLimits::new(
             LimitDefaults {
@@ -97,6 +104,7 @@ impl AppState {
                 creator,
                 shutdown,
                 storage_health: StorageHealth::default(),
+                counts,
             }),
             questions: None,
             attempt_caps: Arc::default(),
@@ -238,6 +246,11 @@ impl AppState {
     /// The task types `POST /api/tasks` accepts.
     pub fn task_types(&self) -> impl Iterator<Item = &str> {
         self.inner.task_types.iter().map(String::as_str)
+    }
+
+    /// The dashboard's task counts, counted again only after changes.
+    pub(crate) fn counts(&self) -> &TaskCounts {
+        &self.inner.counts
     }
 
     /// The live hub feeding SSE streams.

@@ -22,7 +22,8 @@ pub static MIGRATIONS: MigrationSet = task_store::migration_set!(
         "0005_workflows",
         "0006_idempotency",
         "0007_user_limits",
-        "0008_priorities"
+        "0008_priorities",
+        "0009_dashboard"
     ]
 );
 

@@ -222,10 +222,14 @@ pub(crate) const PURGE: &str = "DELETE FROM background_tasks WHERE id = ANY(ARRA
      ))
      RETURNING id, user_id, version, completed_at, seq";
 
-/// A user's `pending` and `processing` tasks.
-pub(crate) const COUNT_UNFINISHED: &str = "SELECT count(*) FROM background_tasks \
-     WHERE user_id = $1 AND status IN ('pending', 'processing')";
+/// A user's unfinished (`waiting`, `pending` and `processing`) tasks: two counts, so the pending
+/// and processing half keeps its partial index (a single `IN` with `waiting` implies none).
+pub(crate) const COUNT_UNFINISHED: &str = "SELECT \
+     (SELECT count(*) FROM background_tasks \
+      WHERE user_id = $1 AND status IN ('pending', 'processing')) + \
+     (SELECT count(*) FROM background_tasks WHERE user_id = $1 AND status = 'waiting')";
 
-/// Tasks per type and status.
-pub(crate) const COUNTS: &str =
-    "SELECT task_type, status, count(*) FROM background_tasks GROUP BY task_type, status";
+/// Tasks per type and status, from idx_background_tasks_type_status (`created_at >= 0` holds for
+/// every task; it names that partial index's condition).
+pub(crate) const COUNTS: &str = "SELECT task_type, status, count(*) FROM background_tasks \
+     WHERE created_at >= 0 GROUP BY task_type, status";

@@ -144,7 +144,8 @@ pub trait TaskStore: Send + Sync + 'static {
     /// first. Returns how many were deleted. Each deletion is published.
     async fn purge_finished(&self, before: UnixMillis, limit: usize) -> Result<usize>;
 
-    /// How many `pending` or `processing` tasks a user has (for per-user queue limits).
+    /// How many unfinished (`waiting`, `pending` or `processing`) tasks a user has (for
+    /// per-user queue limits).
     async fn count_unfinished(&self, user_id: &str) -> Result<u64>;
 
     /// Task counts by type and status (for metrics and dashboards).

@@ -129,6 +129,8 @@ export function createClient(options = {}) {
     listTasks: (query = {}) =>
       request('GET', withQuery('/api/getBackgroundTasks', { userId: query.userId, limit: query.limit })),
     queryTasks: (query = {}) => request('GET', withQuery('/api/tasks', { ...query })),
+    taskCounts: () => request('GET', '/api/tasks/counts'),
+    getWorkflow: (workflowId) => request('GET', `/api/workflows/${encodeURIComponent(workflowId)}`),
     cancelTask: (taskId) => request('POST', `${taskPath(taskId)}/cancel`, {}),
     retryTask: (taskId) => request('POST', `${taskPath(taskId)}/retry`, {}),
     bulk: (action, taskIds) => request('POST', '/api/tasks/bulk', { action, taskIds }),
@@ -217,6 +219,10 @@ export const getTask = (taskId) => defaultClient.getTask(taskId);
 export const listTasks = (query) => defaultClient.listTasks(query);
 /** @type {TasklaneClient['queryTasks']} */
 export const queryTasks = (query) => defaultClient.queryTasks(query);
+/** @type {TasklaneClient['taskCounts']} */
+export const taskCounts = () => defaultClient.taskCounts();
+/** @type {TasklaneClient['getWorkflow']} */
+export const getWorkflow = (workflowId) => defaultClient.getWorkflow(workflowId);
 /** @type {TasklaneClient['cancelTask']} */
 export const cancelTask = (taskId) => defaultClient.cancelTask(taskId);
 /** @type {TasklaneClient['retryTask']} */

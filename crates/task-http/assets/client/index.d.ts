@@ -90,6 +90,8 @@ export interface GenerationParams {
   /** `openai`, `anthropic`, `gemini`, `openai-compatible` or `offline`. */
   provider: string;
   language?: string;
+  /** Steps to run after the generation, each on the questions of the step before. */
+  then?: ('validation' | 'emoji-regeneration')[];
 }
 
 /** Parameters of `POST /api/validateQuestions` and `POST /api/regenerateEmojis`. */
@@ -134,6 +136,32 @@ export interface TaskQuery {
 export interface TaskPage {
   tasks: Task[];
   nextCursor: string | null;
+}
+
+/** `GET /api/tasks/counts`: every task of the database, counted on the server. */
+export interface TaskCounts {
+  total: number;
+  byStatus: Record<TaskStatus, number>;
+  byType: Record<string, number>;
+  /** When the server counted (Unix ms). */
+  countedAt: number;
+}
+
+/** An edge of a workflow: `child` waits for `parent`. */
+export interface WorkflowEdge {
+  parent: string;
+  child: string;
+  run_on_failure?: boolean;
+}
+
+/** `GET /api/workflows/{id}`. */
+export interface WorkflowView {
+  id: string;
+  userId: string;
+  createdAt: number;
+  /** In creation order; `task` is `null` once the cleaner deleted it. */
+  nodes: { key: string; task: Task | null }[];
+  edges: WorkflowEdge[];
 }
 
 export type BulkAction = 'cancel' | 'retry' | 'delete';
@@ -263,6 +291,10 @@ export interface TasklaneClient {
   listTasks(query?: { userId?: string; limit?: number }): Promise<Task[]>;
   /** `GET /api/tasks`: one page, filtered on the server. */
   queryTasks(query?: TaskQuery): Promise<TaskPage>;
+  /** `GET /api/tasks/counts` (superusers): every task by status and by type. */
+  taskCounts(): Promise<TaskCounts>;
+  /** `GET /api/workflows/{id}`: the nodes with their tasks, and the edges. */
+  getWorkflow(workflowId: string): Promise<WorkflowView>;
   /** A pending task is cancelled at once; a running one is asked to stop. Answers with the task. */
   cancelTask(taskId: string): Promise<Task>;
   /** Puts a failed or cancelled task back in the queue. Answers with the task. */
@@ -299,6 +331,8 @@ export declare const createTask: TasklaneClient['createTask'];
 export declare const getTask: TasklaneClient['getTask'];
 export declare const listTasks: TasklaneClient['listTasks'];
 export declare const queryTasks: TasklaneClient['queryTasks'];
+export declare const taskCounts: TasklaneClient['taskCounts'];
+export declare const getWorkflow: TasklaneClient['getWorkflow'];
 export declare const cancelTask: TasklaneClient['cancelTask'];
 export declare const retryTask: TasklaneClient['retryTask'];
 export declare const bulk: TasklaneClient['bulk'];

@@ -1,11 +1,14 @@
 // @ts-check
 /**
- * @file The superuser dashboard: every user's tasks, live. Counts per status, filters and text
- * search, an expandable detail row per task, cancel/retry per row and for a selection.
+ * @file The superuser dashboard: every user's tasks, live. Counts per status come from the
+ * server (every task of the database); filters and text search run on the server, one page at a
+ * time through the whole history; the live list stream patches the page shown. An expandable
+ * detail row per task, cancel/retry per row and for a selection.
  */
 
-import { bulk, cancelTask, retryTask } from '/client/api.js';
-import { subscribeToAllTasks, subscribeToTask } from '/client/backgroundTaskService.js';
+import { bulk, cancelTask, getClient, queryTasks, retryTask, taskCounts } from '/client/api.js';
+import { subscribeToTask } from '/client/backgroundTaskService.js';
+import { isNewer, sortNewestFirst } from '/client/taskList.js';
 
 import { badge, byId, clear, h, progressBar, reconcile, setBadge, setProgress, toast } from './dom.js';
 import { formatTime, isTerminal, percent, taskDuration, taskName } from './format.js';
@@ -14,23 +17,56 @@ import { listErrorReporter, redirectIfSignedOut, startSession } from './session.
 
 /** @typedef {import('../client/index.js').Task} Task */
 
+/** @type {import('../client/index.js').TaskStatus[]} */
 const STATUSES = ['waiting', 'pending', 'processing', 'completed', 'failed', 'cancelled'];
 const COLUMNS = 8;
+/** Tasks per page. */
+const PAGE_SIZE = 100;
+/**
+ * How long after a live change the counts are asked for again: longer than the server's 2 s
+ * between counts, so an answer asked for this long after the last change includes it.
+ */
+const COUNTS_DELAY_MS = 2200;
+/** How long typing in a text filter may pause before the page is loaded for it. */
+const TYPING_DELAY_MS = 300;
+/** Stream failures in a row (never opened in between) before the page is polled instead. */
+const MAX_STREAM_FAILURES = 3;
+const POLL_INTERVAL_MS = 3000;
 
 const filters = {
   status: /** @type {HTMLSelectElement} */ (byId('filter-status')),
   type: /** @type {HTMLSelectElement} */ (byId('filter-type')),
-  user: /** @type {HTMLSelectElement} */ (byId('filter-user')),
+  user: /** @type {HTMLInputElement} */ (byId('filter-user')),
   search: /** @type {HTMLInputElement} */ (byId('filter-search')),
 };
 const selectAll = /** @type {HTMLInputElement} */ (byId('select-all'));
 const bulkCancel = /** @type {HTMLButtonElement} */ (byId('bulk-cancel'));
 const bulkRetry = /** @type {HTMLButtonElement} */ (byId('bulk-retry'));
 
-/** @type {Task[]} */
-let allTasks = [];
+/** The page shown: the server's answer for the filters, patched by the live stream. */
+/** @type {Map<string, Task>} */
+let pageTasks = new Map();
 /** @type {Task[]} */
 let shown = [];
+/** The cursor of each page seen so far (page 1 has none), so "Newer" goes back exactly. */
+/** @type {(string | null)[]} */
+let cursors = [null];
+/** The page asked for, and the page shown (they differ while a request is out). */
+let pageIndex = 0;
+let shownIndex = 0;
+/** @type {string | null} */
+let nextCursor = null;
+/** Requests of pages are numbered; only the newest one's answer is shown. */
+let loadTicket = 0;
+/** Live changes received while a page request is in flight, merged into its answer. */
+/** @type {Map<string, Task> | null} */
+let arrivedWhileLoading = null;
+/** @type {import('../client/index.js').TaskCounts | null} */
+let counts = null;
+const usersSeen = new Set();
+/** Pending application of what is typed in a text filter. */
+/** @type {ReturnType<typeof setTimeout> | null} */
+let typingTimer = null;
 const selected = new Set();
 const expanded = new Set();
 /** @type {Map<string, import('./dom.js').RowView & { tick: (now: number) => void }>} */
@@ -220,19 +256,8 @@ function taskRows(initial) {
   return { nodes: [row, detailRow], update: render, tick };
 }
 
-/** @param {Task} task */
-function matches(task) {
-  if (filters.status.value && task.status !== filters.status.value) return false;
-  if (filters.type.value && task.task_type !== filters.type.value) return false;
-  if (filters.user.value && task.user_id !== filters.user.value) return false;
-  const needle = filters.search.value.trim().toLowerCase();
-  if (!needle) return true;
-  return [task.id, task.label, task.description, task.user_id, task.task_type, task.error, task.status]
-    .some((field) => typeof field === 'string' && field.toLowerCase().includes(needle));
-}
-
 /**
- * Refills a filter's options with the values seen, keeping the current choice.
+ * Refills the type filter's options with the types the server counted, keeping the choice.
  * @param {HTMLSelectElement} select
  * @param {string[]} values
  */
@@ -246,9 +271,17 @@ function fillOptions(select, values) {
   select.value = chosen;
 }
 
+/** Suggestions for the user filter: every user seen on a page or the live stream. */
+function fillUserSuggestions() {
+  const list = byId('user-options');
+  if (list.childElementCount === usersSeen.size) return;
+  clear(list);
+  for (const user of [...usersSeen].sort()) list.appendChild(h('option', { attrs: { value: user } }));
+}
+
 /** The count buttons, made once and updated in place so focus survives live updates. */
 const countViews = STATUSES.map((status) => {
-  const number = h('span', { class: 'count-number', text: '0' });
+  const number = h('span', { class: 'count-number', text: '…' });
   const button = h(
     'button',
     {
@@ -257,7 +290,7 @@ const countViews = STATUSES.map((status) => {
       on: {
         click: () => {
           filters.status.value = filters.status.value === status ? '' : status;
-          renderAll();
+          reload();
         },
       },
     },
@@ -266,43 +299,229 @@ const countViews = STATUSES.map((status) => {
   byId('status-counts').appendChild(h('li', {}, [button]));
   return { status, number, button };
 });
-const totalCount = h('span', { class: 'count-number', text: '0' });
+const totalCount = h('span', { class: 'count-number', attrs: { 'data-count': 'total' }, text: '…' });
 byId('status-counts').appendChild(
   h('li', {}, [h('span', { class: 'count total' }, [totalCount, h('span', { class: 'count-label', text: 'total' })])]),
 );
 
+const numberFormat = new Intl.NumberFormat('en');
+
 function renderCounts() {
-  const counts = new Map();
-  for (const task of allTasks) counts.set(task.status, (counts.get(task.status) || 0) + 1);
   for (const view of countViews) {
-    view.number.textContent = String(counts.get(view.status) || 0);
+    view.number.textContent = counts ? numberFormat.format(counts.byStatus[view.status] || 0) : '…';
     view.button.setAttribute('aria-pressed', String(filters.status.value === view.status));
   }
-  totalCount.textContent = String(allTasks.length);
+  totalCount.textContent = counts ? numberFormat.format(counts.total) : '…';
+  if (counts) fillOptions(filters.type, Object.keys(counts.byType));
+}
+
+/** How many tasks match the filters, when the counts tell (no filter, or only status or type). */
+function matchingCount() {
+  if (!counts || applied.userId || applied.q) return null;
+  const status = applied.status;
+  const type = applied.type;
+  if (status && type) return null;
+  if (status) return counts.byStatus[/** @type {import('../client/index.js').TaskStatus} */ (status)] ?? 0;
+  if (type) return counts.byType[type] ?? 0;
+  return counts.total;
+}
+
+function renderPager() {
+  // Paging waits for the page asked for: the next one's cursor is only known once it is shown,
+  // and until then the rows are the previous query's.
+  const loading = arrivedWhileLoading !== null;
+  const first = shownIndex * PAGE_SIZE + 1;
+  const matching = matchingCount();
+  const range = shown.length ? `${numberFormat.format(first)}–${numberFormat.format(first + shown.length - 1)}` : '0';
+  byId('page-info').textContent = loading
+    ? 'Loading…'
+    : `Page ${shownIndex + 1} · tasks ${range}` + (matching === null ? '' : ` of ${numberFormat.format(matching)}`);
+  /** @type {HTMLButtonElement} */ (byId('page-newer')).disabled = loading || shownIndex === 0;
+  /** @type {HTMLButtonElement} */ (byId('page-older')).disabled = loading || nextCursor === null;
 }
 
 function updateSelection() {
-  const known = new Set(allTasks.map((task) => task.id));
+  const known = new Set(shown.map((task) => task.id));
   for (const id of selected) if (!known.has(id)) selected.delete(id);
   byId('selection-count').textContent = `${selected.size} selected`;
-  const chosen = allTasks.filter((task) => selected.has(task.id));
+  const chosen = shown.filter((task) => selected.has(task.id));
   bulkCancel.disabled = !chosen.some(canCancel);
   bulkRetry.disabled = !chosen.some(canRetry);
-  const shownSelected = shown.filter((task) => selected.has(task.id)).length;
+  const shownSelected = chosen.length;
   selectAll.checked = shown.length > 0 && shownSelected === shown.length;
   selectAll.indeterminate = shownSelected > 0 && shownSelected < shown.length;
 }
 
 function renderAll() {
-  fillOptions(filters.type, [...new Set(allTasks.map((task) => task.task_type))]);
-  fillOptions(filters.user, [...new Set(allTasks.map((task) => task.user_id))]);
   renderCounts();
-  shown = allTasks.filter(matches);
+  shown = sortNewestFirst(pageTasks.values());
+  const filtered = Boolean(applied.status || applied.type || applied.userId || applied.q);
   byId('list-empty').hidden = shown.length > 0;
-  byId('list-empty').textContent = allTasks.length ? 'No tasks match the filters.' : 'No tasks yet.';
+  byId('list-empty').textContent = filtered || shownIndex > 0 ? 'No tasks match the filters.' : 'No tasks yet.';
   byId('task-table').hidden = shown.length === 0;
   views = /** @type {any} */ (reconcile(byId('task-rows'), shown, (task) => task.id, taskRows));
+  fillUserSuggestions();
+  renderPager();
   updateSelection();
+}
+
+/** The filters as `GET /api/tasks` parameters. */
+function currentQuery() {
+  return {
+    status: filters.status.value || undefined,
+    type: filters.type.value || undefined,
+    userId: filters.user.value.trim().toLowerCase() || undefined,
+    q: filters.search.value.trim() || undefined,
+  };
+}
+
+/**
+ * The filters of the page asked for: set when they are applied, so live changes are matched
+ * against the page's query, not against text still being typed.
+ */
+let applied = currentQuery();
+
+/**
+ * Whether a task the live stream sent belongs under the current filters, as the server would
+ * decide (`q`: case-insensitive, in label and description).
+ * @param {Task} task
+ */
+function matches(task) {
+  if (applied.status && task.status !== applied.status) return false;
+  if (applied.type && task.task_type !== applied.type) return false;
+  if (applied.userId && task.user_id !== applied.userId) return false;
+  const needle = (applied.q || '').toLowerCase();
+  if (!needle) return true;
+  return [task.label, task.description].some((field) => typeof field === 'string' && field.toLowerCase().includes(needle));
+}
+
+/** Loads the page shown (again) from the server: after a filter change, paging, a reconnect or a resync. */
+async function loadPage() {
+  const ticket = ++loadTicket;
+  arrivedWhileLoading = new Map();
+  renderPager();
+  try {
+    const page = await queryTasks({ ...applied, limit: PAGE_SIZE, cursor: cursors[pageIndex] || undefined });
+    if (ticket !== loadTicket) return;
+    const next = new Map(page.tasks.map((task) => [task.id, task]));
+    // A change that arrived while the request was out is newer than the page, or equal.
+    for (const [id, task] of arrivedWhileLoading) {
+      const listed = next.get(id);
+      if (listed ? isNewer(task, listed) : belongsOnPage(task, next)) next.set(id, task);
+      if (!matches(task)) next.delete(id);
+    }
+    arrivedWhileLoading = null;
+    pageTasks = next;
+    shownIndex = pageIndex;
+    nextCursor = page.nextCursor;
+    cursors = cursors.slice(0, pageIndex + 1);
+    if (nextCursor) cursors.push(nextCursor);
+    for (const task of page.tasks) usersSeen.add(task.user_id);
+    errors.onLoaded();
+    renderAll();
+  } catch (error) {
+    if (ticket === loadTicket) {
+      arrivedWhileLoading = null;
+      pageIndex = shownIndex;
+      renderPager();
+    }
+    errors.onError(/** @type {Error} */ (error));
+  }
+}
+
+/** Back to the first page for new filters. */
+function reload() {
+  // Typing still waiting to be applied is applied now, once.
+  if (typingTimer !== null) clearTimeout(typingTimer);
+  typingTimer = null;
+  applied = currentQuery();
+  pageIndex = 0;
+  cursors = [null];
+  selected.clear();
+  renderCounts();
+  loadPage();
+}
+
+/**
+ * Whether a task that is not on the page belongs on it: only the first page takes new tasks,
+ * and only those newer than its oldest (an older one belongs on a later page).
+ * @param {Task} task
+ * @param {Map<string, Task>} page
+ */
+function belongsOnPage(task, page) {
+  if (pageIndex !== 0 || shownIndex !== 0 || !matches(task)) return false;
+  if (page.size < PAGE_SIZE) return true;
+  const oldest = sortNewestFirst(page.values()).at(-1);
+  return !oldest || sortNewestFirst([task, oldest])[0] === task;
+}
+
+let renderQueued = false;
+function queueRender() {
+  if (renderQueued) return;
+  renderQueued = true;
+  requestAnimationFrame(() => {
+    renderQueued = false;
+    renderAll();
+  });
+}
+
+/** @type {ReturnType<typeof setTimeout> | null} */
+let countsTimer = null;
+let lastChangeAt = 0;
+/**
+ * Asks for the counts again after live changes: every `COUNTS_DELAY_MS` while changes keep
+ * coming, and once more when that long has passed since the last one, so the last answer is
+ * never older than the last change.
+ */
+function queueCounts() {
+  lastChangeAt = Date.now();
+  if (countsTimer !== null) return;
+  const fire = () => {
+    const askedAt = Date.now();
+    countsTimer = lastChangeAt > askedAt - COUNTS_DELAY_MS ? setTimeout(fire, COUNTS_DELAY_MS) : null;
+    loadCounts();
+  };
+  countsTimer = setTimeout(fire, COUNTS_DELAY_MS);
+}
+
+async function loadCounts() {
+  try {
+    counts = await taskCounts();
+    renderCounts();
+    renderPager();
+  } catch (error) {
+    errors.onError(/** @type {Error} */ (error));
+  }
+}
+
+/** @param {any} change a message of the list stream */
+function applyChange(change) {
+  if (!change || typeof change !== 'object') return;
+  if (change.type === 'update' && change.task && typeof change.task.id === 'string') {
+    const task = /** @type {Task} */ (change.task);
+    usersSeen.add(task.user_id);
+    if (arrivedWhileLoading) {
+      const known = arrivedWhileLoading.get(task.id);
+      if (!known || isNewer(task, known)) arrivedWhileLoading.set(task.id, task);
+    }
+    const current = pageTasks.get(task.id);
+    if (current) {
+      if (!isNewer(task, current)) return;
+      if (matches(task)) pageTasks.set(task.id, task);
+      else pageTasks.delete(task.id);
+    } else if (belongsOnPage(task, pageTasks)) {
+      pageTasks.set(task.id, task);
+    }
+    queueRender();
+    queueCounts();
+  } else if (change.type === 'deleted' && typeof change.taskId === 'string') {
+    if (arrivedWhileLoading) arrivedWhileLoading.delete(change.taskId);
+    if (pageTasks.delete(change.taskId)) queueRender();
+    queueCounts();
+  } else if (change.type === 'resync') {
+    loadPage();
+    loadCounts();
+  }
 }
 
 /**
@@ -311,7 +530,7 @@ function renderAll() {
  * @param {(task: Task) => boolean} applies
  */
 async function runBulk(action, applies) {
-  const ids = allTasks.filter((task) => selected.has(task.id) && applies(task)).map((task) => task.id);
+  const ids = shown.filter((task) => selected.has(task.id) && applies(task)).map((task) => task.id);
   if (!ids.length) return;
   const status = byId('bulk-result');
   status.textContent = `${action === 'cancel' ? 'Cancelling' : 'Retrying'} ${ids.length}…`;
@@ -348,9 +567,29 @@ selectAll.addEventListener('change', () => {
   }
   renderAll();
 });
-for (const control of [filters.status, filters.type, filters.user]) control.addEventListener('change', renderAll);
-filters.search.addEventListener('input', renderAll);
+for (const control of [filters.status, filters.type]) control.addEventListener('change', reload);
+for (const input of [filters.search, filters.user]) {
+  input.addEventListener('input', () => {
+    if (typingTimer !== null) clearTimeout(typingTimer);
+    typingTimer = setTimeout(() => {
+      typingTimer = null;
+      reload();
+    }, TYPING_DELAY_MS);
+  });
+}
 byId('filters').addEventListener('submit', (event) => event.preventDefault());
+byId('page-older').addEventListener('click', () => {
+  if (nextCursor === null || arrivedWhileLoading !== null) return;
+  pageIndex = shownIndex + 1;
+  selected.clear();
+  loadPage();
+});
+byId('page-newer').addEventListener('click', () => {
+  if (shownIndex === 0 || arrivedWhileLoading !== null) return;
+  pageIndex = shownIndex - 1;
+  selected.clear();
+  loadPage();
+});
 
 // Durations of running tasks tick every second without waiting for a change from the server.
 setInterval(() => {
@@ -364,22 +603,49 @@ setInterval(() => {
 }, 1000);
 
 const MODE_TEXT = { live: '● Live', polling: 'Live stream unavailable: refreshing every 3 s', connecting: 'Connecting…', idle: '' };
+/** @param {keyof typeof MODE_TEXT} mode */
+const setMode = (mode) => {
+  byId('list-mode').textContent = MODE_TEXT[mode];
+};
+
+const errors = listErrorReporter('tasks', (message) => toast(message, 'error'));
 
 const user = await startSession();
 if (user) {
-  const errors = listErrorReporter('tasks', (message) => toast(message, 'error'));
-  subscribeToAllTasks(
-    (tasks) => {
-      errors.onLoaded();
-      allTasks = tasks;
-      renderAll();
+  setMode('connecting');
+  let failures = 0;
+  /** @type {import('../client/index.js').StreamHandle | null} */
+  let stream = null;
+  const poll = () => {
+    if (stream) stream.close();
+    stream = null;
+    setMode('polling');
+    setInterval(() => {
+      loadPage();
+      loadCounts();
+    }, POLL_INTERVAL_MS);
+  };
+  stream = getClient().openStream('/api/subscribeToTasks', {
+    onOpen() {
+      failures = 0;
+      setMode('live');
+      // Changes made while no stream was open are only in a fresh page.
+      loadPage();
+      loadCounts();
     },
-    {
-      limit: 500,
-      onModeChange: (mode) => {
-        byId('list-mode').textContent = MODE_TEXT[mode];
-      },
-      onError: errors.onError,
+    onMessage(message) {
+      try {
+        applyChange(JSON.parse(message.data));
+      } catch {
+        // Not JSON: nothing to apply.
+      }
     },
-  );
+    onError(error) {
+      if (error.fatal || ++failures >= MAX_STREAM_FAILURES) poll();
+      else setMode('connecting');
+    },
+  });
+  // Show something at once even if the stream is slow to open.
+  loadPage();
+  loadCounts();
 }

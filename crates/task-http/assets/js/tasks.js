@@ -12,6 +12,7 @@ import { badge, byId, clear, h, progressBar, reconcile, setBadge, setProgress, t
 import { formatTime, isTerminal, percent, taskDuration, taskName, waitingText } from './format.js';
 import { questionItems, questionsOf, resultSummary } from './questions.js';
 import { listErrorReporter, redirectIfSignedOut, startSession } from './session.js';
+import { showWorkflow } from './workflow.js';
 
 /** @typedef {import('../client/index.js').Task} Task */
 
@@ -123,6 +124,7 @@ form.addEventListener('submit', async (event) => {
     byId('category').focus();
     return;
   }
+  const then = String(data.get('then') || '');
   submit.disabled = true;
   try {
     const started = await startGeneration({
@@ -131,8 +133,10 @@ form.addEventListener('submit', async (event) => {
       ageGroup: /** @type {any} */ (String(data.get('ageGroup'))),
       difficulty: /** @type {any} */ (String(data.get('difficulty'))),
       provider: String(data.get('provider')),
+      ...(then ? { then: /** @type {any} */ (then.split(',')) } : {}),
     });
     follow(started.taskId);
+    if (typeof started.workflowId === 'string') showWorkflow(started.workflowId);
   } catch (error) {
     if (redirectIfSignedOut(error)) return;
     showFormError(error instanceof Error ? error.message : String(error));
@@ -182,12 +186,18 @@ function taskRow(initial) {
     attrs: { type: 'button' },
     on: { click: () => follow(task.id) },
   });
+  const graph = h('button', {
+    class: 'button small',
+    text: 'Workflow',
+    attrs: { type: 'button' },
+    on: { click: () => task.workflow_id && showWorkflow(task.workflow_id) },
+  });
   const row = h('tr', {}, [
     h('td', {}, [name, id]),
     h('td', {}, [status, waiting]),
     h('td', { class: 'progress-cell' }, [bar]),
     created,
-    h('td', { class: 'actions' }, [view]),
+    h('td', { class: 'actions' }, [view, graph]),
   ]);
   return {
     nodes: [row],
@@ -201,6 +211,8 @@ function taskRow(initial) {
       setProgress(bar, percent(next), next.status);
       created.textContent = formatTime(next.created_at);
       view.setAttribute('aria-label', `View ${taskName(next)}`);
+      graph.hidden = !next.workflow_id;
+      graph.setAttribute('aria-label', `Workflow of ${taskName(next)}`);
       bar.setAttribute('aria-label', `Progress of ${taskName(next)}`);
     },
   };

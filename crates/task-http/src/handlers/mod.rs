@@ -3,6 +3,7 @@
 pub mod analytics;
 pub mod bulk;
 pub mod contract;
+pub mod counts;
 pub mod ops;
 pub mod pages;
 pub mod questions;
@@ -11,6 +12,7 @@ pub mod session;
 pub mod streams;
 pub mod task_spec;
 pub mod tasks;
+pub mod workflow_stream;
 pub mod workflows;
 pub mod ws;
 

@@ -14,7 +14,7 @@ use crate::stream_slots::StreamSlot;
 use crate::ApiError;
 
 /// The header a reconnecting `EventSource` sends with the last event id it saw.
-const LAST_EVENT_ID: HeaderName = HeaderName::from_static("last-event-id");
+pub(super) const LAST_EVENT_ID: HeaderName = HeaderName::from_static("last-event-id");
 
 /// `GET /api/subscribeToTask?taskId=`: the task's state at once, then every change, until it
 /// finishes or the monitoring limit runs out.

@@ -147,7 +147,7 @@ fn read_workflow(ctx: &Ctx, identity: &Identity, input: Value) -> Result<NewWork
 
 /// The workflow `raw_id`, if the caller may see it (its owner, or a superuser); anyone else
 /// gets 404, as for a workflow that does not exist.
-async fn visible_workflow(
+pub(super) async fn visible_workflow(
     ctx: &Ctx,
     identity: &Identity,
     raw_id: &str,

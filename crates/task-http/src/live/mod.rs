@@ -1,7 +1,7 @@
 //! Live updates over server-sent events: the hub that routes committed changes from the
-//! store's change feed, the per-task stream (`/api/subscribeToTask`) and the list stream
-//! (`/api/subscribeToTasks`), and the same subscriptions for the WebSocket endpoint
-//! ([`task_subscription`], [`list_subscription`]).
+//! store's change feed, the per-task stream (`/api/subscribeToTask`), the list stream
+//! (`/api/subscribeToTasks`), the workflow stream (`/api/workflows/{id}/events`), and the same
+//! subscriptions for the WebSocket endpoint ([`task_subscription`], [`list_subscription`]).
 //!
 //! The protocol is described in `docs/api.md`, "Live updates (SSE)". In short: unnamed
 //! messages whose `data` is a [`task_core::TaskEvent`] (or a list event), `id:` = the task's
@@ -20,6 +20,7 @@ mod task_stream;
 mod tasks_stream;
 #[cfg(test)]
 pub(crate) mod testing;
+mod workflow_stream;
 
 use std::any::Any;
 use std::sync::Arc;
@@ -33,6 +34,7 @@ use crate::body::Body;
 pub use hub::{LiveHub, EVERYONE_CHANNEL_CAPACITY, USER_CHANNEL_CAPACITY};
 pub use subscription::{list_subscription, task_subscription, Delivery, LiveEvent};
 pub use task_stream::{ResumePoint, TASK_DELETED_MESSAGE};
+pub use workflow_stream::{parse_workflow_event_id, WorkflowNodeState};
 
 /// How long a per-task stream stays open before it sends the timeout event, unless configured.
 pub const DEFAULT_MONITOR_TIMEOUT: Duration = Duration::from_secs(5 * 60);
@@ -147,4 +149,28 @@ pub fn tasks_stream(
     guard: Box<dyn Any + Send + Sync>,
 ) -> Response<Body> {
     tasks_stream::tasks_stream(hub, scope, config, guard)
+}
+
+/// The live stream of a workflow's nodes, as a `200 text/event-stream` response.
+///
+/// `nodes` are the workflow's nodes in order, each with its task as just read by the caller
+/// (who checked that the client may see the workflow). At once, every node's current state is
+/// sent as `{"type":"event","key":…,"version":…,"event":<the task stream's event>}`, then every
+/// newer version of any node as it is committed; `{"type":"deleted","key":…}` when a node's
+/// task is deleted. The stream ends with `{"type":"finished","status":…}` once every node is
+/// finished, or when the hub's shutdown token fires.
+///
+/// Event ids list every node's last version sent (`<v1>.<v2>.…`); `resume` (from
+/// `Last-Event-ID`, see [`parse_workflow_event_id`]) skips the versions the client has, and a
+/// finished workflow whose final states the client has answers `204 No Content`.
+///
+/// `guard` is held until the stream ends.
+pub fn workflow_stream(
+    hub: &Arc<LiveHub>,
+    nodes: Vec<WorkflowNodeState>,
+    resume: Option<Vec<i64>>,
+    config: &SseConfig,
+    guard: Box<dyn Any + Send + Sync>,
+) -> Response<Body> {
+    workflow_stream::workflow_stream(hub, nodes, resume, config, guard)
 }

@@ -25,6 +25,7 @@ pub(crate) struct FakeStore {
     tasks: Mutex<HashMap<TaskId, Task>>,
     feed: ChangeFeed,
     gets: AtomicUsize,
+    counts_calls: AtomicUsize,
 }
 
 impl FakeStore {
@@ -33,6 +34,7 @@ impl FakeStore {
             tasks: Mutex::new(HashMap::new()),
             feed: ChangeFeed::new(feed_capacity),
             gets: AtomicUsize::new(0),
+            counts_calls: AtomicUsize::new(0),
         })
     }
 
@@ -59,6 +61,11 @@ impl FakeStore {
     /// How many times `get` was called.
     pub(crate) fn gets(&self) -> usize {
         self.gets.load(Ordering::SeqCst)
+    }
+
+    /// How many times `counts` was called.
+    pub(crate) fn counts_calls(&self) -> usize {
+        self.counts_calls.load(Ordering::SeqCst)
     }
 }
 
@@ -168,6 +175,7 @@ impl TaskStore for FakeStore {
         unsupported()
     }
     async fn counts(&self) -> task_store::Result<Vec<StatusCount>> {
+        self.counts_calls.fetch_add(1, Ordering::SeqCst);
         let mut counts: HashMap<(String, TaskStatus), u64> = HashMap::new();
         for task in self.tasks.lock().unwrap().values() {
             *counts

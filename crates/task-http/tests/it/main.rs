@@ -22,6 +22,8 @@ mod server;
 mod session;
 mod spec_edges;
 mod sse;
+mod task_counts;
 mod tasks;
+mod workflow_stream;
 mod workflows;
 mod ws;

@@ -351,3 +351,55 @@ async fn generation_then_validation_and_emojis_runs_as_one_workflow() {
     assert!(bad.error().starts_with("invalid then:"), "{}", bad.error());
     quiz.server.shutdown().await;
 }
+
+/// The queue limit counts `waiting` tasks: a workflow's waiting steps occupy the queue, so the
+/// next creation (of any kind) is refused until one of them finishes or is cancelled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_queue_limit_counts_waiting_tasks() {
+    let server = TestServer::start_with(Options {
+        config: task_http::HttpConfig {
+            max_queued_per_user: 3,
+            ..task_http::HttpConfig::default()
+        },
+        runtime: false,
+    })
+    .await;
+    let answer = server
+        .post("/api/workflows")
+        .bearer(&server.alice)
+        .json(&json!({
+            "nodes": [
+                {"key": "root", "task_type": "noop"},
+                {"key": "a", "task_type": "noop"},
+                {"key": "b", "task_type": "noop"}
+            ],
+            "edges": [{"parent": "root", "child": "a"}, {"parent": "a", "child": "b"}]
+        }))
+        .send()
+        .await;
+    answer.expect(201);
+    let waiting = id(&answer.json()["tasks"]["b"]);
+    assert_eq!(
+        server.store.get(&waiting).await.unwrap().status.as_str(),
+        "waiting"
+    );
+    let create = || {
+        server
+            .post("/api/tasks")
+            .bearer(&server.alice)
+            .json(&json!({"task_type": "noop"}))
+            .send()
+    };
+    let refused = create().await;
+    refused.expect(429);
+    assert!(refused.header("retry-after").is_some());
+    // Cancelling a waiting step frees its place.
+    server
+        .post(&format!("/api/tasks/{waiting}/cancel"))
+        .bearer(&server.alice)
+        .send()
+        .await
+        .expect(200);
+    // A full estimate makes the ledger count again, so the freed place is seen at once.
+    create().await.expect(201);
+}

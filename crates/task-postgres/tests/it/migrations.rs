@@ -32,7 +32,8 @@ async fn instances_starting_together_apply_each_migration_once() {
         .iter()
         .map(|row| row.get(0))
         .collect();
-    assert_eq!(versions, [1, 2, 3, 4, 5, 6, 7, 8]);
+    let every: Vec<i64> = (1..=task_postgres::MIGRATIONS.newest()).collect();
+    assert_eq!(versions, every);
 }
 
 #[tokio::test]

@@ -6,7 +6,7 @@ use rusqlite::types::Value;
 use super::claim::{DUE_WINDOW, NEXT_USER, OLDEST_DUE, RUNNING_PER_USER, USER_DUE};
 use super::list::list_sql;
 use super::schedules::PURGE_RUNS;
-use super::tasks::{COUNT_UNFINISHED, EXPIRED_LEASES, PURGE_FINISHED};
+use super::tasks::{COUNTS, COUNT_UNFINISHED, EXPIRED_LEASES, PURGE_FINISHED};
 use super::{connection, migrations};
 use crate::ListQuery;
 
@@ -63,6 +63,28 @@ fn maintenance_statements_use_their_indexes() {
     // Each schedule's old runs are a range of its index, never a scan of every run.
     let plan = check_index(PURGE_RUNS, &[], "idx_schedule_runs_recent");
     assert!(!plan.contains("SCAN r"), "{plan}");
+    // The waiting half of the queue limit's count reads only the user's waiting tasks.
+    check(COUNT_UNFINISHED, &[], "idx_background_tasks_waiting");
+    // The dashboard's counts read the index alone, not the table with its params and results.
+    check(
+        COUNTS,
+        &[],
+        "COVERING INDEX idx_background_tasks_type_status",
+    );
+}
+
+#[test]
+fn the_counts_index_is_never_taken_for_a_listing() {
+    for statuses in [vec![], vec![task_core::TaskStatus::Failed]] {
+        let by_type = ListQuery {
+            task_type: Some("generation".into()),
+            statuses,
+            ..Default::default()
+        };
+        let (sql, args) = list_sql(&by_type);
+        let plan = plan(&sql, &args);
+        assert!(!plan.contains("idx_background_tasks_type_status"), "{plan}");
+    }
 }
 
 #[test]

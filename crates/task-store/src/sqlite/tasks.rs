@@ -35,8 +35,19 @@ pub(super) const PURGE_FINISHED: &str = "DELETE FROM background_tasks WHERE rowi
      RETURNING id, user_id";
 
 /// Spelled like the partial index's condition, so SQLite uses that index.
-pub(super) const COUNT_UNFINISHED: &str = "SELECT COUNT(*) FROM background_tasks \
-     WHERE status IN ('pending', 'processing') AND user_id = ?1";
+// Two counts, so each half can use an index of its own: the partial index of pending and
+// processing tasks, and for the (few) waiting tasks whatever index a status filter has. One
+// `status IN ('waiting', 'pending', 'processing')` would imply neither partial index and
+// read the user's whole history instead.
+pub(super) const COUNT_UNFINISHED: &str = "SELECT \
+     (SELECT COUNT(*) FROM background_tasks \
+      WHERE status IN ('pending', 'processing') AND user_id = ?1) + \
+     (SELECT COUNT(*) FROM background_tasks WHERE status = 'waiting' AND user_id = ?1)";
+
+/// Tasks per type and status, read from idx_background_tasks_type_status alone, in its order
+/// (`created_at >= 0` holds for every task; it names that partial index's condition).
+pub(super) const COUNTS: &str = "SELECT task_type, status, COUNT(*) FROM background_tasks \
+     WHERE created_at >= 0 GROUP BY task_type, status";
 
 /// Processing tasks whose lease ran out, off the lease-expiry index.
 pub(super) const EXPIRED_LEASES: &str = concat!(
@@ -463,10 +474,7 @@ impl TaskStore for SqliteStore {
     async fn counts(&self) -> Result<Vec<StatusCount>> {
         self.read(|conn| {
             let rows = conn
-                .prepare_cached(
-                    "SELECT task_type, status, COUNT(*) FROM background_tasks \
-                     GROUP BY task_type, status",
-                )
+                .prepare_cached(COUNTS)
                 .and_then(|mut statement| {
                     statement
                         .query_map([], |row| {

@@ -404,3 +404,30 @@ pub async fn concurrent_last_parents_release_a_child_once(store: Store) {
         store.complete(&lease, json!(null)).await.unwrap();
     }
 }
+
+/// The per-user queue limit counts `waiting` tasks as unfinished beside `pending` and
+/// `processing` ones, so a chain of waiting steps cannot grow a user's queue past the limit;
+/// a waiting task that is cancelled stops counting.
+pub async fn count_unfinished_counts_waiting_tasks(store: Store) {
+    let parent = store.create(NewTask::new(USER, "dep-count")).await.unwrap();
+    let mut waiting = Vec::new();
+    for _ in 0..3 {
+        let child = store
+            .create(NewTask::new(USER, "dep-count").depending_on(Dependency::on(parent.id.clone())))
+            .await
+            .unwrap();
+        assert_state(&child, TaskStatus::Waiting, 1);
+        waiting.push(child);
+    }
+    assert_eq!(
+        store.count_unfinished(USER).await.unwrap(),
+        4,
+        "1 pending + 3 waiting"
+    );
+    store.request_cancel(&waiting[0].id).await.unwrap();
+    assert_eq!(store.count_unfinished(USER).await.unwrap(), 3);
+    assert_eq!(
+        store.count_unfinished("other@example.com").await.unwrap(),
+        0
+    );
+}

@@ -55,6 +55,7 @@ macro_rules! task_conformance_suite {
                 purge_deletes_only_old_finished_tasks,
                 delete_rules,
                 count_unfinished_counts_pending_and_processing,
+                count_unfinished_counts_waiting_tasks,
                 counts_by_type_and_status,
                 feed_publishes_every_change_once_in_order,
                 failed_operations_publish_nothing,

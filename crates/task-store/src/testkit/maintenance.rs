@@ -155,7 +155,8 @@ pub async fn delete_rules(store: Store) {
     assert_eq!(store.delete(&unknown).await, Err(StoreError::NotFound));
 }
 
-/// Only `pending` and `processing` tasks of that user count.
+/// Only unfinished tasks of that user count (`waiting` ones too: see
+/// `count_unfinished_counts_waiting_tasks`).
 pub async fn count_unfinished_counts_pending_and_processing(store: Store) {
     assert_eq!(
         store
