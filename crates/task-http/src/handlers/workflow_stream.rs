@@ -14,25 +14,23 @@ use crate::ApiError;
 /// `GET /api/workflows/{id}/events`.
 ///
 /// # Errors
-/// 401 when anonymous, 404 for an unknown or foreign workflow, 400 for a `Last-Event-ID` this
-/// workflow's stream did not send, 429 past the stream cap, store errors.
+/// 401 when anonymous, 404 for an unknown or foreign workflow, 400 for a `Last-Event-ID` that is
+/// not a workflow stream's id at all (one this workflow did not send starts the stream over), 429 past the stream cap, store errors.
 pub async fn workflow_events(ctx: &mut Ctx, id: &str) -> Result<Response<Body>, ApiError> {
     let identity = ctx.require().await?;
     let workflow = visible_workflow(ctx, &identity, id).await?;
     let resume = match ctx.parts.headers.get(LAST_EVENT_ID) {
         None => None,
-        Some(value) => Some(
-            value
-                .to_str()
-                .ok()
-                .and_then(|v| live::parse_workflow_event_id(v.trim(), workflow.nodes.len()))
-                .ok_or_else(|| {
-                    ApiError::invalid_field(
-                        "Last-Event-ID",
-                        "must be an event id of this workflow's stream",
-                    )
-                })?,
-        ),
+        Some(value) => value
+            .to_str()
+            .ok()
+            .and_then(|v| live::parse_workflow_event_id(v.trim(), workflow.nodes.len()))
+            .ok_or_else(|| {
+                ApiError::invalid_field(
+                    "Last-Event-ID",
+                    "must be an event id of a workflow stream (versions separated by dots)",
+                )
+            })?,
     };
     let mut nodes = Vec::with_capacity(workflow.nodes.len());
     for (key, task_id) in workflow.nodes {

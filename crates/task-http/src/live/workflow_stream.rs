@@ -33,13 +33,25 @@ pub struct WorkflowNodeState {
 }
 
 /// Parses a workflow stream's event id (`Last-Event-ID`) for a workflow of `nodes` nodes: one
-/// version per node, separated by dots. `None` for anything else.
-pub fn parse_workflow_event_id(text: &str, nodes: usize) -> Option<Vec<i64>> {
+/// version per node, separated by dots.
+///
+/// `None` when the text is not such an id at all (not dot-separated decimal numbers: a 400).
+/// `Some(None)` when it is well-formed but has another number of parts than the workflow has
+/// nodes, or a number beyond any version: this server never sent it for this workflow (another
+/// workflow's id, say), so the stream starts from the beginning, as without the header — a
+/// client gets every state again rather than an error that would stop its `EventSource`.
+pub fn parse_workflow_event_id(text: &str, nodes: usize) -> Option<Option<Vec<i64>>> {
+    let well_formed = text
+        .split('.')
+        .all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit()));
+    if !well_formed {
+        return None;
+    }
     let versions = text
         .split('.')
-        .map(|part| part.parse::<i64>().ok().filter(|v| *v >= 0))
-        .collect::<Option<Vec<i64>>>()?;
-    (versions.len() == nodes).then_some(versions)
+        .map(|part| part.parse::<i64>().ok())
+        .collect::<Option<Vec<i64>>>();
+    Some(versions.filter(|versions| versions.len() == nodes))
 }
 
 /// The message that ends a workflow stream once every node is finished.

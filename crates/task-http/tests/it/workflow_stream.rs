@@ -173,17 +173,26 @@ async fn every_node_streams_live_and_a_resume_sends_only_what_was_missed() {
         "finished"
     );
 
-    // The superuser may follow it; another user gets 404; a foreign id is a 400.
+    // The superuser may follow it; another user gets 404; a text that is no workflow stream id
+    // is a 400.
     let root = open(&server, &server.root, &workflow, None).await;
     assert_eq!(root.status, 200);
     for (token, last, status) in [
         (&server.bob, None, 404),
-        (&server.alice, Some("3"), 400),
         (&server.alice, Some("3.x"), 400),
-        (&server.alice, Some("3.4.5"), 400),
+        (&server.alice, Some("-1.0"), 400),
+        (&server.alice, Some("3..4"), 400),
     ] {
         let refused = open(&server, token, &workflow, last).await;
         assert_eq!(refused.status, status, "{last:?}");
+    }
+    // A well-formed id of another shape (another workflow's, or a version beyond any) was never
+    // sent for this workflow: the stream starts over, as without the header.
+    let fresh = next(&mut open(&server, &server.alice, &workflow, None).await).await;
+    for last in ["3", "3.4.5", "99999999999999999999.0"] {
+        let mut over = open(&server, &server.alice, &workflow, Some(last)).await;
+        assert_eq!(over.status, 200, "{last}");
+        assert_eq!(next(&mut over).await, fresh, "{last}");
     }
     let unknown = open(&server, &server.alice, "wf_1_nothing", None).await;
     assert_eq!(unknown.status, 404);
