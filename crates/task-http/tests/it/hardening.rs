@@ -387,6 +387,8 @@ async fn a_stream_whose_client_stopped_reading_is_closed_and_frees_its_slot() {
             write_stall_timeout: Duration::from_millis(300),
             max_sse_per_user: 2,
             max_queued_per_user: 1000,
+            // 120 creations in a burst: the creation rate limit is not what this test is about.
+            create_rate: None,
             ..HttpConfig::default()
         },
         runtime: false,
