@@ -44,6 +44,10 @@ done
 [ -n "$addr" ] || { cat "$work/stderr"; echo "the server did not report its address"; exit 1; }
 
 status=0
+# One worker: with two, Hypothesis's per-thread recursion-limit bookkeeping races (one thread
+# restores the default limit while the other is deep in a draw), which on this CPython (3.11.7)
+# surfaces now and then as "SystemError: AST constructor recursion depth mismatch" in the
+# coverage phase: a crash of the fuzzer, not a finding about the server.
 # Left out, each for a reason the spec cannot carry:
 # - `/api/ws` is a WebSocket upgrade, which OpenAPI cannot describe beyond its refusals: its
 #   protocol is docs/asyncapi.yaml, checked by crates/task-http/tests/it/ws.rs.
@@ -57,7 +61,7 @@ status=0
   --checks all \
   --seed "${ST_SEED:-20261206}" \
   --max-examples "${ST_MAX_EXAMPLES:-40}" \
-  --workers 2 \
+  --workers 1 \
   --request-timeout 3 || status=$?
 if grep -q 'panicked' "$work/stderr"; then
   grep -B2 -A10 'panicked' "$work/stderr"
