@@ -243,33 +243,13 @@ impl<'a, 'b> PgTx<'a, 'b> {
         let mut tasks: Vec<Option<Task>> = vec![None; workflow.nodes.len()];
         for &index in &plan.order {
             let node = &workflow.nodes[index];
-            let mut parents = node.task.depends_on.clone();
-            for &(parent, run_on_failure) in &plan.parents[index] {
-                let parent = tasks[parent]
-                    .as_ref()
-                    .ok_or_else(|| StoreError::Backend("workflow order broken".to_owned()))?;
-                parents.push(Dependency {
-                    parent: parent.id.clone(),
-                    run_on_failure,
-                });
-            }
+            let parents = graph::node_parents(&workflow, &plan, index, &tasks)?;
             let mut task = rules::new_task(node.task.clone(), now)?;
             task.workflow_id = Some(id.clone());
             tasks[index] = Some(self.insert_with_parents(task, &parents, now).await?);
         }
         let tasks: Vec<Task> = tasks.into_iter().flatten().collect();
-        let record = Workflow {
-            id,
-            user_id: workflow.user_id,
-            created_at: now,
-            nodes: workflow
-                .nodes
-                .iter()
-                .zip(&tasks)
-                .map(|(node, task)| (node.key.clone(), task.id.clone()))
-                .collect(),
-            edges: workflow.edges,
-        };
+        let record = graph::workflow_record(id, workflow, &tasks, now);
         let encode = |e: serde_json::Error| StoreError::Backend(format!("encoding JSON: {e}"));
         let nodes = serde_json::to_value(&record.nodes).map_err(encode)?;
         let edges = serde_json::to_value(&record.edges).map_err(encode)?;

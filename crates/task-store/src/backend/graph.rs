@@ -14,7 +14,7 @@ use std::collections::VecDeque;
 
 use task_core::{
     dependency_error, readiness, Dependency, NewTask, NewWorkflow, Readiness, Task, TaskId,
-    TaskStatus, UnixMillis, Workflow,
+    TaskStatus, UnixMillis, Workflow, WorkflowPlan,
 };
 
 use crate::backend::rules;
@@ -340,6 +340,52 @@ pub fn create_tasks(
         .collect()
 }
 
+/// The parents of workflow node `index`: the tasks it names by id, then its parents inside the
+/// workflow, which `plan.order` has created before it (`created`, by node index). Every backend's
+/// workflow creation builds a node's parents here.
+///
+/// # Errors
+/// [`StoreError::Backend`] when a parent was not created first (a broken plan).
+pub fn node_parents(
+    workflow: &NewWorkflow,
+    plan: &WorkflowPlan,
+    index: usize,
+    created: &[Option<Task>],
+) -> Result<Vec<Dependency>> {
+    let mut parents = workflow.nodes[index].task.depends_on.clone();
+    for &(parent, run_on_failure) in &plan.parents[index] {
+        let parent = created[parent]
+            .as_ref()
+            .ok_or_else(|| StoreError::Backend("workflow order broken".to_owned()))?;
+        parents.push(Dependency {
+            parent: parent.id.clone(),
+            run_on_failure,
+        });
+    }
+    Ok(parents)
+}
+
+/// The stored record of a workflow whose nodes were created as `tasks` (in node order).
+pub fn workflow_record(
+    id: String,
+    workflow: NewWorkflow,
+    tasks: &[Task],
+    now: UnixMillis,
+) -> Workflow {
+    Workflow {
+        id,
+        user_id: workflow.user_id,
+        created_at: now,
+        nodes: workflow
+            .nodes
+            .iter()
+            .zip(tasks)
+            .map(|(node, task)| (node.key.clone(), task.id.clone()))
+            .collect(),
+        edges: workflow.edges,
+    }
+}
+
 /// Creates a whole workflow: checks the graph and every parent, then inserts the nodes
 /// parents first, so each node's readiness is computed from parents already written.
 pub fn create_workflow(
@@ -355,33 +401,13 @@ pub fn create_workflow(
     let mut tasks: Vec<Option<Task>> = vec![None; workflow.nodes.len()];
     for &index in &plan.order {
         let node = &workflow.nodes[index];
-        let mut parents = node.task.depends_on.clone();
-        for &(parent, run_on_failure) in &plan.parents[index] {
-            let parent = tasks[parent]
-                .as_ref()
-                .ok_or_else(|| StoreError::Backend("workflow order broken".to_owned()))?;
-            parents.push(Dependency {
-                parent: parent.id.clone(),
-                run_on_failure,
-            });
-        }
+        let parents = node_parents(&workflow, &plan, index, &tasks)?;
         let mut task = rules::new_task(node.task.clone(), now)?;
         task.workflow_id = Some(id.clone());
         tasks[index] = Some(insert_with_parents(tx, task, &parents, now)?);
     }
     let tasks: Vec<Task> = tasks.into_iter().flatten().collect();
-    let record = Workflow {
-        id,
-        user_id: workflow.user_id,
-        created_at: now,
-        nodes: workflow
-            .nodes
-            .iter()
-            .zip(&tasks)
-            .map(|(node, task)| (node.key.clone(), task.id.clone()))
-            .collect(),
-        edges: workflow.edges,
-    };
+    let record = workflow_record(id, workflow, &tasks, now);
     tx.insert_workflow(&record)?;
     Ok((record, tasks))
 }
