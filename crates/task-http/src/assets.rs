@@ -39,14 +39,76 @@ pub enum Page {
 }
 
 impl Page {
-    fn html(self) -> &'static [u8] {
+    const ALL: [Page; 5] = [
+        Page::Login,
+        Page::MyTasks,
+        Page::SuperuserTasks,
+        Page::Schedules,
+        Page::SuperuserAnalytics,
+    ];
+
+    /// The page's file: its own markup, with [`TOPBAR_MARK`] where the shared header goes.
+    fn source(self) -> &'static str {
         match self {
-            Page::Login => include_bytes!("../assets/pages/login.html"),
-            Page::MyTasks => include_bytes!("../assets/pages/tasks.html"),
-            Page::SuperuserTasks => include_bytes!("../assets/pages/superuser-tasks.html"),
-            Page::Schedules => include_bytes!("../assets/pages/schedules.html"),
-            Page::SuperuserAnalytics => include_bytes!("../assets/pages/superuser-analytics.html"),
+            Page::Login => include_str!("../assets/pages/login.html"),
+            Page::MyTasks => include_str!("../assets/pages/tasks.html"),
+            Page::SuperuserTasks => include_str!("../assets/pages/superuser-tasks.html"),
+            Page::Schedules => include_str!("../assets/pages/schedules.html"),
+            Page::SuperuserAnalytics => include_str!("../assets/pages/superuser-analytics.html"),
         }
+    }
+
+    /// The path the router serves the page at.
+    pub fn path(self) -> &'static str {
+        match self {
+            Page::Login => "/login",
+            Page::MyTasks => "/tasks",
+            Page::SuperuserTasks => "/superuser/tasks",
+            Page::Schedules => "/schedules",
+            Page::SuperuserAnalytics => "/superuser/analytics",
+        }
+    }
+
+    /// The page as served: its file with the shared header put in, built once.
+    fn html(self) -> &'static [u8] {
+        static RENDERED: OnceLock<Vec<String>> = OnceLock::new();
+        let rendered = RENDERED.get_or_init(|| Page::ALL.iter().map(|page| page.render()).collect());
+        let index = Page::ALL
+            .iter()
+            .position(|page| *page == self)
+            .expect("every page is in Page::ALL");
+        rendered[index].as_bytes()
+    }
+
+    fn render(self) -> String {
+        let source = self.source();
+        if !source.contains(TOPBAR_MARK) {
+            return source.to_owned();
+        }
+        let links: String = NAV
+            .iter()
+            .map(|link| {
+                // A superuser page is only ever served to a superuser, so its superuser links
+                // need no hiding; elsewhere the session script shows them to a superuser.
+                let hidden = if link.superuser_only && !self.superuser_only() {
+                    " data-superuser-only hidden"
+                } else {
+                    ""
+                };
+                let current = if link.page == self {
+                    " aria-current=\"page\""
+                } else {
+                    ""
+                };
+                format!(
+                    "        <li{hidden}><a href=\"{}\"{current}>{}</a></li>\n",
+                    link.page.path(),
+                    link.label
+                )
+            })
+            .collect();
+        let topbar = TOPBAR.replace("{links}", &links);
+        source.replacen(&format!("{TOPBAR_MARK}\n"), &topbar, 1)
     }
 
     /// Whether only a superuser may open the page.
@@ -54,6 +116,44 @@ impl Page {
         matches!(self, Page::SuperuserTasks | Page::SuperuserAnalytics)
     }
 }
+
+/// The header every signed-in page shares (who is logged in, the links, log out), written once
+/// and put into each page where it says [`TOPBAR_MARK`], so the pages cannot drift apart.
+const TOPBAR: &str = include_str!("../assets/pages/topbar.html");
+
+/// Where a page's file wants the shared header.
+const TOPBAR_MARK: &str = "  <!-- topbar -->";
+
+/// One link of the header's navigation.
+struct NavLink {
+    page: Page,
+    label: &'static str,
+    superuser_only: bool,
+}
+
+/// The header's links, in order.
+const NAV: &[NavLink] = &[
+    NavLink {
+        page: Page::MyTasks,
+        label: "My tasks",
+        superuser_only: false,
+    },
+    NavLink {
+        page: Page::Schedules,
+        label: "Schedules",
+        superuser_only: false,
+    },
+    NavLink {
+        page: Page::SuperuserTasks,
+        label: "All tasks",
+        superuser_only: true,
+    },
+    NavLink {
+        page: Page::SuperuserAnalytics,
+        label: "Analytics",
+        superuser_only: true,
+    },
+];
 
 const HTML: &str = "text/html; charset=utf-8";
 const CSS: &str = "text/css; charset=utf-8";
@@ -218,7 +318,7 @@ mod tests {
 
     use super::*;
 
-    const PAGES: [Page; 3] = [Page::Login, Page::MyTasks, Page::SuperuserTasks];
+    const PAGES: [Page; 5] = Page::ALL;
 
     fn text(bytes: &[u8]) -> &str {
         std::str::from_utf8(bytes).expect("assets are UTF-8")
@@ -326,6 +426,27 @@ mod tests {
         check("\"other\"", StatusCode::OK);
         let other = static_asset("/client/sse.js").unwrap();
         assert_ne!(other.headers().get(ETAG), Some(&etag));
+    }
+
+    #[test]
+    fn signed_in_pages_share_one_header_with_their_own_link_current() {
+        for page_kind in PAGES {
+            let html = text(page_kind.html());
+            assert!(!html.contains("<!-- topbar"), "{page_kind:?} kept the mark");
+            if page_kind == Page::Login {
+                assert!(!html.contains("class=\"topbar\""));
+                continue;
+            }
+            assert_eq!(html.matches("<header class=\"topbar\">").count(), 1, "{page_kind:?}");
+            for id in ["session-user", "session-limits", "logout"] {
+                assert_eq!(html.matches(&format!("id=\"{id}\"")).count(), 1, "{page_kind:?} {id}");
+            }
+            let current = format!("href=\"{}\" aria-current=\"page\"", page_kind.path());
+            assert!(html.contains(&current), "{page_kind:?} marks its own link");
+            assert_eq!(html.matches("aria-current").count(), 1, "{page_kind:?}");
+            let hidden = html.matches("data-superuser-only hidden").count();
+            assert_eq!(hidden, if page_kind.superuser_only() { 0 } else { 2 }, "{page_kind:?}");
+        }
     }
 
     #[test]

@@ -254,11 +254,7 @@ impl Route {
             Route::Readyz => "/readyz",
             Route::Metrics => "/metrics",
             Route::Root => "/",
-            Route::Page(Page::Login) => "/login",
-            Route::Page(Page::MyTasks) => "/tasks",
-            Route::Page(Page::SuperuserTasks) => "/superuser/tasks",
-            Route::Page(Page::SuperuserAnalytics) => "/superuser/analytics",
-            Route::Page(Page::Schedules) => "/schedules",
+            Route::Page(page) => page.path(),
             Route::Asset => "/assets",
         }
     }
