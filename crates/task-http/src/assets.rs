@@ -72,7 +72,8 @@ impl Page {
     /// The page as served: its file with the shared header put in, built once.
     fn html(self) -> &'static [u8] {
         static RENDERED: OnceLock<Vec<String>> = OnceLock::new();
-        let rendered = RENDERED.get_or_init(|| Page::ALL.iter().map(|page| page.render()).collect());
+        let rendered =
+            RENDERED.get_or_init(|| Page::ALL.iter().map(|page| page.render()).collect());
         let index = Page::ALL
             .iter()
             .position(|page| *page == self)
@@ -437,15 +438,27 @@ mod tests {
                 assert!(!html.contains("class=\"topbar\""));
                 continue;
             }
-            assert_eq!(html.matches("<header class=\"topbar\">").count(), 1, "{page_kind:?}");
+            assert_eq!(
+                html.matches("<header class=\"topbar\">").count(),
+                1,
+                "{page_kind:?}"
+            );
             for id in ["session-user", "session-limits", "logout"] {
-                assert_eq!(html.matches(&format!("id=\"{id}\"")).count(), 1, "{page_kind:?} {id}");
+                assert_eq!(
+                    html.matches(&format!("id=\"{id}\"")).count(),
+                    1,
+                    "{page_kind:?} {id}"
+                );
             }
             let current = format!("href=\"{}\" aria-current=\"page\"", page_kind.path());
             assert!(html.contains(&current), "{page_kind:?} marks its own link");
             assert_eq!(html.matches("aria-current").count(), 1, "{page_kind:?}");
             let hidden = html.matches("data-superuser-only hidden").count();
-            assert_eq!(hidden, if page_kind.superuser_only() { 0 } else { 2 }, "{page_kind:?}");
+            assert_eq!(
+                hidden,
+                if page_kind.superuser_only() { 0 } else { 2 },
+                "{page_kind:?}"
+            );
         }
     }
 

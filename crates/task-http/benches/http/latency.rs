@@ -218,14 +218,14 @@ impl Ours {
 
 /// The frames both baselines send: an `update` event of a task the size of tasklane's, with
 /// the step's version as its id, and `complete` for the last step. Records when each is sent.
-struct BaselineFrames {
+pub struct BaselineFrames {
     /// The JSON of the `update` event.
     data: String,
     times: Arc<SendTimes>,
 }
 
 impl BaselineFrames {
-    fn new(updates: usize) -> BaselineFrames {
+    pub fn new(updates: usize) -> BaselineFrames {
         let task = task_core::Task {
             description: Some("step 0".into()),
             ..crate::creation::sample_task()
@@ -237,7 +237,7 @@ impl BaselineFrames {
     }
 
     /// The encoded event of `step`, its send time recorded now.
-    fn next(&self, step: usize, last: bool) -> String {
+    pub fn next(&self, step: usize, last: bool) -> String {
         let version = step as i64 + 1;
         self.times.mark(version);
         let kind = if last { "complete" } else { "update" };
@@ -305,11 +305,28 @@ async fn subscribe(
     count: usize,
     times: &Arc<SendTimes>,
 ) -> JoinSet<Vec<Duration>> {
+    let times = times.clone();
+    subscribe_noting(addr, path, token, count, move |id| {
+        id.parse().ok().and_then(|version| times.latency(version))
+    })
+    .await
+}
+
+/// Opens `count` streams (at most 100 connecting at once) and waits until each has its first
+/// frame. Each reader passes every event's id to `note` the moment it has parsed the event,
+/// keeps what `note` returns, and yields all of it once the `complete` event arrives.
+pub async fn subscribe_noting<T: Send + 'static>(
+    addr: SocketAddr,
+    path: &str,
+    token: &str,
+    count: usize,
+    note: impl Fn(&str) -> Option<T> + Clone + Send + 'static,
+) -> JoinSet<Vec<T>> {
     let ready = Arc::new(AtomicUsize::new(0));
     let connecting = Arc::new(Semaphore::new(100));
     let mut clients = JoinSet::new();
     for _ in 0..count {
-        let (ready, connecting, times) = (ready.clone(), connecting.clone(), times.clone());
+        let (ready, connecting, note) = (ready.clone(), connecting.clone(), note.clone());
         let (path, token) = (path.to_owned(), token.to_owned());
         clients.spawn(async move {
             let permit = connecting.acquire_owned().await.expect("open semaphore");
@@ -317,21 +334,14 @@ async fn subscribe(
             drop(permit);
             let mut buffer = vec![0u8; 16 * 1024];
             let mut parser = Parser::default();
-            let mut latencies = Vec::new();
+            let mut noted = Vec::new();
             let mut announced = false;
             while let Some(payload) = stream.next(&mut buffer).await {
                 for item in parser.feed(&payload) {
                     let Item::Event(event) = item else { continue };
-                    if let Some(latency) = event
-                        .last_event_id
-                        .parse()
-                        .ok()
-                        .and_then(|version| times.latency(version))
-                    {
-                        latencies.push(latency);
-                    }
+                    noted.extend(note(&event.last_event_id));
                     if event.data.contains("\"type\":\"complete\"") {
-                        return latencies;
+                        return noted;
                     }
                 }
                 // The first frame (`retry`, and tasklane's snapshot) means "subscribed".
@@ -340,7 +350,7 @@ async fn subscribe(
                     ready.fetch_add(1, Ordering::Release);
                 }
             }
-            latencies
+            noted
         });
     }
     while ready.load(Ordering::Acquire) < count {
@@ -396,22 +406,28 @@ async fn subscribe_ws(
 }
 
 async fn collect(
-    mut clients: JoinSet<Vec<Duration>>,
+    clients: JoinSet<Vec<Duration>>,
     subscribers: usize,
     updates: usize,
 ) -> Percentiles {
-    let mut all = Vec::with_capacity(subscribers * (updates + 1));
-    let deadline = tokio::time::sleep(Duration::from_secs(60));
+    let all = gather(clients, Duration::from_secs(60)).await;
+    Percentiles::of(all, subscribers * (updates + 1))
+}
+
+/// Everything the reader tasks yield; panics when they have not all finished within `limit`.
+pub async fn gather<T: Send + 'static>(mut clients: JoinSet<Vec<T>>, limit: Duration) -> Vec<T> {
+    let mut all = Vec::new();
+    let deadline = tokio::time::sleep(limit);
     tokio::pin!(deadline);
     while !clients.is_empty() {
         tokio::select! {
             joined = clients.join_next() => {
-                if let Some(latencies) = joined {
-                    all.extend(latencies.expect("a reader task"));
+                if let Some(noted) = joined {
+                    all.extend(noted.expect("a reader task"));
                 }
             }
-            () = &mut deadline => panic!("subscribers did not finish within 60 s"),
+            () = &mut deadline => panic!("subscribers did not finish within {limit:?}"),
         }
     }
-    Percentiles::of(all, subscribers * (updates + 1))
+    all
 }

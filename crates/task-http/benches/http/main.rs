@@ -7,6 +7,8 @@
 //!    server can do with the same clients, the least a fan-out costs on this machine, and the
 //!    same update to 1,000 WebSocket subscribers;
 //! 3. 10,000 idle SSE connections: server memory per connection and database calls;
+//! 5. (wide) progress update → SSE client latency with 10,000 subscribers of one task, the
+//!    server in a child process, beside the least an SSE server can do with the same clients;
 //! 4. a generated question → `partial` event latency with 100 subscribers (the fake OpenAI
 //!    server streaming 10 questions at a fixed pace), beside a plain progress update → SSE on
 //!    the same server.
@@ -15,7 +17,7 @@
 //! needs about 10,100 open files (the server side runs in a child process with its own
 //! limit); with a lower `ulimit -n` the idle scenario uses fewer connections and says so.
 //! `TASKLANE_BENCH_QUICK=1` shortens every phase, for checking that the bench runs;
-//! `TASKLANE_BENCH_ONLY=creation|latency|idle|partials` runs one scenario.
+//! `TASKLANE_BENCH_ONLY=creation|latency|idle|partials|wide` runs one scenario.
 
 mod client;
 mod counting_store;
@@ -29,6 +31,7 @@ mod parser;
 mod partials;
 mod raw_stream;
 mod servers;
+mod wide;
 mod ws_client;
 
 use std::time::Duration;
@@ -53,10 +56,21 @@ const PARTIAL_QUESTIONS: usize = 10;
 const PARTIAL_PACE: Duration = Duration::from_millis(200);
 /// Generations (each followed by its baseline round) in scenario 4.
 const PARTIAL_ROUNDS: usize = 5;
+/// Subscribers of the one task in scenario 5 (issue #21: a 10,000-subscriber run).
+const WIDE_SUBSCRIBERS: usize = 10_000;
+/// Updates per server and round in scenario 5, and the time between them: enough for the
+/// least server to finish one fan-out of 10,000 on two cores (about 0.2 s) with room to spare.
+const WIDE_UPDATES: usize = 30;
+const WIDE_INTERVAL: Duration = Duration::from_millis(600);
+const WIDE_ROUNDS: usize = 2;
 
 fn main() {
     if let Ok(kind) = std::env::var(idle::CHILD_ENV) {
         idle::child(&kind);
+        return;
+    }
+    if let Ok(kind) = std::env::var(wide::CHILD_ENV) {
+        wide::child(&kind);
         return;
     }
     let quick = std::env::var_os("TASKLANE_BENCH_QUICK").is_some();
@@ -109,6 +123,17 @@ fn main() {
             let result =
                 partials::run(PARTIAL_SUBSCRIBERS, PARTIAL_QUESTIONS, PARTIAL_PACE, rounds).await;
             report_partials(&result);
+        }
+        if wanted("wide") {
+            let (updates, rounds) = if quick {
+                (5, 1)
+            } else {
+                (WIDE_UPDATES, WIDE_ROUNDS)
+            };
+            let subscribers = WIDE_SUBSCRIBERS.min(open_file_limit().saturating_sub(SPARE_FILES));
+            eprintln!("update → SSE latency, {subscribers} subscribers of one task ...");
+            let result = wide::run(subscribers, updates, WIDE_INTERVAL, rounds).await;
+            report_wide(subscribers, &result);
         }
     });
     // Other work on the machine slows both columns alike, but says how noisy the run was.
@@ -194,6 +219,28 @@ fn report_latency(latency: &latency::Result) {
         ms(floor.p99),
         ms(floor.max),
         ours.p99.as_secs_f64() / floor.p99.as_secs_f64()
+    );
+}
+
+fn report_wide(subscribers: usize, result: &wide::Result) {
+    let ms = |d: Duration| format!("{:.1} ms", d.as_secs_f64() * 1000.0);
+    let (ours, least) = (&result.tasklane, &result.minimal);
+    for (name, ours, least) in [
+        ("p50", ours.p50, least.p50),
+        ("p99", ours.p99, least.p99),
+        ("max", ours.max, least.max),
+    ] {
+        println!(
+            "| Update → SSE client, {subscribers} subscribers of one task (server in a child process), {name} | {} | least SSE server: {} | {:.2}× |",
+            ms(ours),
+            ms(least),
+            ours.as_secs_f64() / least.as_secs_f64()
+        );
+    }
+    println!(
+        "| … updates delivered to each subscriber | {:.1} % | {:.1} % | |",
+        100.0 * ours.delivered,
+        100.0 * least.delivered
     );
 }
 
