@@ -85,12 +85,14 @@ pub enum Route {
 
 /// The live-stream routes: they take no request body, so a connection may serve them outside
 /// hyper (see `crate::connection`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StreamRoute {
     /// `GET /api/subscribeToTask`.
     Task,
     /// `GET /api/subscribeToTasks`.
     Tasks,
+    /// `GET /api/workflows/{id}/events`, with the workflow's id.
+    Workflow(String),
 }
 
 impl From<StreamRoute> for Route {
@@ -98,6 +100,7 @@ impl From<StreamRoute> for Route {
         match stream {
             StreamRoute::Task => Route::SubscribeToTask,
             StreamRoute::Tasks => Route::SubscribeToTasks,
+            StreamRoute::Workflow(id) => Route::WorkflowEvents(id),
         }
     }
 }
@@ -108,6 +111,7 @@ impl Route {
         match self {
             Route::SubscribeToTask => Some(StreamRoute::Task),
             Route::SubscribeToTasks => Some(StreamRoute::Tasks),
+            Route::WorkflowEvents(id) => Some(StreamRoute::Workflow(id.clone())),
             _ => None,
         }
     }

@@ -43,10 +43,11 @@ pub(crate) async fn handle_stream(
     peer: IpAddr,
     stream: StreamRoute,
 ) -> Response<Body> {
-    let mut exchange = Exchange::begin(state, parts, peer, Route::from(stream).name());
+    let mut exchange = Exchange::begin(state, parts, peer, Route::from(stream.clone()).name());
     let result = match stream {
         StreamRoute::Task => streams::subscribe_to_task(&mut exchange.ctx).await,
         StreamRoute::Tasks => streams::subscribe_to_tasks(&mut exchange.ctx).await,
+        StreamRoute::Workflow(id) => workflow_stream::workflow_events(&mut exchange.ctx, &id).await,
     };
     exchange.finish(result)
 }

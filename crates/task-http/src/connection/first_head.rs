@@ -200,6 +200,7 @@ mod tests {
         match classify(head.as_bytes()) {
             Classified::Stream(_, StreamRoute::Task) => "task",
             Classified::Stream(_, StreamRoute::Tasks) => "tasks",
+            Classified::Stream(_, StreamRoute::Workflow(_)) => "workflow",
             Classified::Partial => "partial",
             Classified::Other => "other",
             Classified::Rejected(_) => "rejected",
@@ -212,11 +213,16 @@ mod tests {
         assert_eq!(kind(task), "task");
         assert_eq!(kind("GET /api/subscribeToTasks HTTP/1.1\r\n\r\n"), "tasks");
         assert_eq!(
+            kind("GET /api/workflows/wf_1/events HTTP/1.1\r\nLast-Event-ID: 3\r\n\r\n"),
+            "workflow"
+        );
+        assert_eq!(
             kind("GET /api/subscribeToTasks HTTP/1.1\r\nContent-Length: 0\r\n\r\n"),
             "tasks"
         );
         for other in [
             "GET /api/tasks HTTP/1.1\r\n\r\n",
+            "GET /api/workflows/wf_1 HTTP/1.1\r\n\r\n",
             "POST /api/subscribeToTasks HTTP/1.1\r\n\r\n",
             "GET /api/subscribeToTasks HTTP/1.0\r\n\r\n",
             "GET /api/subscribeToTasks HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello",

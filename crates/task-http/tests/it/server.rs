@@ -185,6 +185,61 @@ async fn a_direct_live_stream_is_chunked_and_closes_when_it_ends() {
     );
 }
 
+/// A workflow's stream on a fresh connection is written directly too: a cancelled workflow's
+/// stream sends every node and `finished`, then closes; an unknown workflow is a JSON 404.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_direct_workflow_stream_is_chunked_and_closes_when_it_ends() {
+    let server = TestServer::start_with(Options {
+        runtime: false,
+        ..Options::default()
+    })
+    .await;
+    let created = server
+        .post("/api/workflows")
+        .bearer(&server.alice)
+        .json(&serde_json::json!({
+            "nodes": [{"key": "a", "task_type": "noop"}, {"key": "b", "task_type": "noop"}],
+            "edges": [{"parent": "a", "child": "b"}]
+        }))
+        .send()
+        .await;
+    created.expect(201);
+    let workflow = created.json()["workflowId"].as_str().unwrap().to_owned();
+    server
+        .post(&format!("/api/workflows/{workflow}/cancel"))
+        .bearer(&server.alice)
+        .send()
+        .await
+        .expect(200);
+    let request = |id: &str| {
+        format!(
+            "GET /api/workflows/{id}/events HTTP/1.1\r\nHost: x\r\n\
+             Authorization: Bearer {}\r\n\r\n",
+            server.alice
+        )
+    };
+    let answer = exchange_raw(&server, request(&workflow)).await;
+    let (head, body) = answer.split_once("\r\n\r\n").expect("a head");
+    let head = head.to_ascii_lowercase();
+    assert!(head.starts_with("http/1.1 200 ok\r\n"), "{head}");
+    for header in ["transfer-encoding: chunked", "connection: close"] {
+        assert!(
+            head.contains(&format!("\r\n{header}")),
+            "{header} in {head}"
+        );
+    }
+    assert!(body.contains("\"type\":\"finished\""), "{body}");
+    assert!(body.ends_with("\r\n0\r\n\r\n"), "{body:?}");
+
+    let answer = exchange_raw(&server, request("wf_unknown")).await;
+    let (head, body) = answer.split_once("\r\n\r\n").expect("a head");
+    let head = head.to_ascii_lowercase();
+    assert!(head.starts_with("http/1.1 404 not found\r\n"), "{head}");
+    assert!(head.contains("\r\nconnection: close"), "{head}");
+    let error: serde_json::Value = serde_json::from_str(body).unwrap();
+    assert!(error["error"].is_string(), "{body}");
+}
+
 /// Errors on the direct path are the usual JSON answers, with a length.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_direct_stream_request_that_fails_gets_a_json_error() {
