@@ -442,7 +442,10 @@ pub async fn count_unfinished_counts_waiting_tasks(store: Store) {
 pub async fn a_completion_releases_a_wide_fan_out_once(store: Store) {
     const WIDE: usize = 150;
     let root = store.create(NewTask::new(USER, "wide-root")).await.unwrap();
-    let other = store.create(NewTask::new(USER, "wide-other")).await.unwrap();
+    let other = store
+        .create(NewTask::new(USER, "wide-other"))
+        .await
+        .unwrap();
     let mut children = Vec::new();
     for _ in 0..WIDE {
         let child = NewTask::new(USER, "wide-child").depending_on(Dependency::on(root.id.clone()));
@@ -503,7 +506,11 @@ pub async fn a_completion_releases_a_wide_fan_out_once(store: Store) {
         assert_eq!(now.version, child.version + 1, "one change per child");
         assert!(now.run_at >= before && now.run_at <= now_ms(), "due now");
         assert!(now.updated_at >= completed.completed_at.unwrap());
-        assert_eq!(published[&child.id].as_ref(), &now, "the feed shows the stored row");
+        assert_eq!(
+            published[&child.id].as_ref(),
+            &now,
+            "the feed shows the stored row"
+        );
     }
     let late_now = get(&store, &late.id).await;
     assert_state(&late_now, TaskStatus::Pending, 0);
@@ -511,7 +518,11 @@ pub async fn a_completion_releases_a_wide_fan_out_once(store: Store) {
     let held_now = get(&store, &held.id).await;
     assert_state(&held_now, TaskStatus::Waiting, 1);
     assert_eq!(held_now.version, held.version + 1);
-    assert_eq!(get(&store, &blocked.id).await, blocked, "a cancelled child is left alone");
+    assert_eq!(
+        get(&store, &blocked.id).await,
+        blocked,
+        "a cancelled child is left alone"
+    );
 
     // Both middles claimed, then completed concurrently (one group where a backend groups).
     let claimed = store
@@ -533,5 +544,9 @@ pub async fn a_completion_releases_a_wide_fan_out_once(store: Store) {
     }
     let counted = get(&store, &grandchild.id).await;
     assert_state(&counted, TaskStatus::Waiting, 1);
-    assert_eq!(counted.version, grandchild.version + 2, "one version per parent");
+    assert_eq!(
+        counted.version,
+        grandchild.version + 2,
+        "one version per parent"
+    );
 }
