@@ -10,7 +10,7 @@
 //! ([`RELEASE_CHILDREN`]): each child counts down by its number of parents in the group, so a
 //! fan-in child that several of the group's tasks feed is written once per group, not once per
 //! parent, and a fan-out parent's thousands of children are one statement, not a read and a
-//! write per child through [`graph::GraphTx`] (which cost about 100 µs per child on a loaded
+//! write per child through [`graph::GraphTx`] (about 50 µs of CPU per child on a loaded
 //! machine, most of a 10,000-node workflow's drain: `docs/benchmarks.md`, "Workflows").
 //!
 //! Fencing is the per-row statement's: a row changes only where its lease token still
