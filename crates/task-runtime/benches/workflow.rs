@@ -1,6 +1,8 @@
 //! The cost of dependencies on SQLite, each next to a baseline measured in the same run. Run
 //! with `cargo bench -p task-runtime --bench workflow` (`WORKFLOW_NODES`, `WORKFLOW_ROUNDS`
-//! and `CHAIN_LENGTH` change the sizes); results go into `docs/benchmarks.md`.
+//! and `CHAIN_LENGTH` change the sizes; `WORKFLOW_ONLY=independent` or `=workflow` runs one
+//! drain contender alone and skips the latencies, for a profile of one side); results go into
+//! `docs/benchmarks.md`.
 //!
 //! - **Drain**: a workflow of `WORKFLOW_NODES` no-op tasks (one root, a fan-out to all but two,
 //!   a fan-in to one sink), from the runtime's start to the sink's completion, versus the same
@@ -26,6 +28,8 @@ fn main() {
     let nodes = env_number("WORKFLOW_NODES", 10_000).max(3);
     let rounds = env_number("WORKFLOW_ROUNDS", 3).max(1);
     let chain = env_number("CHAIN_LENGTH", 300).max(2);
+    let only = std::env::var("WORKFLOW_ONLY").ok();
+    let runs = |contender: &str| only.as_deref().is_none_or(|only| only == contender);
     let tokio = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -35,15 +39,19 @@ fn main() {
     // machine hits both alike; the medians are reported.
     let (mut independent, mut workflow) = (Vec::new(), Vec::new());
     for _ in 0..rounds {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let store = open(&dir.path().join("independent.db"));
-        let took = tokio.block_on(async {
-            let batch = (0..nodes).map(|_| NewTask::new(USER, "noop")).collect();
-            store.create_many(batch).await.expect("insert");
-            drain(store, nodes).await
-        });
-        independent.push(nodes as f64 / took.as_secs_f64());
-
+        if runs("independent") {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let store = open(&dir.path().join("independent.db"));
+            let took = tokio.block_on(async {
+                let batch = (0..nodes).map(|_| NewTask::new(USER, "noop")).collect();
+                store.create_many(batch).await.expect("insert");
+                drain(store, nodes).await
+            });
+            independent.push(nodes as f64 / took.as_secs_f64());
+        }
+        if !runs("workflow") {
+            continue;
+        }
         let dir = tempfile::tempdir().expect("temp dir");
         let store = open(&dir.path().join("workflow.db"));
         let took = tokio.block_on(async {
@@ -54,6 +62,11 @@ fn main() {
             drain(store, nodes).await
         });
         workflow.push(nodes as f64 / took.as_secs_f64());
+    }
+    if only.is_some() {
+        println!("independent: {}", rates(&independent));
+        println!("workflow: {}", rates(&workflow));
+        return;
     }
     let (base, graph) = (median(&independent), median(&workflow));
     println!("drain of {nodes} no-op tasks, concurrency {CONCURRENCY}, median of {rounds} rounds");
@@ -162,16 +175,23 @@ async fn drain(store: Arc<dyn TaskStore>, tasks: usize) -> Duration {
     let started = Instant::now();
     let runtime = runtime(store, CONCURRENCY);
     let mut completed = 0;
+    let mut marks = Vec::new();
     while completed < tasks {
         match feed.recv().await {
             Ok(TaskChange::Upserted(task)) if task.status == TaskStatus::Completed => {
-                completed += 1
+                completed += 1;
+                if [1, 2, tasks / 2, tasks - 1, tasks].contains(&completed) {
+                    marks.push((completed, started.elapsed()));
+                }
             }
             Ok(_) => {}
             Err(error) => panic!("benchmark feed: {error}"),
         }
     }
     let took = started.elapsed();
+    if std::env::var_os("WORKFLOW_PHASES").is_some() {
+        eprintln!("  completions at: {marks:.1?}");
+    }
     runtime.shutdown().await;
     took
 }

@@ -8,7 +8,11 @@
 //! child costs one row write per edge and needs no loop that could miss it after a crash. The
 //! backends that run synchronously inside their transaction (SQLite, memory) use [`propagate`]
 //! directly; task-postgres walks the same steps with its own async reads, calling the same step
-//! functions ([`after_parent_finished`], [`after_parent_reopened`], [`rearm`]).
+//! functions ([`after_parent_finished`], [`after_parent_reopened`], [`rearm`]). One hot case
+//! is written as SQL instead: SQLite's grouped completions count down the children of the
+//! tasks they completed with one statement (`sqlite/completions.rs`), since a completed
+//! parent only ever decrements (it satisfies every edge) and a fan-out released child by
+//! child through [`GraphTx`] dominated a large workflow's drain.
 
 use std::collections::VecDeque;
 
@@ -254,52 +258,6 @@ pub fn propagate(
                 tx.save(&next)?;
                 queue.push_back((child.status, next));
             }
-        }
-    }
-    Ok(())
-}
-
-/// [`propagate`] for several tasks that have just finished together (a group of
-/// completions), all of them already saved: a child shared by several of them (a fan-in) is
-/// read and written once, with one parent less for each, instead of once per parent. `finished`
-/// holds each task with the status it had before.
-pub fn propagate_finished(
-    tx: &mut impl GraphTx,
-    finished: &[(TaskStatus, Task)],
-    now: UnixMillis,
-) -> Result<()> {
-    let mut order: Vec<TaskId> = Vec::new();
-    let mut parents_of: std::collections::HashMap<TaskId, Vec<(&Task, bool)>> =
-        std::collections::HashMap::new();
-    for (before, parent) in finished {
-        if before.is_terminal() || !parent.status.is_terminal() {
-            // Not a finish: the general walk handles it.
-            propagate(tx, *before, parent, now)?;
-            continue;
-        }
-        for (child, run_on_failure) in tx.children(&parent.id)? {
-            let entry = parents_of.entry(child.clone()).or_default();
-            if entry.is_empty() {
-                order.push(child);
-            }
-            entry.push((parent, run_on_failure));
-        }
-    }
-    for child_id in order {
-        let Some(child) = tx.task(&child_id)? else {
-            continue;
-        };
-        let mut next: Option<Task> = None;
-        for (parent, run_on_failure) in &parents_of[&child_id] {
-            let current = next.as_ref().unwrap_or(&child);
-            if let Some(changed) = after_parent_finished(current, parent, *run_on_failure, now)? {
-                next = Some(changed);
-            }
-        }
-        if let Some(next) = next {
-            tx.save(&next)?;
-            // A child cancelled over a cancel edge finishes in turn: carry that further down.
-            propagate(tx, child.status, &next, now)?;
         }
     }
     Ok(())

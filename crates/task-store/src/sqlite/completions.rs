@@ -6,9 +6,12 @@
 //! Now a completion joins a *group*: the first one of a wave queues one writer job, and every
 //! completion that arrives before that job starts joins it. The job completes the whole group
 //! with one `UPDATE … FROM json_each(?) … RETURNING`, the leases bound as one JSON array, and
-//! looks up in one query which of the completed tasks have children to release. Those children
-//! are released after the whole group (`graph::propagate_finished`), so a fan-in child that
-//! several of the group's tasks feed is read and rewritten once per group, not once per parent.
+//! releases the waiting children of everything it completed with one more statement
+//! ([`RELEASE_CHILDREN`]): each child counts down by its number of parents in the group, so a
+//! fan-in child that several of the group's tasks feed is written once per group, not once per
+//! parent, and a fan-out parent's thousands of children are one statement, not a read and a
+//! write per child through [`graph::GraphTx`] (about 50 µs of CPU per child on a loaded
+//! machine, most of a 10,000-node workflow's drain: `docs/benchmarks.md`, "Workflows").
 //!
 //! Fencing is the per-row statement's: a row changes only where its lease token still
 //! matches. A completion whose row did not match is explained alone, by the shared rule on the
@@ -62,10 +65,32 @@ const COMPLETE_ONE: &str = concat!(
     task_columns!()
 );
 
-/// Which of the ids in the JSON array `?1` are the parent of some task, off the primary key
-/// of `task_dependencies`.
-const WITH_CHILDREN: &str = "SELECT DISTINCT parent FROM task_dependencies \
-     WHERE parent IN (SELECT value FROM json_each(?1))";
+/// Releases the waiting children of the tasks named in the JSON array `?1`, which this group
+/// has just completed: each child waits for as many parents fewer as it has in the array, and
+/// at none it becomes `pending`, due no earlier than `?2`. The child is written (and published)
+/// once, with one version per parent it counted down, as the rule applied parent by parent
+/// leaves it and as a backend that completes one at a time (PostgreSQL, memory) numbers it.
+///
+/// This is [`graph::after_parent_finished`] for a `completed` parent, in one statement. A
+/// completed parent satisfies every edge (`task_core::edge_satisfied`), so a completion never
+/// cancels a child and the release never goes further down the graph: the rule needs no
+/// walk, only the count. In SQLite every `SET` expression reads the row as it was, so
+/// `status` and `run_at` compare the old `waiting_for`. `+status` keeps the planner off the
+/// partial index of waiting tasks (which, without statistics, it could take to scan every
+/// waiting task per group): each child is one primary-key seek. A task without children costs
+/// one seek in `task_dependencies`'s primary key and writes nothing.
+const RELEASE_CHILDREN: &str = concat!(
+    "UPDATE background_tasks SET \
+       status = CASE WHEN waiting_for <= released.parents THEN 'pending' ELSE 'waiting' END, \
+       waiting_for = MAX(waiting_for - released.parents, 0), \
+       run_at = CASE WHEN waiting_for <= released.parents THEN MAX(run_at, ?2) ELSE run_at END, \
+       version = version + MIN(released.parents, waiting_for), updated_at = MAX(updated_at, ?2) \
+     FROM (SELECT child, COUNT(*) AS parents FROM task_dependencies \
+           WHERE parent IN (SELECT value FROM json_each(?1)) GROUP BY child) AS released \
+     WHERE background_tasks.id = released.child AND +status = 'waiting' \
+     RETURNING ",
+    task_columns!()
+);
 
 /// One caller's completion, waiting for its group.
 struct Completion {
@@ -231,9 +256,8 @@ fn complete_group(
                 .collect::<rusqlite::Result<_>>()
         })
         .map_err(map_sqlite_error)?;
-    let parents = with_children(conn, completed.keys())?;
     let mut outcomes: Vec<Option<Result<Task>>> = group.iter().map(|_| None).collect();
-    let mut finished_parents = Vec::new();
+    let mut finished = Vec::new();
     let mut latest = 0;
     for i in first {
         let completion = &group[i];
@@ -242,19 +266,12 @@ fn complete_group(
             continue;
         };
         changes.push(TaskChange::Upserted(Arc::new(task.clone())));
-        if parents.contains(task.id.as_str()) {
-            latest = latest.max(completion.now);
-            finished_parents.push((TaskStatus::Processing, task.clone()));
-        }
+        latest = latest.max(completion.now);
+        finished.push(Value::String(task.id.as_str().to_owned()));
         outcomes[i] = Some(Ok(task));
     }
-    if !finished_parents.is_empty() {
-        // A fan-in child shared by several of the group's tasks is written once.
-        let mut tx = SqliteTx {
-            conn,
-            changes: &mut *changes,
-        };
-        graph::propagate_finished(&mut tx, &finished_parents, latest)?;
+    if !finished.is_empty() {
+        release_children(conn, &Value::Array(finished), latest, changes)?;
     }
     for i in again {
         outcomes[i] = Some(complete_one(conn, &group[i], changes)?);
@@ -295,19 +312,25 @@ fn complete_one(
     Ok(Ok(task))
 }
 
-/// The ids among `ids` that have children.
-fn with_children<'a>(
+/// Releases the waiting children of the just completed tasks `ids` (a JSON array), with
+/// [`RELEASE_CHILDREN`], and records each released child's change.
+fn release_children(
     conn: &Connection,
-    ids: impl Iterator<Item = &'a String>,
-) -> Result<HashSet<String>> {
-    let ids = Value::Array(ids.map(|id| Value::String(id.clone())).collect());
-    conn.prepare_cached(WITH_CHILDREN)
-        .and_then(|mut statement| {
-            statement
-                .query_map([ids.to_string()], |row| row.get::<_, String>(0))?
-                .collect::<rusqlite::Result<_>>()
-        })
-        .map_err(map_sqlite_error)
+    ids: &Value,
+    now: UnixMillis,
+    changes: &mut Vec<TaskChange>,
+) -> Result<()> {
+    let mut statement = conn
+        .prepare_cached(RELEASE_CHILDREN)
+        .map_err(map_sqlite_error)?;
+    let released = statement
+        .query_map(rusqlite::params![ids.to_string(), now], task_from_row)
+        .map_err(map_sqlite_error)?;
+    for child in released {
+        let child = child.map_err(map_sqlite_error)?;
+        changes.push(TaskChange::Upserted(Arc::new(child)));
+    }
+    Ok(())
 }
 
 /// Why a completion's row did not match: the shared rule applied to the stored task.

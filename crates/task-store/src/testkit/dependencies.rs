@@ -9,8 +9,10 @@ use task_core::{
     WorkflowNode,
 };
 
-use super::support::{claim_only, claim_request, expect_err, Store};
-use crate::{cancel_workflow, Failure, Lease, StoreError};
+use super::support::{
+    assert_quiet, claim_only, claim_request, expect_err, next_change, now_ms, Store,
+};
+use crate::{cancel_workflow, Failure, Lease, StoreError, TaskChange};
 
 const USER: &str = "flow@example.com";
 
@@ -429,5 +431,122 @@ pub async fn count_unfinished_counts_waiting_tasks(store: Store) {
     assert_eq!(
         store.count_unfinished("other@example.com").await.unwrap(),
         0
+    );
+}
+
+/// A completion releases a wide fan-out in its own call, each child written and published
+/// once, after the parent: every waiting child one parent less (and `pending`, due now, at
+/// none), a child with a later `run_at` due then, a child another parent still holds waiting,
+/// and a child already cancelled by a failed parent left alone. Two parents of one child
+/// completed together count it down twice (one version each, as one at a time would).
+pub async fn a_completion_releases_a_wide_fan_out_once(store: Store) {
+    const WIDE: usize = 150;
+    let root = store.create(NewTask::new(USER, "wide-root")).await.unwrap();
+    let other = store
+        .create(NewTask::new(USER, "wide-other"))
+        .await
+        .unwrap();
+    let mut children = Vec::new();
+    for _ in 0..WIDE {
+        let child = NewTask::new(USER, "wide-child").depending_on(Dependency::on(root.id.clone()));
+        children.push(store.create(child).await.unwrap());
+    }
+    let later = now_ms() + 3_600_000;
+    let mut late = NewTask::new(USER, "wide-late").depending_on(Dependency::on(root.id.clone()));
+    late.run_at = Some(later);
+    let late = store.create(late).await.unwrap();
+    let held = NewTask::new(USER, "wide-held")
+        .depending_on(Dependency::on(root.id.clone()))
+        .depending_on(Dependency::on(other.id.clone()));
+    let held = store.create(held).await.unwrap();
+    let failing = store.create(NewTask::new(USER, "wide-fail")).await.unwrap();
+    let blocked = NewTask::new(USER, "wide-blocked")
+        .depending_on(Dependency::on(root.id.clone()))
+        .depending_on(Dependency::on(failing.id.clone()));
+    let blocked = store.create(blocked).await.unwrap();
+    run_to_failure(&store, "wide-fail").await;
+    let blocked = get(&store, &blocked.id).await;
+    assert_state(&blocked, TaskStatus::Cancelled, 0);
+    let grandchild = NewTask::new(USER, "wide-grandchild")
+        .depending_on(Dependency::on(children[0].id.clone()))
+        .depending_on(Dependency::on(children[1].id.clone()))
+        .depending_on(Dependency::on(other.id.clone()));
+    let grandchild = store.create(grandchild).await.unwrap();
+    assert_state(&grandchild, TaskStatus::Waiting, 3);
+
+    let mut feed = store.subscribe();
+    let before = now_ms();
+    let completed = run_to_completion(&store, "wide-root").await;
+    let mut published = std::collections::HashMap::new();
+    loop {
+        let TaskChange::Upserted(task) = next_change(&mut feed).await else {
+            panic!("only upserts are expected");
+        };
+        if task.id == root.id {
+            assert_eq!(task.status, TaskStatus::Processing, "the claim comes first");
+            let TaskChange::Upserted(done) = next_change(&mut feed).await else {
+                panic!("only upserts are expected");
+            };
+            assert_eq!(done.id, root.id, "the completion comes before any release");
+            assert_eq!(done.status, TaskStatus::Completed);
+            continue;
+        }
+        assert!(
+            published.insert(task.id.clone(), task).is_none(),
+            "a child is published once"
+        );
+        if published.len() == WIDE + 2 {
+            break;
+        }
+    }
+    assert_quiet(&mut feed);
+    for child in &children {
+        let now = get(&store, &child.id).await;
+        assert_state(&now, TaskStatus::Pending, 0);
+        assert_eq!(now.version, child.version + 1, "one change per child");
+        assert!(now.run_at >= before && now.run_at <= now_ms(), "due now");
+        assert!(now.updated_at >= completed.completed_at.unwrap());
+        assert_eq!(
+            published[&child.id].as_ref(),
+            &now,
+            "the feed shows the stored row"
+        );
+    }
+    let late_now = get(&store, &late.id).await;
+    assert_state(&late_now, TaskStatus::Pending, 0);
+    assert_eq!(late_now.run_at, later, "a later run_at is kept");
+    let held_now = get(&store, &held.id).await;
+    assert_state(&held_now, TaskStatus::Waiting, 1);
+    assert_eq!(held_now.version, held.version + 1);
+    assert_eq!(
+        get(&store, &blocked.id).await,
+        blocked,
+        "a cancelled child is left alone"
+    );
+
+    // Both middles claimed, then completed concurrently (one group where a backend groups).
+    let claimed = store
+        .claim(&claim_request("w", 2 * WIDE, "wide-child"))
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), WIDE, "every child was released");
+    let pair: Vec<_> = claimed
+        .iter()
+        .filter(|task| task.id == children[0].id || task.id == children[1].id)
+        .map(|task| {
+            let store = store.clone();
+            let lease = Lease::of(task).unwrap();
+            tokio::spawn(async move { store.complete(&lease, json!(null)).await })
+        })
+        .collect();
+    for finish in pair {
+        finish.await.unwrap().expect("complete");
+    }
+    let counted = get(&store, &grandchild.id).await;
+    assert_state(&counted, TaskStatus::Waiting, 1);
+    assert_eq!(
+        counted.version,
+        grandchild.version + 2,
+        "one version per parent"
     );
 }

@@ -78,6 +78,7 @@ macro_rules! task_conformance_suite {
             ],
             multi: [
                 concurrent_last_parents_release_a_child_once,
+                a_completion_releases_a_wide_fan_out_once,
                 concurrent_claimers_never_share_a_task,
                 concurrent_writers_publish_in_commit_order,
                 concurrent_worker_writes_are_refused_alone,
