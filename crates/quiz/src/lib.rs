@@ -14,6 +14,7 @@ pub mod hints;
 pub mod items;
 mod offline;
 mod params;
+mod provider_gate;
 pub mod prompts;
 mod question;
 pub mod requests;
@@ -29,6 +30,7 @@ pub use handlers::{
     MAX_REVIEWS_PER_REQUEST, MAX_REVIEW_ROUNDS, VALIDATION,
 };
 pub use offline::OfflineQuizResponder;
+pub use provider_gate::{StoreGate, DEFAULT_PROVIDER_LEASE};
 pub use params::{
     EmojiParams, GenerationParams, QuestionSelection, ValidationParams, MAX_AMOUNT,
     MAX_QUESTION_IDS, MIN_AMOUNT,

@@ -144,6 +144,7 @@ async fn dispatch(ctx: &mut Ctx, route: Route, body: Incoming) -> Result<Respons
         Route::Logout => session::logout(ctx).await,
         Route::Me => session::me(ctx).await,
         Route::Analytics => analytics::analytics(ctx).await,
+        Route::Providers => providers::providers(ctx).await,
         Route::WebSocket => ws::websocket(ctx).await,
         Route::Healthz => Ok(ops::healthz()),
         Route::Readyz => Ok(ops::readyz(ctx).await),
