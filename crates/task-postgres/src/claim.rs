@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use task_core::{Task, TaskId, UnixMillis};
-use task_store::backend::fair_claim::{FairPicker, Offer, Priority};
+use task_store::backend::fair_claim::{FairPicker, Offer, Priority, OWN_CAPS_SQL};
 use task_store::backend::lease_token::new_lease_token;
 use task_store::backend::rules;
 use task_store::{ClaimRequest, Result};
