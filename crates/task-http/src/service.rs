@@ -11,7 +11,7 @@ use hyper::body::Incoming;
 
 use crate::body::Body;
 use crate::handlers::{
-    analytics, bulk, contract, counts, ops, pages, questions, schedules, session, streams, tasks,
+    analytics, bulk, contract, counts, ops, pages, providers, questions, schedules, session, streams, tasks,
     workflow_stream, workflows, ws, Ctx,
 };
 use crate::response::nosniff;
