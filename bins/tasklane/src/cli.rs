@@ -428,8 +428,8 @@ mod tests {
 
     #[test]
     fn provider_limits_parse_with_clear_errors() {
-        let limit = parse_provider_limit("openai:gpt-4o-mini=concurrency=4,rpm=60,tpm=100000")
-            .unwrap();
+        let limit =
+            parse_provider_limit("openai:gpt-4o-mini=concurrency=4,rpm=60,tpm=100000").unwrap();
         assert_eq!(limit.caps.concurrency, Some(4));
         assert_eq!(parse_provider_limit("openai:*=rpm=5").unwrap().model, None);
         assert!(parse_provider_limit("openai:*=rpm=0")

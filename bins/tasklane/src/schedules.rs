@@ -23,7 +23,7 @@ pub async fn schedule(database: Database, command: ScheduleCommand) -> anyhow::R
             Arc::clone(&database.users),
             None,
         )?
-            .register(Registry::new()),
+        .register(Registry::new()),
     );
     let task_types = registry.task_types().map(str::to_owned).collect();
     let schedules = Schedules::new(

@@ -32,8 +32,8 @@ pub async fn run(database: Database, args: ServeArgs) -> anyhow::Result<()> {
         analytics,
         providers,
     } = database;
-    let provider_limits = ProviderLimits::new(args.provider_limits.clone())
-        .context("invalid --provider-limit")?;
+    let provider_limits =
+        ProviderLimits::new(args.provider_limits.clone()).context("invalid --provider-limit")?;
     let gate = StoreGate::new(Arc::clone(&providers), provider_limits.clone());
     let http_config = http_config(&args)?;
     let backlog = args.listen_backlog.unwrap_or(DEFAULT_LISTEN_BACKLOG);

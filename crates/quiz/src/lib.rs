@@ -14,8 +14,8 @@ pub mod hints;
 pub mod items;
 mod offline;
 mod params;
-mod provider_gate;
 pub mod prompts;
+mod provider_gate;
 mod question;
 pub mod requests;
 pub mod rules;
@@ -30,11 +30,11 @@ pub use handlers::{
     MAX_REVIEWS_PER_REQUEST, MAX_REVIEW_ROUNDS, VALIDATION,
 };
 pub use offline::OfflineQuizResponder;
-pub use provider_gate::{StoreGate, DEFAULT_PROVIDER_LEASE};
 pub use params::{
     EmojiParams, GenerationParams, QuestionSelection, ValidationParams, MAX_AMOUNT,
     MAX_QUESTION_IDS, MIN_AMOUNT,
 };
+pub use provider_gate::{StoreGate, DEFAULT_PROVIDER_LEASE};
 pub use question::{
     category_key, check_language, check_notes, NewQuestion, Provenance, Question, QuestionId,
     DEFAULT_LANGUAGE,

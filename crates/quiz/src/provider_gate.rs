@@ -84,7 +84,13 @@ impl ProviderGate for StoreGate {
                 expires_at: lease.expires_at,
             }),
             Ok(Admission::Wait { until, reason }) => {
-                tracing::debug!(provider, model, reason = reason.as_str(), until, "provider call held back");
+                tracing::debug!(
+                    provider,
+                    model,
+                    reason = reason.as_str(),
+                    until,
+                    "provider call held back"
+                );
                 let wait = u64::try_from(until.saturating_sub(now)).unwrap_or(0).max(1);
                 Err(ProviderError::RateLimited {
                     provider: provider.to_owned(),
@@ -100,7 +106,9 @@ impl ProviderGate for StoreGate {
 
     async fn leave(&self, pass: GatePass, usage: Option<TokenUsage>) {
         let tokens = usage.map_or(0, |u| {
-            u.input_tokens.unwrap_or(0).saturating_add(u.output_tokens.unwrap_or(0))
+            u.input_tokens
+                .unwrap_or(0)
+                .saturating_add(u.output_tokens.unwrap_or(0))
         });
         let lease = ProviderLease {
             key: ProviderKey::new(pass.provider, pass.model),
@@ -117,7 +125,9 @@ impl ProviderGate for StoreGate {
         let key = ProviderKey::new(provider, model);
         let until = now_millis().saturating_add(millis(wait));
         match self.store.hold(&key, until).await {
-            Ok(()) => tracing::info!(%key, until, "provider asked to wait: holding every call back"),
+            Ok(()) => {
+                tracing::info!(%key, until, "provider asked to wait: holding every call back")
+            }
             Err(error) => tracing::warn!(%key, %error, "could not record a provider hold"),
         }
     }

@@ -11,8 +11,8 @@ use hyper::body::Incoming;
 
 use crate::body::Body;
 use crate::handlers::{
-    analytics, bulk, contract, counts, ops, pages, providers, questions, schedules, session, streams, tasks,
-    workflow_stream, workflows, ws, Ctx,
+    analytics, bulk, contract, counts, ops, pages, providers, questions, schedules, session,
+    streams, tasks, workflow_stream, workflows, ws, Ctx,
 };
 use crate::response::nosniff;
 use crate::router::{Route, StreamRoute, UNMATCHED};

@@ -103,7 +103,10 @@ impl FromStr for ProviderLimit {
 
     /// Parses `openai:gpt-4o-mini=concurrency=4,rpm=60,tpm=100000` (or `openai:*=…`).
     fn from_str(text: &str) -> Result<Self, CoreError> {
-        let (target, caps_text) = text.trim().split_once('=').ok_or_else(|| invalid(LIMIT_SHAPE))?;
+        let (target, caps_text) = text
+            .trim()
+            .split_once('=')
+            .ok_or_else(|| invalid(LIMIT_SHAPE))?;
         let (provider, model) = target.split_once(':').ok_or_else(|| invalid(LIMIT_SHAPE))?;
         let (provider, model) = (provider.trim(), model.trim());
         if provider.is_empty() || model.is_empty() {
@@ -114,7 +117,9 @@ impl FromStr for ProviderLimit {
             let (name, value) = part.split_once('=').ok_or_else(|| invalid(LIMIT_SHAPE))?;
             let name = name.trim();
             let value: i64 = value.trim().parse().map_err(|_| {
-                invalid(format!("{name} must be a whole number from 1, not {value:?}"))
+                invalid(format!(
+                    "{name} must be a whole number from 1, not {value:?}"
+                ))
             })?;
             if value < 1 {
                 return Err(invalid(format!(
@@ -435,7 +440,10 @@ mod tests {
             Ok("openai:gpt-4o-mini=concurrency=4,rpm=60,tpm=100000"),
         );
         check_parse("openai:*=rpm=10", Ok("openai:*=rpm=10"));
-        check_parse(" anthropic:* = concurrency = 2 ", Ok("anthropic:*=concurrency=2"));
+        check_parse(
+            " anthropic:* = concurrency = 2 ",
+            Ok("anthropic:*=concurrency=2"),
+        );
         check_parse("openai=rpm=1", Err("must look like"));
         check_parse("openai:gpt", Err("must look like"));
         check_parse(":gpt=rpm=1", Err("must look like"));
@@ -456,8 +464,14 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(limits.caps_for("openai", "gpt-4o").concurrency, Some(1));
-        assert_eq!(limits.caps_for("openai", "gpt-4o").requests_per_minute, None);
-        assert_eq!(limits.caps_for("openai", "o3").requests_per_minute, Some(10));
+        assert_eq!(
+            limits.caps_for("openai", "gpt-4o").requests_per_minute,
+            None
+        );
+        assert_eq!(
+            limits.caps_for("openai", "o3").requests_per_minute,
+            Some(10)
+        );
         assert!(limits.caps_for("gemini", "x").is_unlimited());
         let twice = ProviderLimits::new(vec![
             "openai:*=rpm=10".parse().unwrap(),

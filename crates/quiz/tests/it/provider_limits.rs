@@ -53,11 +53,17 @@ async fn a_hold_from_one_task_keeps_other_tasks_from_calling_the_provider(stores
     )
     .await;
     fake.push((0..4).map(|n| Scripted::Success(questions(n * 10..n * 10 + 10))));
-    let runtime = start(&stores, gated(&stores, providers(Some(&fake), CALL_TIMEOUT), &[]));
+    let runtime = start(
+        &stores,
+        gated(&stores, providers(Some(&fake), CALL_TIMEOUT), &[]),
+    );
     let first = create(&stores, USER, GENERATION, params(0)).await;
-    wait_for(stores.tasks.as_ref(), &first.id, "the 429 to hold it back", |t| {
-        t.status == TaskStatus::Pending && t.version > 1
-    })
+    wait_for(
+        stores.tasks.as_ref(),
+        &first.id,
+        "the 429 to hold it back",
+        |t| t.status == TaskStatus::Pending && t.version > 1,
+    )
     .await;
     let limited_at = fake.requests()[0].received_at;
     let mut tasks = vec![first];
@@ -136,8 +142,8 @@ async fn concurrency_one_never_lets_two_calls_overlap(stores: Stores) {
         ProviderKind::OpenAi,
         (0..6)
             .map(|n| {
-                let plan = StreamPlan::new(questions(n * 10..n * 10 + 10))
-                    .pace(Duration::from_millis(15));
+                let plan =
+                    StreamPlan::new(questions(n * 10..n * 10 + 10)).pace(Duration::from_millis(15));
                 Scripted::Stream(plan)
             })
             .collect(),
@@ -168,7 +174,11 @@ async fn concurrency_one_never_lets_two_calls_overlap(stores: Stores) {
     }
     one.shutdown().await;
     two.shutdown().await;
-    assert_eq!(probe.most.load(Ordering::SeqCst), 1, "never two calls at once");
+    assert_eq!(
+        probe.most.load(Ordering::SeqCst),
+        1,
+        "never two calls at once"
+    );
     assert_eq!(fake.requests().len(), 6, "each task called once");
     assert!(started.elapsed() < Duration::from_secs(30));
     let usage = stores

@@ -14,7 +14,11 @@ async fn superusers_see_limits_calls_in_flight_and_holds() {
         ..Options::default()
     })
     .await;
-    let empty = server.get("/api/providers").bearer(&server.root).send().await;
+    let empty = server
+        .get("/api/providers")
+        .bearer(&server.root)
+        .send()
+        .await;
     empty.expect(200);
     let empty = empty.json();
     assert_eq!(
@@ -40,7 +44,11 @@ async fn superusers_see_limits_calls_in_flight_and_holds() {
     let until = now_millis() + 30_000;
     server.store.hold(&key, until).await.unwrap();
 
-    let seen = server.get("/api/providers").bearer(&server.root).send().await;
+    let seen = server
+        .get("/api/providers")
+        .bearer(&server.root)
+        .send()
+        .await;
     seen.expect(200);
     let seen = seen.json();
     let row = &seen["providers"][0];
@@ -53,7 +61,10 @@ async fn superusers_see_limits_calls_in_flight_and_holds() {
     assert_eq!(row["inFlight"], 1);
     assert_eq!(row["tokens"], 0);
     assert_eq!(row["holdUntil"], until);
-    assert!(row["requests"].as_u64().unwrap() <= 1, "1, or 0 in a new minute");
+    assert!(
+        row["requests"].as_u64().unwrap() <= 1,
+        "1, or 0 in a new minute"
+    );
 
     server
         .get("/api/providers")

@@ -273,7 +273,9 @@ fn user_due(
 
 /// Users' own running caps (`UserLimits::max_running`); see [`OWN_CAPS_SQL`].
 fn own_caps(conn: &Connection) -> Result<HashMap<String, u32>> {
-    let mut statement = conn.prepare_cached(OWN_CAPS_SQL).map_err(map_sqlite_error)?;
+    let mut statement = conn
+        .prepare_cached(OWN_CAPS_SQL)
+        .map_err(map_sqlite_error)?;
     let rows = statement
         .query_map([], |row| {
             Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))

@@ -16,8 +16,7 @@ use crate::provider_limits::{
 };
 use crate::Result;
 
-const ENSURE_GATE: &str =
-    "INSERT OR IGNORE INTO provider_gates (provider, model) VALUES (?1, ?2)";
+const ENSURE_GATE: &str = "INSERT OR IGNORE INTO provider_gates (provider, model) VALUES (?1, ?2)";
 
 const SELECT_GATE: &str = "SELECT hold_until, window_start, window_requests, window_tokens \
      FROM provider_gates WHERE provider = ?1 AND model = ?2";

@@ -388,8 +388,16 @@ pub async fn fair_claims_honour_users_own_running_caps(store: Store, users: Arc<
     create_due(&store, "capped", base, &plan).await;
     let first = store.claim(&fair("w", 15, 2)).await.expect("claim");
     let per_user = |tasks: &[Task], user: &str| tasks.iter().filter(|t| t.user_id == user).count();
-    assert_eq!(per_user(&first, "high@example.com"), 3, "its own cap, above the default");
-    assert_eq!(per_user(&first, "low@example.com"), 1, "its own cap, below the default");
+    assert_eq!(
+        per_user(&first, "high@example.com"),
+        3,
+        "its own cap, above the default"
+    );
+    assert_eq!(
+        per_user(&first, "low@example.com"),
+        1,
+        "its own cap, below the default"
+    );
     assert_eq!(per_user(&first, "plain@example.com"), 2, "the default");
     assert!(
         store

@@ -9,10 +9,7 @@ macro_rules! conformance_suite {
     ($factory:expr $(,)?) => {
         $crate::task_conformance_suite!($factory);
         $crate::user_conformance_suite!($factory);
-        $crate::__task_and_user_cases!(
-            $factory,
-            [fair_claims_honour_users_own_running_caps]
-        );
+        $crate::__task_and_user_cases!($factory, [fair_claims_honour_users_own_running_caps]);
     };
 }
 

@@ -68,7 +68,10 @@ pub async fn provider_holds_keep_callers_away_until_they_end(store: Arc<dyn Prov
     let held = usage.iter().find(|u| u.key == key()).expect("the held key");
     assert_eq!(held.hold_until, Some(T0 + 2_000));
     let later = store.provider_usage(T0 + 2_001).await.expect("usage");
-    assert_eq!(later.iter().find(|u| u.key == key()).unwrap().hold_until, None);
+    assert_eq!(
+        later.iter().find(|u| u.key == key()).unwrap().hold_until,
+        None
+    );
 }
 
 /// At most N leases at once: the next caller waits a short re-check; a release frees a slot,
@@ -91,8 +94,14 @@ pub async fn provider_concurrency_slots_are_leased(store: Arc<dyn ProviderLimitS
     store.release(&first, 0, T0 + 3).await.expect("release");
     let third = granted(admit(store, caps, T0 + 4).await);
     // Released twice (or after expiry) is harmless.
-    store.release(&first, 0, T0 + 5).await.expect("release again");
-    assert!(matches!(admit(store, caps, T0 + 6).await, Admission::Wait { .. }));
+    store
+        .release(&first, 0, T0 + 5)
+        .await
+        .expect("release again");
+    assert!(matches!(
+        admit(store, caps, T0 + 6).await,
+        Admission::Wait { .. }
+    ));
     // Just before the first of the two leases expires, the wait ends at that expiry.
     let near = admit(store, caps, second.expires_at - 10).await;
     assert_eq!(waits(&near), (second.expires_at, WaitReason::Concurrency));
@@ -100,7 +109,10 @@ pub async fn provider_concurrency_slots_are_leased(store: Arc<dyn ProviderLimitS
     let revived = granted(admit(store, caps, second.expires_at).await);
     store.release(&third, 0, T0 + 7).await.expect("release");
     store.release(&revived, 0, T0 + 8).await.expect("release");
-    let usage = store.provider_usage(second.expires_at + 1).await.expect("usage");
+    let usage = store
+        .provider_usage(second.expires_at + 1)
+        .await
+        .expect("usage");
     assert_eq!(usage[0].in_flight, 0);
 }
 
@@ -200,7 +212,11 @@ pub async fn instances_share_provider_slots(
             leases.push(lease);
         }
     }
-    assert_eq!(leases.len(), 4, "both instances together took exactly 4 slots");
+    assert_eq!(
+        leases.len(),
+        4,
+        "both instances together took exactly 4 slots"
+    );
     let freed = leases.pop().unwrap();
     one.release(&freed, 10, T0 + 30).await.expect("release");
     granted(admit(two.as_ref(), caps, T0 + 31).await);

@@ -281,6 +281,5 @@ pub use task_core::now_millis;
 
 /// The provider limits the test servers show: `openai:*=concurrency=2,rpm=60`.
 pub fn provider_limits() -> task_store::ProviderLimits {
-    task_store::ProviderLimits::new(vec!["openai:*=concurrency=2,rpm=60".parse().unwrap()])
-        .unwrap()
+    task_store::ProviderLimits::new(vec!["openai:*=concurrency=2,rpm=60".parse().unwrap()]).unwrap()
 }
