@@ -115,7 +115,7 @@ impl ProviderGate for StoreGate {
             id: pass.id,
             expires_at: pass.expires_at,
         };
-        if let Err(error) = self.store.release(&lease, tokens, now_millis()).await {
+        if let Err(error) = self.store.release_slot(&lease, tokens, now_millis()).await {
             // The slot frees when its lease expires; the tokens go uncounted.
             tracing::warn!(key = %lease.key, %error, "could not release a provider slot");
         }

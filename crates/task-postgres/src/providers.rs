@@ -133,7 +133,12 @@ impl ProviderLimitStore for PostgresStore {
         }))
     }
 
-    async fn release(&self, lease: &ProviderLease, tokens: u64, now: UnixMillis) -> Result<()> {
+    async fn release_slot(
+        &self,
+        lease: &ProviderLease,
+        tokens: u64,
+        now: UnixMillis,
+    ) -> Result<()> {
         let client = self.client().await?;
         client
             .execute(DELETE_LEASE, &[&lease.id])

@@ -396,7 +396,8 @@ pub trait ProviderLimitStore: Send + Sync {
 
     /// Ends a call: frees its slot and adds `tokens` to the minute of `now`. Releasing a lease
     /// that expired (or was released) only adds the tokens.
-    async fn release(&self, lease: &ProviderLease, tokens: u64, now: UnixMillis) -> Result<()>;
+    async fn release_slot(&self, lease: &ProviderLease, tokens: u64, now: UnixMillis)
+        -> Result<()>;
 
     /// Holds every call of `key` back until `until`. A later hold wins; an earlier one changes
     /// nothing.

@@ -66,7 +66,12 @@ impl ProviderLimitStore for MemoryStore {
         }))
     }
 
-    async fn release(&self, lease: &ProviderLease, tokens: u64, now: UnixMillis) -> Result<()> {
+    async fn release_slot(
+        &self,
+        lease: &ProviderLease,
+        tokens: u64,
+        now: UnixMillis,
+    ) -> Result<()> {
         let mut state = self.state();
         let gate = state.providers.entry(lease.key.clone()).or_default();
         gate.leases.remove(&lease.id);

@@ -136,7 +136,12 @@ impl ProviderLimitStore for SqliteStore {
         .await
     }
 
-    async fn release(&self, lease: &ProviderLease, tokens: u64, now: UnixMillis) -> Result<()> {
+    async fn release_slot(
+        &self,
+        lease: &ProviderLease,
+        tokens: u64,
+        now: UnixMillis,
+    ) -> Result<()> {
         let lease = lease.clone();
         self.write(move |conn, _changes| {
             execute(conn, DELETE_LEASE, params![lease.id])?;

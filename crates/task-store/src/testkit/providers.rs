@@ -91,11 +91,14 @@ pub async fn provider_concurrency_slots_are_leased(store: Arc<dyn ProviderLimitS
     let usage = store.provider_usage(T0 + 2).await.expect("usage");
     assert_eq!(usage.len(), 1);
     assert_eq!((usage[0].in_flight, usage[0].requests), (2, 2));
-    store.release(&first, 0, T0 + 3).await.expect("release");
+    store
+        .release_slot(&first, 0, T0 + 3)
+        .await
+        .expect("release");
     let third = granted(admit(store, caps, T0 + 4).await);
     // Released twice (or after expiry) is harmless.
     store
-        .release(&first, 0, T0 + 5)
+        .release_slot(&first, 0, T0 + 5)
         .await
         .expect("release again");
     assert!(matches!(
@@ -107,8 +110,14 @@ pub async fn provider_concurrency_slots_are_leased(store: Arc<dyn ProviderLimitS
     assert_eq!(waits(&near), (second.expires_at, WaitReason::Concurrency));
     // At its expiry the dead call's slot is free again.
     let revived = granted(admit(store, caps, second.expires_at).await);
-    store.release(&third, 0, T0 + 7).await.expect("release");
-    store.release(&revived, 0, T0 + 8).await.expect("release");
+    store
+        .release_slot(&third, 0, T0 + 7)
+        .await
+        .expect("release");
+    store
+        .release_slot(&revived, 0, T0 + 8)
+        .await
+        .expect("release");
     let usage = store
         .provider_usage(second.expires_at + 1)
         .await
@@ -125,7 +134,10 @@ pub async fn provider_requests_per_minute_are_counted(store: Arc<dyn ProviderLim
     };
     for n in 0..3 {
         let lease = granted(admit(store, caps, T0 + n).await);
-        store.release(&lease, 0, T0 + n).await.expect("release");
+        store
+            .release_slot(&lease, 0, T0 + n)
+            .await
+            .expect("release");
     }
     let refused = admit(store, caps, T0 + 10).await;
     let next_minute = T0 - T0.rem_euclid(WINDOW_MS) + WINDOW_MS;
@@ -147,9 +159,15 @@ pub async fn provider_tokens_per_minute_are_counted(store: Arc<dyn ProviderLimit
     };
     let first = granted(admit(store, caps, T0).await);
     let second = granted(admit(store, caps, T0 + 1).await);
-    store.release(&first, 600, T0 + 2).await.expect("release");
+    store
+        .release_slot(&first, 600, T0 + 2)
+        .await
+        .expect("release");
     let third = granted(admit(store, caps, T0 + 3).await);
-    store.release(&second, 400, T0 + 4).await.expect("release");
+    store
+        .release_slot(&second, 400, T0 + 4)
+        .await
+        .expect("release");
     let refused = admit(store, caps, T0 + 5).await;
     let next_minute = T0 - T0.rem_euclid(WINDOW_MS) + WINDOW_MS;
     assert_eq!(waits(&refused), (next_minute, WaitReason::Tokens));
@@ -157,7 +175,7 @@ pub async fn provider_tokens_per_minute_are_counted(store: Arc<dyn ProviderLimit
     assert_eq!((usage[0].tokens, usage[0].requests), (1_000, 3));
     // Tokens reported in a later minute count in that minute.
     store
-        .release(&third, 50, next_minute + 1)
+        .release_slot(&third, 50, next_minute + 1)
         .await
         .expect("release");
     let usage = store.provider_usage(next_minute + 2).await.expect("usage");
@@ -218,7 +236,9 @@ pub async fn instances_share_provider_slots(
         "both instances together took exactly 4 slots"
     );
     let freed = leases.pop().unwrap();
-    one.release(&freed, 10, T0 + 30).await.expect("release");
+    one.release_slot(&freed, 10, T0 + 30)
+        .await
+        .expect("release");
     granted(admit(two.as_ref(), caps, T0 + 31).await);
     assert!(matches!(
         admit(one.as_ref(), caps, T0 + 32).await,
