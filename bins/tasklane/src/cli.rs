@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use task_store::Rate;
+use task_store::{ProviderLimit, Rate};
 
 /// tasklane: background tasks for long-running AI jobs, with live progress over SSE.
 #[derive(Debug, Parser)]
@@ -324,6 +324,27 @@ pub struct ServeArgs {
     /// Running tasks per user across all workers; 0 turns per-user fairness off [default: 2].
     #[arg(long, env = "TASKLANE_MAX_RUNNING_PER_USER")]
     pub max_running_per_user: Option<u32>,
+
+    /// A limit on calls to one AI provider and model, shared by every worker of every instance
+    /// on the database: `PROVIDER:MODEL=concurrency=N,rpm=N,tpm=N` (at least one of the three;
+    /// concurrency = calls in flight, rpm = calls per minute, tpm = tokens per minute as the
+    /// provider reports them). MODEL `*` applies to every model of the provider without a limit
+    /// of its own (each model counted on its own). Repeat the flag for more; in the environment
+    /// separate them with `;`. A task over a limit is delayed, not failed, and keeps its attempt
+    /// [default: no limits; a provider's 429 with Retry-After still holds every worker back].
+    #[arg(
+        long = "provider-limit",
+        env = "TASKLANE_PROVIDER_LIMITS",
+        value_delimiter = ';',
+        value_parser = parse_provider_limit
+    )]
+    pub provider_limits: Vec<ProviderLimit>,
+}
+
+/// Parses a `--provider-limit`, e.g. `openai:gpt-4o-mini=concurrency=4,rpm=60,tpm=100000`.
+pub fn parse_provider_limit(text: &str) -> Result<ProviderLimit, String> {
+    text.parse::<ProviderLimit>()
+        .map_err(|e| format!("{text:?}: {e}"))
 }
 
 /// `--create-rate`: a rate, or `off`.
@@ -403,6 +424,42 @@ mod tests {
         assert!(parse_positive("ten")
             .unwrap_err()
             .contains("not a whole number"));
+    }
+
+    #[test]
+    fn provider_limits_parse_with_clear_errors() {
+        let limit =
+            parse_provider_limit("openai:gpt-4o-mini=concurrency=4,rpm=60,tpm=100000").unwrap();
+        assert_eq!(limit.caps.concurrency, Some(4));
+        assert_eq!(parse_provider_limit("openai:*=rpm=5").unwrap().model, None);
+        assert!(parse_provider_limit("openai:*=rpm=0")
+            .unwrap_err()
+            .contains("at least 1"));
+        assert!(parse_provider_limit("openai=rpm=5")
+            .unwrap_err()
+            .contains("PROVIDER:MODEL"));
+        let cli = Cli::try_parse_from([
+            "task-http",
+            "serve",
+            "--provider-limit",
+            "openai:*=concurrency=2",
+            "--provider-limit",
+            "gemini:gemini-2.0-flash=tpm=1000",
+        ])
+        .unwrap();
+        let Some(Command::Serve(args)) = cli.command else {
+            panic!("serve")
+        };
+        assert_eq!(args.provider_limits.len(), 2);
+        let refused = Cli::try_parse_from([
+            "task-http",
+            "serve",
+            "--provider-limit",
+            "openai:gpt=concurrency=-1",
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(refused.contains("at least 1"), "{refused}");
     }
 
     #[test]

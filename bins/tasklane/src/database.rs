@@ -13,7 +13,10 @@ use anyhow::Context;
 use quiz::{PostgresQuestionStore, QuestionStore, SqliteQuestionStore};
 use task_postgres::{is_postgres_url, PostgresConfig, PostgresStore};
 use task_store::migrate::MigrationSet;
-use task_store::{AnalyticsStore, ScheduleStore, SqliteStore, TaskEventLog, TaskStore, UserStore};
+use task_store::{
+    AnalyticsStore, ProviderLimitStore, ScheduleStore, SqliteStore, TaskEventLog, TaskStore,
+    UserStore,
+};
 
 /// The migration sets applied to a SQLite database after the store's own.
 const SQLITE_SETS: &[&MigrationSet] = &[&quiz::SQLITE_MIGRATIONS];
@@ -35,6 +38,8 @@ pub struct Database {
     pub schedules: Arc<dyn ScheduleStore>,
     /// The analytics rollups.
     pub analytics: Arc<dyn AnalyticsStore>,
+    /// Provider limits, holds and call slots, shared by every instance on the database.
+    pub providers: Arc<dyn ProviderLimitStore>,
 }
 
 /// Opens `db`: connects to PostgreSQL (in `pg_schema`, default `public`) and applies its
@@ -63,6 +68,7 @@ pub async fn open(db: &str, pg_schema: Option<&str>) -> anyhow::Result<Database>
             events: Arc::new(store.clone()),
             schedules: Arc::new(store.clone()),
             analytics: Arc::new(store.clone()),
+            providers: Arc::new(store.clone()),
             questions: Arc::new(PostgresQuestionStore::new(store)),
         });
     }
@@ -81,6 +87,7 @@ pub async fn open(db: &str, pg_schema: Option<&str>) -> anyhow::Result<Database>
         events: Arc::new(store.clone()),
         schedules: Arc::new(store.clone()),
         analytics: Arc::new(store.clone()),
+        providers: Arc::new(store.clone()),
         questions: Arc::new(SqliteQuestionStore::new(store)),
     })
 }

@@ -18,8 +18,12 @@ use crate::serve::quiz_handlers;
 pub async fn schedule(database: Database, command: ScheduleCommand) -> anyhow::Result<()> {
     // The task types a server can run: the quiz types, and the test types `--test-tasks` adds.
     let registry = register_test_tasks(
-        quiz_handlers(Arc::clone(&database.questions), Arc::clone(&database.users))?
-            .register(Registry::new()),
+        quiz_handlers(
+            Arc::clone(&database.questions),
+            Arc::clone(&database.users),
+            None,
+        )?
+        .register(Registry::new()),
     );
     let task_types = registry.task_types().map(str::to_owned).collect();
     let schedules = Schedules::new(

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use ai_providers::Providers;
 use anyhow::Context;
-use quiz::{OfflineQuizResponder, QuestionStore, QuizHandlers};
+use quiz::{OfflineQuizResponder, QuestionStore, QuizHandlers, StoreGate};
 use task_http::auth::accounts;
 use task_http::{AppState, HttpConfig, PriceBook, TrustedProxy, DEFAULT_LISTEN_BACKLOG};
 use task_runtime::testing::register_test_tasks;
@@ -13,7 +13,7 @@ use task_runtime::{
     Registry, RescuerConfig, RollupConfig, Rollups, Runtime, RuntimeConfig, SchedulerConfig,
     Schedules, SystemClock,
 };
-use task_store::UserStore;
+use task_store::{ProviderLimits, UserStore};
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::{RateSetting, ServeArgs};
@@ -30,7 +30,11 @@ pub async fn run(database: Database, args: ServeArgs) -> anyhow::Result<()> {
         events,
         schedules,
         analytics,
+        providers,
     } = database;
+    let provider_limits =
+        ProviderLimits::new(args.provider_limits.clone()).context("invalid --provider-limit")?;
+    let gate = StoreGate::new(Arc::clone(&providers), provider_limits.clone());
     let http_config = http_config(&args)?;
     let backlog = args.listen_backlog.unwrap_or(DEFAULT_LISTEN_BACKLOG);
     let listener = task_http::listen(args.addr, backlog)
@@ -51,7 +55,7 @@ pub async fn run(database: Database, args: ServeArgs) -> anyhow::Result<()> {
 
     // The quiz handlers write questions where `GET /api/questions` reads them: the same
     // database as the tasks.
-    let mut registry = quiz_handlers(Arc::clone(&questions), Arc::clone(&users))?
+    let mut registry = quiz_handlers(Arc::clone(&questions), Arc::clone(&users), Some(gate))?
         .with_event_log(Arc::clone(&events))
         .register(Registry::new());
     if args.test_tasks {
@@ -94,7 +98,8 @@ pub async fn run(database: Database, args: ServeArgs) -> anyhow::Result<()> {
         .with_attempt_caps(attempt_caps)
         .with_event_log(events)
         .with_schedules(schedules)
-        .with_analytics(Arc::clone(&analytics));
+        .with_analytics(Arc::clone(&analytics))
+        .with_provider_limits(providers, provider_limits);
     if let Some(path) = &args.prices {
         state = state.with_prices(PriceBook::watching(path).context("invalid --prices file")?);
     }
@@ -150,14 +155,19 @@ pub async fn run(database: Database, args: ServeArgs) -> anyhow::Result<()> {
 
 /// The quiz task types (`generation`, `validation`, `emoji-regeneration`) over the AI providers
 /// configured in the environment (`OPENAI_API_KEY`, ...; the offline provider always works),
-/// keeping questions in `questions`.
+/// keeping questions in `questions`; with `gate`, every hosted provider call goes through it
+/// (the shared provider limits and holds).
 pub(crate) fn quiz_handlers(
     questions: Arc<dyn QuestionStore>,
     users: Arc<dyn UserStore>,
+    gate: Option<StoreGate>,
 ) -> anyhow::Result<QuizHandlers> {
     let offline = OfflineQuizResponder::new().context("the built-in question bank is broken")?;
-    let providers =
+    let mut providers =
         Providers::from_env(Arc::new(offline)).context("invalid AI provider settings")?;
+    if let Some(gate) = gate {
+        providers = providers.with_gate(Arc::new(gate));
+    }
     Ok(QuizHandlers::new(Arc::new(providers), questions, users))
 }
 

@@ -9,7 +9,8 @@ use serde_json::{json, Value};
 use crate::error::truncate;
 use crate::http::{endpoint, secret_header, HttpClient};
 use crate::output::check_answer;
-use crate::{AiProvider, ApiKey, JsonRequest, ProviderError, Streamed, TextSink};
+use crate::stream::count;
+use crate::{AiProvider, ApiKey, JsonRequest, ProviderError, Streamed, TextSink, TokenUsage};
 
 /// The provider name callers use.
 pub const ANTHROPIC: &str = "anthropic";
@@ -62,13 +63,25 @@ impl AiProvider for AnthropicProvider {
     }
 
     async fn generate_json(&self, request: &JsonRequest) -> Result<Value, ProviderError> {
+        Ok(self.generate_json_with_usage(request).await?.answer)
+    }
+
+    async fn generate_json_with_usage(
+        &self,
+        request: &JsonRequest,
+    ) -> Result<Streamed, ProviderError> {
         request.validate(ANTHROPIC)?;
         let body = request_body(&self.model, request);
         let response = self
             .http
             .post_json(ANTHROPIC, self.url.clone(), self.headers.clone(), &body)
             .await?;
-        extract(request, &response)
+        let usage = response.get("usage").map(|report| TokenUsage {
+            input_tokens: count(report, "/input_tokens"),
+            output_tokens: count(report, "/output_tokens"),
+        });
+        let answer = extract(request, &response)?;
+        Ok(Streamed { answer, usage })
     }
 
     async fn stream_json(

@@ -8,7 +8,8 @@ use serde_json::{json, Value};
 
 use crate::http::{endpoint, secret_header, HttpClient};
 use crate::output::parse_answer;
-use crate::{AiProvider, ApiKey, JsonRequest, ProviderError, Streamed, TextSink};
+use crate::stream::count;
+use crate::{AiProvider, ApiKey, JsonRequest, ProviderError, Streamed, TextSink, TokenUsage};
 
 /// The provider name callers use.
 pub const GEMINI: &str = "gemini";
@@ -74,13 +75,25 @@ impl AiProvider for GeminiProvider {
     }
 
     async fn generate_json(&self, request: &JsonRequest) -> Result<Value, ProviderError> {
+        Ok(self.generate_json_with_usage(request).await?.answer)
+    }
+
+    async fn generate_json_with_usage(
+        &self,
+        request: &JsonRequest,
+    ) -> Result<Streamed, ProviderError> {
         request.validate(GEMINI)?;
         let body = request_body(request);
         let response = self
             .http
             .post_json(GEMINI, self.url.clone(), self.headers.clone(), &body)
             .await?;
-        extract(request, &response)
+        let usage = response.get("usageMetadata").map(|report| TokenUsage {
+            input_tokens: count(report, "/promptTokenCount"),
+            output_tokens: count(report, "/candidatesTokenCount"),
+        });
+        let answer = extract(request, &response)?;
+        Ok(Streamed { answer, usage })
     }
 
     async fn stream_json(

@@ -11,6 +11,9 @@
 //! it arrives, and returns the checked answer with the provider's final [`TokenUsage`]. A stream
 //! silent for longer than [`ProvidersConfig::stream_idle_timeout`] ends with a transient error.
 //!
+//! [`Providers::with_gate`] puts every hosted provider behind a [`ProviderGate`]: caps on calls
+//! in flight and per minute, and a hold after a provider's 429 that every caller respects.
+//!
 //! **Invariant: API keys never appear in logs, errors, results or `Debug` output.** They live in
 //! [`ApiKey`] and in header values marked sensitive.
 
@@ -19,6 +22,7 @@ mod anthropic_stream;
 mod config;
 mod error;
 mod events;
+mod gate;
 mod gemini;
 mod gemini_stream;
 mod http;
@@ -42,6 +46,7 @@ pub use config::{
     DEFAULT_REQUEST_TIMEOUT,
 };
 pub use error::ProviderError;
+pub use gate::{GatePass, GatedProvider, ProviderGate};
 pub use gemini::GEMINI;
 pub use offline::{offline_seed, OfflineProvider, OfflineResponder, OFFLINE};
 pub use openai::OPENAI;

@@ -9,7 +9,8 @@ use serde_json::{json, Value};
 use crate::error::truncate;
 use crate::http::{endpoint, secret_header, HttpClient};
 use crate::output::parse_answer;
-use crate::{AiProvider, ApiKey, JsonRequest, ProviderError, Streamed, TextSink};
+use crate::stream::count;
+use crate::{AiProvider, ApiKey, JsonRequest, ProviderError, Streamed, TextSink, TokenUsage};
 
 /// The provider name callers use.
 pub const OPENAI: &str = "openai";
@@ -64,13 +65,25 @@ impl AiProvider for OpenAiProvider {
     }
 
     async fn generate_json(&self, request: &JsonRequest) -> Result<Value, ProviderError> {
+        Ok(self.generate_json_with_usage(request).await?.answer)
+    }
+
+    async fn generate_json_with_usage(
+        &self,
+        request: &JsonRequest,
+    ) -> Result<Streamed, ProviderError> {
         request.validate(self.name)?;
         let body = request_body(&self.model, request);
         let response = self
             .http
             .post_json(self.name, self.url.clone(), self.auth.clone(), &body)
             .await?;
-        extract(self.name, request, &response)
+        let usage = response.get("usage").map(|report| TokenUsage {
+            input_tokens: count(report, "/prompt_tokens"),
+            output_tokens: count(report, "/completion_tokens"),
+        });
+        let answer = extract(self.name, request, &response)?;
+        Ok(Streamed { answer, usage })
     }
 
     async fn stream_json(

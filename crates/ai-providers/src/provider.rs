@@ -19,6 +19,20 @@ pub trait AiProvider: Send + Sync + std::fmt::Debug {
     /// against that schema.
     async fn generate_json(&self, request: &JsonRequest) -> Result<Value, ProviderError>;
 
+    /// [`AiProvider::generate_json`], with the provider's usage report when its answer carries
+    /// one (the hosted providers' do), so a caller can count tokens without streaming.
+    ///
+    /// The default calls [`AiProvider::generate_json`] and reports no usage.
+    async fn generate_json_with_usage(
+        &self,
+        request: &JsonRequest,
+    ) -> Result<Streamed, ProviderError> {
+        Ok(Streamed {
+            answer: self.generate_json(request).await?,
+            usage: None,
+        })
+    }
+
     /// Asks for the same answer as [`AiProvider::generate_json`], streamed: every piece of the
     /// answer's JSON text goes to `on_text` as it arrives (the pieces concatenate to the text of
     /// the answer), and the checked answer comes back with the provider's final usage report.

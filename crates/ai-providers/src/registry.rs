@@ -9,7 +9,10 @@ use crate::http::{parse_base_url, HttpClient};
 use crate::offline::OFFLINE;
 use crate::openai::{OpenAiProvider, OPENAI};
 use crate::openai_compatible::{self, OPENAI_COMPATIBLE};
-use crate::{AiProvider, OfflineProvider, OfflineResponder, ProviderError, ProvidersConfig};
+use crate::{
+    AiProvider, GatedProvider, OfflineProvider, OfflineResponder, ProviderError, ProviderGate,
+    ProvidersConfig,
+};
 
 /// Every provider name tasklane knows, configured or not.
 pub const KNOWN_PROVIDERS: &[&str] = &[OPENAI, ANTHROPIC, GEMINI, OPENAI_COMPATIBLE, OFFLINE];
@@ -89,6 +92,19 @@ impl Providers {
     /// custom or instrumented provider in tests and embeddings.
     pub fn with_provider(mut self, provider: Arc<dyn AiProvider>) -> Self {
         self.configured.insert(provider.name().to_owned(), provider);
+        self
+    }
+
+    /// Puts every configured provider except the offline one (which calls nobody) behind
+    /// `gate` ([`GatedProvider`]): each call waits for the gate's admission, reports its token
+    /// usage, and a provider's 429 becomes a hold for every caller. Providers added later with
+    /// [`Providers::with_provider`] are not gated.
+    pub fn with_gate(mut self, gate: Arc<dyn ProviderGate>) -> Self {
+        for (name, provider) in &mut self.configured {
+            if name != OFFLINE {
+                *provider = Arc::new(GatedProvider::new(Arc::clone(provider), Arc::clone(&gate)));
+            }
+        }
         self
     }
 

@@ -15,6 +15,7 @@ pub mod items;
 mod offline;
 mod params;
 pub mod prompts;
+mod provider_gate;
 mod question;
 pub mod requests;
 pub mod rules;
@@ -33,6 +34,7 @@ pub use params::{
     EmojiParams, GenerationParams, QuestionSelection, ValidationParams, MAX_AMOUNT,
     MAX_QUESTION_IDS, MIN_AMOUNT,
 };
+pub use provider_gate::{StoreGate, DEFAULT_PROVIDER_LEASE};
 pub use question::{
     category_key, check_language, check_notes, NewQuestion, Provenance, Question, QuestionId,
     DEFAULT_LANGUAGE,

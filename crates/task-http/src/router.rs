@@ -59,6 +59,8 @@ pub enum Route {
     CancelWorkflow(String),
     /// `GET /api/analytics`.
     Analytics,
+    /// `GET /api/providers`.
+    Providers,
     /// `GET /api/workflows/{id}/events` (SSE of every node).
     WorkflowEvents(String),
     /// `POST /api/login`.
@@ -200,6 +202,7 @@ impl Route {
                 "POST",
             ),
             ["api", "analytics"] => (get.then_some(Route::Analytics), "GET"),
+            ["api", "providers"] => (get.then_some(Route::Providers), "GET"),
             ["api", "login"] => (post.then_some(Route::Login), "POST"),
             ["api", "logout"] => (post.then_some(Route::Logout), "POST"),
             ["api", "me"] => (get.then_some(Route::Me), "GET"),
@@ -249,6 +252,7 @@ impl Route {
             Route::GetWorkflow(_) => "/api/workflows/{id}",
             Route::CancelWorkflow(_) => "/api/workflows/{id}/cancel",
             Route::Analytics => "/api/analytics",
+            Route::Providers => "/api/providers",
             Route::WorkflowEvents(_) => "/api/workflows/{id}/events",
             Route::Login => "/api/login",
             Route::Logout => "/api/logout",

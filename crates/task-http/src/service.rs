@@ -11,8 +11,8 @@ use hyper::body::Incoming;
 
 use crate::body::Body;
 use crate::handlers::{
-    analytics, bulk, contract, counts, ops, pages, questions, schedules, session, streams, tasks,
-    workflow_stream, workflows, ws, Ctx,
+    analytics, bulk, contract, counts, ops, pages, providers, questions, schedules, session,
+    streams, tasks, workflow_stream, workflows, ws, Ctx,
 };
 use crate::response::nosniff;
 use crate::router::{Route, StreamRoute, UNMATCHED};
@@ -145,6 +145,7 @@ async fn dispatch(ctx: &mut Ctx, route: Route, body: Incoming) -> Result<Respons
         Route::Logout => session::logout(ctx).await,
         Route::Me => session::me(ctx).await,
         Route::Analytics => analytics::analytics(ctx).await,
+        Route::Providers => providers::providers(ctx).await,
         Route::WebSocket => ws::websocket(ctx).await,
         Route::Healthz => Ok(ops::healthz()),
         Route::Readyz => Ok(ops::readyz(ctx).await),

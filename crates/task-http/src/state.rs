@@ -8,7 +8,9 @@ use std::sync::Arc;
 use quiz::QuestionStore;
 use task_core::DEFAULT_MAX_ATTEMPTS;
 use task_runtime::{FoldObserver, Schedules};
-use task_store::{AnalyticsStore, TaskEventLog, TaskStore, UserStore};
+use task_store::{
+    AnalyticsStore, ProviderLimitStore, ProviderLimits, TaskEventLog, TaskStore, UserStore,
+};
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::Authenticator;
@@ -33,6 +35,7 @@ pub struct AppState {
     schedules: Option<Schedules>,
     analytics: Option<Arc<dyn AnalyticsStore>>,
     prices: Arc<PriceBook>,
+    provider_limits: Option<(Arc<dyn ProviderLimitStore>, Arc<ProviderLimits>)>,
 }
 
 struct Inner {
@@ -112,6 +115,7 @@ impl AppState {
             schedules: None,
             analytics: None,
             prices: Arc::new(PriceBook::fixed(default_prices())),
+            provider_limits: None,
         })
     }
 
@@ -120,6 +124,24 @@ impl AppState {
     pub fn with_analytics(mut self, analytics: Arc<dyn AnalyticsStore>) -> Self {
         self.analytics = Some(analytics);
         self
+    }
+
+    /// Serves `GET /api/providers` (and the dashboard's provider holds) from `store`, showing
+    /// `limits` (the ones the workers' gate enforces). Without it that endpoint answers 404.
+    pub fn with_provider_limits(
+        mut self,
+        store: Arc<dyn ProviderLimitStore>,
+        limits: ProviderLimits,
+    ) -> Self {
+        self.provider_limits = Some((store, Arc::new(limits)));
+        self
+    }
+
+    /// The provider limits store and the configured limits, when the server shows them.
+    pub fn provider_limits(&self) -> Option<(&Arc<dyn ProviderLimitStore>, &ProviderLimits)> {
+        self.provider_limits
+            .as_ref()
+            .map(|(store, limits)| (store, limits.as_ref()))
     }
 
     /// The rollups, when the server serves analytics.

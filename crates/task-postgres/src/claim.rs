@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use task_core::{Task, TaskId, UnixMillis};
-use task_store::backend::fair_claim::{FairPicker, Offer, Priority};
+use task_store::backend::fair_claim::{FairPicker, Offer, Priority, OWN_CAPS_SQL};
 use task_store::backend::lease_token::new_lease_token;
 use task_store::backend::rules;
 use task_store::{ClaimRequest, Result};
@@ -179,13 +179,26 @@ async fn pick_fairly(
             Ok((user, u64::try_from(count).unwrap_or(0)))
         })
         .collect::<Result<_>>()?;
+    // Users' own running caps (`UserLimits::max_running`): only users whose limits were set.
+    let caps: HashMap<String, u32> = transaction
+        .query(OWN_CAPS_SQL, &[])
+        .await
+        .map_err(map_db)?
+        .iter()
+        .map(|row| {
+            let user: String = get(row, 0)?;
+            let cap: i64 = get(row, 1)?;
+            Ok((user, u32::try_from(cap).unwrap_or(u32::MAX)))
+        })
+        .collect::<Result<_>>()?;
     let mut picked = Vec::with_capacity(limit);
     for priority in Priority::CLAIM_ORDER {
         let wanted = limit - picked.len();
         if wanted == 0 {
             break;
         }
-        let picker = FairPicker::new(wanted, max_running, std::mem::take(&mut running));
+        let picker =
+            FairPicker::new(wanted, max_running, std::mem::take(&mut running)).with_caps(&caps);
         let picker = pick_band(transaction, request, priority.rank(), wanted, picker).await?;
         let (band, counts) = picker.finish_counted();
         picked.extend(band);

@@ -17,7 +17,8 @@
 //!   `migrations/postgres/`) is embedded and applied at connect, other crates' sets with
 //!   [`PostgresStore::apply_migrations`]; each call in one transaction under an advisory lock,
 //!   by the mechanism every backend shares (`task_store::migrate`). The `analytics` set
-//!   ([`ANALYTICS_MIGRATIONS`], `migrations/analytics/postgres/`) is applied with it.
+//!   ([`ANALYTICS_MIGRATIONS`], `migrations/analytics/postgres/`) and the `providers` set
+//!   ([`PROVIDER_MIGRATIONS`], `migrations/providers/postgres/`) are applied with it.
 //!
 //! **Invariant: the behaviour is `task_store`'s.** The rules of every operation are the ones
 //! SQLite and memory apply (`task_store::backend`), and the conformance suite runs against this
@@ -38,6 +39,7 @@ mod list;
 mod listener;
 mod migrate;
 mod notifier;
+mod providers;
 mod publish;
 mod row;
 mod schedules;
@@ -52,7 +54,7 @@ pub use config::{
     DEFAULT_POOL_SIZE, DEFAULT_POOL_WAIT_TIMEOUT, DEFAULT_RESYNC_MARGIN, DEFAULT_SCHEMA,
 };
 pub use listener::ListenerStatus;
-pub use migrate::{ANALYTICS_MIGRATIONS, MIGRATIONS};
+pub use migrate::{ANALYTICS_MIGRATIONS, MIGRATIONS, PROVIDER_MIGRATIONS};
 pub use store::{PooledConnection, PostgresStore};
 
 /// The PostgreSQL driver this crate uses, for sibling crates that keep their own tables in the

@@ -35,6 +35,14 @@ pub static ANALYTICS_MIGRATIONS: MigrationSet = task_store::migration_set!(
     ["0001_analytics"]
 );
 
+/// The provider limits (`task_store::provider_limits`): leases, per-minute counts and holds, a
+/// set of its own like [`ANALYTICS_MIGRATIONS`]; the store applies it when it connects.
+pub static PROVIDER_MIGRATIONS: MigrationSet = task_store::migration_set!(
+    "providers",
+    "migrations/providers/postgres",
+    ["0001_provider_limits"]
+);
+
 /// Brings `sets` in `schema` up to date, all or (on an error) nothing. Returns the names
 /// (`set/NNNN_name`) of the migrations it applied.
 ///

@@ -17,7 +17,7 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 use crate::errors::{map_db, map_pool};
 use crate::graph::PgTx;
 use crate::listener::{self, ListenerSettings, ListenerStatus};
-use crate::migrate::{migrate, ANALYTICS_MIGRATIONS, MIGRATIONS};
+use crate::migrate::{migrate, ANALYTICS_MIGRATIONS, MIGRATIONS, PROVIDER_MIGRATIONS};
 use crate::notifier::Notifier;
 use crate::publish::Publisher;
 use crate::row::task_from_row;
@@ -93,7 +93,7 @@ impl PostgresStore {
             let applied = migrate(
                 &mut client,
                 &config.schema,
-                &[&MIGRATIONS, &ANALYTICS_MIGRATIONS],
+                &[&MIGRATIONS, &ANALYTICS_MIGRATIONS, &PROVIDER_MIGRATIONS],
             )
             .await?;
             if !applied.is_empty() {

@@ -64,6 +64,7 @@ pub mod guard;
 mod limits;
 mod memory;
 pub mod migrate;
+pub mod provider_limits;
 mod query;
 mod schedules;
 mod sqlite;
@@ -84,6 +85,10 @@ pub use guard::{
 };
 pub use limits::{LimitColumns, Rate, UserLimits};
 pub use memory::MemoryStore;
+pub use provider_limits::{
+    Admission, AdmitRequest, ProviderCaps, ProviderKey, ProviderLease, ProviderLimit,
+    ProviderLimitStore, ProviderLimits, ProviderUsage, WaitReason,
+};
 pub use query::{
     ClaimRequest, Cursor, Failure, Lease, ListQuery, StatusCount, TaskPage, DEFAULT_LIST_LIMIT,
     MAX_LIST_LIMIT,
@@ -94,7 +99,7 @@ pub use schedules::{
 };
 pub use sqlite::{
     map_sqlite_error, SqliteConfig, SqliteStore, ANALYTICS_MIGRATIONS, DEFAULT_BUSY_TIMEOUT,
-    DEFAULT_CHECKPOINT_PAGES, DEFAULT_POOL_SIZE, MIGRATIONS,
+    DEFAULT_CHECKPOINT_PAGES, DEFAULT_POOL_SIZE, MIGRATIONS, PROVIDER_MIGRATIONS,
 };
 pub use store::TaskStore;
 pub use users::{NewToken, Role, TokenKind, TokenRecord, User, UserStore};

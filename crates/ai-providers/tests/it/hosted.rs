@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use ai_providers::{CompatibleSettings, ProviderError, Providers, ProvidersConfig};
+use ai_providers::{CompatibleSettings, ProviderError, Providers, ProvidersConfig, TokenUsage};
 use serde_json::{json, Value};
 use test_support::{Expectations, ExpectedKey, FakeProvider, ProviderKind, Scripted};
 
@@ -26,6 +26,30 @@ async fn success_returns_the_models_json() {
         assert_eq!(result.unwrap(), quiz_answer(), "{}", case.name);
         assert_clean(case, &fake);
         assert_eq!(fake.requests().len(), 1);
+    }
+}
+
+/// A non-streamed answer reports the provider's token usage too (what the provider gate counts
+/// against a tokens-per-minute limit), from each vendor's own usage block.
+#[tokio::test]
+async fn plain_answers_report_their_usage() {
+    for case in CASES {
+        let (fake, provider) = start(case, vec![Scripted::Success(quiz_answer())]).await;
+        let answered = provider
+            .generate_json_with_usage(&quiz_request())
+            .await
+            .unwrap_or_else(|e| panic!("{}: {e}", case.name));
+        assert_eq!(answered.answer, quiz_answer(), "{}", case.name);
+        assert_eq!(
+            answered.usage,
+            Some(TokenUsage {
+                input_tokens: Some(42),
+                output_tokens: Some(17)
+            }),
+            "{}",
+            case.name
+        );
+        assert_clean(case, &fake);
     }
 }
 

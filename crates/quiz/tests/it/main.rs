@@ -7,6 +7,7 @@ mod emoji;
 mod generation;
 mod offline;
 mod postgres;
+mod provider_limits;
 mod store;
 mod streaming;
 mod support;

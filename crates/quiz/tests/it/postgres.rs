@@ -25,6 +25,7 @@ pub async fn postgres() -> Option<Stores> {
         tasks: Arc::new(store.clone()),
         users: Arc::new(store.clone()),
         events: Arc::new(store.clone()),
+        providers: Arc::new(store.clone()),
         questions: Arc::new(PostgresQuestionStore::new(store)),
         _dir: None,
         _schema: Some(schema),

@@ -13,7 +13,9 @@ use quiz::{
 use serde_json::{json, Value};
 use task_core::{NewTask, Task, TaskId, TaskStatus};
 use task_runtime::{Backoff, Registry, Runtime, RuntimeConfig, RuntimeHandle, TaskTypeConfig};
-use task_store::{MemoryStore, SqliteStore, TaskChange, TaskEventLog, TaskStore, UserStore};
+use task_store::{
+    MemoryStore, ProviderLimitStore, SqliteStore, TaskChange, TaskEventLog, TaskStore, UserStore,
+};
 use tempfile::TempDir;
 use test_support::{FakeProvider, ProviderKind};
 use tokio::sync::broadcast::error::RecvError;
@@ -34,6 +36,8 @@ pub struct Stores {
     pub questions: Arc<dyn QuestionStore>,
     /// The task store's event log.
     pub events: Arc<dyn TaskEventLog>,
+    /// The task store's provider limits (shared slots, minute counts and holds).
+    pub providers: Arc<dyn ProviderLimitStore>,
     pub(crate) _dir: Option<TempDir>,
     pub(crate) _schema: Option<test_support::postgres::TestSchema>,
 }
@@ -43,7 +47,8 @@ pub fn memory() -> Stores {
     Stores {
         tasks: store.clone(),
         users: store.clone(),
-        events: store,
+        events: store.clone(),
+        providers: store,
         questions: Arc::new(MemoryQuestionStore::new()),
         _dir: None,
         _schema: None,
@@ -61,6 +66,7 @@ pub async fn sqlite() -> Stores {
         tasks: Arc::new(store.clone()),
         users: Arc::new(store.clone()),
         events: Arc::new(store.clone()),
+        providers: Arc::new(store.clone()),
         questions: Arc::new(SqliteQuestionStore::new(store)),
         _dir: Some(dir),
         _schema: None,

@@ -610,8 +610,40 @@ const setMode = (mode) => {
 
 const errors = listErrorReporter('tasks', (message) => toast(message, 'error'));
 
+/** How often the header's provider holds are read again. */
+const HOLDS_INTERVAL_MS = 5000;
+
+/**
+ * Provider holds in force, as the tasks they hold back say it: "waiting for provider openai
+ * (rate limited until 14:02:10 UTC)". Empty when there are none, or when the server keeps no
+ * provider limits (404).
+ * @returns {Promise<void>}
+ */
+async function loadHolds() {
+  let text = '';
+  try {
+    const response = await fetch('/api/providers', { headers: { Accept: 'application/json' } });
+    if (response.ok) {
+      /** @type {{ providers: { provider: string, model: string, holdUntil: number | null }[] }} */
+      const answer = await response.json();
+      text = answer.providers
+        .filter((p) => p.holdUntil !== null)
+        .map((p) => {
+          const until = new Date(p.holdUntil ?? 0).toISOString().slice(11, 19);
+          return `waiting for provider ${p.provider} (rate limited until ${until} UTC)`;
+        })
+        .join('; ');
+    }
+  } catch {
+    // The header line is a hint; the tasks' own descriptions say the same.
+  }
+  byId('provider-holds').textContent = text;
+}
+
 const user = await startSession();
 if (user) {
+  loadHolds();
+  setInterval(loadHolds, HOLDS_INTERVAL_MS);
   setMode('connecting');
   let failures = 0;
   /** @type {import('../client/index.js').StreamHandle | null} */

@@ -6,6 +6,7 @@ pub mod contract;
 pub mod counts;
 pub mod ops;
 pub mod pages;
+pub mod providers;
 pub mod questions;
 pub mod schedules;
 pub mod session;

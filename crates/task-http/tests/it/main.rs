@@ -15,6 +15,7 @@ mod limits;
 mod pages;
 mod partials;
 mod priorities;
+mod providers;
 mod quiz;
 mod rate_limits;
 mod schedules;

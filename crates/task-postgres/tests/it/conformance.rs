@@ -46,3 +46,26 @@ mod analytics {
         std::future::ready(fixture)
     });
 }
+
+/// The provider-limit cases, each on its own fresh schema, and two stores on one schema (two
+/// instances) contending for the same slots.
+mod providers {
+    use std::sync::Arc;
+
+    use crate::support::{fresh_store, TestDb};
+
+    task_store::provider_limits_conformance_suite!({
+        let Some(fixture) = fresh_store().await else {
+            return;
+        };
+        std::future::ready(fixture)
+    });
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn instances_share_provider_slots() {
+        let Some(db) = TestDb::new() else { return };
+        let one = db.store().await;
+        let two = db.store().await;
+        task_store::testkit::instances_share_provider_slots(Arc::new(one), Arc::new(two)).await;
+    }
+}

@@ -157,6 +157,14 @@ fn the_analytics_set_embeds_every_file_of_its_directory() {
 }
 
 #[test]
+fn the_providers_set_embeds_every_file_of_its_directory() {
+    task_store::testkit::assert_set_matches_directory(
+        &task_postgres::PROVIDER_MIGRATIONS,
+        concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/providers/postgres"),
+    );
+}
+
+#[test]
 fn the_tasks_set_embeds_every_file_of_its_directory() {
     task_store::testkit::assert_set_matches_directory(
         &task_postgres::MIGRATIONS,
@@ -164,12 +172,13 @@ fn the_tasks_set_embeds_every_file_of_its_directory() {
     );
 }
 
-/// The ledger of `db`'s schema without the `analytics` set (which every store applies beside
-/// `tasks`; its own test is `a_new_schema_records_the_analytics_set`): `(set, version, name,
-/// applied_at)`, tasks first.
+/// The ledger of `db`'s schema without the `analytics` and `providers` sets (which every store
+/// applies beside `tasks`; their own tests are `a_new_schema_records_the_analytics_set` and
+/// `the_providers_set_embeds_every_file_of_its_directory`): `(set, version, name, applied_at)`,
+/// tasks first.
 async fn ledger(db: &TestDb) -> Vec<(String, i64, String, i64)> {
     let mut rows = full_ledger(db).await;
-    rows.retain(|(set, ..)| set != "analytics");
+    rows.retain(|(set, ..)| set != "analytics" && set != "providers");
     rows
 }
 

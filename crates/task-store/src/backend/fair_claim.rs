@@ -14,6 +14,12 @@ use std::collections::HashMap;
 
 pub use task_core::Priority;
 
+/// The users with a running cap of their own and that cap, for [`FairPicker::with_caps`]: the
+/// same statement serves SQLite and PostgreSQL. `user_limits` holds a row only for a user whose
+/// limits were set, so this reads those users alone.
+pub const OWN_CAPS_SQL: &str =
+    "SELECT email, max_running FROM user_limits WHERE max_running IS NOT NULL";
+
 /// Whether feeding more tasks can still change the pick.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Offer {
@@ -41,6 +47,8 @@ struct UserPicks<K> {
 pub struct FairPicker<K> {
     limit: usize,
     max_running: u64,
+    /// Users' own caps (`UserLimits::max_running`), which replace `max_running` for them.
+    caps: HashMap<String, u64>,
     running: HashMap<String, u64>,
     users: Vec<UserPicks<K>>,
     position: HashMap<String, usize>,
@@ -53,10 +61,23 @@ impl<K> FairPicker<K> {
         Self {
             limit,
             max_running: u64::from(max_running),
+            caps: HashMap::new(),
             running,
             users: Vec::new(),
             position: HashMap::new(),
         }
+    }
+
+    /// The same picker where each user in `caps` may have that many processing tasks instead
+    /// of the claim's `max_running` (a user's own limit, higher or lower than the default).
+    /// Backends read only the users who have one of their own (see [`OWN_CAPS_SQL`]), so the
+    /// cost is the number of such users, not of all users.
+    pub fn with_caps(mut self, caps: &HashMap<String, u32>) -> Self {
+        self.caps = caps
+            .iter()
+            .map(|(user, cap)| (user.clone(), u64::from(*cap)))
+            .collect();
+        self
     }
 
     /// Whether `user_id` is at its running limit and can take nothing.
@@ -166,7 +187,8 @@ impl<K> FairPicker<K> {
 
     fn room_for(&self, user_id: &str) -> usize {
         let running = self.running.get(user_id).copied().unwrap_or(0);
-        let room = self.max_running.saturating_sub(running);
+        let cap = self.caps.get(user_id).copied().unwrap_or(self.max_running);
+        let room = cap.saturating_sub(running);
         usize::try_from(room).unwrap_or(usize::MAX).min(self.limit)
     }
 }

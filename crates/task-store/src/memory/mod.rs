@@ -5,6 +5,7 @@
 mod analytics;
 mod events;
 mod graph;
+mod providers;
 mod schedules;
 mod tasks;
 mod users;
@@ -58,6 +59,8 @@ struct State {
     limits: HashMap<String, UserLimits>,
     /// Rollup rows, failure counts and the fold watermark.
     analytics: analytics::Rollups,
+    /// Provider limits: each provider and model's hold, minute counts and leases.
+    providers: providers::Gates,
 }
 
 #[derive(Debug, Clone)]

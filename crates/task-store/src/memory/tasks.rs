@@ -111,7 +111,13 @@ fn pick(state: &State, request: &ClaimRequest) -> Vec<TaskId> {
             claim.extend(band.take(wanted).map(|stored| stored.task.id.clone()));
             continue;
         };
-        let mut picker = FairPicker::new(wanted, max_running, std::mem::take(&mut running));
+        let caps: HashMap<String, u32> = state
+            .limits
+            .iter()
+            .filter_map(|(user, limits)| Some((user.clone(), limits.max_running?)))
+            .collect();
+        let mut picker =
+            FairPicker::new(wanted, max_running, std::mem::take(&mut running)).with_caps(&caps);
         for stored in band {
             if picker.offer(&stored.task.user_id, stored.task.id.clone()) == Offer::Done {
                 break;

@@ -19,7 +19,7 @@ use rusqlite::{Connection, Row};
 
 use super::error::map_sqlite_error;
 use super::rows::{task_columns, task_from_row};
-use crate::backend::fair_claim::{FairPicker, Offer, Priority};
+use crate::backend::fair_claim::{FairPicker, Offer, Priority, OWN_CAPS_SQL};
 use crate::backend::lease_token::new_lease_token;
 use crate::backend::rules;
 use crate::{ClaimRequest, Result, StoreError, TaskChange};
@@ -103,9 +103,9 @@ pub(super) fn claim(
         )
     };
     let mut rowids = Vec::with_capacity(request.limit);
-    let mut running = match request.max_running_per_user {
-        Some(_) => Some(running_per_user(conn)?),
-        None => None,
+    let (mut running, caps) = match request.max_running_per_user {
+        Some(_) => (Some(running_per_user(conn)?), own_caps(conn)?),
+        None => (None, HashMap::new()),
     };
     for band in Priority::CLAIM_ORDER {
         let wanted = request.limit - rowids.len();
@@ -118,7 +118,7 @@ pub(super) fn claim(
         };
         match (request.max_running_per_user, running.take()) {
             (Some(max_running), Some(counts)) => {
-                let picker = FairPicker::new(wanted, max_running, counts);
+                let picker = FairPicker::new(wanted, max_running, counts).with_caps(&caps);
                 let (picked, counts) =
                     fair_pick(conn, request, &band, picker, types.as_deref())?.finish_counted();
                 rowids.extend(picked);
@@ -269,6 +269,23 @@ fn user_due(
         .map_err(map_sqlite_error)?;
     rows.collect::<rusqlite::Result<Vec<_>>>()
         .map_err(map_sqlite_error)
+}
+
+/// Users' own running caps (`UserLimits::max_running`); see [`OWN_CAPS_SQL`].
+fn own_caps(conn: &Connection) -> Result<HashMap<String, u32>> {
+    let mut statement = conn
+        .prepare_cached(OWN_CAPS_SQL)
+        .map_err(map_sqlite_error)?;
+    let rows = statement
+        .query_map([], |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+        })
+        .map_err(map_sqlite_error)?;
+    rows.map(|row| {
+        row.map(|(user, cap)| (user, u32::try_from(cap).unwrap_or(u32::MAX)))
+            .map_err(map_sqlite_error)
+    })
+    .collect()
 }
 
 fn running_per_user(conn: &Connection) -> Result<HashMap<String, u64>> {

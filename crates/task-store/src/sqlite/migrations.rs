@@ -34,8 +34,17 @@ pub static ANALYTICS_MIGRATIONS: MigrationSet = crate::migration_set!(
     ["0001_analytics"]
 );
 
+/// The provider limits (`task_store::provider_limits`): leases, per-minute counts and holds, a
+/// set of its own like [`ANALYTICS_MIGRATIONS`]; the store applies it when it opens.
+pub static PROVIDER_MIGRATIONS: MigrationSet = crate::migration_set!(
+    "providers",
+    "migrations/providers/sqlite",
+    ["0001_provider_limits"]
+);
+
 /// The sets a [`super::SqliteStore`] applies when it opens, in order.
-pub(crate) const OWN_SETS: [&MigrationSet; 2] = [&MIGRATIONS, &ANALYTICS_MIGRATIONS];
+pub(crate) const OWN_SETS: [&MigrationSet; 3] =
+    [&MIGRATIONS, &ANALYTICS_MIGRATIONS, &PROVIDER_MIGRATIONS];
 
 /// Applies `sets` in one `BEGIN IMMEDIATE` transaction: all of them or, on an error, nothing.
 ///

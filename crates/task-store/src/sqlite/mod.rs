@@ -21,6 +21,7 @@ mod list;
 mod migrations;
 #[cfg(test)]
 mod plans;
+mod providers;
 mod rows;
 mod schedules;
 mod tasks;
@@ -36,7 +37,7 @@ use rusqlite::Connection;
 
 pub use config::{SqliteConfig, DEFAULT_BUSY_TIMEOUT, DEFAULT_CHECKPOINT_PAGES, DEFAULT_POOL_SIZE};
 pub use error::map_sqlite_error;
-pub use migrations::{ANALYTICS_MIGRATIONS, MIGRATIONS};
+pub use migrations::{ANALYTICS_MIGRATIONS, MIGRATIONS, PROVIDER_MIGRATIONS};
 
 use checkpointer::Checkpointer;
 use writer::{Atomicity, Writer};

@@ -8,7 +8,7 @@ use std::time::Duration;
 use task_core::{CoreError, NewTask, Task, TaskId, TaskStatus};
 
 use super::support::{claim_request, drive, expect_err, new_task, now_ms, Start, Store, WAIT};
-use crate::{ClaimRequest, StoreError};
+use crate::{ClaimRequest, Role, StoreError, UserLimits, UserStore};
 
 /// Creates one task per `(user, run_at offset)`, all of `task_type`, due `base + offset`.
 async fn create_due(store: &Store, task_type: &str, base: i64, plan: &[(&str, i64)]) -> Vec<Task> {
@@ -361,4 +361,62 @@ pub async fn concurrent_claimers_never_share_a_task(store: Store) {
             (TaskStatus::Processing, 1, 2)
         );
     }
+}
+
+/// A user's own running cap (`UserLimits::max_running`, set through the user store) replaces
+/// the claim's default for that user, higher or lower; users without one keep the default.
+pub async fn fair_claims_honour_users_own_running_caps(store: Store, users: Arc<dyn UserStore>) {
+    for (user, own) in [
+        ("high@example.com", Some(3)),
+        ("low@example.com", Some(1)),
+        ("plain@example.com", None),
+    ] {
+        users.create_user(user, Role::User).await.expect("user");
+        if own.is_some() {
+            let limits = UserLimits {
+                max_running: own,
+                ..UserLimits::default()
+            };
+            users.set_user_limits(user, limits).await.expect("limits");
+        }
+    }
+    let base = now_ms() - 100_000;
+    let plan: Vec<(&str, i64)> = ["high@example.com", "low@example.com", "plain@example.com"]
+        .into_iter()
+        .flat_map(|user| (0..5).map(move |i| (user, i)))
+        .collect();
+    create_due(&store, "capped", base, &plan).await;
+    let first = store.claim(&fair("w", 15, 2)).await.expect("claim");
+    let per_user = |tasks: &[Task], user: &str| tasks.iter().filter(|t| t.user_id == user).count();
+    assert_eq!(
+        per_user(&first, "high@example.com"),
+        3,
+        "its own cap, above the default"
+    );
+    assert_eq!(
+        per_user(&first, "low@example.com"),
+        1,
+        "its own cap, below the default"
+    );
+    assert_eq!(per_user(&first, "plain@example.com"), 2, "the default");
+    assert!(
+        store
+            .claim(&fair("w", 15, 2))
+            .await
+            .expect("claim")
+            .is_empty(),
+        "every user is at their cap"
+    );
+    // A raised cap takes effect at the next claim.
+    let limits = UserLimits {
+        max_running: Some(4),
+        ..UserLimits::default()
+    };
+    users
+        .set_user_limits("high@example.com", limits)
+        .await
+        .expect("raise");
+    let next = store.claim(&fair("w", 15, 2)).await.expect("claim");
+    assert_eq!(next.len(), 1);
+    assert_eq!(next[0].user_id, "high@example.com");
 }

@@ -9,6 +9,7 @@ macro_rules! conformance_suite {
     ($factory:expr $(,)?) => {
         $crate::task_conformance_suite!($factory);
         $crate::user_conformance_suite!($factory);
+        $crate::__task_and_user_cases!($factory, [fair_claims_honour_users_own_running_caps]);
     };
 }
 
@@ -171,6 +172,45 @@ macro_rules! analytics_conformance_suite {
                 concurrent_folds_count_each_task_once,
             ]
         );
+    };
+}
+
+/// Expands to the provider-limit cases ([`crate::ProviderLimitStore`]); `$factory`'s output
+/// must be a [`ProviderFixture`](crate::testkit::ProviderFixture).
+#[macro_export]
+macro_rules! provider_limits_conformance_suite {
+    ($factory:expr $(,)?) => {
+        $crate::__conformance_cases!(
+            ProviderFixture::provider_store,
+            $factory,
+            single: [
+                provider_holds_keep_callers_away_until_they_end,
+                provider_concurrency_slots_are_leased,
+                provider_requests_per_minute_are_counted,
+                provider_tokens_per_minute_are_counted,
+            ],
+            multi: [
+                concurrent_provider_admissions_respect_the_cap,
+            ]
+        );
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __task_and_user_cases {
+    ($factory:expr, [$($case:ident),* $(,)?]) => {
+        $(
+            #[::tokio::test]
+            async fn $case() {
+                let fixture = $factory.await;
+                $crate::testkit::$case(
+                    $crate::testkit::TaskFixture::task_store(&fixture),
+                    $crate::testkit::UserFixture::user_store(&fixture),
+                )
+                .await;
+            }
+        )*
     };
 }
 

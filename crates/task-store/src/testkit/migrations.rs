@@ -47,6 +47,15 @@ pub fn released_rows(
     // (the SQLite and PostgreSQL sets have the same files, numbered alike).
     let (analytics, rows): (Vec<_>, Vec<_>) =
         rows.into_iter().partition(|(set, ..)| set == "analytics");
+    // So did the `providers` set (provider limits).
+    let (providers, rows): (Vec<_>, Vec<_>) =
+        rows.into_iter().partition(|(set, ..)| set == "providers");
+    let providers: Vec<i64> = providers.iter().map(|row| row.1).collect();
+    let expected: Vec<i64> = (1..=crate::PROVIDER_MIGRATIONS.newest()).collect();
+    assert_eq!(
+        providers, expected,
+        "the providers migrations are applied once"
+    );
     let analytics: Vec<i64> = analytics.iter().map(|row| row.1).collect();
     let expected: Vec<i64> = (1..=crate::ANALYTICS_MIGRATIONS.newest()).collect();
     assert_eq!(

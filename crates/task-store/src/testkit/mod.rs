@@ -31,6 +31,7 @@ mod macros;
 mod maintenance;
 mod migrations;
 mod priorities;
+mod providers;
 mod schedules;
 mod support;
 mod transitions;
@@ -53,12 +54,15 @@ pub use listing::*;
 pub use maintenance::*;
 pub use migrations::{assert_set_matches_directory, released_rows, RELEASE_ONE_TASKS_MIGRATIONS};
 pub use priorities::*;
+pub use providers::*;
 pub use schedules::*;
 pub use transitions::*;
 pub use users::*;
 pub use wait::{wait_for_task, within};
 
-use crate::{AnalyticsStore, ScheduleStore, TaskEventLog, TaskStore, UserStore};
+use crate::{
+    AnalyticsStore, ProviderLimitStore, ScheduleStore, TaskEventLog, TaskStore, UserStore,
+};
 
 /// What a task-suite factory produces: a fresh, empty store.
 pub trait TaskFixture: Send + 'static {
@@ -141,6 +145,26 @@ impl<S: TaskStore + AnalyticsStore + Clone> AnalyticsFixture for S {
 impl<S: TaskStore + AnalyticsStore + Clone, G: Send + 'static> AnalyticsFixture for Guarded<S, G> {
     fn analytics_stores(&self) -> AnalyticsStores {
         self.store.analytics_stores()
+    }
+}
+
+/// What a provider-limits-suite factory produces: a fresh, empty store.
+pub trait ProviderFixture: Send + 'static {
+    /// The store under test.
+    fn provider_store(&self) -> Arc<dyn ProviderLimitStore>;
+}
+
+impl<S: ProviderLimitStore + TaskStore + Clone> ProviderFixture for S {
+    fn provider_store(&self) -> Arc<dyn ProviderLimitStore> {
+        Arc::new(self.clone())
+    }
+}
+
+impl<S: ProviderLimitStore + TaskStore + Clone, G: Send + 'static> ProviderFixture
+    for Guarded<S, G>
+{
+    fn provider_store(&self) -> Arc<dyn ProviderLimitStore> {
+        Arc::new(self.store.clone())
     }
 }
 

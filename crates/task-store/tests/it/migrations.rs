@@ -40,11 +40,11 @@ fn release_one_database(path: &std::path::Path) {
     .expect("old task");
 }
 
-/// The ledger without the `analytics` set, which every store applies beside `tasks` (its own
-/// test is `a_new_database_records_the_analytics_set`).
+/// The ledger without the `analytics` and `providers` sets, which every store applies beside
+/// `tasks` (the first's own test is `a_new_database_records_the_analytics_set`).
 async fn ledger(store: &SqliteStore) -> Vec<(String, i64, String, i64)> {
     let mut rows = full_ledger(store).await;
-    rows.retain(|(set, ..)| set != "analytics");
+    rows.retain(|(set, ..)| set != "analytics" && set != "providers");
     rows
 }
 
@@ -283,6 +283,14 @@ fn the_analytics_set_embeds_every_file_of_its_directory() {
     task_store::testkit::assert_set_matches_directory(
         &task_store::ANALYTICS_MIGRATIONS,
         concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/analytics/sqlite"),
+    );
+}
+
+#[test]
+fn the_providers_set_embeds_every_file_of_its_directory() {
+    task_store::testkit::assert_set_matches_directory(
+        &task_store::PROVIDER_MIGRATIONS,
+        concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/providers/sqlite"),
     );
 }
 

@@ -141,7 +141,8 @@ impl TestServer {
             .with_schedules(schedules.clone())
             // As the binary does: task streams carry the stored partial outputs.
             .with_event_log(store.clone())
-            .with_analytics(store.clone());
+            .with_analytics(store.clone())
+            .with_provider_limits(store.clone(), provider_limits());
         let rollups = Rollups::new(
             store.clone(),
             RollupConfig {
@@ -277,3 +278,8 @@ pub fn newest_first(tasks: &[Task]) -> Vec<String> {
 }
 
 pub use task_core::now_millis;
+
+/// The provider limits the test servers show: `openai:*=concurrency=2,rpm=60`.
+pub fn provider_limits() -> task_store::ProviderLimits {
+    task_store::ProviderLimits::new(vec!["openai:*=concurrency=2,rpm=60".parse().unwrap()]).unwrap()
+}
