@@ -274,10 +274,12 @@ pub async fn list_search_matches_substrings_and_follows_changes(store: Store) {
         ("ab", "two letters"),
         ("Åland och ÖSTERSJÖN", "islands"),
     ];
-    for (label, description) in texts {
+    for (i, (label, description)) in texts.into_iter().enumerate() {
+        // The first one is the task a worker claims below.
+        let task_type = if i == 0 { "generation" } else { "validation" };
         store
             .create(
-                new_task("ada@example.com", "generation")
+                new_task("ada@example.com", task_type)
                     .with_label(label)
                     .with_description(description),
             )
@@ -294,7 +296,7 @@ pub async fn list_search_matches_substrings_and_follows_changes(store: Store) {
     current.extend(page.tasks);
     for needle in [
         "\"x\"", "e \"", "_%", "0_", "%", "_", "\\sl", "k\\s", "\\", "ab", "a", "AB",
-        "σοφια", "ΛΟΓΟΣ", "åland", "ÅLAND OCH ö", "östersjön", "segelfartyg", "fråga om",
+        "σοφια", "ΚΑΙ ΛΟΓ", "åland", "ÅLAND OCH ö", "östersjön", "segelfartyg", "fråga om",
         "nothing like it", "plain", "ge",
     ] {
         for user_id in [None, Some("ada@example.com".to_owned())] {
