@@ -111,11 +111,7 @@ impl Rng {
     }
 
     fn hex20(&mut self) -> String {
-        format!(
-            "{:016x}{:04x}",
-            self.next(),
-            self.next() & 0xffff
-        )
+        format!("{:016x}{:04x}", self.next(), self.next() & 0xffff)
     }
 }
 
@@ -434,11 +430,12 @@ async fn measure(backend: &str, store: &dyn TaskStore, ids: &[TaskId], samples: 
     println!(
         "\n{backend}: {} tasks, {samples} samples per query, load average {}",
         ids.len(),
-        load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+        load.split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
     );
-    println!(
-        "| query | p50 ms | p99 ms | max ms | baseline get p50 / p99 ms | rows | samples |"
-    );
+    println!("| query | p50 ms | p99 ms | max ms | baseline get p50 / p99 ms | rows | samples |");
     println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
     let mut rng = Rng(7);
     for probe in probes() {
@@ -719,7 +716,10 @@ async fn load_postgres(admin: &tokio_postgres::Client, tasks: usize, now: i64) -
             )
             .await
             .expect("load a batch");
-        ids.extend(rows.iter().map(|r| r.id.parse::<TaskId>().expect("a task id")));
+        ids.extend(
+            rows.iter()
+                .map(|r| r.id.parse::<TaskId>().expect("a task id")),
+        );
     }
     admin
         .batch_execute(&format!("ANALYZE {SCHEMA}.background_tasks"))

@@ -153,8 +153,7 @@ fn read_tasks(conn: &Connection, sql: &str, args: Vec<SqlValue>) -> Result<Vec<T
 /// case folding of SQLite's `trigram case_sensitive 0` and Rust's `to_lowercase` agree), or
 /// the dotted capital I (U+0130), which Rust folds into two characters.
 pub(super) fn fts_phrase(needle: &str) -> Option<String> {
-    let trusted =
-        |c: char| c.is_ascii() || (('\u{c0}'..='\u{24f}').contains(&c) && c != '\u{130}');
+    let trusted = |c: char| c.is_ascii() || (('\u{c0}'..='\u{24f}').contains(&c) && c != '\u{130}');
     if needle.chars().count() < 3 || !needle.chars().all(trusted) {
         return None;
     }
@@ -317,7 +316,10 @@ pub(super) fn walk_index(
             read += 1;
             let hit: i64 = row.get(hit_column).map_err(map_sqlite_error)?;
             below = below.min(hit);
-            if row.get::<_, bool>(hit_column + 1).map_err(map_sqlite_error)? {
+            if row
+                .get::<_, bool>(hit_column + 1)
+                .map_err(map_sqlite_error)?
+            {
                 found.push(task_from_row(row).map_err(map_sqlite_error)?);
             }
         }
@@ -466,7 +468,16 @@ mod tests {
             Limits::DEFAULT,
         ];
         let mut searched = 0;
-        for needle in ["historia", "SEGELFARTYG", "östersjöns", "frågor om", "3 fr", "klar 1", "zebra", "hi"] {
+        for needle in [
+            "historia",
+            "SEGELFARTYG",
+            "östersjöns",
+            "frågor om",
+            "3 fr",
+            "klar 1",
+            "zebra",
+            "hi",
+        ] {
             for user_id in [None, Some("heavy@example.com"), Some("user3@example.com")] {
                 for statuses in [vec![], vec![TaskStatus::Failed]] {
                     for limit in [1, 7, 100] {
@@ -480,7 +491,11 @@ mod tests {
                         let want = walked(&conn, &query);
                         searched += want.len();
                         for limits in plans {
-                            assert_eq!(all_pages(&conn, &query, limits), want, "{query:?} {limits:?}");
+                            assert_eq!(
+                                all_pages(&conn, &query, limits),
+                                want,
+                                "{query:?} {limits:?}"
+                            );
                         }
                     }
                 }

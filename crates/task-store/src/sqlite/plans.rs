@@ -161,7 +161,10 @@ fn searches_start_from_the_search_index() {
         let all = Plan::AllMatches("historia".into(), "\"historia\"".into());
         let (sql, args) = list_sql(&query, &all);
         let plan = check_index(&sql, &args, "VIRTUAL TABLE");
-        assert!(plan.contains("INTEGER PRIMARY KEY"), "rows by rowid:\n{plan}");
+        assert!(
+            plan.contains("INTEGER PRIMARY KEY"),
+            "rows by rowid:\n{plan}"
+        );
         assert!(
             plan.find("VIRTUAL TABLE") < plan.find("INTEGER PRIMARY KEY"),
             "the index's matches first:\n{plan}"
@@ -172,7 +175,10 @@ fn searches_start_from_the_search_index() {
             plan.find("VIRTUAL TABLE") < plan.find("INTEGER PRIMARY KEY"),
             "the walk's batches too:\n{plan}"
         );
-        assert!(!plan.contains("TEMP B-TREE"), "a batch comes in rowid order:\n{plan}");
+        assert!(
+            !plan.contains("TEMP B-TREE"),
+            "a batch comes in rowid order:\n{plan}"
+        );
     }
     // The walk's check for tasks out of rowid order reads index entries newer than the page.
     let (filters, _) = conditions(&search(None), Some("historia"));

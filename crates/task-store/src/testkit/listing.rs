@@ -288,16 +288,39 @@ pub async fn list_search_matches_substrings_and_follows_changes(store: Store) {
     }
     let (running, lease) = claim_only(&store, "generation").await;
     store
-        .update_progress(&lease, 10, Some("Genererar fråga om Segelfartyg".to_owned()))
+        .update_progress(
+            &lease,
+            10,
+            Some("Genererar fråga om Segelfartyg".to_owned()),
+        )
         .await
         .expect("progress");
     let mut current = Vec::new();
     let page = store.list(&ListQuery::default()).await.expect("list");
     current.extend(page.tasks);
     for needle in [
-        "\"x\"", "e \"", "_%", "0_", "%", "_", "\\sl", "k\\s", "\\", "ab", "a", "AB",
-        "σοφια", "ΚΑΙ ΛΟΓ", "åland", "ÅLAND OCH ö", "östersjön", "segelfartyg", "fråga om",
-        "nothing like it", "plain", "ge",
+        "\"x\"",
+        "e \"",
+        "_%",
+        "0_",
+        "%",
+        "_",
+        "\\sl",
+        "k\\s",
+        "\\",
+        "ab",
+        "a",
+        "AB",
+        "σοφια",
+        "ΚΑΙ ΛΟΓ",
+        "åland",
+        "ÅLAND OCH ö",
+        "östersjön",
+        "segelfartyg",
+        "fråga om",
+        "nothing like it",
+        "plain",
+        "ge",
     ] {
         for user_id in [None, Some("ada@example.com".to_owned())] {
             let query = ListQuery {
