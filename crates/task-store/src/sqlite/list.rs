@@ -8,17 +8,18 @@
 //!   tasks and are met early walking `idx_background_tasks_created`.
 //! - A text search reads the trigram index `background_tasks_search` (FTS5, migration
 //!   `0010_history`) unless the needle is one it cannot answer exactly (see [`fts_phrase`]) or
-//!   the search is one user's and that user has few tasks ([`FEW_USER_TASKS`]); then it walks
-//!   the tasks newest first and checks each, as before. Through the index it reads either all
-//!   the matches, when there are at most [`FEW_MATCHES`] of them, or the matches newest first
-//!   by rowid (which follows creation order closely but not exactly: see [`walk_index`]).
+//!   it walks the tasks newest first and checks each, as before. Through the index it reads
+//!   all the matches when there are at most [`FEW_MATCHES`] of them. Otherwise one user's
+//!   search walks that user's newest [`USER_WALK`] tasks first (a common needle fills the page
+//!   there) and everyone's search, or the rest of a user's, reads the matches newest first by
+//!   rowid (which follows creation order closely but not exactly: see [`walk_index`]).
 //!
 //! Each row is checked with the store's own case folding (`tasklane_fold`) whichever way it
 //! was found, so the index narrows what is read and never changes the answer. The statements
 //! of one listing read one snapshot (a read transaction).
 
 use rusqlite::types::Value as SqlValue;
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 
 use super::connection::FOLD_FUNCTION;
 use super::error::map_sqlite_error;
@@ -29,9 +30,9 @@ use task_core::{Task, TaskStatus};
 
 /// At most this many matches, a search reads them all through the index and sorts them.
 pub(super) const FEW_MATCHES: usize = 1_000;
-/// A user with at most this many tasks has their search answered by reading their tasks
-/// newest first (about 2 µs a task); above it, by the index.
-pub(super) const FEW_USER_TASKS: usize = 10_000;
+/// A user's search of a needle with many matches first walks this many of the user's newest
+/// tasks (about 2 µs a task); only when they do not fill the page does it read the index.
+pub(super) const USER_WALK: usize = 5_000;
 /// The first batch of index matches the rowid walk reads; each next one is four times larger.
 pub(super) const FIRST_BATCH: usize = 256;
 const MAX_BATCH: usize = 16_384;
@@ -41,8 +42,8 @@ const MAX_BATCH: usize = 16_384;
 pub(super) struct Limits {
     /// [`FEW_MATCHES`].
     pub few_matches: usize,
-    /// [`FEW_USER_TASKS`].
-    pub few_user_tasks: usize,
+    /// [`USER_WALK`].
+    pub user_walk: usize,
     /// [`FIRST_BATCH`].
     pub first_batch: usize,
 }
@@ -50,7 +51,7 @@ pub(super) struct Limits {
 impl Limits {
     pub(super) const DEFAULT: Self = Self {
         few_matches: FEW_MATCHES,
-        few_user_tasks: FEW_USER_TASKS,
+        user_walk: USER_WALK,
         first_batch: FIRST_BATCH,
     };
 }
@@ -58,9 +59,11 @@ impl Limits {
 /// How many matches the index holds, counted up to a limit.
 const COUNT_MATCHES: &str = "SELECT COUNT(*) FROM (SELECT rowid FROM background_tasks_search \
                              WHERE background_tasks_search MATCH ?1 LIMIT ?2)";
-/// How many tasks a user has, counted up to a limit (from `idx_background_tasks_user_created`).
-const COUNT_USER_TASKS: &str =
-    "SELECT COUNT(*) FROM (SELECT 1 FROM background_tasks WHERE user_id = ?1 LIMIT ?2)";
+/// The position of a user's task that is `?4` tasks older than the newest one before a
+/// position (from `idx_background_tasks_user_created`, its entries only).
+const USER_NTH: &str = "SELECT created_at, id FROM background_tasks WHERE user_id = ?1 \
+                        AND (created_at, id) < (?2, ?3) ORDER BY created_at DESC, id DESC \
+                        LIMIT 1 OFFSET ?4";
 
 /// How a listing is answered.
 #[derive(Debug, Clone, PartialEq)]
@@ -71,6 +74,8 @@ pub(super) enum Plan {
     AllMatches(String, String),
     /// Index matches newest rowid first, in batches, then a check for rows out of order.
     IndexWalk(String, String),
+    /// One user's search: a walk of the user's newest tasks, then an index walk below them.
+    UserFirst(String, String),
 }
 
 /// One page of tasks matching `query`.
@@ -88,6 +93,7 @@ pub(super) fn list_with(conn: &Connection, query: &ListQuery, limits: Limits) ->
         Plan::IndexWalk(needle, phrase) => {
             walk_index(conn, query, needle, phrase, limits.first_batch)?
         }
+        Plan::UserFirst(needle, phrase) => walk_user_first(conn, query, needle, phrase, limits)?,
         plan => {
             let (sql, args) = list_sql(query, plan);
             read_tasks(conn, &sql, args)?
@@ -106,11 +112,7 @@ pub(super) fn list_with(conn: &Connection, query: &ListQuery, limits: Limits) ->
 
 /// Picks the plan for `query` (see the module doc).
 fn choose(conn: &Connection, query: &ListQuery, limits: Limits) -> Result<Plan> {
-    let Limits {
-        few_matches,
-        few_user_tasks,
-        ..
-    } = limits;
+    let few_matches = limits.few_matches;
     let Some(needle) = rules::search_needle(query) else {
         return Ok(Plan::Walk(None));
     };
@@ -120,10 +122,8 @@ fn choose(conn: &Connection, query: &ListQuery, limits: Limits) -> Result<Plan> 
     if count(conn, COUNT_MATCHES, &phrase, few_matches)? <= few_matches {
         return Ok(Plan::AllMatches(needle, phrase));
     }
-    if let Some(user_id) = &query.user_id {
-        if count(conn, COUNT_USER_TASKS, user_id, few_user_tasks)? <= few_user_tasks {
-            return Ok(Plan::Walk(Some(needle)));
-        }
+    if query.user_id.is_some() {
+        return Ok(Plan::UserFirst(needle, phrase));
     }
     Ok(Plan::IndexWalk(needle, phrase))
 }
@@ -248,7 +248,9 @@ pub(super) fn list_sql(query: &ListQuery, plan: &Plan) -> (String, Vec<SqlValue>
                 args,
             )
         }
-        Plan::AllMatches(needle, phrase) | Plan::IndexWalk(needle, phrase) => {
+        Plan::AllMatches(needle, phrase)
+        | Plan::IndexWalk(needle, phrase)
+        | Plan::UserFirst(needle, phrase) => {
             let (filters, filter_args) = conditions(query, Some(needle));
             let mut args = vec![SqlValue::Text(phrase.clone())];
             args.extend(filter_args);
@@ -354,6 +356,78 @@ pub(super) fn walk_index(
     Ok(found)
 }
 
+/// A [`Plan::UserFirst`]: the user's newest [`Limits::user_walk`] tasks (below the cursor)
+/// walked and checked; when they hold less than a page, the rest from an index walk that
+/// starts below the oldest of them.
+fn walk_user_first(
+    conn: &Connection,
+    query: &ListQuery,
+    needle: &str,
+    phrase: &str,
+    limits: Limits,
+) -> Result<Vec<Task>> {
+    let user_id = query.user_id.clone().unwrap_or_default();
+    let (after_at, after_id) = query
+        .after
+        .as_ref()
+        .map_or((i64::MAX, String::new()), |after| {
+            (after.created_at, after.id.as_str().to_owned())
+        });
+    let offset = i64::try_from(limits.user_walk.max(1) - 1).unwrap_or(i64::MAX);
+    let bound: Option<(i64, String)> = conn
+        .prepare_cached(USER_NTH)
+        .and_then(|mut statement| {
+            statement
+                .query_row(
+                    rusqlite::params![user_id, after_at, after_id, offset],
+                    |row| Ok((row.get(0)?, row.get(1)?)),
+                )
+                .optional()
+        })
+        .map_err(map_sqlite_error)?;
+    let Some((bound_at, bound_id)) = bound else {
+        // The user has no more tasks than the walk's length: walk them all.
+        let (sql, args) = list_sql(query, &Plan::Walk(Some(needle.to_owned())));
+        return read_tasks(conn, &sql, args);
+    };
+    let (filters, filter_args) = conditions(query, Some(needle));
+    let mut args = vec![
+        SqlValue::Integer(bound_at),
+        SqlValue::Text(bound_id.clone()),
+    ];
+    args.extend(filter_args);
+    args.push(page_size(query));
+    let mut found = read_tasks(conn, &user_walk_sql(&filters), args)?;
+    let wanted = query.limit.saturating_add(1);
+    if found.len() < wanted {
+        let older = ListQuery {
+            after: Some(Cursor {
+                created_at: bound_at,
+                id: bound_id.parse()?,
+            }),
+            limit: wanted - found.len() - 1,
+            ..query.clone()
+        };
+        found.extend(walk_index(
+            conn,
+            &older,
+            needle,
+            phrase,
+            limits.first_batch,
+        )?);
+    }
+    Ok(found)
+}
+
+/// The newest part of a [`Plan::UserFirst`]: the tasks at or after a position that pass
+/// `filters`, newest first.
+pub(super) fn user_walk_sql(filters: &str) -> String {
+    format!(
+        "SELECT {TASK_COLUMNS} FROM background_tasks WHERE (created_at, id) >= (?, ?) \
+         AND {filters} ORDER BY created_at DESC, id DESC LIMIT ?"
+    )
+}
+
 /// The tasks created after a position (`(created_at, id) > (?, ?)`) but inserted before a rowid
 /// (`rowid < ?`) that pass `filters`: the ones a rowid walk may have passed over. The `+`
 /// keeps the planner off the rowid range (most of the table), so it reads the listing index's
@@ -456,13 +530,19 @@ mod tests {
             // The rowid walk, in batches small enough to stop early and check.
             Limits {
                 few_matches: 0,
-                few_user_tasks: 0,
+                user_walk: 1,
                 first_batch: 3,
             },
-            // The walk over the listing index, for one user's search.
+            // One user's search: a few of the user's tasks walked, the rest from the index.
             Limits {
                 few_matches: 0,
-                few_user_tasks: usize::MAX / 2,
+                user_walk: 9,
+                first_batch: 3,
+            },
+            // The walk over all of the user's tasks.
+            Limits {
+                few_matches: 0,
+                user_walk: usize::MAX / 2,
                 first_batch: 3,
             },
             Limits::DEFAULT,

@@ -4,7 +4,7 @@
 use rusqlite::types::Value;
 
 use super::claim::{DUE_WINDOW, NEXT_USER, OLDEST_DUE, RUNNING_PER_USER, USER_DUE};
-use super::list::{batch_sql, conditions, late_sql, list_sql, Plan};
+use super::list::{batch_sql, conditions, late_sql, list_sql, user_walk_sql, Plan};
 use super::schedules::PURGE_RUNS;
 use super::tasks::{COUNTS, COUNT_UNFINISHED, EXPIRED_LEASES, PURGE_FINISHED};
 use super::{connection, migrations};
@@ -203,6 +203,22 @@ fn searches_start_from_the_search_index() {
         plan.contains("idx_background_tasks_created ((created_at,id)>(?,?))"),
         "{plan}"
     );
+    // A user's search walks the user's newest tasks in index order first.
+    let (filters, _) = conditions(
+        &ListQuery {
+            search: Some("historia".into()),
+            user_id: Some("ada@example.com".into()),
+            ..Default::default()
+        },
+        Some("historia"),
+    );
+    let plan = plan_of(&user_walk_sql(&filters));
+    assert!(
+        plan.contains("idx_background_tasks_user_created (user_id=? AND (created_at,id)>(?,?))")
+            || plan.contains("idx_background_tasks_user_created (user_id=?"),
+        "{plan}"
+    );
+    assert!(!plan.contains("TEMP B-TREE"), "{plan}");
     // A walk with a search still reads in index order.
     let query = ListQuery {
         search: Some("hi".into()),
