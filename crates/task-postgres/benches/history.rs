@@ -19,7 +19,8 @@
 //! `TASKLANE_BENCH_TASKS` (default 1,000,000) and `TASKLANE_BENCH_SAMPLES` (default 300 per
 //! query) change the size; `TASKLANE_BENCH_ONLY=sqlite` or `postgres` runs one backend;
 //! `TASKLANE_BENCH_KEEP=1` keeps the SQLite file and the PostgreSQL schema
-//! (`tasklane_bench_history`) for `EXPLAIN`. Results: `docs/benchmarks.md`, "Big histories".
+//! (`tasklane_bench_history`) for `EXPLAIN`; `TASKLANE_BENCH_REUSE=1` measures a kept one again
+//! without loading (the load takes minutes). Results: `docs/benchmarks.md`, "Big histories".
 
 use std::path::Path;
 use std::sync::Arc;
@@ -506,26 +507,33 @@ async fn main() {
     let tasks = setting("TASKLANE_BENCH_TASKS", DEFAULT_TASKS);
     let samples = setting("TASKLANE_BENCH_SAMPLES", DEFAULT_SAMPLES);
     let only = std::env::var("TASKLANE_BENCH_ONLY").unwrap_or_default();
-    let keep = std::env::var("TASKLANE_BENCH_KEEP").is_ok_and(|v| v == "1");
+    let reuse = std::env::var("TASKLANE_BENCH_REUSE").is_ok_and(|v| v == "1");
+    let keep = reuse || std::env::var("TASKLANE_BENCH_KEEP").is_ok_and(|v| v == "1");
     let now = task_core::now_millis();
     if only.is_empty() || only == "sqlite" {
-        sqlite(tasks, samples, now, keep).await;
+        sqlite(tasks, samples, now, keep, reuse).await;
     }
     if only.is_empty() || only == "postgres" {
         match std::env::var("TASKLANE_TEST_POSTGRES") {
-            Ok(url) => postgres(&url, tasks, samples, now, keep).await,
+            Ok(url) => postgres(&url, tasks, samples, now, keep, reuse).await,
             Err(_) => println!("\npostgres: skipped, TASKLANE_TEST_POSTGRES is not set"),
         }
     }
 }
 
-async fn sqlite(tasks: usize, samples: usize, now: i64, keep: bool) {
+async fn sqlite(tasks: usize, samples: usize, now: i64, keep: bool, reuse: bool) {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = if keep {
         std::env::temp_dir().join("tasklane-history.db")
     } else {
         dir.path().join("history.db")
     };
+    if reuse && path.exists() {
+        let store = Arc::new(SqliteStore::open(&path).expect("reopen"));
+        let ids = kept_ids_sqlite(&path);
+        measure("sqlite", store.as_ref(), &ids, samples).await;
+        return;
+    }
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
     }
@@ -543,6 +551,20 @@ async fn sqlite(tasks: usize, samples: usize, now: i64, keep: bool) {
     );
     let store = Arc::new(SqliteStore::open(&path).expect("reopen"));
     measure("sqlite", store.as_ref(), &ids, samples).await;
+}
+
+/// The ids of a kept file's tasks.
+fn kept_ids_sqlite(path: &Path) -> Vec<TaskId> {
+    let conn = Connection::open(path).expect("open");
+    let mut statement = conn
+        .prepare("SELECT id FROM background_tasks")
+        .expect("prepare");
+    let ids = statement
+        .query_map([], |row| row.get::<_, String>(0))
+        .expect("read ids")
+        .map(|id| id.expect("an id").parse().expect("a task id"))
+        .collect();
+    ids
 }
 
 fn load_sqlite(path: &Path, tasks: usize, now: i64) -> Vec<TaskId> {
@@ -598,11 +620,27 @@ fn load_sqlite(path: &Path, tasks: usize, now: i64) -> Vec<TaskId> {
     ids
 }
 
-async fn postgres(url: &str, tasks: usize, samples: usize, now: i64, keep: bool) {
+async fn postgres(url: &str, tasks: usize, samples: usize, now: i64, keep: bool, reuse: bool) {
     let (admin, connection) = tokio_postgres::connect(url, NoTls)
         .await
         .expect("connect to the bench server");
     tokio::spawn(connection);
+    if reuse {
+        let kept = admin
+            .query(&format!("SELECT id FROM {SCHEMA}.background_tasks"), &[])
+            .await;
+        if let Ok(rows) = kept {
+            let ids: Vec<TaskId> = rows
+                .iter()
+                .map(|row| row.get::<_, String>(0).parse().expect("a task id"))
+                .collect();
+            let store = PostgresStore::connect(url, PostgresConfig::with_schema(SCHEMA))
+                .await
+                .expect("connect the store");
+            measure("postgres", &store, &ids, samples).await;
+            return;
+        }
+    }
     admin
         .batch_execute(&format!("DROP SCHEMA IF EXISTS {SCHEMA} CASCADE"))
         .await
@@ -613,7 +651,7 @@ async fn postgres(url: &str, tasks: usize, samples: usize, now: i64, keep: bool)
     let started = Instant::now();
     let ids = load_postgres(&admin, tasks, now).await;
     println!(
-        "\npostgres: loaded {tasks} tasks in {:.1} s (then ANALYZE, as autovacuum would)",
+        "\npostgres: loaded {tasks} tasks in {:.1} s (then VACUUM ANALYZE, as autovacuum would)",
         started.elapsed().as_secs_f64()
     );
     measure("postgres", &store, &ids, samples).await;
@@ -722,8 +760,10 @@ async fn load_postgres(admin: &tokio_postgres::Client, tasks: usize, now: i64) -
         );
     }
     admin
-        .batch_execute(&format!("ANALYZE {SCHEMA}.background_tasks"))
+        // VACUUM also moves the GIN indexes' pending entries (`fastupdate`) into the indexes,
+        // which a search would otherwise scan one by one.
+        .batch_execute(&format!("VACUUM ANALYZE {SCHEMA}.background_tasks"))
         .await
-        .expect("analyze");
+        .expect("vacuum analyze");
     ids
 }
