@@ -7,8 +7,8 @@
 //!   their own partial indexes and sorted, `pending` and `completed` are common among recent
 //!   tasks and are met early walking `idx_background_tasks_created`.
 //! - A text search reads the trigram index `background_tasks_search` (FTS5, migration
-//!   `0010_history`) unless the needle is one it cannot answer exactly (see [`fts_phrase`]) or
-//!   it walks the tasks newest first and checks each, as before. Through the index it reads
+//!   `0010_history`) unless the needle is one it cannot answer exactly (see [`fts_phrase`]);
+//!   then it walks the tasks newest first and checks each, as before. Through the index it reads
 //!   all the matches when there are at most [`FEW_MATCHES`] of them. Otherwise one user's
 //!   search walks that user's newest [`USER_WALK`] tasks first (a common needle fills the page
 //!   there) and everyone's search, or the rest of a user's, reads the matches newest first by
