@@ -1,6 +1,14 @@
 //! [`task_store::TaskStore::list`]: one query built from the filters that are set, so each
 //! variant gets a plan that can use the `(user_id, created_at, id)` or `(created_at, id)` index
 //! for keyset paging.
+//!
+//! Big histories (issue #21, `docs/benchmarks.md`): a single status is a literal in the
+//! statement, so even a generic plan of the cached statement can take that status's partial
+//! index (`failed`, `cancelled`: migration `0010_history`); a text search is
+//! `lower(label) LIKE '%needle%'` (the same match as before), which the trigram indexes of
+//! `0010_history` answer, and is planned for its own needle every time (an unnamed statement):
+//! whether reading the index's matches or walking the newest tasks is cheaper depends on how
+//! common the needle is, which only the needle's own plan can weigh.
 
 use task_core::TaskStatus;
 use task_store::backend::rules;
@@ -33,7 +41,7 @@ impl<'a> Filters<'a> {
 /// The parameters of a list query that are not in the [`ListQuery`] as they are.
 struct Derived {
     statuses: Vec<&'static str>,
-    needle: Option<String>,
+    pattern: Option<String>,
     after: Option<(i64, String)>,
     limit: i64,
 }
@@ -49,7 +57,7 @@ impl PostgresStore {
                 .collect(),
             // Folded like the other backends fold (an empty search filters nothing);
             // `lower()` folds the stored text.
-            needle: rules::search_needle(query),
+            pattern: rules::search_needle(query).map(|needle| like_pattern(&needle)),
             after: query
                 .after
                 .as_ref()
@@ -69,16 +77,19 @@ impl PostgresStore {
         if let Some(user_id) = &query.user_id {
             filters.and("user_id = {}", &[user_id]);
         }
-        if !derived.statuses.is_empty() {
-            filters.and("status = ANY({})", &[&derived.statuses]);
+        match derived.statuses.as_slice() {
+            [] => {}
+            // A fixed word, never caller text.
+            [status] => filters.sql.push_str(&format!(" AND status = '{status}'")),
+            _ => filters.and("status = ANY({})", &[&derived.statuses]),
         }
         if let Some(task_type) = &query.task_type {
             filters.and("task_type = {}", &[task_type]);
         }
-        if let Some(needle) = &derived.needle {
+        if let Some(pattern) = &derived.pattern {
             filters.and(
-                "(strpos(lower(label), {}) > 0 OR strpos(lower(description), {}) > 0)",
-                &[needle, needle],
+                "(lower(label) LIKE {} OR lower(description) LIKE {})",
+                &[pattern, pattern],
             );
         }
         if let Some(from) = &query.created_from {
@@ -97,11 +108,13 @@ impl PostgresStore {
         filters.params.push(&derived.limit);
 
         let client = self.client().await?;
-        let statement = client.prepare_cached(&filters.sql).await.map_err(map_db)?;
-        let rows = client
-            .query(&statement, &filters.params)
-            .await
-            .map_err(map_db)?;
+        let rows = if derived.pattern.is_some() {
+            client.query(filters.sql.as_str(), &filters.params).await
+        } else {
+            let statement = client.prepare_cached(&filters.sql).await.map_err(map_db)?;
+            client.query(&statement, &filters.params).await
+        }
+        .map_err(map_db)?;
         let mut tasks = tasks_from_rows(&rows)?;
         let more = tasks.len() > query.limit;
         tasks.truncate(query.limit);
@@ -111,5 +124,37 @@ impl PostgresStore {
             None
         };
         Ok(TaskPage { tasks, next })
+    }
+}
+
+/// `%needle%` for `LIKE`: a substring match, with `\\`, `%` and `_` in the needle escaped
+/// (backslash is `LIKE`'s default escape character).
+fn like_pattern(needle: &str) -> String {
+    let mut pattern = String::with_capacity(needle.len() + 2);
+    pattern.push('%');
+    for c in needle.chars() {
+        if matches!(c, '\\' | '%' | '_') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
+#[cfg(test)]
+mod tests {
+    use super::like_pattern;
+
+    #[test]
+    fn like_patterns_escape_the_wildcards() {
+        for (needle, pattern) in [
+            ("historia", "%historia%"),
+            ("50_%", "%50\\_\\%%"),
+            ("a\\b", "%a\\\\b%"),
+            ("", "%%"),
+        ] {
+            assert_eq!(like_pattern(needle), pattern, "{needle:?}");
+        }
     }
 }

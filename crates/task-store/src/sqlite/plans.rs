@@ -4,11 +4,12 @@
 use rusqlite::types::Value;
 
 use super::claim::{DUE_WINDOW, NEXT_USER, OLDEST_DUE, RUNNING_PER_USER, USER_DUE};
-use super::list::list_sql;
+use super::list::{batch_sql, conditions, late_sql, list_sql, user_walk_sql, Plan};
 use super::schedules::PURGE_RUNS;
 use super::tasks::{COUNTS, COUNT_UNFINISHED, EXPIRED_LEASES, PURGE_FINISHED};
 use super::{connection, migrations};
 use crate::ListQuery;
+use task_core::TaskStatus;
 
 /// The query plan of `sql`, with every parameter bound to `args` or NULL.
 fn plan(sql: &str, args: &[Value]) -> String {
@@ -81,7 +82,7 @@ fn the_counts_index_is_never_taken_for_a_listing() {
             statuses,
             ..Default::default()
         };
-        let (sql, args) = list_sql(&by_type);
+        let (sql, args) = list_sql(&by_type, &Plan::Walk(None));
         let plan = plan(&sql, &args);
         assert!(!plan.contains("idx_background_tasks_type_status"), "{plan}");
     }
@@ -93,17 +94,140 @@ fn lists_are_read_in_index_order() {
         user_id: Some("ada@example.com".into()),
         ..Default::default()
     };
-    let (sql, args) = list_sql(&by_user);
+    let (sql, args) = list_sql(&by_user, &Plan::Walk(None));
     check(&sql, &args, "idx_background_tasks_user_created");
 
     let everyone = ListQuery::default();
-    let (sql, args) = list_sql(&everyone);
+    let (sql, args) = list_sql(&everyone, &Plan::Walk(None));
     check(&sql, &args, "idx_background_tasks_created");
 
     let next_page = ListQuery {
         after: Some("17.task_17_abcdef".parse().unwrap()),
         ..by_user
     };
-    let (sql, args) = list_sql(&next_page);
+    let (sql, args) = list_sql(&next_page, &Plan::Walk(None));
     check(&sql, &args, "idx_background_tasks_user_created");
+}
+
+#[test]
+fn status_listings_read_the_status_in_creation_order_or_its_few_tasks() {
+    let listing = |status: TaskStatus, user: Option<&str>| {
+        list_sql(
+            &ListQuery {
+                statuses: vec![status],
+                user_id: user.map(str::to_owned),
+                ..Default::default()
+            },
+            &Plan::Walk(None),
+        )
+    };
+    // Rare among finished tasks: their own partial index, newest end first, no sort.
+    let (sql, args) = listing(TaskStatus::Failed, None);
+    check(&sql, &args, "idx_background_tasks_failed");
+    let (sql, args) = listing(TaskStatus::Cancelled, None);
+    check(&sql, &args, "idx_background_tasks_cancelled");
+    // Common among recent tasks: met at once walking every task newest first.
+    for status in [TaskStatus::Pending, TaskStatus::Completed] {
+        let (sql, args) = listing(status, None);
+        check(&sql, &args, "idx_background_tasks_created");
+    }
+    // Few by nature: all of them, sorted.
+    let (sql, args) = listing(TaskStatus::Processing, None);
+    check_index(&sql, &args, "idx_background_tasks_lease_expiry");
+    let (sql, args) = listing(TaskStatus::Waiting, None);
+    check_index(&sql, &args, "idx_background_tasks_waiting");
+    // One user's tasks of a status: the user's own index still.
+    let (sql, args) = listing(TaskStatus::Failed, Some("ada@example.com"));
+    check(&sql, &args, "idx_background_tasks_user_created");
+    // Several statuses: every task newest first, as before.
+    let several = ListQuery {
+        statuses: vec![TaskStatus::Failed, TaskStatus::Cancelled],
+        ..Default::default()
+    };
+    let (sql, args) = list_sql(&several, &Plan::Walk(None));
+    check(&sql, &args, "idx_background_tasks_created");
+}
+
+#[test]
+fn searches_start_from_the_search_index() {
+    let search = |user: Option<&str>| ListQuery {
+        search: Some("historia".into()),
+        user_id: user.map(str::to_owned),
+        statuses: vec![TaskStatus::Failed],
+        ..Default::default()
+    };
+    for user in [None, Some("ada@example.com")] {
+        let query = search(user);
+        let all = Plan::AllMatches("historia".into(), "\"historia\"".into());
+        let (sql, args) = list_sql(&query, &all);
+        let plan = check_index(&sql, &args, "VIRTUAL TABLE");
+        assert!(
+            plan.contains("INTEGER PRIMARY KEY"),
+            "rows by rowid:\n{plan}"
+        );
+        assert!(
+            plan.find("VIRTUAL TABLE") < plan.find("INTEGER PRIMARY KEY"),
+            "the index's matches first:\n{plan}"
+        );
+        let (filters, _) = conditions(&query, Some("historia"));
+        let plan = plan_of(&batch_sql(&filters));
+        assert!(
+            plan.find("VIRTUAL TABLE") < plan.find("INTEGER PRIMARY KEY"),
+            "the walk's batches too:\n{plan}"
+        );
+        assert!(
+            !plan.contains("TEMP B-TREE"),
+            "a batch comes in rowid order:\n{plan}"
+        );
+    }
+    // The walk's check for tasks out of rowid order reads index entries newer than the page.
+    let (filters, _) = conditions(&search(None), Some("historia"));
+    let plan = plan_of(&late_sql(&filters));
+    assert!(
+        plan.contains("idx_background_tasks_failed ((created_at,id)>(?,?))"),
+        "{plan}"
+    );
+    let (filters, _) = conditions(&search(Some("ada@example.com")), Some("historia"));
+    let plan = plan_of(&late_sql(&filters));
+    assert!(
+        plan.contains("idx_background_tasks_user_created (user_id=? AND (created_at,id)>(?,?))"),
+        "{plan}"
+    );
+    let everyone = ListQuery {
+        search: Some("historia".into()),
+        ..Default::default()
+    };
+    let (filters, _) = conditions(&everyone, Some("historia"));
+    let plan = plan_of(&late_sql(&filters));
+    assert!(
+        plan.contains("idx_background_tasks_created ((created_at,id)>(?,?))"),
+        "{plan}"
+    );
+    // A user's search walks the user's newest tasks in index order first.
+    let (filters, _) = conditions(
+        &ListQuery {
+            search: Some("historia".into()),
+            user_id: Some("ada@example.com".into()),
+            ..Default::default()
+        },
+        Some("historia"),
+    );
+    let plan = plan_of(&user_walk_sql(&filters));
+    assert!(
+        plan.contains("idx_background_tasks_user_created (user_id=? AND (created_at,id)>(?,?))")
+            || plan.contains("idx_background_tasks_user_created (user_id=?"),
+        "{plan}"
+    );
+    assert!(!plan.contains("TEMP B-TREE"), "{plan}");
+    // A walk with a search still reads in index order.
+    let query = ListQuery {
+        search: Some("hi".into()),
+        ..Default::default()
+    };
+    let (sql, args) = list_sql(&query, &Plan::Walk(Some("hi".into())));
+    check(&sql, &args, "idx_background_tasks_created");
+}
+
+fn plan_of(sql: &str) -> String {
+    plan(sql, &[])
 }

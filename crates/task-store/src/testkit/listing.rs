@@ -2,7 +2,7 @@
 
 use task_core::{CoreError, NewTask, Task, TaskStatus};
 
-use super::support::{drive, expect_err, new_task, Start, Store};
+use super::support::{claim_only, drive, expect_err, new_task, Start, Store};
 use crate::{ListQuery, StoreError};
 
 /// What `list` must return for `query` over `all`: the filters, newest first. Written out
@@ -259,4 +259,105 @@ pub async fn list_limit_is_validated(store: Store) {
         })
         .await
         .expect("1000 is allowed");
+}
+
+/// Search is a case-folded substring match however long the needle and whatever it holds
+/// (quotes, LIKE's `%`, `_` and `\`, letters outside Latin), over the current description:
+/// a description written by progress is found, the one it replaced is not, and a deleted
+/// task is never found.
+pub async fn list_search_matches_substrings_and_follows_changes(store: Store) {
+    let texts = [
+        ("Quote \"x\" here", "plain"),
+        ("50_% off", "sale"),
+        ("back\\slash", "path"),
+        ("ΣΟΦΙΑ ΚΑΙ ΛΟΓΟΣ", "greek"),
+        ("ab", "two letters"),
+        ("Åland och ÖSTERSJÖN", "islands"),
+    ];
+    for (i, (label, description)) in texts.into_iter().enumerate() {
+        // The first one is the task a worker claims below.
+        let task_type = if i == 0 { "generation" } else { "validation" };
+        store
+            .create(
+                new_task("ada@example.com", task_type)
+                    .with_label(label)
+                    .with_description(description),
+            )
+            .await
+            .expect("create");
+    }
+    let (running, lease) = claim_only(&store, "generation").await;
+    store
+        .update_progress(
+            &lease,
+            10,
+            Some("Genererar fråga om Segelfartyg".to_owned()),
+        )
+        .await
+        .expect("progress");
+    let mut current = Vec::new();
+    let page = store.list(&ListQuery::default()).await.expect("list");
+    current.extend(page.tasks);
+    for needle in [
+        "\"x\"",
+        "e \"",
+        "_%",
+        "0_",
+        "%",
+        "_",
+        "\\sl",
+        "k\\s",
+        "\\",
+        "ab",
+        "a",
+        "AB",
+        "σοφια",
+        "ΚΑΙ ΛΟΓ",
+        "åland",
+        "ÅLAND OCH ö",
+        "östersjön",
+        "segelfartyg",
+        "fråga om",
+        "nothing like it",
+        "plain",
+        "ge",
+    ] {
+        for user_id in [None, Some("ada@example.com".to_owned())] {
+            let query = ListQuery {
+                search: Some(needle.to_owned()),
+                user_id,
+                ..Default::default()
+            };
+            let want = expected(&current, &query);
+            let got = store.list(&query).await.expect("list");
+            assert_eq!(got.tasks, want, "{query:?}");
+        }
+    }
+    let segel = ListQuery {
+        search: Some("SEGELFARTYG".to_owned()),
+        ..Default::default()
+    };
+    let found = store.list(&segel).await.expect("list").tasks;
+    assert_eq!(found.len(), 1, "the new description is found");
+    assert_eq!(found[0].id, running.id);
+    let replaced = ListQuery {
+        search: Some("plain".to_owned()),
+        ..Default::default()
+    };
+    assert!(
+        store
+            .list(&replaced)
+            .await
+            .expect("list")
+            .tasks
+            .iter()
+            .all(|task| task.id != running.id),
+        "the replaced description is not found"
+    );
+    store
+        .complete(&lease, serde_json::json!({"ok": true}))
+        .await
+        .expect("complete");
+    store.delete(&running.id).await.expect("delete");
+    assert!(store.list(&segel).await.expect("list").tasks.is_empty());
 }
