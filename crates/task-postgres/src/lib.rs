@@ -38,6 +38,8 @@ mod list;
 mod listener;
 mod migrate;
 mod notifier;
+#[cfg(test)]
+mod plans;
 mod publish;
 mod row;
 mod schedules;
