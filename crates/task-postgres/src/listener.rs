@@ -140,8 +140,21 @@ struct Note {
     deleted_user: Option<String>,
 }
 
-/// Parses `<id>:<version>` or `<id>:<version>:d:<user_id>`; `None` for anything else.
-fn parse_payload(payload: &str) -> Option<Note> {
+/// Parses `<id>:<version>`, `<id>:<version>:d:<user_id>`, or packed upserts
+/// (`<id>:<version>` joined by spaces, see the notifier), in payload order; `None` for anything
+/// else.
+fn parse_payload(payload: &str) -> Option<Vec<Note>> {
+    if let Some(note) = parse_note(payload) {
+        return Some(vec![note]);
+    }
+    payload
+        .split(' ')
+        .map(|part| parse_note(part).filter(|note| note.deleted_user.is_none()))
+        .collect()
+}
+
+/// Parses one `<id>:<version>` or `<id>:<version>:d:<user_id>`.
+fn parse_note(payload: &str) -> Option<Note> {
     let mut parts = payload.splitn(4, ':');
     let id = parts.next()?.parse().ok()?;
     let version = parts.next()?.parse().ok()?;
@@ -275,6 +288,7 @@ impl Listener {
                 }
                 note
             })
+            .flatten()
             .collect();
         let mut wanted: Vec<&str> = notes
             .iter()
@@ -442,12 +456,39 @@ mod tests {
     use super::*;
 
     fn check(payload: &str, expected: Option<(&str, i64, Option<&str>)>) {
-        let expected = expected.map(|(id, version, user)| Note {
-            id: id.parse().unwrap(),
-            version,
-            deleted_user: user.map(str::to_owned),
+        let expected = expected.map(|(id, version, user)| {
+            vec![Note {
+                id: id.parse().unwrap(),
+                version,
+                deleted_user: user.map(str::to_owned),
+            }]
         });
         assert_eq!(parse_payload(payload), expected, "{payload:?}");
+    }
+
+    #[test]
+    fn packed_payloads_parse_in_order_and_strictly() {
+        let note = |id: &str, version| Note {
+            id: id.parse().unwrap(),
+            version,
+            deleted_user: None,
+        };
+        assert_eq!(
+            parse_payload("task_1_abcdef:3 task_1_bcdefa:1 task_1_abcdef:4"),
+            Some(vec![
+                note("task_1_abcdef", 3),
+                note("task_1_bcdefa", 1),
+                note("task_1_abcdef", 4)
+            ])
+        );
+        for bad in [
+            "task_1_abcdef:3 nope",
+            "task_1_abcdef:3  task_1_abcdef:4",
+            "task_1_abcdef:3 task_1_abcdef:4:d:u",
+            "task_1_abcdef:3 ",
+        ] {
+            assert_eq!(parse_payload(bad), None, "{bad:?}");
+        }
     }
 
     #[test]
