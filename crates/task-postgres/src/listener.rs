@@ -25,7 +25,7 @@ use crate::row::task_from_row;
 use crate::sql;
 use task_store::backend::clock::now_millis;
 
-/// Most notifications handled (and rows read) per batch.
+/// Most notifications handled, and rows read per query, per batch.
 const MAX_BATCH: usize = 512;
 /// Rows per page when re-syncing after a reconnect.
 const RESYNC_PAGE: i64 = 500;
@@ -300,10 +300,11 @@ impl Listener {
         wanted.sort_unstable();
         wanted.dedup();
         let mut rows: std::collections::HashMap<TaskId, Task> = std::collections::HashMap::new();
-        if !wanted.is_empty() {
+        // Packed notifications name up to ~180 changes each, so the rows are read in chunks.
+        for chunk in wanted.chunks(MAX_BATCH) {
             for row in session
                 .client
-                .query(&session.read_tasks, &[&wanted])
+                .query(&session.read_tasks, &[&chunk])
                 .await
                 .map_err(map_db)?
             {
