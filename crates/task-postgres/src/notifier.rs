@@ -162,6 +162,11 @@ impl Sender {
                         tracing::warn!(%error, "change notifier connection failed");
                     }
                 });
+                // A notification is not durable (a server crash loses the queue), and it names
+                // changes that are committed already, so its own commit need not wait for a
+                // WAL flush: the notifier's backend spent most of its CPU per job in those
+                // flushes.
+                client.batch_execute("SET synchronous_commit = off").await?;
                 client
             }
         };
