@@ -78,7 +78,7 @@ pub(crate) static WRITE_TASK: LazyLock<String> = LazyLock::new(|| {
 /// - The plan does not depend on statistics: the band and `run_at` are the due index's
 ///   leading columns and the `ORDER BY` is its order, so the planner has no cheaper way to the
 ///   first `$3` rows whatever it believes about the table (a fresh bulk load, never analyzed,
-///   gets the same plan; `tests/it/plans.rs` checks it).
+///   gets the same plan; `src/plans.rs` checks it).
 /// - Tokens are paired with the picked ids by `unnest` of two arrays (one pass), and the target
 ///   rows are matched with `= ANY(ARRAY(…))` rather than by a join alone: with a generic plan
 ///   (prepared statements) a join is planned for hundreds of picked rows and becomes a hash join
