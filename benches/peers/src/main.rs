@@ -46,9 +46,14 @@ fn main() -> Result<()> {
     if only.is_empty() || only == "sqlite" {
         tokio.block_on(sqlite_section(tasks, rounds))?;
     }
-    if only.is_empty() || only == "postgres" {
+    if only.is_empty() || only == "postgres" || only == "latency" {
         match std::env::var("TASKLANE_TEST_POSTGRES") {
-            Ok(url) => tokio.block_on(postgres_section(&url, tasks, rounds))?,
+            Ok(url) => {
+                if only != "latency" {
+                    tokio.block_on(postgres_section(&url, tasks, rounds))?;
+                }
+                tokio.block_on(latency_section(&url, rounds))?;
+            }
             Err(_) => println!("PostgreSQL skipped: TASKLANE_TEST_POSTGRES is not set"),
         }
     }
@@ -89,9 +94,11 @@ async fn postgres_section(url: &str, tasks: usize, rounds: usize) -> Result<()> 
         "tasklane (PostgresStore, no ANALYZE)",
         "graphile_worker 0.14 (throughput setup)",
         "riverqueue 0.5 (PostgreSQL)",
+        "floor: claim 64 / complete 64, tasklane's table",
     ];
     let (admin, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
     tokio::spawn(connection);
+    let server = Server::of(&admin).await?;
     let mut results: Vec<Vec<Drained>> = vec![Vec::new(); names.len()];
     for round in 0..rounds {
         for offset in 0..names.len() {
@@ -107,10 +114,11 @@ async fn postgres_section(url: &str, tasks: usize, rounds: usize) -> Result<()> 
                 .await?;
             let db_url = with_database(url, &database);
             let drained = match contender {
-                0 => tasklane_postgres(&db_url, tasks, true).await?,
-                1 => tasklane_postgres(&db_url, tasks, false).await?,
-                2 => graphile(&db_url, tasks).await?,
-                _ => river_postgres(&db_url, tasks).await?,
+                0 => tasklane_postgres(&server, &db_url, tasks, true).await?,
+                1 => tasklane_postgres(&server, &db_url, tasks, false).await?,
+                2 => graphile(&server, &db_url, tasks).await?,
+                3 => river_postgres(&server, &db_url, tasks).await?,
+                _ => floor_postgres(&server, &db_url, tasks).await?,
             };
             admin
                 .batch_execute(&format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"))
@@ -125,12 +133,22 @@ async fn postgres_section(url: &str, tasks: usize, rounds: usize) -> Result<()> 
     let rates = summarize(&names, tasks, &results);
     println!(
         "  tasklane / graphile_worker: {:.2}x, tasklane / riverqueue: {:.2}x, \
-         without ANALYZE / with: {:.2}",
+         without ANALYZE / with: {:.2}, tasklane / floor: {:.2}, floor / graphile_worker: {:.2}x",
         rates[0] / rates[2],
         rates[0] / rates[3],
-        rates[1] / rates[0]
+        rates[1] / rates[0],
+        rates[0] / rates[4],
+        rates[4] / rates[2]
     );
+    println!("  load average after the section: {}", load_average());
     Ok(())
+}
+
+/// `/proc/loadavg`'s first three fields.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split(' ').take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
 }
 
 fn report_round(round: usize, name: &str, tasks: usize, drained: Drained) {
@@ -185,31 +203,182 @@ fn with_database(url: &str, database: &str) -> String {
     format!("{base}/{database}{}", query.unwrap_or_default())
 }
 
-/// CPU seconds (user + system) used so far by every process named `postgres`.
-fn postgres_cpu_seconds() -> f64 {
-    let ticks_per_second = 100.0; // USER_HZ on Linux
-    let mut ticks = 0u64;
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return 0.0;
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        let Ok(stat) = std::fs::read_to_string(path.join("stat")) else {
-            continue;
-        };
-        // The command is in parentheses and may hold spaces: fields are counted after it.
-        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
-            continue;
-        };
-        if &stat[open + 1..close] != "postgres" {
-            continue;
-        }
-        let fields: Vec<&str> = stat[close + 2..].split(' ').collect();
-        // utime and stime are fields 14 and 15 of the line, 12 and 13 after the command.
-        let field = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok());
-        ticks += field(11).unwrap_or(0) + field(12).unwrap_or(0);
+/// The database server under test: its postmaster, whose children are the server's processes.
+/// CPU is counted for this server only, so another cluster on the machine does not count.
+struct Server {
+    postmaster: u32,
+}
+
+impl Server {
+    /// The server `client` is connected to (its backend's parent process).
+    async fn of(client: &tokio_postgres::Client) -> Result<Self> {
+        let backend: i32 = client
+            .query_one("SELECT pg_backend_pid()", &[])
+            .await?
+            .get(0);
+        let stat = std::fs::read_to_string(format!("/proc/{backend}/stat"))
+            .context("the server must run on this machine to measure its CPU")?;
+        let fields = stat_fields(&stat).context("unreadable /proc stat")?;
+        let postmaster = fields
+            .get(1)
+            .and_then(|f| f.parse().ok())
+            .context("no ppid")?;
+        Ok(Self { postmaster })
     }
-    ticks as f64 / ticks_per_second
+
+    /// CPU seconds (user + system) used so far by the postmaster and its children, live or
+    /// ended (an ended backend's time is added to the postmaster's `cutime` + `cstime` when
+    /// it is reaped, so a connection that closes before the reading still counts).
+    fn cpu_seconds(&self) -> f64 {
+        let live: f64 = self.processes().values().map(|p| p.1).sum();
+        let reaped = std::fs::read_to_string(format!("/proc/{}/stat", self.postmaster))
+            .ok()
+            .and_then(|stat| {
+                let fields: Vec<u64> = stat_fields(&stat)?
+                    .iter()
+                    .map(|f| f.parse().unwrap_or(0))
+                    .collect();
+                // cutime and cstime are fields 16 and 17 of the line, 14 and 15 after the command.
+                Some((fields.get(13)? + fields.get(14)?) as f64 / 100.0)
+            })
+            .unwrap_or(0.0);
+        live + reaped
+    }
+
+    /// pid → (parent pid, CPU seconds) of the server's processes.
+    fn processes(&self) -> std::collections::HashMap<u32, (u32, f64)> {
+        let ticks_per_second = 100.0; // USER_HZ on Linux
+        let mut found = std::collections::HashMap::new();
+        let Ok(entries) = std::fs::read_dir("/proc") else {
+            return found;
+        };
+        for entry in entries.flatten() {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+                continue;
+            };
+            let Some(fields) = stat_fields(&stat) else {
+                continue;
+            };
+            let ppid: u32 = fields.get(1).and_then(|f| f.parse().ok()).unwrap_or(0);
+            if pid != self.postmaster && ppid != self.postmaster {
+                continue;
+            }
+            // utime and stime are fields 14 and 15 of the line, 12 and 13 after the command.
+            let field = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok());
+            let ticks = field(11).unwrap_or(0) + field(12).unwrap_or(0);
+            found.insert(pid, (ppid, ticks as f64 / ticks_per_second));
+        }
+        found
+    }
+}
+
+/// The fields of a `/proc/<pid>/stat` line after the command (which is in parentheses and
+/// may hold spaces): state, ppid, ….
+fn stat_fields(stat: &str) -> Option<Vec<&str>> {
+    let close = stat.rfind(')')?;
+    Some(stat.get(close + 2..)?.split(' ').collect())
+}
+
+/// pid → `application_name` (or the backend type for the server's own processes).
+async fn connection_names(
+    client: &tokio_postgres::Client,
+) -> Result<std::collections::HashMap<i32, String>> {
+    Ok(client
+        .query(
+            "SELECT pid, coalesce(nullif(application_name, ''), backend_type) FROM pg_stat_activity",
+            &[],
+        )
+        .await?
+        .iter()
+        .map(|row| (row.get(0), row.get(1)))
+        .collect())
+}
+
+/// With `PEERS_PROFILE=1`: where the server's CPU goes during one drain, per connection role
+/// (`application_name`, or the backend type for the server's own processes), and, when the
+/// database has `pg_stat_statements`, the statements that took the most time.
+struct Profile {
+    client: tokio_postgres::Client,
+    statements: bool,
+    before: std::collections::HashMap<u32, (u32, f64)>,
+    names: std::collections::HashMap<i32, String>,
+}
+
+impl Profile {
+    async fn start(server: &Server, url: &str) -> Result<Option<Self>> {
+        if std::env::var("PEERS_PROFILE").map_or(true, |v| v != "1") {
+            return Ok(None);
+        }
+        let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
+        tokio::spawn(connection);
+        let statements = client
+            .batch_execute(
+                "CREATE EXTENSION IF NOT EXISTS pg_stat_statements; SELECT pg_stat_statements_reset()",
+            )
+            .await
+            .is_ok();
+        let names = connection_names(&client).await?;
+        Ok(Some(Self {
+            client,
+            statements,
+            before: server.processes(),
+            names,
+        }))
+    }
+
+    async fn report(self, server: &Server, jobs: usize) -> Result<()> {
+        let after = server.processes();
+        let mut roles: std::collections::BTreeMap<String, f64> = Default::default();
+        let mut names = self.names;
+        names.extend(connection_names(&self.client).await?);
+        for (pid, (_, cpu)) in &after {
+            let spent = cpu - self.before.get(pid).map_or(0.0, |p| p.1);
+            let name = names.get(&(*pid as i32)).cloned().unwrap_or_else(|| {
+                if *pid == server.postmaster {
+                    "postmaster"
+                } else {
+                    "ended or unnamed"
+                }
+                .to_owned()
+            });
+            *roles.entry(name).or_default() += spent;
+        }
+        println!("    server CPU per job by connection role:");
+        for (name, cpu) in &roles {
+            if *cpu > 0.0 {
+                println!("      {:>7.1} µs  {name}", cpu * 1e6 / jobs as f64);
+            }
+        }
+        if self.statements {
+            println!("    statements (calls, rows, exec µs per job, WAL bytes per job):");
+            for row in self
+                .client
+                .query(
+                    "SELECT calls, rows, total_exec_time, wal_bytes::float8, left(regexp_replace(query, '\\s+', ' ', 'g'), 90) \
+                     FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) \
+                     ORDER BY total_exec_time DESC LIMIT 12",
+                    &[],
+                )
+                .await?
+            {
+                let (calls, rows, ms, wal, query): (i64, i64, f64, f64, String) =
+                    (row.get(0), row.get(1), row.get(2), row.get(3), row.get(4));
+                println!(
+                    "      {calls:>6} {rows:>6} {:>7.1} µs {:>6.0} B  {query}",
+                    ms * 1e3 / jobs as f64,
+                    wal / jobs as f64
+                );
+            }
+        }
+        Ok(())
+    }
 }
 
 // ---- tasklane ------------------------------------------------------------------------------
@@ -276,7 +445,12 @@ async fn tasklane_sqlite(path: &Path, tasks: usize) -> Result<Drained> {
     })
 }
 
-async fn tasklane_postgres(url: &str, tasks: usize, analyze: bool) -> Result<Drained> {
+async fn tasklane_postgres(
+    server: &Server,
+    url: &str,
+    tasks: usize,
+    analyze: bool,
+) -> Result<Drained> {
     let config = task_postgres::PostgresConfig {
         feed_capacity: 1 << 18,
         ..task_postgres::PostgresConfig::default()
@@ -295,12 +469,238 @@ async fn tasklane_postgres(url: &str, tasks: usize, analyze: bool) -> Result<Dra
     if analyze {
         client.batch_execute("ANALYZE background_tasks").await?;
     }
-    let cpu_before = postgres_cpu_seconds();
+    let profile = Profile::start(server, url).await?;
+    let cpu_before = server.cpu_seconds();
     let took = drain_tasklane(store, tasks).await?;
+    let server_cpu = server.cpu_seconds() - cpu_before;
+    if let Some(profile) = profile {
+        profile.report(server, tasks).await?;
+    }
+    drop(client);
     Ok(Drained {
         took,
-        server_cpu: Some(postgres_cpu_seconds() - cpu_before),
+        server_cpu: Some(server_cpu),
     })
+}
+
+// ---- the floor -----------------------------------------------------------------------------
+
+/// Hand-written loops draining tasklane's own table.
+const FLOOR_LOOPS: usize = 4;
+/// Jobs each floor statement claims or completes.
+const FLOOR_BATCH: i64 = 64;
+
+/// What a claim must write, and no more: the oldest due tasks of the normal band moved to
+/// `processing` with a lease (`$1` now, `$2` worker, `$3` expiry, `$4` limit).
+const FLOOR_CLAIM: &str = "UPDATE background_tasks t SET status = 'processing', \
+     attempt = t.attempt + 1, progress = 0, started_at = $1, version = t.version + 1, \
+     updated_at = GREATEST($1, t.updated_at), lease_owner = $2, lease_token = md5(t.id || $2), \
+     lease_expires_at = $3 \
+     WHERE t.id = ANY(ARRAY(SELECT id FROM background_tasks WHERE status = 'pending' \
+       AND priority = 1 AND run_at <= $1 ORDER BY run_at, created_at, user_id, task_type, seq \
+       LIMIT $4 FOR UPDATE SKIP LOCKED)) \
+     RETURNING t.id, t.lease_token";
+
+/// What a completion must write, and no more: each task whose lease still matches becomes
+/// `completed` (`$1` ids, `$2` tokens, `$3` now).
+const FLOOR_COMPLETE: &str = "UPDATE background_tasks t SET status = 'completed', \
+     result = 'null', progress = t.total, completed_at = $3, lease_owner = NULL, \
+     lease_token = NULL, lease_expires_at = NULL, version = t.version + 1, \
+     updated_at = GREATEST($3, t.updated_at) \
+     FROM unnest($1::text[], $2::text[]) AS d(id, token) \
+     WHERE t.id = ANY($1::text[]) AND t.id = d.id AND t.lease_token = d.token \
+       AND t.status = 'processing'";
+
+/// The floor for any design that keeps finished tasks as rows in tasklane's table: the same
+/// tasks, schema and indexes as tasklane's contenders, drained by [`FLOOR_LOOPS`] hand-written
+/// loops that claim [`FLOOR_BATCH`] tasks in one statement and complete them in one more,
+/// without returning whole tasks, notifying or running a handler.
+async fn floor_postgres(server: &Server, url: &str, tasks: usize) -> Result<Drained> {
+    let store =
+        task_postgres::PostgresStore::connect(url, task_postgres::PostgresConfig::default())
+            .await?;
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
+    tokio::spawn(connection);
+    client
+        .batch_execute(
+            "ALTER TABLE background_tasks SET (autovacuum_enabled = false, \
+             toast.autovacuum_enabled = false)",
+        )
+        .await?;
+    fill_tasklane(&store, tasks).await?;
+    client.batch_execute("ANALYZE background_tasks").await?;
+    drop(store);
+    let mut loops = Vec::new();
+    for n in 0..FLOOR_LOOPS {
+        let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
+        tokio::spawn(connection);
+        loops.push((client, format!("floor-{n}")));
+    }
+    let profile = Profile::start(server, url).await?;
+    let cpu_before = server.cpu_seconds();
+    let started = Instant::now();
+    let mut running = Vec::new();
+    for (client, worker) in loops {
+        running.push(tokio::spawn(async move {
+            let claim = client.prepare(FLOOR_CLAIM).await?;
+            let complete = client.prepare(FLOOR_COMPLETE).await?;
+            loop {
+                let now = task_core::now_millis();
+                let rows = client
+                    .query(&claim, &[&now, &worker, &(now + 30_000), &FLOOR_BATCH])
+                    .await?;
+                if rows.is_empty() {
+                    return Ok::<_, anyhow::Error>(());
+                }
+                let ids: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+                let tokens: Vec<String> = rows.iter().map(|r| r.get(1)).collect();
+                client
+                    .execute(&complete, &[&ids, &tokens, &task_core::now_millis()])
+                    .await?;
+            }
+        }));
+    }
+    for handle in running {
+        handle.await??;
+    }
+    let took = started.elapsed();
+    let server_cpu = server.cpu_seconds() - cpu_before;
+    if let Some(profile) = profile {
+        profile.report(server, tasks).await?;
+    }
+    let left: i64 = client
+        .query_one(
+            "SELECT count(*) FROM background_tasks WHERE status <> 'completed'",
+            &[],
+        )
+        .await?
+        .get(0);
+    anyhow::ensure!(left == 0, "the floor left {left} tasks");
+    Ok(Drained {
+        took,
+        server_cpu: Some(server_cpu),
+    })
+}
+
+// ---- enqueue → start latency ---------------------------------------------------------------
+
+/// Tasks created one at a time per round of the latency section.
+const LATENCY_SAMPLES: usize = 500;
+
+/// Enqueue → start on PostgreSQL (issue #21, target 6): the time from just before
+/// `TaskStore::create` until the runtime's handler runs, one task at a time on an idle runtime
+/// (default settings: fair claims, 16 workers), beside the floor in the same rounds: `create`
+/// and then `claim` back to back on the same store, no runtime.
+async fn latency_section(url: &str, rounds: usize) -> Result<()> {
+    let names = [
+        "enqueue → handler start (runtime)",
+        "floor: create + claim back to back",
+    ];
+    let mut samples: Vec<Vec<Duration>> = vec![Vec::new(); names.len()];
+    for round in 0..rounds {
+        for offset in 0..names.len() {
+            let contender = (round + offset) % names.len();
+            let schema = format!("tasklane_peers_latency_{contender}");
+            let config = task_postgres::PostgresConfig {
+                schema: schema.clone(),
+                ..task_postgres::PostgresConfig::default()
+            };
+            let store = Arc::new(task_postgres::PostgresStore::connect(url, config).await?);
+            let round_samples = match contender {
+                0 => latency_runtime(Arc::clone(&store) as Arc<dyn TaskStore>).await?,
+                _ => latency_floor(store.as_ref()).await?,
+            };
+            let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
+            tokio::spawn(connection);
+            drop(store);
+            client
+                .batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+                .await?;
+            let (p50, p99) = percentiles(round_samples.clone());
+            println!(
+                "  round {} {:<36} p50 {:>6.3} ms  p99 {:>6.3} ms",
+                round + 1,
+                names[contender],
+                p50,
+                p99
+            );
+            samples[contender].extend(round_samples);
+        }
+    }
+    println!(
+        "PostgreSQL enqueue → start, {LATENCY_SAMPLES} tasks one at a time × {rounds} rounds, pooled:"
+    );
+    for (name, pooled) in names.iter().zip(samples) {
+        let (p50, p99) = percentiles(pooled);
+        println!("  {name:<36} p50 {p50:>6.3} ms  p99 {p99:>6.3} ms");
+    }
+    println!("  load average after the section: {}", load_average());
+    Ok(())
+}
+
+/// p50 and p99 in milliseconds.
+fn percentiles(mut samples: Vec<Duration>) -> (f64, f64) {
+    samples.sort();
+    let at = |q: f64| {
+        let index = ((samples.len() as f64 * q) as usize).min(samples.len() - 1);
+        samples[index].as_secs_f64() * 1e3
+    };
+    (at(0.50), at(0.99))
+}
+
+async fn latency_runtime(store: Arc<dyn TaskStore>) -> Result<Vec<Duration>> {
+    let (started, mut starts) = tokio::sync::mpsc::unbounded_channel();
+    let registry = Registry::new().register(
+        "noop",
+        handler_fn(move |ctx: task_runtime::TaskContext| {
+            let _ = started.send((ctx.task().id.clone(), Instant::now()));
+            async { Ok(serde_json::Value::Null) }
+        }),
+    );
+    let runtime = Runtime::start(Arc::clone(&store), registry, RuntimeConfig::default())?;
+    let mut samples = Vec::with_capacity(LATENCY_SAMPLES);
+    for i in 0..LATENCY_SAMPLES {
+        // Let the previous task finish, so each one meets an idle runtime.
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        let before = Instant::now();
+        let task = store
+            .create(NewTask::new(format!("user{}@example.com", i % 10), "noop"))
+            .await?;
+        loop {
+            let (id, at) = starts.recv().await.context("the handler channel closed")?;
+            if id == task.id {
+                samples.push(at - before);
+                break;
+            }
+        }
+    }
+    runtime.shutdown().await;
+    Ok(samples)
+}
+
+async fn latency_floor(store: &dyn TaskStore) -> Result<Vec<Duration>> {
+    let request = |now| task_store::ClaimRequest {
+        worker_id: "floor".to_owned(),
+        limit: 1,
+        task_types: vec!["noop".to_owned()],
+        lease_for: Duration::from_secs(30),
+        max_running_per_user: RuntimeConfig::default().max_running_per_user,
+        now,
+    };
+    let mut samples = Vec::with_capacity(LATENCY_SAMPLES);
+    for i in 0..LATENCY_SAMPLES {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        let before = Instant::now();
+        store
+            .create(NewTask::new(format!("user{}@example.com", i % 10), "noop"))
+            .await?;
+        let claimed = store.claim(&request(task_core::now_millis())).await?;
+        samples.push(before.elapsed());
+        let task = claimed.first().context("the floor claimed nothing")?;
+        let lease = task_store::Lease::of(task).context("no lease")?;
+        store.complete(&lease, serde_json::Value::Null).await?;
+    }
+    Ok(samples)
 }
 
 // ---- graphile_worker -------------------------------------------------------------------------
@@ -325,7 +725,7 @@ impl graphile_worker::TaskHandler for GraphileNoop {
     }
 }
 
-async fn graphile(url: &str, tasks: usize) -> Result<Drained> {
+async fn graphile(server: &Server, url: &str, tasks: usize) -> Result<Drained> {
     let database: graphile_worker::Database =
         graphile_worker::tokio_postgres::TokioPostgresDatabase::from_url(url, 100)
             .map_err(|e| anyhow::anyhow!("graphile database: {e}"))?
@@ -369,7 +769,8 @@ async fn graphile(url: &str, tasks: usize) -> Result<Drained> {
         left -= chunk;
     }
     let worker = Arc::new(worker);
-    let cpu_before = postgres_cpu_seconds();
+    let profile = Profile::start(server, url).await?;
+    let cpu_before = server.cpu_seconds();
     let started = Instant::now();
     let running = {
         let worker = Arc::clone(&worker);
@@ -385,7 +786,10 @@ async fn graphile(url: &str, tasks: usize) -> Result<Drained> {
     )
     .await?;
     let took = started.elapsed();
-    let server_cpu = postgres_cpu_seconds() - cpu_before;
+    let server_cpu = server.cpu_seconds() - cpu_before;
+    if let Some(profile) = profile {
+        profile.report(server, tasks).await?;
+    }
     worker.request_shutdown();
     let _ = tokio::time::timeout(Duration::from_secs(10), running).await;
     Ok(Drained {
@@ -485,7 +889,7 @@ async fn river_sqlite(path: &Path, tasks: usize) -> Result<Drained> {
     })
 }
 
-async fn river_postgres(url: &str, tasks: usize) -> Result<Drained> {
+async fn river_postgres(server: &Server, url: &str, tasks: usize) -> Result<Drained> {
     let pool = riverqueue::sqlx::postgres::PgPoolOptions::new()
         .max_connections(20)
         .connect(url)
@@ -511,7 +915,7 @@ async fn river_postgres(url: &str, tasks: usize) -> Result<Drained> {
         client.insert_many((0..chunk).map(|_| RiverNoop {})).await?;
         left -= chunk;
     }
-    let cpu_before = postgres_cpu_seconds();
+    let cpu_before = server.cpu_seconds();
     let started = Instant::now();
     let mut run = client.start()?;
     while handled.load(Ordering::Relaxed) < tasks {
@@ -523,7 +927,7 @@ async fn river_postgres(url: &str, tasks: usize) -> Result<Drained> {
     )
     .await?;
     let took = started.elapsed();
-    let server_cpu = postgres_cpu_seconds() - cpu_before;
+    let server_cpu = server.cpu_seconds() - cpu_before;
     run.stop().await?;
     pool.close().await;
     Ok(Drained {

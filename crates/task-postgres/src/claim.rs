@@ -67,28 +67,12 @@ impl PostgresStore {
         Ok(claimed)
     }
 
-    /// Without fairness: one statement per priority band, highest first, for what is left of
-    /// the claim; concurrent claimers skip each other's rows.
+    /// Without fairness: one statement ([`sql::CLAIM`]) for every priority band, highest
+    /// first; concurrent claimers skip each other's rows.
     async fn claim_oldest(&self, request: &ClaimRequest) -> Result<Vec<Task>> {
-        let mut claimed = Vec::with_capacity(request.limit);
-        for priority in Priority::CLAIM_ORDER {
-            let wanted = request.limit - claimed.len();
-            if wanted == 0 {
-                break;
-            }
-            claimed.extend(self.claim_oldest_band(request, priority, wanted).await?);
-        }
-        Ok(claimed)
-    }
-
-    async fn claim_oldest_band(
-        &self,
-        request: &ClaimRequest,
-        priority: Priority,
-        wanted: usize,
-    ) -> Result<Vec<Task>> {
-        let tokens = new_tokens(wanted)?;
-        let limit = i64::try_from(wanted).unwrap_or(i64::MAX);
+        let tokens = new_tokens(request.limit)?;
+        let limit = i64::try_from(request.limit).unwrap_or(i64::MAX);
+        let bands: Vec<i16> = Priority::CLAIM_ORDER.iter().map(|p| p.rank()).collect();
         let client = self.client().await?;
         let statement = client.prepare_cached(&sql::CLAIM).await.map_err(map_db)?;
         let rows = client
@@ -101,7 +85,7 @@ impl PostgresStore {
                     &request.worker_id,
                     &tokens,
                     &rules::lease_expiry(request),
-                    &priority.rank(),
+                    &bands,
                 ],
             )
             .await
@@ -113,15 +97,25 @@ impl PostgresStore {
                 Ok((task_from_row(row)?, seq))
             })
             .collect::<Result<Vec<(Task, i64)>>>()?;
-        // RETURNING has no order; hand the tasks out in due order, as the other backends do.
+        // RETURNING has no order; hand the tasks out bands first, each in due order, as the
+        // other backends do.
         claimed.sort_by(|(a, a_seq), (b, b_seq)| {
-            (a.run_at, a.created_at, &a.user_id, &a.task_type, a_seq).cmp(&(
-                b.run_at,
-                b.created_at,
-                &b.user_id,
-                &b.task_type,
-                b_seq,
-            ))
+            (
+                std::cmp::Reverse(a.priority.rank()),
+                a.run_at,
+                a.created_at,
+                &a.user_id,
+                &a.task_type,
+                a_seq,
+            )
+                .cmp(&(
+                    std::cmp::Reverse(b.priority.rank()),
+                    b.run_at,
+                    b.created_at,
+                    &b.user_id,
+                    &b.task_type,
+                    b_seq,
+                ))
         });
         Ok(claimed.into_iter().map(|(task, _)| task).collect())
     }

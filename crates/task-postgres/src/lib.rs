@@ -39,6 +39,8 @@ mod list;
 mod listener;
 mod migrate;
 mod notifier;
+#[cfg(test)]
+mod plans;
 mod providers;
 mod publish;
 mod row;

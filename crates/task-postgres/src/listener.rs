@@ -25,7 +25,7 @@ use crate::row::task_from_row;
 use crate::sql;
 use task_store::backend::clock::now_millis;
 
-/// Most notifications handled (and rows read) per batch.
+/// Most notifications handled, and rows read per query, per batch.
 const MAX_BATCH: usize = 512;
 /// Rows per page when re-syncing after a reconnect.
 const RESYNC_PAGE: i64 = 500;
@@ -140,8 +140,21 @@ struct Note {
     deleted_user: Option<String>,
 }
 
-/// Parses `<id>:<version>` or `<id>:<version>:d:<user_id>`; `None` for anything else.
-fn parse_payload(payload: &str) -> Option<Note> {
+/// Parses `<id>:<version>`, `<id>:<version>:d:<user_id>`, or packed upserts
+/// (`<id>:<version>` joined by spaces, see the notifier), in payload order; `None` for anything
+/// else.
+fn parse_payload(payload: &str) -> Option<Vec<Note>> {
+    if let Some(note) = parse_note(payload) {
+        return Some(vec![note]);
+    }
+    payload
+        .split(' ')
+        .map(|part| parse_note(part).filter(|note| note.deleted_user.is_none()))
+        .collect()
+}
+
+/// Parses one `<id>:<version>` or `<id>:<version>:d:<user_id>`.
+fn parse_note(payload: &str) -> Option<Note> {
     let mut parts = payload.splitn(4, ':');
     let id = parts.next()?.parse().ok()?;
     let version = parts.next()?.parse().ok()?;
@@ -275,6 +288,7 @@ impl Listener {
                 }
                 note
             })
+            .flatten()
             .collect();
         let mut wanted: Vec<&str> = notes
             .iter()
@@ -286,10 +300,11 @@ impl Listener {
         wanted.sort_unstable();
         wanted.dedup();
         let mut rows: std::collections::HashMap<TaskId, Task> = std::collections::HashMap::new();
-        if !wanted.is_empty() {
+        // Packed notifications name up to ~180 changes each, so the rows are read in chunks.
+        for chunk in wanted.chunks(MAX_BATCH) {
             for row in session
                 .client
-                .query(&session.read_tasks, &[&wanted])
+                .query(&session.read_tasks, &[&chunk])
                 .await
                 .map_err(map_db)?
             {
@@ -442,12 +457,39 @@ mod tests {
     use super::*;
 
     fn check(payload: &str, expected: Option<(&str, i64, Option<&str>)>) {
-        let expected = expected.map(|(id, version, user)| Note {
-            id: id.parse().unwrap(),
-            version,
-            deleted_user: user.map(str::to_owned),
+        let expected = expected.map(|(id, version, user)| {
+            vec![Note {
+                id: id.parse().unwrap(),
+                version,
+                deleted_user: user.map(str::to_owned),
+            }]
         });
         assert_eq!(parse_payload(payload), expected, "{payload:?}");
+    }
+
+    #[test]
+    fn packed_payloads_parse_in_order_and_strictly() {
+        let note = |id: &str, version| Note {
+            id: id.parse().unwrap(),
+            version,
+            deleted_user: None,
+        };
+        assert_eq!(
+            parse_payload("task_1_abcdef:3 task_1_bcdefa:1 task_1_abcdef:4"),
+            Some(vec![
+                note("task_1_abcdef", 3),
+                note("task_1_bcdefa", 1),
+                note("task_1_abcdef", 4)
+            ])
+        );
+        for bad in [
+            "task_1_abcdef:3 nope",
+            "task_1_abcdef:3  task_1_abcdef:4",
+            "task_1_abcdef:3 task_1_abcdef:4:d:u",
+            "task_1_abcdef:3 ",
+        ] {
+            assert_eq!(parse_payload(bad), None, "{bad:?}");
+        }
     }
 
     #[test]

@@ -12,16 +12,27 @@
 //!
 //! Two channels share the batch: task changes on the schema's change channel, appended task
 //! events (`<id>:<seq>`) on its events channel; one statement sends both, in the order queued.
+//!
+//! Consecutive task upserts share one notification: their `<id>:<version>` payloads joined by
+//! spaces, up to [`MAX_PACKED`] bytes (PostgreSQL's limit is 8,000). Each notification costs the
+//! server a queue entry at commit and a read by every listening backend; a drain profile showed
+//! the notifier's and the listener's backends spending about a quarter of the server's CPU per
+//! job on one notification per change (see docs/benchmarks.md). Packed, a batch of 64 changes
+//! is one or two notifications. Order is kept: payloads are packed and sent in queue order, and
+//! a receiver reads a packed payload left to right. Deletions (whose payload ends with a user
+//! id, which may hold any character) and task events are never packed.
 
 use std::time::Duration;
 
 use task_core::{Task, TaskId};
 use tokio::sync::mpsc;
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::{Client, NoTls, Statement};
 use tokio_util::sync::CancellationToken;
 
-/// Most payloads sent in one statement.
+/// Most changes sent in one statement.
 const MAX_BATCH: usize = 1000;
+/// Longest packed payload, in bytes: under PostgreSQL's 8,000-byte limit with room to spare.
+const MAX_PACKED: usize = 7_900;
 /// Attempts to send one batch before giving it up (receivers then see the next change).
 const SEND_ATTEMPTS: u32 = 3;
 /// The wait before a failed batch is sent again.
@@ -34,7 +45,10 @@ const NOTIFY: &str =
 /// Which channel a notification goes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Channel {
-    Changes,
+    /// A task upsert, `<id>:<version>`: packed with its neighbours.
+    Upsert,
+    /// A deletion on the change channel, sent alone.
+    Deletion,
     Events,
 }
 
@@ -66,12 +80,12 @@ impl Notifier {
 
     /// Announces the committed state `task` (`<id>:<version>`).
     pub(crate) fn upserted(&self, task: &Task) {
-        self.send(Channel::Changes, format!("{}:{}", task.id, task.version));
+        self.send(Channel::Upsert, format!("{}:{}", task.id, task.version));
     }
 
     /// Announces the deletion of `id`, last at `version` (`<id>:<version>:d:<user_id>`).
     pub(crate) fn deleted(&self, id: &TaskId, user_id: &str, version: i64) {
-        self.send(Channel::Changes, format!("{id}:{version}:d:{user_id}"));
+        self.send(Channel::Deletion, format!("{id}:{version}:d:{user_id}"));
     }
 
     /// Announces the committed event `seq` of task `id` (`<id>:<seq>`, on the events channel).
@@ -89,7 +103,9 @@ struct Sender {
     pg_config: tokio_postgres::Config,
     channel: String,
     events_channel: String,
-    client: Option<Client>,
+    /// The connection and the prepared [`NOTIFY`]: prepared once per connection, since parsing
+    /// and planning it for every batch was most of the notifier backend's CPU.
+    client: Option<(Client, Statement)>,
 }
 
 impl Sender {
@@ -139,8 +155,8 @@ impl Sender {
     }
 
     async fn try_send(&mut self, batch: &[(Channel, String)]) -> Result<(), tokio_postgres::Error> {
-        let client = match self.client.take() {
-            Some(client) if !client.is_closed() => client,
+        let (client, notify) = match self.client.take() {
+            Some((client, notify)) if !client.is_closed() => (client, notify),
             _ => {
                 let (client, connection) = self.pg_config.connect(NoTls).await?;
                 tokio::spawn(async move {
@@ -148,19 +164,97 @@ impl Sender {
                         tracing::warn!(%error, "change notifier connection failed");
                     }
                 });
-                client
+                // A notification is not durable (a server crash loses the queue), and it names
+                // changes that are committed already, so its own commit need not wait for a
+                // WAL flush.
+                client.batch_execute("SET synchronous_commit = off").await?;
+                let notify = client.prepare(NOTIFY).await?;
+                (client, notify)
             }
         };
-        let channels: Vec<&str> = batch
+        let packed = pack(batch);
+        let channels: Vec<&str> = packed
             .iter()
             .map(|(channel, _)| match channel {
-                Channel::Changes => self.channel.as_str(),
+                Channel::Upsert | Channel::Deletion => self.channel.as_str(),
                 Channel::Events => self.events_channel.as_str(),
             })
             .collect();
-        let payloads: Vec<&str> = batch.iter().map(|(_, payload)| payload.as_str()).collect();
-        client.execute(NOTIFY, &[&channels, &payloads]).await?;
-        self.client = Some(client);
+        let payloads: Vec<&str> = packed.iter().map(|(_, payload)| payload.as_str()).collect();
+        client.execute(&notify, &[&channels, &payloads]).await?;
+        self.client = Some((client, notify));
         Ok(())
+    }
+}
+
+/// The notifications to send for `batch`, in order: runs of upserts joined by spaces into
+/// payloads of at most [`MAX_PACKED`] bytes, everything else as it is.
+fn pack(batch: &[(Channel, String)]) -> Vec<(Channel, String)> {
+    let mut packed: Vec<(Channel, String)> = Vec::new();
+    for (channel, payload) in batch {
+        if let (Channel::Upsert, Some((Channel::Upsert, last))) = (channel, packed.last_mut()) {
+            if last.len() + 1 + payload.len() <= MAX_PACKED {
+                last.push(' ');
+                last.push_str(payload);
+                continue;
+            }
+        }
+        packed.push((*channel, payload.clone()));
+    }
+    packed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn upsert(n: usize) -> (Channel, String) {
+        (Channel::Upsert, format!("task_1_{n:06}:1"))
+    }
+
+    #[test]
+    fn upserts_are_packed_in_order_and_everything_else_alone() {
+        let batch = vec![
+            upsert(1),
+            upsert(2),
+            (Channel::Events, "task_1_000001:1".to_owned()),
+            upsert(3),
+            (
+                Channel::Deletion,
+                "task_1_000004:2:d:a b@example.com".to_owned(),
+            ),
+            upsert(5),
+        ];
+        let packed = pack(&batch);
+        let packed: Vec<(Channel, &str)> = packed
+            .iter()
+            .map(|(channel, payload)| (*channel, payload.as_str()))
+            .collect();
+        assert_eq!(
+            packed,
+            [
+                (Channel::Upsert, "task_1_000001:1 task_1_000002:1"),
+                (Channel::Events, "task_1_000001:1"),
+                (Channel::Upsert, "task_1_000003:1"),
+                (Channel::Deletion, "task_1_000004:2:d:a b@example.com"),
+                (Channel::Upsert, "task_1_000005:1"),
+            ]
+        );
+    }
+
+    #[test]
+    fn packed_payloads_stay_under_the_limit_and_lose_nothing() {
+        let batch: Vec<(Channel, String)> = (0..1000).map(upsert).collect();
+        let packed = pack(&batch);
+        assert!(packed.len() > 1);
+        assert!(packed
+            .iter()
+            .all(|(_, payload)| payload.len() <= MAX_PACKED));
+        let all: Vec<String> = packed
+            .iter()
+            .flat_map(|(_, payload)| payload.split(' ').map(str::to_owned))
+            .collect();
+        let expected: Vec<String> = batch.into_iter().map(|(_, payload)| payload).collect();
+        assert_eq!(all, expected);
     }
 }

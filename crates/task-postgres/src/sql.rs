@@ -64,29 +64,48 @@ pub(crate) static WRITE_TASK: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-/// The claim without fairness, in one statement per priority band: the oldest due tasks of
-/// priority `$7` (`$1` now, `$2` task types or empty for any, `$3` limit) that no other
-/// transaction holds, each moved to
-/// `processing` for worker `$4` with a token from `$5` (text[]) until `$6`. Returns the
-/// tasks and their `seq`. The target rows are matched with `= ANY(ARRAY(…))` rather than a
-/// join: with a generic plan (prepared statements) a join is planned for hundreds of picked
-/// rows and becomes a hash join over the whole table.
+/// The claim without fairness, in one statement for every priority band: the oldest due
+/// tasks (`$1` now, `$2` task types or empty for any, `$3` limit) that no other transaction
+/// holds, band by band in the order of `$7` (int2[], highest first), each moved to `processing`
+/// for worker `$4` with a token from `$5` (text[], one per task, in pick order) until `$6`.
+/// Returns the tasks and their `seq`.
+///
+/// Why this shape:
+/// - The bands are the outer side of a nested loop (`unnest` keeps the array's order) and each
+///   band's pick is a `LATERAL` scan of the due index with the band as its first column, in the
+///   index's order, under one `LIMIT`: the claim stops reading (and locking) as soon as it has
+///   `$3` tasks, and an empty band costs one index probe, not a statement of its own.
+/// - The plan does not depend on statistics: the band and `run_at` are the due index's
+///   leading columns and the `ORDER BY` is its order, so the planner has no cheaper way to the
+///   first `$3` rows whatever it believes about the table (a fresh bulk load, never analyzed,
+///   gets the same plan; `src/plans.rs` checks it).
+/// - Tokens are paired with the picked ids by `unnest` of two arrays (one pass), and the target
+///   rows are matched with `= ANY(ARRAY(…))` rather than by a join alone: with a generic plan
+///   (prepared statements) a join is planned for hundreds of picked rows and becomes a hash join
+///   over the whole table.
 pub(crate) static CLAIM: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "WITH picked AS (
-             SELECT id FROM background_tasks
-             WHERE status = 'pending' AND priority = $7 AND run_at <= $1
-               AND (cardinality($2::text[]) = 0 OR task_type = ANY($2::text[]))
-             ORDER BY run_at, created_at, user_id, task_type, seq
+        "WITH picked AS MATERIALIZED (
+             SELECT p.id
+             FROM unnest($7::int2[]) AS b(priority)
+             CROSS JOIN LATERAL (
+                 SELECT id FROM background_tasks
+                 WHERE status = 'pending' AND priority = b.priority AND run_at <= $1
+                   AND (cardinality($2::text[]) = 0 OR task_type = ANY($2::text[]))
+                 ORDER BY run_at, created_at, user_id, task_type, seq
+                 LIMIT $3
+                 FOR UPDATE SKIP LOCKED
+             ) p
              LIMIT $3
-             FOR UPDATE SKIP LOCKED
-         ), numbered AS (
-             SELECT id, row_number() OVER () AS n FROM picked
+         ), leased AS (
+             SELECT l.id, l.token
+             FROM unnest(ARRAY(SELECT id FROM picked), $5::text[]) AS l(id, token)
+             WHERE l.id IS NOT NULL
          )
-         UPDATE background_tasks t SET {CLAIMED}, lease_owner = $4,
-             lease_token = ($5::text[])[(SELECT n FROM numbered WHERE numbered.id = t.id)],
+         UPDATE background_tasks t SET {CLAIMED}, lease_owner = $4, lease_token = leased.token,
              lease_expires_at = $6
-         WHERE t.id = ANY(ARRAY(SELECT id FROM numbered))
+         FROM leased
+         WHERE t.id = ANY(ARRAY(SELECT id FROM picked)) AND t.id = leased.id
          RETURNING {}, t.seq",
         task_columns("t.")
     )
@@ -180,7 +199,10 @@ pub(crate) static PROGRESS: LazyLock<String> = LazyLock::new(|| {
 
 /// Completes each task named in `$1` whose lease token is still the one at the same position
 /// of `$2`; `$3` holds the results, `$4` the times. The `ANY` gives the planner an index lookup
-/// per id whatever plan a prepared statement settles on.
+/// per id whatever plan a prepared statement settles on. The guard does not repeat `status =
+/// 'processing'`: a matching (non-null) lease token implies it by the table's check, and stated
+/// it let a planner without statistics read every processing task through the lease index's
+/// predicate and join them pairwise with the group instead (`src/plans.rs`).
 pub(crate) static COMPLETE_GROUP: LazyLock<String> = LazyLock::new(|| {
     format!(
         "UPDATE background_tasks AS t SET status = 'completed', result = d.result,
@@ -189,7 +211,6 @@ pub(crate) static COMPLETE_GROUP: LazyLock<String> = LazyLock::new(|| {
              updated_at = GREATEST(d.at, t.updated_at)
          FROM unnest($1::text[], $2::text[], $3::jsonb[], $4::int8[]) AS d(id, token, result, at)
          WHERE t.id = ANY($1::text[]) AND t.id = d.id AND t.lease_token = d.token
-           AND t.status = 'processing'
          RETURNING {}",
         task_columns("t.")
     )
