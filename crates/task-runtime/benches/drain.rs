@@ -243,8 +243,10 @@ fn hand_loop(path: &std::path::Path, one_completion_transaction: bool) -> (usize
         result, error, params, attempt, max_attempts, run_at, lease_owner, lease_token, \
         lease_expires_at, cancel_requested, version, created_at, updated_at, started_at, \
         completed_at";
-    let pick = "SELECT rowid FROM background_tasks WHERE status = 'pending' AND run_at <= ?1 \
-        ORDER BY run_at, created_at, user_id, task_type, rowid LIMIT ?2";
+    // The store's pick: the priority bands highest first, each one range of the due index
+    // (which leads with the priority), so no claim sorts the backlog.
+    let pick = "SELECT rowid FROM background_tasks WHERE status = 'pending' AND priority = ?3 \
+        AND run_at <= ?1 ORDER BY run_at, created_at, user_id, task_type, rowid LIMIT ?2";
     // The store's claim: every picked row in one statement, rows and tokens bound as JSON.
     let take = format!(
         "UPDATE background_tasks SET status = 'processing', attempt = attempt + 1, \
@@ -270,13 +272,21 @@ fn hand_loop(path: &std::path::Path, one_completion_transaction: bool) -> (usize
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .expect("begin claim");
-        let rowids: Vec<i64> = tx
-            .prepare_cached(pick)
-            .expect("prepare pick")
-            .query_map(params![now, CONCURRENCY as i64], |row| row.get(0))
-            .expect("pick")
-            .collect::<Result<_, _>>()
-            .expect("pick rows");
+        let mut rowids: Vec<i64> = Vec::with_capacity(CONCURRENCY);
+        for band in task_core::Priority::CLAIM_ORDER {
+            let wanted = (CONCURRENCY - rowids.len()) as i64;
+            if wanted == 0 {
+                break;
+            }
+            let picked: Vec<i64> = tx
+                .prepare_cached(pick)
+                .expect("prepare pick")
+                .query_map(params![now, wanted, band.rank()], |row| row.get(0))
+                .expect("pick")
+                .collect::<Result<_, _>>()
+                .expect("pick rows");
+            rowids.extend(picked);
+        }
         let picked = rowids
             .iter()
             .map(|rowid| format!("[{rowid},\"{}\"]", lease_token()))
