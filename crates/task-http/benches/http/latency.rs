@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use serde_json::json;
-use task_core::{NewTask, TaskEvent};
-use task_store::{ClaimRequest, Lease, SqliteStore, TaskStore};
+use task_core::TaskEvent;
+use task_store::{Lease, SqliteStore, TaskStore};
 use tokio::sync::{broadcast, Semaphore};
 use tokio::task::JoinSet;
 
@@ -25,7 +25,7 @@ use tokio_tungstenite::tungstenite::Message;
 use crate::minimal_sse::MinimalSse;
 use crate::parser::{Item, Parser};
 use crate::raw_stream::RawStream;
-use crate::servers::{bare_sse, bench_config, tasklane, Tasklane, USER};
+use crate::servers::{bare_sse, bench_config, claimed_noop, tasklane, Tasklane};
 use crate::ws_client;
 
 /// Latency percentiles over every (subscriber, delivered update) pair.
@@ -160,22 +160,8 @@ impl Ours {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let store = Arc::new(SqliteStore::open(dir.path().join("bench.db")).expect("open SQLite"));
         let server = tasklane(store.clone(), bench_config(subscribers)).await;
-        let task = store
-            .create(NewTask::new(USER, "noop"))
-            .await
-            .expect("create");
-        let claimed = store
-            .claim(&ClaimRequest {
-                worker_id: "bench".into(),
-                limit: 1,
-                task_types: vec![],
-                lease_for: Duration::from_secs(600),
-                max_running_per_user: None,
-                now: task.run_at + 1,
-            })
-            .await
-            .expect("claim");
-        let version = claimed[0].version;
+        let task = claimed_noop(store.as_ref()).await;
+        let version = task.version;
         let times = SendTimes::new(version as usize + updates + 2);
         let clients = if websocket {
             subscribe_ws(
@@ -192,7 +178,7 @@ impl Ours {
         };
         Ours {
             store,
-            lease: Lease::of(&claimed[0]).expect("a lease"),
+            lease: Lease::of(&task).expect("a lease"),
             version,
             times,
             clients,

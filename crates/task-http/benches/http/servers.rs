@@ -19,7 +19,7 @@ use task_core::NewTask;
 use task_http::auth::accounts::add_user;
 use task_http::body::{self, Body};
 use task_http::{serve, AppState, HttpConfig};
-use task_store::{Role, TaskStore, UserStore};
+use task_store::{ClaimRequest, Role, TaskStore, UserStore};
 use tokio::net::TcpListener;
 use tokio::sync::{broadcast, oneshot};
 
@@ -165,4 +165,25 @@ pub async fn bare_sse(frames: broadcast::Sender<Bytes>) -> SocketAddr {
         }
     })
     .await
+}
+
+/// A `noop` task of [`USER`], created and claimed for ten minutes, as a worker holding it:
+/// what the latency scenarios publish progress on.
+pub async fn claimed_noop(store: &dyn TaskStore) -> task_core::Task {
+    let task = store
+        .create(NewTask::new(USER, "noop"))
+        .await
+        .expect("create");
+    let mut claimed = store
+        .claim(&ClaimRequest {
+            worker_id: "bench".into(),
+            limit: 1,
+            task_types: vec![],
+            lease_for: Duration::from_secs(600),
+            max_running_per_user: None,
+            now: task.run_at + 1,
+        })
+        .await
+        .expect("claim");
+    claimed.pop().expect("the task just created")
 }

@@ -16,13 +16,12 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::json;
-use task_core::NewTask;
-use task_store::{ClaimRequest, Lease, SqliteStore, TaskStore};
+use task_store::{Lease, SqliteStore, TaskStore};
 use tokio::io::AsyncBufReadExt;
 
 use crate::latency::{gather, subscribe_noting, BaselineFrames, Percentiles};
 use crate::minimal_sse::MinimalSse;
-use crate::servers::{bench_config, tasklane, USER};
+use crate::servers::{bench_config, claimed_noop, tasklane};
 
 /// Set in a child's environment to `tasklane` or `minimal`: the server it runs.
 pub const CHILD_ENV: &str = "TASKLANE_BENCH_WIDE_SERVER";
@@ -206,28 +205,14 @@ pub fn child(kind: &str) {
                 let store =
                     Arc::new(SqliteStore::open(dir.path().join("bench.db")).expect("open SQLite"));
                 let server = tasklane(store.clone(), bench_config(subscribers)).await;
-                let task = store
-                    .create(NewTask::new(USER, "noop"))
-                    .await
-                    .expect("create");
-                let claimed = store
-                    .claim(&ClaimRequest {
-                        worker_id: "bench".into(),
-                        limit: 1,
-                        task_types: vec![],
-                        lease_for: Duration::from_secs(600),
-                        max_running_per_user: None,
-                        now: task.run_at + 1,
-                    })
-                    .await
-                    .expect("claim");
+                let task = claimed_noop(store.as_ref()).await;
                 let ready = format!(
                     "ready {} {} /api/subscribeToTask?taskId={}",
                     server.addr.port(),
                     server.token,
                     task.id
                 );
-                let lease = Lease::of(&claimed[0]).expect("a lease");
+                let lease = Lease::of(&task).expect("a lease");
                 (Publisher::Tasklane { store, lease }, ready, Some(server))
             }
             "minimal" => {
