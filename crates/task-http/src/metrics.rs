@@ -212,6 +212,13 @@ impl Metrics {
             "Times the live hub fell behind the change feed (and re-read the watched tasks) or the task event feed (and had partial subscribers re-read the log)",
             lag,
         );
+        let hub_writes = Counter::<u64>::default();
+        hub_writes.inc_by(hub_value(LiveHub::hub_writes));
+        registry.register(
+            "tasklane_sse_hub_writes",
+            "Frames the live hub wrote to direct-path task streams itself, in its one pass over a task's subscribers, without waking their tasks",
+            hub_writes,
+        );
         registry.register(
             "tasklane_http_requests",
             "HTTP requests by route, method and status",

@@ -14,6 +14,9 @@
 //! and both paths run the same `service.rs`.
 
 use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{ready, Context, Poll};
 use std::time::{Duration, SystemTime};
 
 use http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
@@ -24,6 +27,7 @@ use tokio::net::TcpStream;
 
 use super::stall::within;
 use crate::body::Body;
+use crate::live::SinkSlot;
 
 /// How the body is delimited on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,11 +44,19 @@ enum Framing {
 /// away, a write failed or one waited longer than `stall` for the client to take data; errors
 /// only say the client is gone (or stuck), so the caller just logs them.
 pub(crate) async fn write_response(
-    mut stream: TcpStream,
+    stream: TcpStream,
     response: Response<Body>,
     stall: Duration,
 ) -> io::Result<()> {
     let (parts, mut body) = response.into_parts();
+    // The socket is shared with the live hub when the stream asks for it (a task stream: the
+    // hub then writes its new versions to every idle subscriber in one pass, `live::sink`).
+    let socket = Arc::new(stream);
+    let sink = parts
+        .extensions
+        .get::<SinkSlot>()
+        .map(|slot| slot.fill(socket.clone()));
+    let mut stream = SharedSocket(&socket);
     let framing = if parts.status == StatusCode::NO_CONTENT
         || parts.status == StatusCode::NOT_MODIFIED
         || parts.status.is_informational()
@@ -64,17 +76,25 @@ pub(crate) async fn write_response(
         loop {
             let frame = tokio::select! {
                 frame = body.frame() => frame,
-                () = client_gone(&stream) => return Ok(()),
+                () = client_gone(&socket) => return Ok(()),
             };
             let Some(Ok(frame)) = frame else { break };
             // Trailers are never sent by the live streams; there is nothing to write for them.
             let Ok(data) = frame.into_data() else {
                 continue;
             };
+            // The stream claimed the socket for this frame; what the hub left half written
+            // goes first.
+            if let Some(rest) = sink.as_ref().and_then(|sink| sink.take_pending()) {
+                within(stall, stream.write_all(&rest)).await?;
+            }
             if framing == Framing::Chunked {
                 within(stall, write_chunk(&mut stream, &data)).await?;
             } else {
                 within(stall, stream.write_all(&data)).await?;
+            }
+            if let Some(sink) = &sink {
+                sink.release();
             }
         }
         if framing == Framing::Chunked {
@@ -82,6 +102,54 @@ pub(crate) async fn write_response(
         }
     }
     within(stall, stream.shutdown()).await
+}
+
+/// Writes on a socket the live hub may also write on (between the stream's frames, see
+/// `live::sink`); tokio's `TcpStream` writes through `&self` with readiness, so no lock is
+/// needed for the bytes themselves.
+struct SharedSocket<'a>(&'a TcpStream);
+
+impl AsyncWrite for SharedSocket<'_> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        loop {
+            ready!(self.0.poll_write_ready(cx))?;
+            match self.0.try_write(data) {
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => continue,
+                written => return Poll::Ready(written),
+            }
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        parts: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        loop {
+            ready!(self.0.poll_write_ready(cx))?;
+            match self.0.try_write_vectored(parts) {
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => continue,
+                written => return Poll::Ready(written),
+            }
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    /// Ends the sending side at once, whoever else still holds the socket.
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(socket2::SockRef::from(self.0).shutdown(std::net::Shutdown::Write))
+    }
 }
 
 /// The status line and headers, with the framing header, `Date` and `Connection: close`.

@@ -30,6 +30,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::encode::{freeze, write_json_event};
 use super::partials::Partial;
+use super::sink::{chunk, DirectSink};
 use super::StreamScope;
 
 /// Messages buffered per user's list channel before a reader that does not keep up is told to
@@ -58,6 +59,9 @@ struct Watched {
     state: watch::Sender<TaskState>,
     /// Partial outputs, while at least one stream that carries them watches the task.
     partials: Option<broadcast::Sender<PartialNote>>,
+    /// The sockets of the task's direct-path streams, which the hub writes itself
+    /// (`super::sink`); those streams do not wait on `state`.
+    sinks: Vec<Arc<DirectSink>>,
 }
 
 /// The newest known state of a watched task, shared by all of its streams.
@@ -164,6 +168,7 @@ pub struct LiveHub {
     everyone: broadcast::Sender<Bytes>,
     open_streams: AtomicUsize,
     lag_recoveries: AtomicU64,
+    hub_writes: AtomicU64,
 }
 
 impl std::fmt::Debug for LiveHub {
@@ -195,6 +200,7 @@ impl LiveHub {
             everyone: broadcast::channel(EVERYONE_CHANNEL_CAPACITY).0,
             open_streams: AtomicUsize::new(0),
             lag_recoveries: AtomicU64::new(0),
+            hub_writes: AtomicU64::new(0),
         });
         tokio::spawn(route_changes(Arc::downgrade(&hub), feed, shutdown));
         hub
@@ -216,6 +222,12 @@ impl LiveHub {
         self.lag_recoveries.load(Ordering::Relaxed)
     }
 
+    /// How many frames the hub wrote to direct-path task streams itself, without waking their
+    /// tasks (`super::sink`).
+    pub fn hub_writes(&self) -> u64 {
+        self.hub_writes.load(Ordering::Relaxed)
+    }
+
     /// The token whose cancellation ends every stream of this hub.
     pub(crate) fn shutdown_token(&self) -> &CancellationToken {
         &self.shutdown
@@ -235,7 +247,9 @@ impl LiveHub {
         let mut tasks = lock(&self.tasks);
         let (receiver, first_watcher) = match tasks.get(&snapshot.id) {
             Some(watched) => {
-                offer(&watched.state, state);
+                if offer(&watched.state, state.clone()) {
+                    self.write_sinks(&watched.sinks, &state);
+                }
                 (watched.state.subscribe(), false)
             }
             None => {
@@ -245,6 +259,7 @@ impl LiveHub {
                     Watched {
                         state: sender,
                         partials: None,
+                        sinks: Vec::new(),
                     },
                 );
                 (receiver, true)
@@ -353,10 +368,27 @@ impl LiveHub {
         self.publish_list(change);
     }
 
+    /// Lets the hub write `watch`'s task to `sink` itself; the stream's task is woken only for
+    /// what the hub leaves to it, until the returned attachment is dropped.
+    pub(crate) fn attach_sink(
+        self: &Arc<Self>,
+        watch: &TaskWatch,
+        sink: Arc<DirectSink>,
+    ) -> SinkAttachment {
+        if let Some(watched) = lock(&self.tasks).get_mut(&watch.id) {
+            watched.sinks.push(sink.clone());
+        }
+        SinkAttachment {
+            hub: self.clone(),
+            id: watch.id.clone(),
+            sink,
+        }
+    }
+
     fn publish_task(&self, task: &Task) {
-        let Some(sender) = lock(&self.tasks)
+        let Some((sender, sinks)) = lock(&self.tasks)
             .get(&task.id)
-            .map(|watched| watched.state.clone())
+            .map(|watched| (watched.state.clone(), watched.sinks.clone()))
         else {
             return;
         };
@@ -371,15 +403,47 @@ impl LiveHub {
         }
         match TaskState::of(task) {
             Ok(state) => {
-                offer(&sender, state);
+                if offer(&sender, state.clone()) {
+                    self.write_sinks(&sinks, &state);
+                }
             }
             Err(error) => tracing::error!(task_id = %task.id, %error, "cannot encode task event"),
         }
     }
 
     fn publish_deleted(&self, id: &TaskId) {
-        if let Some(watched) = lock(&self.tasks).get(id) {
-            offer(&watched.state, TaskState::Deleted);
+        let sinks = match lock(&self.tasks).get(id) {
+            Some(watched) if offer(&watched.state, TaskState::Deleted) => watched.sinks.clone(),
+            _ => return,
+        };
+        self.write_sinks(&sinks, &TaskState::Deleted);
+    }
+
+    /// Hands a task's new state to its direct-path streams: an ongoing state is written to
+    /// every idle socket in one pass, encoded as a chunk once; a final state or a deletion
+    /// wakes the streams, which write it themselves and end.
+    fn write_sinks(&self, sinks: &[Arc<DirectSink>], state: &TaskState) {
+        if sinks.is_empty() {
+            return;
+        }
+        match state {
+            TaskState::Present {
+                version,
+                terminal: false,
+                frame,
+            } => {
+                let chunk = chunk(frame);
+                let written = sinks
+                    .iter()
+                    .filter(|sink| sink.offer(*version, &chunk))
+                    .count();
+                self.hub_writes.fetch_add(written as u64, Ordering::Relaxed);
+            }
+            TaskState::Present { terminal: true, .. } | TaskState::Deleted => {
+                for sink in sinks {
+                    sink.notify();
+                }
+            }
         }
     }
 
@@ -529,6 +593,32 @@ impl Drop for TaskWatch {
             .is_some_and(|watched| watched.state.receiver_count() == 0)
         {
             tasks.remove(&self.id);
+        }
+    }
+}
+
+/// A direct-path stream's socket, written by the hub while this lives. Dropping it (the stream
+/// ended) closes the sink, so the hub never writes on that socket again, and forgets it.
+#[derive(Debug)]
+pub(crate) struct SinkAttachment {
+    hub: Arc<LiveHub>,
+    id: TaskId,
+    sink: Arc<DirectSink>,
+}
+
+impl SinkAttachment {
+    pub(crate) fn sink(&self) -> &DirectSink {
+        &self.sink
+    }
+}
+
+impl Drop for SinkAttachment {
+    fn drop(&mut self) {
+        self.sink.close();
+        if let Some(watched) = lock(&self.hub.tasks).get_mut(&self.id) {
+            watched
+                .sinks
+                .retain(|attached| !Arc::ptr_eq(attached, &self.sink));
         }
     }
 }

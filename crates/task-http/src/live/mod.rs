@@ -15,6 +15,8 @@ mod encode;
 mod hub;
 pub(crate) mod idle_timer;
 mod partials;
+mod sink;
+pub(crate) use sink::SinkSlot;
 mod subscription;
 mod task_stream;
 mod tasks_stream;

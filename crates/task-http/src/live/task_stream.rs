@@ -15,9 +15,10 @@ use tokio_util::sync::CancellationToken;
 
 use super::body::{no_content, sse_response, FrameSource};
 use super::encode::{freeze, write_json_event, write_retry, KEEP_ALIVE};
-use super::hub::{OpenStream, TaskState, TaskWatch};
+use super::hub::{OpenStream, SinkAttachment, TaskState, TaskWatch};
 use super::idle_timer::{IdleTimer, Tick};
 use super::partials::{Partial, Partials, Received};
+use super::sink::SinkSlot;
 use super::{LiveHub, SseConfig};
 use crate::body::Body;
 
@@ -95,7 +96,14 @@ pub(crate) fn task_stream(
         }
         _ => None,
     };
+    // A stream without partials can take the hub's writes on the direct path: the slot asks
+    // the connection layer for the socket (hyper never fills it).
+    let sink_slot = (watch.is_some() && partials.is_none()).then(SinkSlot::default);
     let mut stream = TaskStream {
+        hub: hub.clone(),
+        sink_slot: sink_slot.clone(),
+        sink: None,
+        recheck: false,
         partials,
         queued: VecDeque::new(),
         watch,
@@ -118,11 +126,24 @@ pub(crate) fn task_stream(
         }
     }
     stream.opening = Some(freeze(opening));
-    sse_response(stream)
+    let mut response = sse_response(stream);
+    if let Some(slot) = sink_slot {
+        response.extensions_mut().insert(slot);
+    }
+    response
 }
 
 /// The state of one open task stream; everything it holds is small and fixed in size.
 struct TaskStream {
+    hub: Arc<LiveHub>,
+    /// Where the direct path puts the socket, for a stream that can take the hub's writes.
+    sink_slot: Option<SinkSlot>,
+    /// The socket the hub writes, once attached; the stream then waits for the sink's wake-ups
+    /// instead of every change of the watch (see `super::sink`).
+    sink: Option<SinkAttachment>,
+    /// Read the watch once more before waiting: changes routed before the attachment went to the
+    /// watch only.
+    recheck: bool,
     /// The task's partial outputs, when the stream carries them.
     partials: Option<Partials>,
     /// Frames ready to write: a replay, or catch-up before a final event.
@@ -150,6 +171,21 @@ enum Wake {
     Timer(Tick),
 }
 
+/// The next change to look at: the sink's wake-up once the hub writes the stream's socket,
+/// otherwise the watch's next change.
+async fn next_change(
+    receiver: &mut tokio::sync::watch::Receiver<TaskState>,
+    sink: Option<&super::sink::DirectSink>,
+) -> Result<(), tokio::sync::watch::error::RecvError> {
+    match sink {
+        Some(sink) => {
+            sink.woken().await;
+            Ok(())
+        }
+        None => receiver.changed().await,
+    }
+}
+
 /// The next item of the stream's partial feed, or never without one.
 async fn next_partial(partials: &mut Option<Partials>) -> Received {
     match partials {
@@ -172,18 +208,48 @@ impl TaskStream {
                     return None;
                 }
                 self.seen = version;
+                if let Some(attached) = &self.sink {
+                    if !attached.sink().claim_version(version) {
+                        // The hub wrote it.
+                        return None;
+                    }
+                }
                 if terminal {
-                    self.watch = None;
+                    self.end_watch();
                 }
                 Some(with_seq(frame, self.seen_seq()))
             }
             TaskState::Deleted => {
-                self.watch = None;
+                self.end_watch();
                 Some(single_event(&TaskEvent::Error {
                     error: TASK_DELETED_MESSAGE.to_owned(),
                 }))
             }
         }
+    }
+
+    /// The stream ends after its pending frame: no more changes, and no more writes by the hub.
+    fn end_watch(&mut self) {
+        self.watch = None;
+        if let Some(attached) = &self.sink {
+            attached.sink().close();
+        }
+    }
+
+    /// Hands the socket's writes of new versions to the hub once the direct path has put the
+    /// socket in the slot. Called as the stream returns its opening, so the socket is claimed.
+    fn attach(&mut self) {
+        if self.sink.is_some() {
+            return;
+        }
+        let (Some(slot), Some(watch)) = (&self.sink_slot, &self.watch) else {
+            return;
+        };
+        let Some(sink) = slot.get() else { return };
+        sink.open(self.seen);
+        self.sink = Some(self.hub.attach_sink(watch, sink.clone()));
+        self.sink_slot = None;
+        self.recheck = true;
     }
 
     /// The highest partial output written (or acknowledged by `Last-Event-ID`).
@@ -246,7 +312,20 @@ fn id_line_start(frame: &[u8]) -> Option<usize> {
 
 impl FrameSource for TaskStream {
     async fn next_frame(&mut self) -> Option<Bytes> {
+        let frame = self.next_own_frame().await;
+        // Every frame the stream's task writes is claimed first, so the hub never writes in
+        // the middle of it.
+        if let (Some(_), Some(attached)) = (&frame, &self.sink) {
+            attached.sink().claim();
+        }
+        frame
+    }
+}
+
+impl TaskStream {
+    async fn next_own_frame(&mut self) -> Option<Bytes> {
         if let Some(opening) = self.opening.take() {
+            self.attach();
             return Some(opening);
         }
         if let Some(partials) = &mut self.partials {
@@ -259,19 +338,24 @@ impl FrameSource for TaskStream {
         }
         loop {
             let receiver = self.watch.as_mut()?.receiver()?;
-            let wake = tokio::select! {
-                biased;
-                () = self.shutdown.cancelled() => Wake::Shutdown,
-                changed = receiver.changed() => match changed {
-                    Ok(()) => Wake::Changed,
-                    Err(_) => Wake::HubGone,
-                },
-                received = next_partial(&mut self.partials) => Wake::Partial(received),
-                tick = self.timer.wait() => Wake::Timer(tick),
+            let wake = if std::mem::take(&mut self.recheck) {
+                Wake::Changed
+            } else {
+                let sink = self.sink.as_ref().map(SinkAttachment::sink);
+                tokio::select! {
+                    biased;
+                    () = self.shutdown.cancelled() => Wake::Shutdown,
+                    changed = next_change(receiver, sink) => match changed {
+                        Ok(()) => Wake::Changed,
+                        Err(_) => Wake::HubGone,
+                    },
+                    received = next_partial(&mut self.partials) => Wake::Partial(received),
+                    tick = self.timer.wait() => Wake::Timer(tick),
+                }
             };
             match wake {
                 Wake::Shutdown | Wake::HubGone => {
-                    self.watch = None;
+                    self.end_watch();
                     return None;
                 }
                 Wake::Changed => {
@@ -297,6 +381,15 @@ impl FrameSource for TaskStream {
                         self.timer.frame_sent();
                         return Some(frame);
                     }
+                    if self
+                        .sink
+                        .as_ref()
+                        .is_some_and(|attached| attached.sink().has_pending())
+                    {
+                        // The hub began a chunk the socket could not take whole: an empty frame
+                        // has the writer finish it (and write nothing of its own).
+                        return Some(Bytes::new());
+                    }
                 }
                 Wake::Partial(received) => {
                     if let Some(partials) = &mut self.partials {
@@ -309,7 +402,7 @@ impl FrameSource for TaskStream {
                     }
                 }
                 Wake::Timer(Tick::Deadline) => {
-                    self.watch = None;
+                    self.end_watch();
                     return Some(single_event(&TaskEvent::timeout()));
                 }
                 Wake::Timer(Tick::KeepAlive) => return Some(Bytes::from_static(KEEP_ALIVE)),

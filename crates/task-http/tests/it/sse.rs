@@ -16,6 +16,7 @@ use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
 use task_core::{NewTask, Task, TaskId};
 use task_http::auth::accounts::add_user;
+use task_http::live::LiveHub;
 use task_http::{serve, AppState, HttpConfig};
 use task_store::{ClaimRequest, Failure, Lease, MemoryStore, Role, TaskStore};
 use tokio::net::{TcpListener, TcpSocket};
@@ -34,6 +35,7 @@ struct Server {
     addr: SocketAddr,
     store: Arc<MemoryStore>,
     tokens: HashMap<&'static str, String>,
+    hub: Arc<LiveHub>,
     stop: Option<oneshot::Sender<()>>,
     serving: JoinHandle<()>,
 }
@@ -47,6 +49,7 @@ impl Server {
             tokens.insert(email, token.secret().to_owned());
         }
         let state = AppState::new(store.clone(), store.clone(), config, ["noop"]).unwrap();
+        let hub = state.hub().clone();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
@@ -61,6 +64,7 @@ impl Server {
             addr,
             store,
             tokens,
+            hub,
             stop: Some(stop),
             serving,
         }
@@ -591,6 +595,66 @@ async fn a_slow_reader_does_not_delay_other_subscribers() {
         (ids.len() as i64) < UPDATES,
         "the slow client was sent all {} events: it never stalled",
         ids.len()
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_hub_writes_updates_to_direct_path_subscribers_itself() {
+    // Streams opened as a connection's first request take the direct path, whose socket the
+    // hub writes in one pass: every subscriber gets every update, in order, exactly once,
+    // and the updates were written by the hub, not by each stream's task.
+    const SUBSCRIBERS: usize = 20;
+    const UPDATES: i64 = 30;
+    let server = Server::start(HttpConfig::default()).await;
+    let task = server.task(ANN).await;
+    let mut streams = Vec::new();
+    for _ in 0..SUBSCRIBERS {
+        let mut stream = server.subscribe(ANN, &task.id, None).await;
+        assert_eq!(stream.expect().await.0, task.version);
+        streams.push(stream);
+    }
+    let lease = server.claim(&task).await;
+    for n in 0..UPDATES {
+        server
+            .store
+            .update_progress(&lease, n, Some(format!("step {n}")))
+            .await
+            .unwrap();
+        // Paced like a real handler's progress, so each update reaches idle streams.
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let completed = server
+        .store
+        .complete(&lease, json!({"n": 1}))
+        .await
+        .unwrap();
+    for stream in &mut streams {
+        let mut seen = Vec::new();
+        loop {
+            let (id, data) = stream.expect().await;
+            seen.push(id);
+            if data["type"] == "complete" {
+                break;
+            }
+        }
+        stream.expect_end().await;
+        assert!(
+            seen.windows(2).all(|pair| pair[0] < pair[1]),
+            "in order, no repeats: {seen:?}"
+        );
+        assert_eq!(seen.last(), Some(&completed.version));
+        assert!(
+            seen.len() as i64 >= UPDATES,
+            "paced updates all arrive: {seen:?}"
+        );
+    }
+    // The claim's version and most updates went out through the hub's pass (a few may find a
+    // stream busy with its keep-alive or the one before, and be written by its task).
+    let hub_writes = server.hub.hub_writes();
+    assert!(
+        hub_writes >= (SUBSCRIBERS as u64) * (UPDATES as u64) / 2,
+        "the hub wrote {hub_writes} frames itself"
     );
     server.stop().await;
 }
