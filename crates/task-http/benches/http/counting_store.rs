@@ -9,11 +9,12 @@ use async_trait::async_trait;
 use serde_json::Value;
 use task_core::{NewTask, Task, TaskId, UnixMillis};
 use task_store::{
-    ChangeReceiver, ClaimRequest, Failure, Lease, ListQuery, NewToken, Result, Role, StatusCount,
-    TaskPage, TaskStore, TokenRecord, User, UserStore,
+    ChangeReceiver, ClaimRequest, EventReceiver, Failure, Lease, ListQuery, NewToken, Result, Role,
+    StatusCount, TaskEvent, TaskEventLog, TaskPage, TaskStore, TokenRecord, User, UserStore,
 };
 
 /// Delegates to `inner`, counting calls.
+#[derive(Debug)]
 pub struct CountingStore<S> {
     inner: Arc<S>,
     calls: AtomicU64,
@@ -177,5 +178,19 @@ impl<S: UserStore> UserStore for CountingStore<S> {
     }
     async fn list_tokens(&self, email: &str) -> Result<Vec<TokenRecord>> {
         self.count().list_tokens(email).await
+    }
+}
+
+/// The task event log (partial outputs) the server reads when a stream opens: counted too.
+#[async_trait]
+impl<S: TaskEventLog> TaskEventLog for CountingStore<S> {
+    async fn append_event(&self, lease: &Lease, item: Value) -> Result<TaskEvent> {
+        self.count().append_event(lease, item).await
+    }
+    async fn events_after(&self, id: &TaskId, after: i64) -> Result<Vec<TaskEvent>> {
+        self.count().events_after(id, after).await
+    }
+    fn subscribe_events(&self) -> EventReceiver {
+        self.inner.subscribe_events()
     }
 }

@@ -19,7 +19,7 @@ use task_core::NewTask;
 use task_http::auth::accounts::add_user;
 use task_http::body::{self, Body};
 use task_http::{serve, AppState, HttpConfig};
-use task_store::{ClaimRequest, Role, TaskStore, UserStore};
+use task_store::{ClaimRequest, Role, TaskEventLog, TaskStore, UserStore};
 use tokio::net::TcpListener;
 use tokio::sync::{broadcast, oneshot};
 
@@ -33,12 +33,18 @@ pub struct Tasklane {
     _stop: oneshot::Sender<()>,
 }
 
-/// Starts `serve` over `store` with a user for the bench and the `noop` task type.
-pub async fn tasklane<S: TaskStore + UserStore>(store: Arc<S>, config: HttpConfig) -> Tasklane {
+/// Starts `serve` over `store` with a user for the bench and the `noop` task type, and the
+/// store's task event log, as the binary has it (so task streams carry partial outputs).
+pub async fn tasklane<S: TaskStore + UserStore + TaskEventLog>(
+    store: Arc<S>,
+    config: HttpConfig,
+) -> Tasklane {
     let (_, token) = add_user(&*store, USER, Role::User)
         .await
         .expect("create the bench user");
-    let state = AppState::new(store.clone(), store, config, ["noop"]).expect("a valid config");
+    let state = AppState::new(store.clone(), store.clone(), config, ["noop"])
+        .expect("a valid config")
+        .with_event_log(store);
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("local address");
     let (stop, stopped) = oneshot::channel::<()>();

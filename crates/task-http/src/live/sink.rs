@@ -23,9 +23,11 @@
 //! task's as before; its keep-alive timer does not see the hub's writes, so a busy stream also
 //! gets a `:` comment every keep-alive interval (a few bytes, harmless to any SSE client).
 //!
-//! Only per-task streams without partial outputs attach (their frames are the hub's shared
-//! frames as they are); a stream served by hyper never gets a socket, and every other stream
-//! waits on the hub's channels as before.
+//! The hub writes its shared frame only while that frame is the stream's frame as it is: once
+//! a stream has sent a partial output its update ids carry the partial's position
+//! (`<version>.<seq>`), and from then on its task writes every frame (`plain` ends). A stream
+//! served by hyper never gets a socket, and list and workflow streams wait on the hub's
+//! channels as before.
 
 use std::io;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -82,6 +84,8 @@ struct SinkState {
     pending: Option<Bytes>,
     /// The stream ended or its socket failed: the hub writes nothing more.
     closed: bool,
+    /// The client's frames are the hub's shared frames as they are (no partial output sent).
+    plain: bool,
 }
 
 impl DirectSink {
@@ -93,7 +97,7 @@ impl DirectSink {
         if state.closed || version <= state.seen {
             return false;
         }
-        if state.busy || state.pending.is_some() {
+        if state.busy || state.pending.is_some() || !state.plain {
             drop(state);
             self.wake.notify_one();
             return false;
@@ -175,11 +179,22 @@ impl DirectSink {
     }
 
     /// The stream's side, at attachment: the client has every version up to `seen`, and the
-    /// stream's task is writing (its opening).
-    pub(crate) fn open(&self, seen: i64) {
+    /// stream's task is writing (its opening). `plain`: no partial output was sent (see
+    /// [`DirectSink::end_plain`]).
+    pub(crate) fn open(&self, seen: i64, plain: bool) {
         let mut state = lock(&self.state);
         state.seen = state.seen.max(seen);
         state.busy = true;
+        state.plain = plain;
+    }
+
+    /// The stream's side, before its first partial output: the hub writes nothing more, and
+    /// the returned version (the highest the client has, perhaps written by the hub) is the one
+    /// the partials' ids must name.
+    pub(crate) fn end_plain(&self) -> i64 {
+        let mut state = lock(&self.state);
+        state.plain = false;
+        state.seen
     }
 }
 
@@ -206,7 +221,10 @@ mod tests {
             .await
             .expect("connect");
         let (server, _) = listener.accept().await.expect("accept");
-        (SinkSlot::default().fill(Arc::new(server)), client)
+        let sink = SinkSlot::default().fill(Arc::new(server));
+        sink.open(0, true);
+        sink.release();
+        (sink, client)
     }
 
     async fn read_some(client: &mut TcpStream) -> Vec<u8> {
@@ -255,6 +273,25 @@ mod tests {
         sink.release();
         sink.offer(6, &chunk(b"six"));
         assert_eq!(read_some(&mut client).await, b"3\r\nsix\r\n");
+    }
+
+    #[tokio::test]
+    async fn after_a_partial_output_the_stream_writes_every_frame() {
+        let (sink, _client) = pair().await;
+        sink.offer(3, &chunk(b"three"));
+        assert_eq!(
+            sink.end_plain(),
+            3,
+            "the partial's id names the version the hub wrote"
+        );
+        sink.offer(4, &chunk(b"four"));
+        tokio::time::timeout(std::time::Duration::from_secs(1), sink.woken())
+            .await
+            .expect("woken for version 4");
+        assert!(
+            sink.claim_version(4),
+            "the stream writes version 4 with its own id"
+        );
     }
 
     #[tokio::test]

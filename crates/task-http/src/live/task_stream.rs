@@ -96,9 +96,9 @@ pub(crate) fn task_stream(
         }
         _ => None,
     };
-    // A stream without partials can take the hub's writes on the direct path: the slot asks
-    // the connection layer for the socket (hyper never fills it).
-    let sink_slot = (watch.is_some() && partials.is_none()).then(SinkSlot::default);
+    // A watching stream can take the hub's writes on the direct path: the slot asks the
+    // connection layer for the socket (hyper never fills it).
+    let sink_slot = watch.is_some().then(SinkSlot::default);
     let mut stream = TaskStream {
         hub: hub.clone(),
         sink_slot: sink_slot.clone(),
@@ -246,7 +246,7 @@ impl TaskStream {
             return;
         };
         let Some(sink) = slot.get() else { return };
-        sink.open(self.seen);
+        sink.open(self.seen, self.seen_seq() == 0);
         self.sink = Some(self.hub.attach_sink(watch, sink.clone()));
         self.sink_slot = None;
         self.recheck = true;
@@ -268,6 +268,14 @@ impl TaskStream {
 
     /// Queues the frames of `partials`, in order.
     fn queue_partials(&mut self, partials: &[Arc<Partial>]) {
+        if partials.is_empty() {
+            return;
+        }
+        if let Some(attached) = &self.sink {
+            // From the first partial on, update ids carry its position: the hub stops writing,
+            // and the partials' ids name the newest version the client has, whoever wrote it.
+            self.seen = self.seen.max(attached.sink().end_plain());
+        }
         for partial in partials {
             let frame = self.partial_frame(partial);
             self.queued.push_back(frame);

@@ -11,6 +11,7 @@ use http::Method;
 use serde_json::{json, Value};
 use task_core::NewTask;
 use task_http::auth::accounts::add_user;
+use task_http::live::LiveHub;
 use task_http::{serve, AppState, HttpConfig};
 use task_store::{ClaimRequest, Lease, Role, SqliteStore, TaskEventLog, TaskStore};
 use tokio::net::TcpListener;
@@ -27,6 +28,7 @@ const ANN: &str = "ann@example.com";
 struct Server {
     addr: SocketAddr,
     store: Arc<SqliteStore>,
+    hub: Arc<LiveHub>,
     stop: Option<oneshot::Sender<()>>,
     serving: JoinHandle<()>,
 }
@@ -42,6 +44,7 @@ impl Server {
         )
         .unwrap()
         .with_event_log(store.clone());
+        let hub = state.hub().clone();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
@@ -55,6 +58,7 @@ impl Server {
         Server {
             addr,
             store,
+            hub,
             stop: Some(stop),
             serving,
         }
@@ -236,5 +240,81 @@ async fn a_malformed_last_event_id_is_a_400() {
             .await;
         assert_eq!(stream.status, 400, "{bad}");
     }
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn updates_go_out_through_the_hub_until_the_first_partial_then_carry_its_position() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("tasklane.db")).await;
+    let (_, token) = add_user(&*server.store, ANN, Role::User).await.unwrap();
+    let token = token.secret().to_owned();
+    let lease = running_task(&server.store).await;
+    let id = lease.task_id.to_string();
+    let mut stream = server.open(&token, &id, None).await;
+    let (snapshot_id, _) = next(&mut stream).await;
+    let mut version: i64 = snapshot_id.parse().unwrap();
+
+    // Before any partial, updates are the hub's shared frames, written by the hub itself.
+    let before = server.hub.hub_writes();
+    for n in 0..3 {
+        server
+            .store
+            .update_progress(&lease, n, Some(format!("step {n}")))
+            .await
+            .unwrap();
+        version += 1;
+        let (event_id, event) = next(&mut stream).await;
+        assert_eq!(
+            (event_id, event["type"].clone()),
+            (version.to_string(), json!("update"))
+        );
+    }
+    assert!(
+        server.hub.hub_writes() >= before + 2,
+        "the hub wrote the updates: {} then {}",
+        before,
+        server.hub.hub_writes()
+    );
+
+    // An update and a partial right behind it: the partial's id names the version the client
+    // has, whoever wrote that version; from then on the ids carry the partial's position.
+    server
+        .store
+        .update_progress(&lease, 10, Some("almost".into()))
+        .await
+        .unwrap();
+    server
+        .store
+        .append_event(&lease, question(1))
+        .await
+        .unwrap();
+    let (event_id, event) = next(&mut stream).await;
+    assert_eq!(
+        (event_id, event["type"].clone()),
+        ((version + 1).to_string(), json!("update"))
+    );
+    let (event_id, event) = next(&mut stream).await;
+    assert_eq!(
+        (event_id, event["type"].clone()),
+        (format!("{}.1", version + 1), json!("partial"))
+    );
+    server
+        .store
+        .update_progress(&lease, 20, Some("more".into()))
+        .await
+        .unwrap();
+    let (event_id, _) = next(&mut stream).await;
+    assert_eq!(event_id, format!("{}.1", version + 2));
+    server
+        .store
+        .complete(&lease, json!({"questionsGenerated": 1}))
+        .await
+        .unwrap();
+    let (event_id, event) = next(&mut stream).await;
+    assert_eq!(
+        (event_id, event["type"].clone()),
+        (format!("{}.1", version + 3), json!("complete"))
+    );
     server.stop().await;
 }
