@@ -7,6 +7,7 @@
 -- One row per (user, priority, task type) that has a pending task: the due-order key of that
 -- group's oldest pending task (`run_at`, `created_at`, then `rowid`, as the due index orders).
 -- Future tasks count: a head whose `run_at` is later than now means the group has nothing due.
+-- The key columns are NULL only inside the update trigger, for a group it is about to delete.
 -- Per task type, so a claim for some types reads only their heads and still meets each user at
 -- its oldest due task of those types. `task_rowid` links to `background_tasks` by rowid, as
 -- the search index does (0010): a migration that rebuilds `background_tasks` without keeping
@@ -15,9 +16,9 @@ CREATE TABLE background_task_heads (
     user_id    TEXT    NOT NULL,
     priority   INTEGER NOT NULL,
     task_type  TEXT    NOT NULL,
-    run_at     INTEGER NOT NULL,
-    created_at INTEGER NOT NULL,
-    task_rowid INTEGER NOT NULL,
+    run_at     INTEGER,
+    created_at INTEGER,
+    task_rowid INTEGER,
     PRIMARY KEY (user_id, priority, task_type)
 ) WITHOUT ROWID;
 
@@ -53,8 +54,12 @@ BEGIN
 END;
 
 -- A task that leaves `pending` or moves: when it was its group's head, the group's next
--- pending task (at or after it in due order, since the head was the oldest) becomes the head;
--- a task that is pending afterwards is then offered as on creation.
+-- pending task (at or after it in due order, since the head was the oldest) becomes the head,
+-- in place (a claim of 64 moves up to 64 heads, and an update in place writes half the b-tree
+-- entries of a delete and an insert); a group left without one gets NULLs for a moment and is
+-- deleted. A task that is pending afterwards is then offered as on creation. The next task is
+-- the first in idx_background_tasks_unfinished, whose order after (run_at, created_at) is the
+-- task type (one here) and the rowid: ordering by more columns would make SQLite sort each time.
 CREATE TRIGGER background_task_heads_update
 AFTER UPDATE OF status, run_at, priority, created_at, user_id, task_type ON background_tasks
 WHEN (old.status = 'pending' OR new.status = 'pending')
@@ -62,22 +67,19 @@ WHEN (old.status = 'pending' OR new.status = 'pending')
       OR old.priority IS NOT new.priority OR old.created_at IS NOT new.created_at
       OR old.user_id IS NOT new.user_id OR old.task_type IS NOT new.task_type)
 BEGIN
-    DELETE FROM background_task_heads
+    UPDATE background_task_heads
+    SET (run_at, created_at, task_rowid) = (
+        SELECT t.run_at, t.created_at, t.rowid FROM background_tasks AS t
+        WHERE t.user_id = old.user_id AND t.priority = old.priority
+          AND t.status IN ('pending', 'processing') AND t.status = 'pending'
+          AND t.task_type = old.task_type
+          AND (t.run_at, t.created_at) >= (old.run_at, old.created_at)
+        ORDER BY t.run_at, t.created_at LIMIT 1)
     WHERE old.status = 'pending' AND user_id = old.user_id AND priority = old.priority
       AND task_type = old.task_type AND task_rowid = old.rowid;
-    INSERT INTO background_task_heads (user_id, priority, task_type, run_at, created_at, task_rowid)
-    SELECT t.user_id, t.priority, t.task_type, t.run_at, t.created_at, t.rowid
-    FROM background_tasks AS t
-    WHERE old.status = 'pending'
-      AND NOT EXISTS (SELECT 1 FROM background_task_heads AS h
-                      WHERE h.user_id = old.user_id AND h.priority = old.priority
-                        AND h.task_type = old.task_type)
-      AND t.user_id = old.user_id AND t.priority = old.priority
-      AND t.status IN ('pending', 'processing') AND t.status = 'pending'
-      AND t.task_type = old.task_type
-      AND (t.run_at, t.created_at) >= (old.run_at, old.created_at)
-    ORDER BY t.run_at, t.created_at, t.task_type, t.rowid
-    LIMIT 1;
+    DELETE FROM background_task_heads
+    WHERE old.status = 'pending' AND user_id = old.user_id AND priority = old.priority
+      AND task_type = old.task_type AND task_rowid IS NULL;
     INSERT INTO background_task_heads (user_id, priority, task_type, run_at, created_at, task_rowid)
     SELECT new.user_id, new.priority, new.task_type, new.run_at, new.created_at, new.rowid
     WHERE new.status = 'pending'
@@ -106,6 +108,6 @@ BEGIN
       AND t.status IN ('pending', 'processing') AND t.status = 'pending'
       AND t.task_type = old.task_type
       AND (t.run_at, t.created_at) >= (old.run_at, old.created_at)
-    ORDER BY t.run_at, t.created_at, t.task_type, t.rowid
+    ORDER BY t.run_at, t.created_at
     LIMIT 1;
 END;
