@@ -149,10 +149,9 @@ pub(crate) const FAIR_NEXT_PLANNER: &str = "enable_bitmapscan = off";
 /// `$7` seq), at most `$8` each (the most any of them wants: a constant limit, so the planner
 /// walks the index in order rather than fetching and sorting a user's whole backlog; the
 /// picker caps each user at its own room), in due order per user (one seek per user in the per-user
-/// index). `$1` now, `$2` task types or empty for any. The band is named in the row
-/// comparison, which follows the per-user index's columns after `user_id`, and hidden from the
-/// due index (`priority + 0`): the planner would otherwise walk the band's whole due range
-/// per user, filtering on `user_id`.
+/// index). `$1` now, `$2` task types or empty for any. The row comparison follows the per-user
+/// index's columns, and the band is hidden from the due index (`priority + 0`): the planner
+/// would otherwise walk the band's whole due range per user, filtering on `user_id`.
 pub(crate) const FAIR_NEXT: &str =
     "SELECT d.id, d.user_id, d.run_at, d.created_at, d.task_type, d.seq
      FROM unnest($3::text[], $4::int8[], $5::int8[], $6::text[], $7::int8[])
@@ -163,9 +162,9 @@ pub(crate) const FAIR_NEXT: &str =
          WHERE b.user_id = u.user_id AND b.status IN ('pending', 'processing')
            AND b.status = 'pending' AND b.priority + 0::int2 = $9::int2 AND b.run_at <= $1
            AND (cardinality($2::text[]) = 0 OR b.task_type = ANY($2::text[]))
-           AND (b.priority, b.run_at, b.created_at, b.task_type, b.seq)
-               > ($9::int2, u.run_at, u.created_at, u.task_type, u.seq)
-         ORDER BY b.priority, b.run_at, b.created_at, b.task_type, b.seq
+           AND (b.user_id, b.priority, b.run_at, b.created_at, b.task_type, b.seq)
+               > (u.user_id, $9::int2, u.run_at, u.created_at, u.task_type, u.seq)
+         ORDER BY b.user_id, b.priority, b.run_at, b.created_at, b.task_type, b.seq
          LIMIT $8
      ) d";
 
@@ -180,7 +179,7 @@ pub(crate) const DROP_STALE_HEADS: &str = "DELETE FROM background_task_heads h
      RETURNING h.user_id, h.priority, h.task_type";
 
 /// Gives each group (`$1` users, `$2` priorities, `$3` task types) its oldest pending task as
-/// head, as the triggers do.
+/// head, as the triggers do (read in the per-user index, as there).
 pub(crate) const REFILL_HEADS: &str = "INSERT INTO background_task_heads
          (user_id, priority, task_type, run_at, created_at, seq, id)
      SELECT n.user_id, n.priority, n.task_type, n.run_at, n.created_at, n.seq, n.id
@@ -188,10 +187,11 @@ pub(crate) const REFILL_HEADS: &str = "INSERT INTO background_task_heads
      CROSS JOIN LATERAL (
          SELECT t.user_id, t.priority, t.task_type, t.run_at, t.created_at, t.seq, t.id
          FROM background_tasks t
-         WHERE t.user_id = g.user_id AND t.priority = g.priority
+         WHERE t.user_id = g.user_id AND t.priority + 0::int2 = g.priority
            AND t.status IN ('pending', 'processing') AND t.status = 'pending'
            AND t.task_type = g.task_type
-         ORDER BY t.run_at, t.created_at, t.task_type, t.seq
+           AND (t.user_id, t.priority) >= (g.user_id, g.priority)
+         ORDER BY t.user_id, t.priority, t.run_at, t.created_at, t.task_type, t.seq
          LIMIT 1
      ) n
      ON CONFLICT (user_id, priority, task_type) DO UPDATE

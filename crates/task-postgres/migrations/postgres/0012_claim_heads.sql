@@ -43,6 +43,10 @@ ORDER BY user_id, priority, task_type, run_at, created_at, seq;
 -- it is earlier; a task created now is usually the newest, so most creations only look the head
 -- up.
 --
+-- The next head is read in idx_background_tasks_unfinished: the row comparison follows its
+-- columns, and `priority + 0` keeps the planner off idx_background_tasks_due, which would walk
+-- the band's whole due range from the head on, filtering on the user.
+--
 -- Concurrent writers (READ COMMITTED): an offer that meets a head being replaced waits for it
 -- through ON CONFLICT and compares with the new one, so a head is never later than its group's
 -- oldest pending task. A writer whose task becomes the next head while it takes that task
@@ -66,11 +70,12 @@ BEGIN
                 (user_id, priority, task_type, run_at, created_at, seq, id)
             SELECT t.user_id, t.priority, t.task_type, t.run_at, t.created_at, t.seq, t.id
             FROM background_tasks t
-            WHERE t.user_id = OLD.user_id AND t.priority = OLD.priority
+            WHERE t.user_id = OLD.user_id AND t.priority + 0::int2 = OLD.priority
               AND t.status IN ('pending', 'processing') AND t.status = 'pending'
               AND t.task_type = OLD.task_type
-              AND (t.run_at, t.created_at) >= (OLD.run_at, OLD.created_at)
-            ORDER BY t.run_at, t.created_at, t.task_type, t.seq
+              AND (t.user_id, t.priority, t.run_at, t.created_at)
+                  >= (OLD.user_id, OLD.priority, OLD.run_at, OLD.created_at)
+            ORDER BY t.user_id, t.priority, t.run_at, t.created_at, t.task_type, t.seq
             LIMIT 1
             ON CONFLICT (user_id, priority, task_type) DO UPDATE
             SET run_at = excluded.run_at, created_at = excluded.created_at,

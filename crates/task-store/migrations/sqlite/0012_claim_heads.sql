@@ -60,6 +60,9 @@ END;
 -- deleted. A task that is pending afterwards is then offered as on creation. The next task is
 -- the first in idx_background_tasks_unfinished, whose order after (run_at, created_at) is the
 -- task type (one here) and the rowid: ordering by more columns would make SQLite sort each time.
+-- The index is named: SQLite 3.53 otherwise reads idx_background_tasks_due (it covers the
+-- query), walking the band's whole due range from the head on and filtering on the user, 1 ms
+-- per head on a 100,000-task backlog.
 CREATE TRIGGER background_task_heads_update
 AFTER UPDATE OF status, run_at, priority, created_at, user_id, task_type ON background_tasks
 WHEN (old.status = 'pending' OR new.status = 'pending')
@@ -69,7 +72,8 @@ WHEN (old.status = 'pending' OR new.status = 'pending')
 BEGIN
     UPDATE background_task_heads
     SET (run_at, created_at, task_rowid) = (
-        SELECT t.run_at, t.created_at, t.rowid FROM background_tasks AS t
+        SELECT t.run_at, t.created_at, t.rowid
+        FROM background_tasks AS t INDEXED BY idx_background_tasks_unfinished
         WHERE t.user_id = old.user_id AND t.priority = old.priority
           AND t.status IN ('pending', 'processing') AND t.status = 'pending'
           AND t.task_type = old.task_type
@@ -100,7 +104,7 @@ BEGIN
       AND task_type = old.task_type AND task_rowid = old.rowid;
     INSERT INTO background_task_heads (user_id, priority, task_type, run_at, created_at, task_rowid)
     SELECT t.user_id, t.priority, t.task_type, t.run_at, t.created_at, t.rowid
-    FROM background_tasks AS t
+    FROM background_tasks AS t INDEXED BY idx_background_tasks_unfinished
     WHERE NOT EXISTS (SELECT 1 FROM background_task_heads AS h
                       WHERE h.user_id = old.user_id AND h.priority = old.priority
                         AND h.task_type = old.task_type)
@@ -111,3 +115,4 @@ BEGIN
     ORDER BY t.run_at, t.created_at
     LIMIT 1;
 END;
+
