@@ -158,7 +158,7 @@ async fn the_fair_claim_walks_the_heads_in_order_without_statistics() {
     check(
         sql::FAIR_HEADS,
         "int8, text[], int8, int2, int8, int8, text, text",
-        &format!("{NOW}, '{{noop}}', 96, 1, -1, -1, '', ''"),
+        &format!("{NOW}, '{{noop,other}}', 96, 1, -1, -1, '', ''"),
         "idx_background_task_heads_due",
     )
     .await;
@@ -170,7 +170,7 @@ async fn the_fair_claims_next_tasks_seek_each_user_without_statistics() {
         sql::FAIR_NEXT,
         "int8, text[], text[], int8[], int8[], text[], int8[], int8, int2",
         &format!(
-            "{NOW}, '{{noop}}', '{{user1@example.com,user2@example.com}}', '{{0,0}}', \
+            "{NOW}, '{{noop,other}}', '{{user1@example.com,user2@example.com}}', '{{0,0}}', \
              '{{0,0}}', '{{noop,noop}}', '{{0,0}}', 2, 1"
         ),
         "idx_background_tasks_unfinished",

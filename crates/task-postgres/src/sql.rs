@@ -128,11 +128,13 @@ pub(crate) const RUNNING_PER_USER: &str =
 /// task type) in due order, for a fair claim: `$1` now, `$2` task types or empty for any, `$3`
 /// the page size, `$4` the band, after the head (`$5` run_at, `$6` created_at, `$7` user_id,
 /// `$8` task_type). Same columns as [`FAIR_NEXT`]: `id, user_id, run_at, created_at,
-/// task_type, seq`.
+/// task_type, seq`. The types are matched by `array_position`, not `= ANY`: a custom plan
+/// would make `= ANY` an index condition, and an index scan with one (before PostgreSQL 17)
+/// does not return rows in order, so every due head was read and sorted.
 pub(crate) const FAIR_HEADS: &str = "SELECT id, user_id, run_at, created_at, task_type, seq
      FROM background_task_heads
      WHERE priority = $4 AND run_at <= $1
-       AND (cardinality($2::text[]) = 0 OR task_type = ANY($2::text[]))
+       AND (cardinality($2::text[]) = 0 OR array_position($2::text[], task_type) IS NOT NULL)
        AND (run_at, created_at, user_id, task_type) > ($5, $6, $7, $8)
      ORDER BY run_at, created_at, user_id, task_type
      LIMIT $3";
@@ -150,8 +152,10 @@ pub(crate) const FAIR_NEXT_PLANNER: &str = "enable_bitmapscan = off";
 /// walks the index in order rather than fetching and sorting a user's whole backlog; the
 /// picker caps each user at its own room), in due order per user (one seek per user in the per-user
 /// index). `$1` now, `$2` task types or empty for any. The row comparison follows the per-user
-/// index's columns, and the band is hidden from the due index (`priority + 0`): the planner
-/// would otherwise walk the band's whole due range per user, filtering on `user_id`.
+/// index's columns, and the due index is kept out of reach (pending told by `lease_token IS
+/// NULL`, which the table's CHECK ties to the status, so `status = 'pending'` is not implied;
+/// `priority + 0`): the planner would otherwise walk the due index per user, filtering on
+/// `user_id`.
 pub(crate) const FAIR_NEXT: &str =
     "SELECT d.id, d.user_id, d.run_at, d.created_at, d.task_type, d.seq
      FROM unnest($3::text[], $4::int8[], $5::int8[], $6::text[], $7::int8[])
@@ -160,7 +164,7 @@ pub(crate) const FAIR_NEXT: &str =
          SELECT b.id, b.user_id, b.run_at, b.created_at, b.task_type, b.seq
          FROM background_tasks b
          WHERE b.user_id = u.user_id AND b.status IN ('pending', 'processing')
-           AND b.status = 'pending' AND b.priority + 0::int2 = $9::int2 AND b.run_at <= $1
+           AND b.lease_token IS NULL AND b.priority + 0::int2 = $9::int2 AND b.run_at <= $1
            AND (cardinality($2::text[]) = 0 OR b.task_type = ANY($2::text[]))
            AND (b.user_id, b.priority, b.run_at, b.created_at, b.task_type, b.seq)
                > (u.user_id, $9::int2, u.run_at, u.created_at, u.task_type, u.seq)
@@ -188,7 +192,7 @@ pub(crate) const REFILL_HEADS: &str = "INSERT INTO background_task_heads
          SELECT t.user_id, t.priority, t.task_type, t.run_at, t.created_at, t.seq, t.id
          FROM background_tasks t
          WHERE t.user_id = g.user_id AND t.priority + 0::int2 = g.priority
-           AND t.status IN ('pending', 'processing') AND t.status = 'pending'
+           AND t.status IN ('pending', 'processing') AND t.lease_token IS NULL
            AND t.task_type = g.task_type
            AND (t.user_id, t.priority) >= (g.user_id, g.priority)
          ORDER BY t.user_id, t.priority, t.run_at, t.created_at, t.task_type, t.seq

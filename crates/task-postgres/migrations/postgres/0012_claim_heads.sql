@@ -8,15 +8,17 @@
 -- group's oldest pending task (`run_at`, `created_at`, then `seq`, as the due index orders) and
 -- its id. Future tasks count: a head whose `run_at` is later than now means the group has
 -- nothing due. Per task type, so a claim for some types reads only their heads and still meets
--- each user at its oldest due task of those types.
+-- each user at its oldest due task of those types. `user_id` and `id` are "C" like the tasks'
+-- own: the triggers compare them with the tasks' columns, and a comparison in another
+-- collation cannot use this table's primary key (each head's delete then read the band's heads).
 CREATE TABLE background_task_heads (
-    user_id    text     NOT NULL,
+    user_id    text     COLLATE "C" NOT NULL,
     priority   smallint NOT NULL,
     task_type  text     NOT NULL,
     run_at     bigint   NOT NULL,
     created_at bigint   NOT NULL,
     seq        bigint   NOT NULL,
-    id         text     NOT NULL,
+    id         text     COLLATE "C" NOT NULL,
     PRIMARY KEY (user_id, priority, task_type)
 );
 
@@ -44,8 +46,11 @@ ORDER BY user_id, priority, task_type, run_at, created_at, seq;
 -- up.
 --
 -- The next head is read in idx_background_tasks_unfinished: the row comparison follows its
--- columns, and `priority + 0` keeps the planner off idx_background_tasks_due, which would walk
--- the band's whole due range from the head on, filtering on the user.
+-- columns, and the planner is kept off idx_background_tasks_due, which it would otherwise walk
+-- from its start filtering on the user (3 ms per claimed head on a 1,000,000-task table): a
+-- pending task is told from a processing one by its lease (`lease_token IS NULL`, which the
+-- table's CHECK ties to the status), so the due index's `status = 'pending'` is not implied,
+-- and `priority + 0` is no index condition.
 --
 -- Concurrent writers (READ COMMITTED): an offer that meets a head being replaced waits for it
 -- through ON CONFLICT and compares with the new one, so a head is never later than its group's
@@ -71,7 +76,7 @@ BEGIN
             SELECT t.user_id, t.priority, t.task_type, t.run_at, t.created_at, t.seq, t.id
             FROM background_tasks t
             WHERE t.user_id = OLD.user_id AND t.priority + 0::int2 = OLD.priority
-              AND t.status IN ('pending', 'processing') AND t.status = 'pending'
+              AND t.status IN ('pending', 'processing') AND t.lease_token IS NULL
               AND t.task_type = OLD.task_type
               AND (t.user_id, t.priority, t.run_at, t.created_at)
                   >= (OLD.user_id, OLD.priority, OLD.run_at, OLD.created_at)
