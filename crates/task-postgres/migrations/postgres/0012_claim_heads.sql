@@ -57,8 +57,8 @@ ORDER BY user_id, priority, task_type, run_at, created_at, seq;
 -- oldest pending task. A writer whose task becomes the next head while it takes that task
 -- (two claimers of one group at once) may leave a head naming a task no longer pending; the
 -- fair claim, the one reader, finds it when the task is not claimable and rebuilds that head
--- (`sql::REPAIR_HEADS`). Locking the group's head first would close that gap but makes
--- claimers of several users deadlock on each other's heads.
+-- (`sql::DROP_STALE_HEADS`, `sql::REFILL_HEADS`). Locking the group's head first would close
+-- that gap but makes claimers of several users deadlock on each other's heads.
 CREATE FUNCTION background_task_heads_sync() RETURNS trigger
 LANGUAGE plpgsql
 -- Whoever writes the task (the store, or an admin connection with another search path), the
