@@ -20,7 +20,8 @@
 //! query) change the size; `TASKLANE_BENCH_ONLY=sqlite` or `postgres` runs one backend;
 //! `TASKLANE_BENCH_KEEP=1` keeps the SQLite file and the PostgreSQL schema
 //! (`tasklane_bench_history`) for `EXPLAIN`; `TASKLANE_BENCH_REUSE=1` measures a kept one again
-//! without loading (the load takes minutes). Results: `docs/benchmarks.md`, "Big histories".
+//! without loading (the load takes minutes); `TASKLANE_BENCH_PROBES=claim` measures only the
+//! probes whose name holds that text. Results: `docs/benchmarks.md`, "Big histories".
 
 use std::path::Path;
 use std::sync::Arc;
@@ -439,7 +440,12 @@ async fn measure(backend: &str, store: &dyn TaskStore, ids: &[TaskId], samples: 
     println!("| query | p50 ms | p99 ms | max ms | baseline get p50 / p99 ms | rows | samples |");
     println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
     let mut rng = Rng(7);
-    for probe in probes() {
+    // `TASKLANE_BENCH_PROBES=claim` measures only the probes whose name holds that text.
+    let wanted = std::env::var("TASKLANE_BENCH_PROBES").unwrap_or_default();
+    for probe in probes()
+        .into_iter()
+        .filter(|probe| probe.name().contains(wanted.as_str()))
+    {
         let mut times = Vec::with_capacity(samples);
         let mut baseline = Vec::with_capacity(samples);
         // Warm the page cache and the statement caches first.

@@ -1,8 +1,9 @@
 //! Claiming: the oldest due tasks in one `FOR UPDATE SKIP LOCKED` statement, or a fair claim
 //! (round-robin across users, a cap on each user's running tasks) under a per-schema advisory
-//! lock so the caps hold across instances.
+//! lock so the caps hold across instances, reading the users in order from their heads
+//! (`background_task_heads`, kept by triggers).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use task_core::{Task, TaskId, UnixMillis};
 use task_store::backend::fair_claim::{FairPicker, Offer, Priority, OWN_CAPS_SQL};
@@ -15,10 +16,6 @@ use deadpool_postgres::Transaction;
 use crate::errors::{corrupt, map_db};
 use crate::row::{get, task_from_row};
 use crate::{sql, PostgresStore};
-
-/// Due-index entries a fair claim reads before it switches to per-user lookups, on top of four
-/// per task asked for (as SQLite's).
-const WINDOW_BASE: usize = 128;
 
 /// Where a task stands in due order: `(run_at, created_at, user_id, task_type, seq)`.
 type DueKey = (UnixMillis, UnixMillis, String, String, i64);
@@ -141,6 +138,15 @@ impl PostgresStore {
             }
             let round = claim_picked(&transaction, request, &picked).await?;
             let complete = round.len() == picked.len();
+            if !complete {
+                let taken: HashSet<&TaskId> = round.iter().map(|task| &task.id).collect();
+                let missed: Vec<&str> = picked
+                    .iter()
+                    .filter(|id| !taken.contains(id))
+                    .map(TaskId::as_str)
+                    .collect();
+                repair_heads(&transaction, &missed).await?;
+            }
             claimed.extend(round);
             if complete || claimed.len() == request.limit {
                 break;
@@ -201,13 +207,18 @@ async fn pick_fairly(
     Ok(picked)
 }
 
+/// Heads a fair claim reads per page beyond the claim's size and the capped users it may meet.
+const HEADS_SLACK: usize = 32;
+
 /// One priority band of a fair claim of `limit` tasks, offered to `picker`.
 ///
-/// As on SQLite: a window of the due index streams into the [`FairPicker`], which settles the
-/// claim whenever the window holds `limit` users or every due task. Otherwise a few users with
-/// big backlogs filled the window, and one more query walks the users with unfinished tasks
-/// (one index seek each) with their next due tasks after the window, so a claim never scans a
-/// backlog.
+/// As on SQLite: the band's due heads (each user's oldest pending task per task type) are read
+/// in due order and offered to the [`FairPicker`] until it has `limit` users, which meets the
+/// users in the order of their oldest due task without reading anyone's backlog. A page holds
+/// enough heads for `limit` users past every capped one, so one page settles the claim unless
+/// users have heads of several types. When every head was offered and users have room for
+/// more, one more query reads their next due tasks (fewer than `limit` users, one index seek
+/// each).
 async fn pick_band(
     transaction: &Transaction<'_>,
     request: &ClaimRequest,
@@ -215,91 +226,132 @@ async fn pick_band(
     limit: usize,
     mut picker: FairPicker<TaskId>,
 ) -> Result<FairPicker<TaskId>> {
-    let window = WINDOW_BASE + 4 * limit;
+    let page = limit + picker.capped_count() + HEADS_SLACK;
     let statement = transaction
-        .prepare_cached(sql::FAIR_WINDOW)
+        .prepare_cached(sql::FAIR_HEADS)
         .await
         .map_err(map_db)?;
-    let rows = transaction
-        .query(
-            &statement,
-            &[
-                &request.now,
-                &request.task_types,
-                &i64::try_from(window).unwrap_or(i64::MAX),
-                &priority,
-            ],
-        )
-        .await
-        .map_err(map_db)?;
-    let mut last = None;
-    for row in &rows {
-        let due = Due::read(row)?;
-        if picker.offer(due.user_id(), due.id.clone()) == Offer::Done {
-            return Ok(picker);
-        }
-        last = Some(due.key);
-    }
-    let Some(position) = last.filter(|_| rows.len() == window) else {
-        // Every due task was offered.
-        return Ok(picker);
-    };
-
-    let statement = transaction
-        .prepare_cached(sql::FAIR_PER_USER)
-        .await
-        .map_err(map_db)?;
-    let rows = transaction
-        .query(
-            &statement,
-            &[
-                &request.now,
-                &request.task_types,
-                &position.0,
-                &position.1,
-                &position.2,
-                &position.3,
-                &position.4,
-                &i64::try_from(limit).unwrap_or(i64::MAX),
-                &priority,
-            ],
-        )
-        .await
-        .map_err(map_db)?;
-    // Rows come in due order per user; users may interleave.
-    let mut per_user: Vec<Vec<Due>> = Vec::new();
-    let mut index_of: HashMap<String, usize> = HashMap::new();
-    for row in &rows {
-        let due = Due::read(row)?;
-        match index_of.get(due.user_id()) {
-            Some(&index) => per_user[index].push(due),
-            None => {
-                index_of.insert(due.user_id().to_owned(), per_user.len());
-                per_user.push(vec![due]);
+    // Each user's first head offered: where its further tasks start.
+    let mut oldest: HashMap<String, DueKey> = HashMap::new();
+    let mut after: DueKey = (i64::MIN, i64::MIN, String::new(), String::new(), 0);
+    loop {
+        let rows = transaction
+            .query(
+                &statement,
+                &[
+                    &request.now,
+                    &request.task_types,
+                    &i64::try_from(page).unwrap_or(i64::MAX),
+                    &priority,
+                    &after.0,
+                    &after.1,
+                    &after.2,
+                    &after.3,
+                ],
+            )
+            .await
+            .map_err(map_db)?;
+        for row in &rows {
+            let due = Due::read(row)?;
+            after = due.key.clone();
+            // A later head of a user already met is one of its younger tasks of another type;
+            // the per-user read below takes those in due order.
+            if picker.knows(due.user_id()) {
+                continue;
+            }
+            if picker.offer(due.user_id(), due.id.clone()) == Offer::Done {
+                return Ok(picker);
+            }
+            if picker.knows(due.user_id()) {
+                oldest.insert(due.user_id().to_owned(), due.key);
             }
         }
-    }
-    // Users already seen may take more, from after the window; the picker caps each at its
-    // room. Users not seen yet come after all seen ones, in the order of their oldest due task.
-    let mut unseen = Vec::new();
-    for mut tasks in per_user {
-        let user_id = tasks[0].user_id().to_owned();
-        if picker.knows(&user_id) {
-            for due in tasks {
-                picker.offer(&user_id, due.id);
-            }
-        } else if !picker.is_capped(&user_id) {
-            tasks.truncate(picker.room(&user_id));
-            unseen.push(tasks);
-        }
-    }
-    unseen.sort_by(|a, b| a[0].key.cmp(&b[0].key));
-    for due in unseen.into_iter().flatten() {
-        if picker.offer(due.user_id(), due.id.clone()) == Offer::Done {
+        if rows.len() < page {
             break;
         }
     }
+
+    let wanting: Vec<(String, usize)> = picker
+        .wanting()
+        .into_iter()
+        .filter(|(user, _)| oldest.contains_key(user))
+        .collect();
+    if wanting.is_empty() {
+        return Ok(picker);
+    }
+    let mut users = Vec::with_capacity(wanting.len());
+    let (mut run_at, mut created_at, mut task_type, mut seq) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut wanted = 0;
+    for (user, room) in &wanting {
+        let key = &oldest[user];
+        users.push(user.as_str());
+        run_at.push(key.0);
+        created_at.push(key.1);
+        task_type.push(key.3.as_str());
+        seq.push(key.4);
+        wanted = wanted.max(*room);
+    }
+    let statement = transaction
+        .prepare_cached(sql::FAIR_NEXT)
+        .await
+        .map_err(map_db)?;
+    transaction
+        .batch_execute(&format!("SET LOCAL {}", sql::FAIR_NEXT_PLANNER))
+        .await
+        .map_err(map_db)?;
+    let rows = transaction
+        .query(
+            &statement,
+            &[
+                &request.now,
+                &request.task_types,
+                &users,
+                &run_at,
+                &created_at,
+                &task_type,
+                &seq,
+                &i64::try_from(wanted).unwrap_or(i64::MAX),
+                &priority,
+            ],
+        )
+        .await
+        .map_err(map_db)?;
+    transaction
+        .batch_execute("RESET enable_bitmapscan")
+        .await
+        .map_err(map_db)?;
+    // Rows come in due order per user; the picker caps each user at its room.
+    for row in &rows {
+        let due = Due::read(row)?;
+        picker.offer(&due.key.2, due.id);
+    }
     Ok(picker)
+}
+
+/// Rebuilds the heads among `missed` (picked, not claimed) that name a task no longer pending
+/// there; a task another claimer took meanwhile leaves its (already moved) head alone.
+async fn repair_heads(transaction: &Transaction<'_>, missed: &[&str]) -> Result<()> {
+    let rows = transaction
+        .query(sql::DROP_STALE_HEADS, &[&missed])
+        .await
+        .map_err(map_db)?;
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut users: Vec<String> = Vec::with_capacity(rows.len());
+    let mut priorities: Vec<i16> = Vec::with_capacity(rows.len());
+    let mut types: Vec<String> = Vec::with_capacity(rows.len());
+    for row in &rows {
+        users.push(get(row, 0)?);
+        priorities.push(get(row, 1)?);
+        types.push(get(row, 2)?);
+    }
+    transaction
+        .execute(sql::REFILL_HEADS, &[&users, &priorities, &types])
+        .await
+        .map_err(map_db)?;
+    Ok(())
 }
 
 /// Claims the picked tasks that are still due, in the pick's order.

@@ -10,7 +10,7 @@ use tokio_postgres::{Client, Transaction};
 
 use crate::errors::map_db;
 
-/// The tasks, users and tokens tables, the tasks' event logs, the schedules, the workflows, the guarded-creation keys, the users' own limits, task priorities and the search and status indexes of big histories: the set this store applies when it connects.
+/// The tasks, users and tokens tables, the tasks' event logs, the schedules, the workflows, the guarded-creation keys, the users' own limits, task priorities and the search and status indexes of big histories, the fair claim's per-user heads: the set this store applies when it connects.
 pub static MIGRATIONS: MigrationSet = task_store::migration_set!(
     "tasks",
     "migrations/postgres",
@@ -24,7 +24,9 @@ pub static MIGRATIONS: MigrationSet = task_store::migration_set!(
         "0007_user_limits",
         "0008_priorities",
         "0009_dashboard",
-        "0010_history"
+        "0010_history",
+        "0011_placeholder",
+        "0012_claim_heads"
     ]
 );
 

@@ -124,42 +124,86 @@ pub(crate) const FAIR_CLAIM_LOCK: &str = "SELECT pg_advisory_xact_lock(hashtext(
 pub(crate) const RUNNING_PER_USER: &str =
     "SELECT user_id, count(*) FROM background_tasks WHERE status = 'processing' GROUP BY user_id";
 
-/// The first `$3` due tasks of priority `$4` in due order for a fair claim (`$1` now, `$2` task
-/// types or empty for any): `id, user_id, run_at, created_at, task_type, seq`.
-pub(crate) const FAIR_WINDOW: &str = "SELECT id, user_id, run_at, created_at, task_type, seq
-     FROM background_tasks
-     WHERE status = 'pending' AND priority = $4 AND run_at <= $1
-       AND (cardinality($2::text[]) = 0 OR task_type = ANY($2::text[]))
-     ORDER BY run_at, created_at, user_id, task_type, seq
+/// One page of a band's due heads (`background_task_heads`: each user's oldest pending task per
+/// task type) in due order, for a fair claim: `$1` now, `$2` task types or empty for any, `$3`
+/// the page size, `$4` the band, after the head (`$5` run_at, `$6` created_at, `$7` user_id,
+/// `$8` task_type). Same columns as [`FAIR_NEXT`]: `id, user_id, run_at, created_at,
+/// task_type, seq`. The types are matched by `array_position`, not `= ANY`: a custom plan
+/// would make `= ANY` an index condition, and an index scan with one (before PostgreSQL 17)
+/// does not return rows in order, so every due head was read and sorted.
+pub(crate) const FAIR_HEADS: &str = "SELECT id, user_id, run_at, created_at, task_type, seq
+     FROM background_task_heads
+     WHERE priority = $4 AND run_at <= $1
+       AND (cardinality($2::text[]) = 0 OR array_position($2::text[], task_type) IS NOT NULL)
+       AND (run_at, created_at, user_id, task_type) > ($5, $6, $7, $8)
+     ORDER BY run_at, created_at, user_id, task_type
      LIMIT $3";
 
-/// For a fair claim whose window filled up with a few users: every user with unfinished tasks
-/// (walked in the per-user index, one seek each) with their next `$8` due tasks after the
-/// window's last entry (`$3` run_at, `$4` created_at, `$5` user_id, `$6` task_type, `$7`
-/// seq), in due order per user. `$1` now, `$2` task types or empty for any, `$9` the priority
-/// band. Same columns as
-/// [`FAIR_WINDOW`].
-pub(crate) const FAIR_PER_USER: &str = "WITH RECURSIVE users(user_id) AS (
-         (SELECT user_id FROM background_tasks
-          WHERE status IN ('pending', 'processing') ORDER BY user_id LIMIT 1)
-         UNION ALL
-         SELECT (SELECT b.user_id FROM background_tasks b
-                 WHERE b.status IN ('pending', 'processing') AND b.user_id > u.user_id
-                 ORDER BY b.user_id LIMIT 1)
-         FROM users u WHERE u.user_id IS NOT NULL
-     )
-     SELECT d.id, d.user_id, d.run_at, d.created_at, d.task_type, d.seq
-     FROM users u CROSS JOIN LATERAL (
+/// The planner setting [`FAIR_NEXT`] runs under (`SET LOCAL`, then undone). The planner costs
+/// a user by the average user, so for a few rows it prefers a bitmap scan of everything the
+/// user has pending in the band and a sort; for a user with a backlog of thousands that reads
+/// the whole backlog on every claim. Without bitmap scans it walks the per-user index in order
+/// and stops at the limit.
+pub(crate) const FAIR_NEXT_PLANNER: &str = "enable_bitmapscan = off";
+
+/// For a fair claim that met every due head with room left: the next due tasks of band `$9` of
+/// each user in `$3` after that user's oldest (`$4` run_at, `$5` created_at, `$6` task_type,
+/// `$7` seq), at most `$8` each (the most any of them wants: a constant limit, so the planner
+/// walks the index in order rather than fetching and sorting a user's whole backlog; the
+/// picker caps each user at its own room), in due order per user (one seek per user in the per-user
+/// index). `$1` now, `$2` task types or empty for any. The row comparison follows the per-user
+/// index's columns, and the due index is kept out of reach (pending told by `lease_token IS
+/// NULL`, which the table's CHECK ties to the status, so `status = 'pending'` is not implied;
+/// `priority + 0`): the planner would otherwise walk the due index per user, filtering on
+/// `user_id`.
+pub(crate) const FAIR_NEXT: &str =
+    "SELECT d.id, d.user_id, d.run_at, d.created_at, d.task_type, d.seq
+     FROM unnest($3::text[], $4::int8[], $5::int8[], $6::text[], $7::int8[])
+          AS u(user_id, run_at, created_at, task_type, seq)
+     CROSS JOIN LATERAL (
          SELECT b.id, b.user_id, b.run_at, b.created_at, b.task_type, b.seq
          FROM background_tasks b
          WHERE b.user_id = u.user_id AND b.status IN ('pending', 'processing')
-           AND b.status = 'pending' AND b.priority = $9 AND b.run_at <= $1
+           AND b.lease_token IS NULL AND b.priority + 0::int2 = $9::int2 AND b.run_at <= $1
            AND (cardinality($2::text[]) = 0 OR b.task_type = ANY($2::text[]))
-           AND (b.run_at, b.created_at, b.user_id, b.task_type, b.seq) > ($3, $4, $5, $6, $7)
-         ORDER BY b.run_at, b.created_at, b.task_type, b.seq
+           AND (b.user_id, b.priority, b.run_at, b.created_at, b.task_type, b.seq)
+               > (u.user_id, $9::int2, u.run_at, u.created_at, u.task_type, u.seq)
+         ORDER BY b.user_id, b.priority, b.run_at, b.created_at, b.task_type, b.seq
          LIMIT $8
-     ) d
-     WHERE u.user_id IS NOT NULL";
+     ) d";
+
+/// Removes the heads among `$1` (task ids a fair claim picked but could not claim) whose task is
+/// no longer pending at that place: left by two writers of one group at once (see migration
+/// 0012). Returns their groups for [`REFILL_HEADS`].
+pub(crate) const DROP_STALE_HEADS: &str = "DELETE FROM background_task_heads h
+     WHERE h.id = ANY($1::text[])
+       AND NOT EXISTS (SELECT 1 FROM background_tasks t
+                       WHERE t.id = h.id AND t.status = 'pending' AND t.priority = h.priority
+                         AND t.run_at = h.run_at AND t.created_at = h.created_at)
+     RETURNING h.user_id, h.priority, h.task_type";
+
+/// Gives each group (`$1` users, `$2` priorities, `$3` task types) its oldest pending task as
+/// head, as the triggers do (read in the per-user index, as there).
+pub(crate) const REFILL_HEADS: &str = "INSERT INTO background_task_heads
+         (user_id, priority, task_type, run_at, created_at, seq, id)
+     SELECT n.user_id, n.priority, n.task_type, n.run_at, n.created_at, n.seq, n.id
+     FROM unnest($1::text[], $2::int2[], $3::text[]) AS g(user_id, priority, task_type)
+     CROSS JOIN LATERAL (
+         SELECT t.user_id, t.priority, t.task_type, t.run_at, t.created_at, t.seq, t.id
+         FROM background_tasks t
+         WHERE t.user_id = g.user_id AND t.priority + 0::int2 = g.priority
+           AND t.status IN ('pending', 'processing') AND t.lease_token IS NULL
+           AND t.task_type = g.task_type
+           AND (t.user_id, t.priority) >= (g.user_id, g.priority)
+         ORDER BY t.user_id, t.priority, t.run_at, t.created_at, t.task_type, t.seq
+         LIMIT 1
+     ) n
+     ON CONFLICT (user_id, priority, task_type) DO UPDATE
+     SET run_at = excluded.run_at, created_at = excluded.created_at,
+         seq = excluded.seq, id = excluded.id
+     WHERE (excluded.run_at, excluded.created_at, excluded.seq)
+         < (background_task_heads.run_at, background_task_heads.created_at,
+            background_task_heads.seq)";
 
 /// Claims the picked tasks (`$4` ids, `$5` their tokens) for worker `$2` until `$3` (`$1`
 /// now), skipping any that stopped being due meanwhile.

@@ -6,5 +6,6 @@
 mod analytics;
 mod conformance;
 mod cross_instance;
+mod heads;
 mod migrations;
 mod support;

@@ -85,6 +85,20 @@ impl<K> FairPicker<K> {
         self.room_for(user_id) == 0
     }
 
+    /// How many users with a running count or a cap of their own can take nothing: a backend
+    /// that reads users in pages meets at most this many before `limit` users with room.
+    pub fn capped_count(&self) -> usize {
+        let mut capped: Vec<&String> = self
+            .running
+            .keys()
+            .chain(self.caps.keys())
+            .filter(|user| self.is_capped(user))
+            .collect();
+        capped.sort_unstable();
+        capped.dedup();
+        capped.len()
+    }
+
     /// Whether a task of `user_id` was offered and taken already.
     pub fn knows(&self, user_id: &str) -> bool {
         self.position.contains_key(user_id)
@@ -285,6 +299,7 @@ mod tests {
         assert!(picker.wanting().is_empty());
         assert!(picker.knows("a") && !picker.knows("b"));
         assert!(picker.is_capped("c") && !picker.is_capped("b"));
+        assert_eq!(picker.capped_count(), 1);
         assert_eq!(picker.room("b"), 2);
         assert_eq!(picker.offer("c", 9), Offer::UserSaturated, "capped");
         assert_eq!(picker.offer("b", 3), Offer::More);

@@ -5,12 +5,14 @@
 //!
 //! Without per-user fairness the claim reads the first `limit` entries of the due index.
 //!
-//! With it, a bounded window of the due index streams into a [`FairPicker`]. That settles the
-//! claim whenever the window holds `limit` users or every due task. Otherwise a few users with
-//! big backlogs fill the window, and the claim looks up the rest per user instead: the users with
-//! unfinished tasks are walked in the per-user index (one seek each), and each user's next due
-//! tasks read there. Either way a claim costs index seeks in the number of users, never a scan
-//! of a backlog.
+//! With it, the claim reads the band's heads (`background_task_heads`: each user's oldest
+//! pending task per task type, kept by triggers) in due order and offers them to a
+//! [`FairPicker`]: that meets the users in the order of their oldest due task, one index entry
+//! per user and type, however big their backlogs. Reading stops once the picker has `limit`
+//! users; when every head was read first, the users with room for more read their next due
+//! tasks in the per-user index (fewer than `limit` users, one seek each). A claim thus costs
+//! index reads in the number of tasks it takes and of the capped users it passes, never in the
+//! number of users with unfinished tasks nor the size of a backlog.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -25,26 +27,19 @@ use crate::backend::rules;
 use crate::{ClaimRequest, Result, StoreError, TaskChange};
 use task_core::Task;
 
-/// Due-index entries a fair claim reads before it switches to per-user lookups, on top of four
-/// per task asked for.
-const WINDOW_BASE: usize = 128;
-
 pub(super) const OLDEST_DUE: &str = "SELECT rowid FROM background_tasks \
      WHERE status = 'pending' AND priority = ?4 AND run_at <= ?1 \
        AND (?2 IS NULL OR task_type IN (SELECT value FROM json_each(?2))) \
      ORDER BY run_at, created_at, user_id, task_type, rowid LIMIT ?3";
 
-pub(super) const DUE_WINDOW: &str = "SELECT rowid, run_at, created_at, user_id, task_type \
-     FROM background_tasks \
-     WHERE status = 'pending' AND priority = ?4 AND run_at <= ?1 \
+/// One band's heads that are due, in due order: each user's oldest pending task per task type
+/// (`?1` now, `?2` the task types as a JSON array or NULL for any, `?3` the band), read from
+/// the heads' own index alone.
+pub(super) const DUE_HEADS: &str = "SELECT task_rowid, run_at, created_at, user_id, task_type \
+     FROM background_task_heads INDEXED BY idx_background_task_heads_due \
+     WHERE priority = ?3 AND run_at <= ?1 \
        AND (?2 IS NULL OR task_type IN (SELECT value FROM json_each(?2))) \
-     ORDER BY run_at, created_at, user_id, task_type, rowid LIMIT ?3";
-
-/// The next user (in id order) with unfinished tasks: one seek in the per-user index.
-pub(super) const NEXT_USER: &str = "SELECT user_id \
-     FROM background_tasks INDEXED BY idx_background_tasks_unfinished \
-     WHERE status IN ('pending', 'processing') AND user_id > ?1 \
-     ORDER BY user_id LIMIT 1";
+     ORDER BY run_at, created_at, user_id, task_type";
 
 /// A user's next due tasks of one band after a due-index position, in due order.
 pub(super) const USER_DUE: &str = "SELECT rowid, run_at, created_at, user_id, task_type \
@@ -161,83 +156,45 @@ fn fair_pick(
     mut picker: FairPicker<i64>,
     types: Option<&str>,
 ) -> Result<FairPicker<i64>> {
-    let window = WINDOW_BASE + 4 * band.limit;
-    let Some(position) = read_window(conn, request, band, types, window, &mut picker)? else {
-        return Ok(picker);
-    };
-
-    // The window was full of a few users. Users already seen may take more, from after it.
+    // Each user's first head offered (its oldest due task of the wanted types), where its
+    // further tasks start if it has room for more.
+    let mut oldest: HashMap<String, DueKey> = HashMap::new();
+    {
+        let mut statement = conn.prepare_cached(DUE_HEADS).map_err(map_sqlite_error)?;
+        let mut rows = statement
+            .query(rusqlite::params![request.now, types, band.priority])
+            .map_err(map_sqlite_error)?;
+        while let Some(row) = rows.next().map_err(map_sqlite_error)? {
+            let user_id = row
+                .get_ref(3)
+                .and_then(|value| value.as_str().map_err(Into::into))
+                .map_err(map_sqlite_error)?;
+            // A later head of a user already met is one of its younger tasks of another type;
+            // the per-user read below takes those in due order.
+            if picker.knows(user_id) {
+                continue;
+            }
+            let rowid: i64 = row.get(0).map_err(map_sqlite_error)?;
+            if picker.offer(user_id, rowid) == Offer::Done {
+                return Ok(picker);
+            }
+            if picker.knows(user_id) {
+                let key = DueKey::read(row).map_err(map_sqlite_error)?;
+                oldest.insert(key.user_id.clone(), key);
+            }
+        }
+    }
+    // Every user with a due task was offered its oldest one and the claim still has room:
+    // users who may take more read their next due tasks.
     for (user_id, wanted) in picker.wanting() {
-        for key in user_due(conn, request, band, types, &user_id, &position, wanted)? {
+        let Some(after) = oldest.get(&user_id) else {
+            continue;
+        };
+        for key in user_due(conn, request, band, types, &user_id, after, wanted)? {
             picker.offer(&user_id, key.rowid);
         }
     }
-    // Users not seen yet come after all seen ones, in the order of their oldest due task.
-    let mut heads: Vec<(DueKey, Vec<DueKey>)> = Vec::new();
-    let mut after = String::new();
-    while let Some(user_id) = next_user(conn, &after)? {
-        if !picker.knows(&user_id) && !picker.is_capped(&user_id) {
-            let room = picker.room(&user_id);
-            let due = user_due(conn, request, band, types, &user_id, &position, room)?;
-            if let Some(head) = due.first() {
-                heads.push((head.clone(), due));
-            }
-        }
-        after = user_id;
-    }
-    heads.sort_by(|a, b| a.0.cmp(&b.0));
-    for (_, due) in heads {
-        for key in due {
-            if picker.offer(&key.user_id, key.rowid) == Offer::Done {
-                return Ok(picker);
-            }
-        }
-    }
     Ok(picker)
-}
-
-/// Offers up to `window` due-index entries to `picker`. Returns the position of the last one
-/// when the window ran out before the pick was final, `None` when the pick is final.
-fn read_window(
-    conn: &Connection,
-    request: &ClaimRequest,
-    band: &Band,
-    types: Option<&str>,
-    window: usize,
-    picker: &mut FairPicker<i64>,
-) -> Result<Option<DueKey>> {
-    let mut statement = conn.prepare_cached(DUE_WINDOW).map_err(map_sqlite_error)?;
-    let mut rows = statement
-        .query(rusqlite::params![
-            request.now,
-            types,
-            i64::try_from(window).unwrap_or(i64::MAX),
-            band.priority
-        ])
-        .map_err(map_sqlite_error)?;
-    let mut read = 0;
-    while let Some(row) = rows.next().map_err(map_sqlite_error)? {
-        read += 1;
-        let rowid: i64 = row.get(0).map_err(map_sqlite_error)?;
-        let user_id = row
-            .get_ref(3)
-            .and_then(|value| value.as_str().map_err(Into::into))
-            .map_err(map_sqlite_error)?;
-        if picker.offer(user_id, rowid) == Offer::Done {
-            return Ok(None);
-        }
-        if read == window {
-            return DueKey::read(row).map(Some).map_err(map_sqlite_error);
-        }
-    }
-    Ok(None)
-}
-
-fn next_user(conn: &Connection, after: &str) -> Result<Option<String>> {
-    use rusqlite::OptionalExtension;
-    conn.prepare_cached(NEXT_USER)
-        .and_then(|mut statement| statement.query_row([after], |row| row.get(0)).optional())
-        .map_err(map_sqlite_error)
 }
 
 fn user_due(

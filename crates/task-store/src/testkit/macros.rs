@@ -76,6 +76,12 @@ macro_rules! task_conformance_suite {
                 postpone_delays_without_using_an_attempt,
                 claims_take_higher_priorities_first,
                 priorities_keep_per_user_fairness,
+                fair_claims_take_released_and_rescued_tasks,
+                fair_claims_follow_retry_backoff,
+                fair_claims_pass_cancelled_and_deleted_tasks,
+                fair_claims_take_released_waiting_tasks,
+                fair_claims_by_type_meet_users_at_their_oldest_of_those_types,
+                fair_caps_hold_across_bands_as_tasks_finish,
                 idempotent_workflows_replay_the_first,
             ],
             multi: [
