@@ -63,9 +63,14 @@ END;
 -- The index is named: SQLite 3.53 otherwise reads idx_background_tasks_due (it covers the
 -- query), walking the band's whole due range from the head on and filtering on the user, 1 ms
 -- per head on a 100,000-task backlog.
+-- A claim (the only change from `pending` to `processing`) is left out: it moves its groups'
+-- heads itself after its update, once per group instead of once per claimed task
+-- (`MOVE_CLAIMED_HEADS` in sqlite/claim.rs), since a claim of 64 from one user's backlog would
+-- otherwise seek the next task 64 times.
 CREATE TRIGGER background_task_heads_update
 AFTER UPDATE OF status, run_at, priority, created_at, user_id, task_type ON background_tasks
 WHEN (old.status = 'pending' OR new.status = 'pending')
+ AND NOT (old.status = 'pending' AND new.status = 'processing')
  AND (old.status IS NOT new.status OR old.run_at IS NOT new.run_at
       OR old.priority IS NOT new.priority OR old.created_at IS NOT new.created_at
       OR old.user_id IS NOT new.user_id OR old.task_type IS NOT new.task_type)

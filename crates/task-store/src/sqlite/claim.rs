@@ -305,13 +305,53 @@ fn take(
         .collect::<rusqlite::Result<HashMap<i64, Task>>>()
         .map_err(map_sqlite_error)?;
     let mut claimed = Vec::with_capacity(taken.len());
+    let mut claimed_rowids = Vec::with_capacity(taken.len());
     for rowid in rowids {
         if let Some(task) = taken.remove(rowid) {
             changes.push(TaskChange::Upserted(Arc::new(task.clone())));
             claimed.push(task);
+            claimed_rowids.push(*rowid);
         }
     }
+    move_claimed_heads(conn, &claimed_rowids)?;
     Ok(claimed)
+}
+
+/// Moves the head of every group (user, band, type) whose head was just claimed to the
+/// group's next pending task, or drops it when there is none. The heads' update trigger leaves
+/// claims out (migration `0012_claim_heads`), so this runs once per group, not per task.
+pub(super) const MOVE_CLAIMED_HEADS: &str = "UPDATE background_task_heads AS h \
+     SET (run_at, created_at, task_rowid) = ( \
+         SELECT t.run_at, t.created_at, t.rowid \
+         FROM background_tasks AS t INDEXED BY idx_background_tasks_unfinished \
+         WHERE t.user_id = h.user_id AND t.priority = h.priority \
+           AND t.status IN ('pending', 'processing') AND t.status = 'pending' \
+           AND t.task_type = h.task_type \
+           AND (t.run_at, t.created_at) >= (h.run_at, h.created_at) \
+         ORDER BY t.run_at, t.created_at LIMIT 1) \
+     WHERE (h.user_id, h.priority, h.task_type) IN ( \
+             SELECT c.user_id, c.priority, c.task_type FROM background_tasks AS c \
+             WHERE c.rowid IN (SELECT value FROM json_each(?1))) \
+       AND h.task_rowid IN (SELECT value FROM json_each(?1))";
+
+/// Drops the heads [`MOVE_CLAIMED_HEADS`] found no next task for.
+pub(super) const DROP_EMPTY_HEADS: &str = "DELETE FROM background_task_heads \
+     WHERE task_rowid IS NULL AND (user_id, priority, task_type) IN ( \
+             SELECT c.user_id, c.priority, c.task_type FROM background_tasks AS c \
+             WHERE c.rowid IN (SELECT value FROM json_each(?1)))";
+
+fn move_claimed_heads(conn: &Connection, claimed: &[i64]) -> Result<()> {
+    if claimed.is_empty() {
+        return Ok(());
+    }
+    let claimed = serde_json::to_string(claimed)
+        .map_err(|e| StoreError::Backend(format!("encoding JSON: {e}")))?;
+    for sql in [MOVE_CLAIMED_HEADS, DROP_EMPTY_HEADS] {
+        conn.prepare_cached(sql)
+            .and_then(|mut statement| statement.execute([&claimed]))
+            .map_err(map_sqlite_error)?;
+    }
+    Ok(())
 }
 
 /// `[[rowid, "token"], …]` with a fresh lease token per row.

@@ -3,7 +3,9 @@
 
 use rusqlite::types::Value;
 
-use super::claim::{DUE_HEADS, OLDEST_DUE, RUNNING_PER_USER, USER_DUE};
+use super::claim::{
+    DROP_EMPTY_HEADS, DUE_HEADS, MOVE_CLAIMED_HEADS, OLDEST_DUE, RUNNING_PER_USER, USER_DUE,
+};
 use super::list::{batch_sql, conditions, late_sql, list_sql, user_walk_sql, Plan};
 use super::schedules::PURGE_RUNS;
 use super::tasks::{COUNTS, COUNT_UNFINISHED, EXPIRED_LEASES, PURGE_FINISHED};
@@ -54,6 +56,19 @@ fn claims_read_their_indexes_in_order() {
         &[],
         "COVERING INDEX idx_background_task_heads_due",
     );
+    // A claim moves its groups' heads through the heads' primary key, each next task one
+    // seek of the per-user index; never a scan of the heads or the tasks.
+    for moving in [MOVE_CLAIMED_HEADS, DROP_EMPTY_HEADS] {
+        let plan = plan(moving, &[Value::Text("[1,2]".into())]);
+        assert!(
+            !plan.contains("SCAN h") && !plan.contains("SCAN background_task_heads"),
+            "{plan}"
+        );
+        assert!(
+            !plan.contains("SCAN t") && !plan.contains("SCAN c"),
+            "{plan}"
+        );
+    }
     // Grouping the few processing tasks sorts them, which is cheap; scanning every task is not.
     check_index(RUNNING_PER_USER, &[], "idx_background_tasks_lease_expiry");
 }
