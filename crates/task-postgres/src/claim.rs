@@ -137,6 +137,11 @@ impl PostgresStore {
                 break;
             }
             let round = claim_picked(&transaction, request, &picked).await?;
+            // Claims are left out of the heads' trigger (migration 0012): the heads naming
+            // the tasks just taken move to their groups' next pending tasks here, once per
+            // group.
+            let taken: Vec<&str> = round.iter().map(|task| task.id.as_str()).collect();
+            repair_heads(&transaction, sql::DROP_CLAIMED_HEADS, &taken).await?;
             let complete = round.len() == picked.len();
             if !complete {
                 let taken: HashSet<&TaskId> = round.iter().map(|task| &task.id).collect();
@@ -145,7 +150,7 @@ impl PostgresStore {
                     .filter(|id| !taken.contains(id))
                     .map(TaskId::as_str)
                     .collect();
-                repair_heads(&transaction, &missed).await?;
+                repair_heads(&transaction, sql::DROP_STALE_HEADS, &missed).await?;
             }
             claimed.extend(round);
             if complete || claimed.len() == request.limit {
@@ -329,13 +334,14 @@ async fn pick_band(
     Ok(picker)
 }
 
-/// Rebuilds the heads among `missed` (picked, not claimed) that name a task no longer pending
-/// there; a task another claimer took meanwhile leaves its (already moved) head alone.
-async fn repair_heads(transaction: &Transaction<'_>, missed: &[&str]) -> Result<()> {
-    let rows = transaction
-        .query(sql::DROP_STALE_HEADS, &[&missed])
-        .await
-        .map_err(map_db)?;
+/// Drops the heads `drop` finds among `ids` (naming tasks just claimed, or picked and not
+/// claimed and no longer pending there) and gives each of their groups its oldest pending task
+/// as head, or none.
+async fn repair_heads(transaction: &Transaction<'_>, drop: &str, ids: &[&str]) -> Result<()> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let rows = transaction.query(drop, &[&ids]).await.map_err(map_db)?;
     if rows.is_empty() {
         return Ok(());
     }

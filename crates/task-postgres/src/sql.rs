@@ -172,6 +172,15 @@ pub(crate) const FAIR_NEXT: &str =
          LIMIT $8
      ) d";
 
+/// Removes the heads naming the tasks `$1` a fair claim just took (claims are left out of the
+/// heads' trigger, migration 0012), found through each task's group: the heads' primary key.
+/// Returns their groups for [`REFILL_HEADS`].
+pub(crate) const DROP_CLAIMED_HEADS: &str = "DELETE FROM background_task_heads h
+     USING background_tasks t
+     WHERE t.id = ANY($1::text[]) AND h.user_id = t.user_id AND h.priority = t.priority
+       AND h.task_type = t.task_type AND h.id = t.id
+     RETURNING h.user_id, h.priority, h.task_type";
+
 /// Removes the heads among `$1` (task ids a fair claim picked but could not claim) whose task is
 /// no longer pending at that place: left by two writers of one group at once (see migration
 /// 0012). Returns their groups for [`REFILL_HEADS`].

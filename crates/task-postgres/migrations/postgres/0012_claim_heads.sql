@@ -110,11 +110,19 @@ CREATE TRIGGER background_task_heads_insert AFTER INSERT ON background_tasks
     FOR EACH ROW WHEN (NEW.status = 'pending')
     EXECUTE FUNCTION background_task_heads_sync();
 
+-- A claim (the only change from `pending` to `processing`) is left out: each claimed head
+-- would run the function, and concurrent claimers of one user's backlog would queue on that
+-- user's head row, so a drain would pay a head move per task and lose its parallelism. A fair
+-- claim moves the heads it claimed itself, once per group (`claim::claim_fairly`); an unfair
+-- claim leaves them naming the tasks it took, and the fair claim rebuilds such a head when it
+-- meets it (`sql::DROP_STALE_HEADS`, `sql::REFILL_HEADS`). A head is thus never later than
+-- its group's oldest pending task, only sometimes earlier.
 CREATE TRIGGER background_task_heads_update
     AFTER UPDATE OF status, run_at, priority, created_at, user_id, task_type
     ON background_tasks
     FOR EACH ROW
     WHEN ((OLD.status = 'pending' OR NEW.status = 'pending')
+          AND NOT (OLD.status = 'pending' AND NEW.status = 'processing')
           AND (OLD.status, OLD.run_at, OLD.priority, OLD.created_at, OLD.user_id, OLD.task_type)
               IS DISTINCT FROM
               (NEW.status, NEW.run_at, NEW.priority, NEW.created_at, NEW.user_id, NEW.task_type))
