@@ -11,8 +11,8 @@
 //!   `/proc` (the server is shared, so anything else it runs meanwhile counts too).
 //!
 //! tasklane runs twice on each backend: with the default settings (no claim-ahead) and with a
-//! local queue of `PEERS_CLAIM_AHEAD` tasks claimed beyond the free slots (default 100, as
-//! graphile_worker's; `RuntimeConfig::claim_ahead`).
+//! local queue of `PEERS_CLAIM_AHEAD` tasks claimed beyond the free slots (default 256;
+//! `RuntimeConfig::claim_ahead`).
 //!
 //! `PEERS_TASKS` (default 20,000), `PEERS_ROUNDS` (3) and `PEERS_ONLY` (`sqlite` or
 //! `postgres`) change the run. Each contender's time runs from its start until every job is
@@ -31,8 +31,9 @@ use task_store::{SqliteConfig, SqliteStore, TaskChange, TaskStore};
 
 const CONCURRENCY: usize = 64;
 /// The claim-ahead of tasklane's claim-ahead rows unless `PEERS_CLAIM_AHEAD` says otherwise:
-/// graphile_worker's local queue size in its throughput setup.
-const CLAIM_AHEAD: usize = 100;
+/// four times the concurrency, the fastest of 100, 256 and 512 on PostgreSQL
+/// (`docs/benchmarks.md`, "Claim-ahead (issue #21)"; graphile_worker's local queue is 100).
+const CLAIM_AHEAD: usize = 256;
 const INSERT_CHUNK: usize = 1_000;
 
 /// How one drain went.
