@@ -8,7 +8,7 @@
 //!   transaction claims up to 64 tasks, one transaction completes each task), and the fastest
 //!   shape a single writer allows (one transaction claims 64, the next completes all 64). The
 //!   runtime drains twice: with the default settings and with `claim_ahead` set to
-//!   `DRAIN_CLAIM_AHEAD` (default 100).
+//!   `DRAIN_CLAIM_AHEAD` (default 32, the best on SQLite in #21's runs).
 //! - **Wake-up latency**: an idle runtime, a task created in the same process; the time from
 //!   before `create` to the handler's first line, over 1,000 tasks one at a time, versus the
 //!   floor of any design (`create` then `claim` called back to back).
@@ -32,7 +32,7 @@ fn main() {
     let tasks = env_number("DRAIN_TASKS", 100_000);
     let rounds = env_number("DRAIN_ROUNDS", 3).max(1);
     // The fourth contender: the runtime with a local queue claimed beyond its free slots.
-    let ahead = env_number("DRAIN_CLAIM_AHEAD", 100);
+    let ahead = env_number("DRAIN_CLAIM_AHEAD", 32);
     let tokio = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
