@@ -11,8 +11,8 @@
 //!   `/proc` (the server is shared, so anything else it runs meanwhile counts too).
 //!
 //! tasklane runs twice on each backend: with the default settings (no claim-ahead) and with a
-//! local queue of `PEERS_CLAIM_AHEAD` tasks claimed beyond the free slots (default 256;
-//! `RuntimeConfig::claim_ahead`).
+//! local queue of tasks claimed beyond the free slots (`RuntimeConfig::claim_ahead`:
+//! `PEERS_CLAIM_AHEAD` on PostgreSQL, default 256; `PEERS_SQLITE_CLAIM_AHEAD` on SQLite, 32).
 //!
 //! `PEERS_TASKS` (default 20,000), `PEERS_ROUNDS` (3) and `PEERS_ONLY` (`sqlite` or
 //! `postgres`) change the run. Each contender's time runs from its start until every job is
@@ -34,6 +34,9 @@ const CONCURRENCY: usize = 64;
 /// four times the concurrency, the fastest of 100, 256 and 512 on PostgreSQL
 /// (`docs/benchmarks.md`, "Claim-ahead (issue #21)"; graphile_worker's local queue is 100).
 const CLAIM_AHEAD: usize = 256;
+/// The same for the SQLite row (`PEERS_SQLITE_CLAIM_AHEAD`): half the concurrency, the best of
+/// 32, 64 and 100 on SQLite, where a large claim holds the single writer too long.
+const SQLITE_CLAIM_AHEAD: usize = 32;
 const INSERT_CHUNK: usize = 1_000;
 
 /// How one drain went.
@@ -76,7 +79,7 @@ fn env_number(name: &str, default: usize) -> usize {
 }
 
 async fn sqlite_section(tasks: usize, rounds: usize) -> Result<()> {
-    let ahead = claim_ahead();
+    let ahead = env_number("PEERS_SQLITE_CLAIM_AHEAD", SQLITE_CLAIM_AHEAD);
     let with_queue = format!("tasklane (SqliteStore, claim-ahead {ahead})");
     let names = [
         "tasklane (SqliteStore)",
