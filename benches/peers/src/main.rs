@@ -10,6 +10,10 @@
 //!   CPU per job: the `postgres` processes' user + system time over the drain, read from
 //!   `/proc` (the server is shared, so anything else it runs meanwhile counts too).
 //!
+//! tasklane runs twice on each backend: with the default settings (no claim-ahead) and with a
+//! local queue of tasks claimed beyond the free slots (`RuntimeConfig::claim_ahead`:
+//! `PEERS_CLAIM_AHEAD` on PostgreSQL, default 256; `PEERS_SQLITE_CLAIM_AHEAD` on SQLite, 32).
+//!
 //! `PEERS_TASKS` (default 20,000), `PEERS_ROUNDS` (3) and `PEERS_ONLY` (`sqlite` or
 //! `postgres`) change the run. Each contender's time runs from its start until every job is
 //! recorded as done in the database.
@@ -26,6 +30,13 @@ use task_runtime::{handler_fn, Registry, Runtime, RuntimeConfig};
 use task_store::{SqliteConfig, SqliteStore, TaskChange, TaskStore};
 
 const CONCURRENCY: usize = 64;
+/// The claim-ahead of tasklane's claim-ahead rows unless `PEERS_CLAIM_AHEAD` says otherwise:
+/// four times the concurrency, the fastest of 100, 256 and 512 on PostgreSQL
+/// (`docs/benchmarks.md`, "Claim-ahead (issue #21)"; graphile_worker's local queue is 100).
+const CLAIM_AHEAD: usize = 256;
+/// The same for the SQLite row (`PEERS_SQLITE_CLAIM_AHEAD`): half the concurrency, the best of
+/// 32, 64 and 100 on SQLite, where a large claim holds the single writer too long.
+const SQLITE_CLAIM_AHEAD: usize = 32;
 const INSERT_CHUNK: usize = 1_000;
 
 /// How one drain went.
@@ -68,14 +79,21 @@ fn env_number(name: &str, default: usize) -> usize {
 }
 
 async fn sqlite_section(tasks: usize, rounds: usize) -> Result<()> {
-    let names = ["tasklane (SqliteStore)", "riverqueue 0.5 (SQLite)"];
+    let ahead = env_number("PEERS_SQLITE_CLAIM_AHEAD", SQLITE_CLAIM_AHEAD);
+    let with_queue = format!("tasklane (SqliteStore, claim-ahead {ahead})");
+    let names = [
+        "tasklane (SqliteStore)",
+        "riverqueue 0.5 (SQLite)",
+        with_queue.as_str(),
+    ];
     let mut results: Vec<Vec<Drained>> = vec![Vec::new(); names.len()];
     for round in 0..rounds {
         for offset in 0..names.len() {
             let contender = (round + offset) % names.len();
             let dir = tempfile::tempdir()?;
             let drained = match contender {
-                0 => tasklane_sqlite(&dir.path().join("tasklane.db"), tasks).await?,
+                0 => tasklane_sqlite(&dir.path().join("tasklane.db"), tasks, 0).await?,
+                2 => tasklane_sqlite(&dir.path().join("tasklane.db"), tasks, ahead).await?,
                 _ => river_sqlite(&dir.path().join("river.db"), tasks).await?,
             };
             report_round(round, names[contender], tasks, drained);
@@ -84,17 +102,25 @@ async fn sqlite_section(tasks: usize, rounds: usize) -> Result<()> {
     }
     println!("SQLite, {tasks} no-op jobs, concurrency {CONCURRENCY}, medians of {rounds} rounds:");
     let rates = summarize(&names, tasks, &results);
-    println!("  tasklane / riverqueue: {:.1}x", rates[0] / rates[1]);
+    println!(
+        "  tasklane / riverqueue: {:.1}x, with claim-ahead: {:.1}x",
+        rates[0] / rates[1],
+        rates[2] / rates[1]
+    );
     Ok(())
 }
 
 async fn postgres_section(url: &str, tasks: usize, rounds: usize) -> Result<()> {
+    let ahead = claim_ahead();
+    let analyzed = format!("tasklane (PostgresStore, analyzed, claim-ahead {ahead})");
+    let unanalyzed = format!("tasklane (PostgresStore, no ANALYZE, claim-ahead {ahead})");
     let names = [
-        "tasklane (PostgresStore, analyzed)",
-        "tasklane (PostgresStore, no ANALYZE)",
+        analyzed.as_str(),
+        unanalyzed.as_str(),
         "graphile_worker 0.14 (throughput setup)",
         "riverqueue 0.5 (PostgreSQL)",
         "floor: claim 64 / complete 64, tasklane's table",
+        "tasklane (PostgresStore, analyzed, default)",
     ];
     let (admin, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
     tokio::spawn(connection);
@@ -114,11 +140,12 @@ async fn postgres_section(url: &str, tasks: usize, rounds: usize) -> Result<()> 
                 .await?;
             let db_url = with_database(url, &database);
             let drained = match contender {
-                0 => tasklane_postgres(&server, &db_url, tasks, true).await?,
-                1 => tasklane_postgres(&server, &db_url, tasks, false).await?,
+                0 => tasklane_postgres(&server, &db_url, tasks, true, ahead).await?,
+                1 => tasklane_postgres(&server, &db_url, tasks, false, ahead).await?,
                 2 => graphile(&server, &db_url, tasks).await?,
                 3 => river_postgres(&server, &db_url, tasks).await?,
-                _ => floor_postgres(&server, &db_url, tasks).await?,
+                4 => floor_postgres(&server, &db_url, tasks).await?,
+                _ => tasklane_postgres(&server, &db_url, tasks, true, 0).await?,
             };
             admin
                 .batch_execute(&format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"))
@@ -133,12 +160,15 @@ async fn postgres_section(url: &str, tasks: usize, rounds: usize) -> Result<()> 
     let rates = summarize(&names, tasks, &results);
     println!(
         "  tasklane / graphile_worker: {:.2}x, tasklane / riverqueue: {:.2}x, \
-         without ANALYZE / with: {:.2}, tasklane / floor: {:.2}, floor / graphile_worker: {:.2}x",
+         without ANALYZE / with: {:.2}, tasklane / floor: {:.2}, floor / graphile_worker: {:.2}x, \
+         default tasklane / graphile_worker: {:.2}x, claim-ahead / default: {:.2}",
         rates[0] / rates[2],
         rates[0] / rates[3],
         rates[1] / rates[0],
         rates[0] / rates[4],
-        rates[4] / rates[2]
+        rates[4] / rates[2],
+        rates[5] / rates[2],
+        rates[0] / rates[5]
     );
     println!("  load average after the section: {}", load_average());
     Ok(())
@@ -390,9 +420,14 @@ fn noop_registry() -> Registry {
     )
 }
 
-fn runtime_config() -> RuntimeConfig {
+fn claim_ahead() -> usize {
+    env_number("PEERS_CLAIM_AHEAD", CLAIM_AHEAD)
+}
+
+fn runtime_config(claim_ahead: usize) -> RuntimeConfig {
     RuntimeConfig {
         concurrency: CONCURRENCY,
+        claim_ahead,
         max_running_per_user: None,
         ..RuntimeConfig::default()
     }
@@ -412,10 +447,15 @@ async fn fill_tasklane(store: &dyn TaskStore, tasks: usize) -> Result<()> {
 }
 
 /// Runs the runtime until the store's feed has shown `tasks` completions.
-async fn drain_tasklane(store: Arc<dyn TaskStore>, tasks: usize) -> Result<Duration> {
+async fn drain_tasklane(
+    store: Arc<dyn TaskStore>,
+    tasks: usize,
+    claim_ahead: usize,
+) -> Result<Duration> {
     let mut feed = store.subscribe();
     let started = Instant::now();
-    let runtime = Runtime::start(Arc::clone(&store), noop_registry(), runtime_config())?;
+    let config = runtime_config(claim_ahead);
+    let runtime = Runtime::start(Arc::clone(&store), noop_registry(), config)?;
     let mut completed = 0;
     while completed < tasks {
         match feed.recv().await {
@@ -431,14 +471,14 @@ async fn drain_tasklane(store: Arc<dyn TaskStore>, tasks: usize) -> Result<Durat
     Ok(took)
 }
 
-async fn tasklane_sqlite(path: &Path, tasks: usize) -> Result<Drained> {
+async fn tasklane_sqlite(path: &Path, tasks: usize, claim_ahead: usize) -> Result<Drained> {
     let config = SqliteConfig {
         feed_capacity: 1 << 18,
         ..SqliteConfig::default()
     };
     let store: Arc<dyn TaskStore> = Arc::new(SqliteStore::open_with(path, config)?);
     fill_tasklane(store.as_ref(), tasks).await?;
-    let took = drain_tasklane(store, tasks).await?;
+    let took = drain_tasklane(store, tasks, claim_ahead).await?;
     Ok(Drained {
         took,
         server_cpu: None,
@@ -450,6 +490,7 @@ async fn tasklane_postgres(
     url: &str,
     tasks: usize,
     analyze: bool,
+    claim_ahead: usize,
 ) -> Result<Drained> {
     let config = task_postgres::PostgresConfig {
         feed_capacity: 1 << 18,
@@ -471,7 +512,7 @@ async fn tasklane_postgres(
     }
     let profile = Profile::start(server, url).await?;
     let cpu_before = server.cpu_seconds();
-    let took = drain_tasklane(store, tasks).await?;
+    let took = drain_tasklane(store, tasks, claim_ahead).await?;
     let server_cpu = server.cpu_seconds() - cpu_before;
     if let Some(profile) = profile {
         profile.report(server, tasks).await?;

@@ -307,6 +307,13 @@ pub struct ServeArgs {
     #[arg(long, env = "TASKLANE_WORKERS")]
     pub workers: Option<usize>,
 
+    /// Tasks claimed beyond the free worker slots and queued locally (leased, heartbeated,
+    /// cancellable, released at shutdown), so a busy worker claims in larger batches [default:
+    /// 0]. Raises throughput under a backlog; queued tasks wait on this process even when
+    /// another is idle.
+    #[arg(long, env = "TASKLANE_CLAIM_AHEAD")]
+    pub claim_ahead: Option<usize>,
+
     /// How long a claim or heartbeat leases a task; a worker silent for longer (a crashed
     /// process) loses its tasks to the rescuer [default: 30s].
     #[arg(long, env = "TASKLANE_LEASE", value_parser = parse_duration)]
@@ -504,6 +511,8 @@ mod tests {
             "2s",
             "--rescue-interval",
             "250ms",
+            "--claim-ahead",
+            "100",
         ])
         .unwrap();
         assert_eq!(cli.pg_schema.as_deref(), Some("tenant_a"));
@@ -514,5 +523,6 @@ mod tests {
         assert_eq!(serve.lease, Some(Duration::from_secs(2)));
         assert_eq!(serve.heartbeat_interval, None);
         assert_eq!(serve.rescue_interval, Some(Duration::from_millis(250)));
+        assert_eq!(serve.claim_ahead, Some(100));
     }
 }

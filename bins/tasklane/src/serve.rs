@@ -226,6 +226,7 @@ fn runtime_config(args: &ServeArgs) -> RuntimeConfig {
     let defaults = RuntimeConfig::default();
     RuntimeConfig {
         concurrency: args.workers.unwrap_or(defaults.concurrency),
+        claim_ahead: args.claim_ahead.unwrap_or(defaults.claim_ahead),
         shutdown_grace: args.shutdown_grace.unwrap_or(defaults.shutdown_grace),
         max_running_per_user: match args.max_running_per_user {
             None => defaults.max_running_per_user,

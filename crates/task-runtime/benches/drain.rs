@@ -6,7 +6,9 @@
 //! - **Drain**: 100,000 pre-inserted no-op tasks, concurrency 64, fairness off, versus two
 //!   plain rusqlite loops on the same schema: one with the same transaction shape (one
 //!   transaction claims up to 64 tasks, one transaction completes each task), and the fastest
-//!   shape a single writer allows (one transaction claims 64, the next completes all 64).
+//!   shape a single writer allows (one transaction claims 64, the next completes all 64). The
+//!   runtime drains twice: with the default settings and with `claim_ahead` set to
+//!   `DRAIN_CLAIM_AHEAD` (default 32, the best on SQLite in #21's runs).
 //! - **Wake-up latency**: an idle runtime, a task created in the same process; the time from
 //!   before `create` to the handler's first line, over 1,000 tasks one at a time, versus the
 //!   floor of any design (`create` then `claim` called back to back).
@@ -29,6 +31,8 @@ const INSERT_CHUNK: usize = 1_000;
 fn main() {
     let tasks = env_number("DRAIN_TASKS", 100_000);
     let rounds = env_number("DRAIN_ROUNDS", 3).max(1);
+    // The fourth contender: the runtime with a local queue claimed beyond its free slots.
+    let ahead = env_number("DRAIN_CLAIM_AHEAD", 32);
     let tokio = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -39,10 +43,12 @@ fn main() {
     let mut loop_rates = Vec::new();
     let mut batch_rates = Vec::new();
     let mut runtime_rates = Vec::new();
+    let mut ahead_rates = Vec::new();
     // CPU time of the whole process per drained task, per contender: on a machine shared with
     // other work it moves far less than the rates do.
-    let mut cpu: [Vec<f64>; 3] = Default::default();
+    let mut cpu: [Vec<f64>; 4] = Default::default();
     let mut tasks_per_claim = Vec::new();
+    let mut ahead_per_claim = Vec::new();
     for _ in 0..rounds {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("baseline.db");
@@ -77,15 +83,28 @@ fn main() {
             let store = open(&dir.path().join("runtime.db"));
             insert_noops(&store, tasks).await;
             let before = process_cpu_seconds();
-            let drained = runtime_drain(store, tasks).await;
+            let drained = runtime_drain(store, tasks, 0).await;
             cpu[2].push((process_cpu_seconds() - before) * 1e6 / tasks as f64);
             drained
         });
         runtime_rates.push(tasks as f64 / took.as_secs_f64());
         tasks_per_claim.push(tasks as f64 / claims as f64);
+
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (took, claims) = tokio.block_on(async {
+            let store = open(&dir.path().join("ahead.db"));
+            insert_noops(&store, tasks).await;
+            let before = process_cpu_seconds();
+            let drained = runtime_drain(store, tasks, ahead).await;
+            cpu[3].push((process_cpu_seconds() - before) * 1e6 / tasks as f64);
+            drained
+        });
+        ahead_rates.push(tasks as f64 / took.as_secs_f64());
+        ahead_per_claim.push(tasks as f64 / claims as f64);
     }
     let (loop_rate, runtime_rate) = (median(&loop_rates), median(&runtime_rates));
     let batch_rate = median(&batch_rates);
+    let ahead_rate = median(&ahead_rates);
     println!(
         "drain of {tasks} no-op tasks, concurrency {CONCURRENCY}, fairness off, median of {rounds} rounds"
     );
@@ -108,10 +127,21 @@ fn main() {
         median(&tasks_per_claim)
     );
     println!(
-        "  CPU per task (whole process, median): loop {:.1} µs, batch loop {:.1} µs, runtime {:.1} µs",
+        "  task-runtime, claim-ahead {ahead}: {ahead_rate:>8.0} tasks/s   rounds: {}",
+        rates(&ahead_rates)
+    );
+    println!(
+        "  claim-ahead / batch loop: {:.0}%, claim-ahead / runtime: {:.2}, {:.1} tasks per claim",
+        100.0 * ahead_rate / batch_rate,
+        ahead_rate / runtime_rate,
+        median(&ahead_per_claim)
+    );
+    println!(
+        "  CPU per task (whole process, median): loop {:.1} µs, batch loop {:.1} µs, runtime {:.1} µs, claim-ahead {:.1} µs",
         median(&cpu[0]),
         median(&cpu[1]),
-        median(&cpu[2])
+        median(&cpu[2]),
+        median(&cpu[3])
     );
 
     let dir = tempfile::tempdir().expect("temp dir");
@@ -185,7 +215,11 @@ async fn insert_noops(store: &Arc<dyn TaskStore>, count: usize) {
 }
 
 /// Drains with the runtime; returns the time taken and how many claims it made.
-async fn runtime_drain(store: Arc<dyn TaskStore>, tasks: usize) -> (Duration, u64) {
+async fn runtime_drain(
+    store: Arc<dyn TaskStore>,
+    tasks: usize,
+    claim_ahead: usize,
+) -> (Duration, u64) {
     let mut feed = store.subscribe();
     let claims = Arc::new(AtomicU64::new(0));
     let counted = Arc::new(ClaimCounter {
@@ -194,6 +228,7 @@ async fn runtime_drain(store: Arc<dyn TaskStore>, tasks: usize) -> (Duration, u6
     });
     let config = RuntimeConfig {
         concurrency: CONCURRENCY,
+        claim_ahead,
         max_running_per_user: None,
         ..RuntimeConfig::default()
     };

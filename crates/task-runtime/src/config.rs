@@ -19,6 +19,11 @@ pub const DEFAULT_CANCEL_GRACE: Duration = Duration::from_secs(5);
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 /// How many tasks of one user run at once across all workers sharing the database.
 pub const DEFAULT_MAX_RUNNING_PER_USER: u32 = 2;
+/// Tasks claimed beyond the free slots unless configured otherwise: none.
+pub const DEFAULT_CLAIM_AHEAD: usize = 0;
+/// The largest `claim_ahead` accepted: a local queue this long already holds far more tasks
+/// than a worker can usefully keep from the others.
+pub const MAX_CLAIM_AHEAD: usize = 100_000;
 
 /// Everything the runtime can be told. Every field has a default ([`RuntimeConfig::default`]);
 /// [`RuntimeConfig::validate`] (also run by `Runtime::start`) rejects contradictions.
@@ -27,8 +32,18 @@ pub struct RuntimeConfig {
     /// This worker's name, stored as `lease_owner` on the tasks it holds. Defaults to
     /// `<hostname>-<pid>-<6 random hex digits>`.
     pub worker_id: String,
-    /// Tasks run at the same time; each claim asks for at most the free slots. Defaults to 16.
+    /// Tasks run at the same time; each claim asks for at most the free slots (plus
+    /// `claim_ahead`). Defaults to 16.
     pub concurrency: usize,
+    /// Tasks claimed beyond the free slots and held in a local queue, started as slots free
+    /// (oldest claim first). A queued task is `processing` in the store: its lease is renewed
+    /// while it waits, a cancel finishes it as cancelled without running it, shutdown releases
+    /// it at once, and per-user fairness counts it as running. With a queue, the worker refills
+    /// when half of it is free or when a slot is idle, so claims come in larger batches and
+    /// handlers never wait for a claim; the cost is that the queued tasks are held by this
+    /// worker while other workers may be idle, and a task created meanwhile with a higher
+    /// priority starts after them. Defaults to 0 (claim only for free slots).
+    pub claim_ahead: usize,
     /// How often an idle worker checks for due tasks it was not told about (tasks created by
     /// another process, or delays it did not see). One claim query per tick. Defaults to 250 ms.
     pub poll_interval: Duration,
@@ -64,6 +79,7 @@ impl Default for RuntimeConfig {
         Self {
             worker_id: default_worker_id(),
             concurrency: DEFAULT_CONCURRENCY,
+            claim_ahead: DEFAULT_CLAIM_AHEAD,
             poll_interval: DEFAULT_POLL_INTERVAL,
             lease_duration: DEFAULT_LEASE_DURATION,
             heartbeat_interval: DEFAULT_HEARTBEAT_INTERVAL,
@@ -88,6 +104,12 @@ impl RuntimeConfig {
         }
         if self.concurrency == 0 {
             return Err(RuntimeError::config("concurrency", "must be at least 1"));
+        }
+        if self.claim_ahead > MAX_CLAIM_AHEAD {
+            return Err(RuntimeError::config(
+                "claim_ahead",
+                "must be at most 100000",
+            ));
         }
         for (field, value) in [
             ("poll_interval", self.poll_interval),
@@ -175,6 +197,7 @@ mod tests {
     fn defaults_are_the_documented_ones() {
         let config = RuntimeConfig::default();
         assert_eq!(config.concurrency, 16);
+        assert_eq!(config.claim_ahead, 0);
         assert_eq!(config.poll_interval, Duration::from_millis(250));
         assert_eq!(config.lease_duration, Duration::from_secs(30));
         assert_eq!(config.heartbeat_interval, Duration::from_secs(10));
@@ -193,6 +216,8 @@ mod tests {
         check(|_| {}, None);
         check(|c| c.worker_id = " ".into(), Some("worker_id"));
         check(|c| c.concurrency = 0, Some("concurrency"));
+        check(|c| c.claim_ahead = 100, None);
+        check(|c| c.claim_ahead = usize::MAX, Some("claim_ahead"));
         check(|c| c.poll_interval = Duration::ZERO, Some("poll_interval"));
         check(
             |c| c.lease_duration = Duration::ZERO,

@@ -72,6 +72,7 @@ mod rollups;
 mod runtime;
 mod schedules;
 mod shared;
+mod slots;
 mod supervisor;
 pub mod testing;
 mod worker;
@@ -81,9 +82,9 @@ pub use cleaner::{
     CleanerConfig, DEFAULT_CLEAN_BATCH_SIZE, DEFAULT_CLEAN_INTERVAL, DEFAULT_RETENTION,
 };
 pub use config::{
-    RuntimeConfig, DEFAULT_CANCEL_GRACE, DEFAULT_CONCURRENCY, DEFAULT_HEARTBEAT_INTERVAL,
-    DEFAULT_LEASE_DURATION, DEFAULT_MAX_RUNNING_PER_USER, DEFAULT_POLL_INTERVAL,
-    DEFAULT_SHUTDOWN_GRACE,
+    RuntimeConfig, DEFAULT_CANCEL_GRACE, DEFAULT_CLAIM_AHEAD, DEFAULT_CONCURRENCY,
+    DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_LEASE_DURATION, DEFAULT_MAX_RUNNING_PER_USER,
+    DEFAULT_POLL_INTERVAL, DEFAULT_SHUTDOWN_GRACE, MAX_CLAIM_AHEAD,
 };
 pub use context::TaskContext;
 pub use error::{HandlerError, ProgressError, RuntimeError, ScheduleError};

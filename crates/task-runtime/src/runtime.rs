@@ -90,7 +90,8 @@ impl RuntimeHandle {
         &self.shared.config.worker_id
     }
 
-    /// How many tasks this runtime is running now.
+    /// How many tasks this runtime holds now: running, or claimed ahead and waiting for a
+    /// slot (see [`RuntimeConfig::claim_ahead`]).
     pub fn running(&self) -> usize {
         self.shared.running_count()
     }

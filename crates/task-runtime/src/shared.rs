@@ -1,5 +1,6 @@
-//! The state the worker loop, the feed listener and the task supervisors share: the running
-//! attempts, the wake-up signal and the known future due times.
+//! The state the worker loop, the feed listener and the task supervisors share: the claimed
+//! attempts (running or queued), the handler slots, the wake-up signal and the known future
+//! due times.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
@@ -17,6 +18,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::context::Attempt;
 use crate::registry::TaskType;
+use crate::slots::Slots;
 use crate::RuntimeConfig;
 
 /// Future due times remembered at most; beyond this the poll tick finds the rest, so a burst of
@@ -38,6 +40,9 @@ pub(crate) struct Shared {
     pub(crate) hard_stop: CancellationToken,
     /// Every supervisor, so shutdown can wait for them.
     pub(crate) tracker: TaskTracker,
+    /// One slot per handler that may run at once (`concurrency`); attempts claimed ahead wait
+    /// here for one, in claim order.
+    pub(crate) slots: Slots,
     running: Mutex<Running>,
     /// `run_at` of pending tasks seen on the feed that were not yet due, soonest first.
     due: Mutex<BTreeSet<UnixMillis>>,
@@ -45,6 +50,8 @@ pub(crate) struct Shared {
 
 #[derive(Default)]
 struct Running {
+    /// Every claimed attempt not yet finished: running, queued for a slot, or writing its
+    /// outcome.
     attempts: HashMap<TaskId, Arc<Attempt>>,
     /// Cancel requests seen on the feed for tasks this worker claimed but whose claim it has
     /// not finished registering; the claim checks here. Entries older than a heartbeat
@@ -59,6 +66,7 @@ impl Shared {
         types: HashMap<String, TaskType>,
     ) -> Self {
         Self {
+            slots: Slots::new(config.concurrency),
             store,
             config,
             types,
@@ -84,11 +92,22 @@ impl Shared {
         }
     }
 
-    /// How many more tasks this worker may run now.
-    pub(crate) fn free_slots(&self) -> usize {
+    /// How many more tasks this worker may claim now: its slots plus its claim-ahead queue,
+    /// less the attempts it holds.
+    pub(crate) fn free_capacity(&self) -> usize {
         self.config
             .concurrency
+            .saturating_add(self.config.claim_ahead)
             .saturating_sub(lock(&self.running).attempts.len())
+    }
+
+    /// Whether a claim of `free` tasks is worth its query now: always when a handler slot is
+    /// idle (the task would start at once), else only once half of the claim-ahead queue is
+    /// free, so a busy worker refills it in a few large claims instead of one per finished
+    /// task. Without a queue this is `free > 0`: every claimed attempt takes a slot, so free
+    /// capacity means an idle slot.
+    pub(crate) fn worth_claiming(&self, free: usize) -> bool {
+        free > 0 && (self.slots.any_free() || free >= self.config.claim_ahead.div_ceil(2))
     }
 
     pub(crate) fn running_count(&self) -> usize {

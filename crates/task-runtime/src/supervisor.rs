@@ -1,6 +1,8 @@
-//! The supervisor of one attempt: runs the handler on its own tokio task, renews the lease,
-//! enforces the timeout and the cancel grace period, and writes the outcome (complete, retry,
-//! fail, cancel or release) with the attempt's lease.
+//! The supervisor of one attempt: waits for a handler slot when the task was claimed ahead
+//! (renewing the lease, honouring a cancel and releasing the task when shutdown begins), runs
+//! the handler on its own tokio task, renews the lease, enforces the timeout and the cancel
+//! grace period, and writes the outcome (complete, retry, fail, cancel or release) with the
+//! attempt's lease.
 //!
 //! The handler runs on a separate tokio task so that a handler which blocks its thread or
 //! panics cannot stop the heartbeats or the grace timers, and so it can be dropped when it
@@ -15,13 +17,14 @@ use serde_json::Value;
 use task_core::Task;
 use task_store::{Failure, StoreError};
 use tokio::task::{JoinError, JoinHandle};
-use tokio::time::{Instant, MissedTickBehavior};
+use tokio::time::{Instant, Interval, MissedTickBehavior};
 
 use crate::clock::{after, now_millis};
 use crate::context::Attempt;
 use crate::humanize::human_duration;
 use crate::registry::TaskType;
 use crate::shared::Shared;
+use crate::slots::{Slot, Turn, Waiting};
 use crate::{HandlerError, TaskContext, TaskTypeConfig};
 
 /// Tries of a final write (complete, fail, cancel, release) while the store reports itself busy
@@ -44,16 +47,47 @@ enum Outcome {
     TimedOut(Duration),
     /// The shutdown grace period ran out (or the tokio runtime is going away).
     ShutDown,
+    /// Shutdown began while the task waited for a slot: it never started.
+    StoppedWhileQueued,
+    /// A cancel was requested while the task waited for a slot: it never started.
+    CancelledWhileQueued,
 }
 
 /// Runs one claimed attempt to its end and frees its slot.
-pub(crate) async fn supervise(shared: Arc<Shared>, attempt: Arc<Attempt>, task_type: TaskType) {
+pub(crate) async fn supervise(
+    shared: Arc<Shared>,
+    attempt: Arc<Attempt>,
+    task_type: TaskType,
+    turn: Turn,
+) {
+    // One heartbeat schedule from the claim on, queued or running, so the lease is renewed
+    // every interval however long the task waited for its slot.
+    let mut heartbeat = tokio::time::interval_at(
+        Instant::now() + shared.config.heartbeat_interval,
+        shared.config.heartbeat_interval,
+    );
+    heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let slot = match turn {
+        Turn::Now => shared.slots.held(),
+        Turn::Queued(waiting) => match queued(&shared, &attempt, waiting, &mut heartbeat).await {
+            Ok(slot) => slot,
+            Err(outcome) => {
+                settle(&shared, &attempt, &task_type.config, outcome).await;
+                shared.unregister(&attempt.task.id);
+                return;
+            }
+        },
+    };
     let handler = Arc::clone(&task_type.handler);
     let ctx = TaskContext::new(Arc::clone(&attempt));
     let mut join = tokio::spawn(async move { handler.run(ctx).await });
-    let outcome = watch(&shared, &attempt, task_type.config.timeout, &mut join).await;
+    let timeout = task_type.config.timeout;
+    let outcome = watch(&shared, &attempt, timeout, &mut join, &mut heartbeat).await;
     match outcome {
-        Outcome::Returned(_) | Outcome::Panicked(_) => {}
+        Outcome::Returned(_)
+        | Outcome::Panicked(_)
+        | Outcome::StoppedWhileQueued
+        | Outcome::CancelledWhileQueued => {}
         Outcome::LeaseLost => {
             // Nothing will be written, but a cooperative handler gets the cancel grace period
             // to wind down (and keeps its slot meanwhile) before it is dropped.
@@ -72,8 +106,39 @@ pub(crate) async fn supervise(shared: Arc<Shared>, attempt: Arc<Attempt>, task_t
             join.abort();
         }
     }
+    // The handler is done (or dropped): its slot goes to the next queued task while the
+    // outcome is written.
+    drop(slot);
     settle(&shared, &attempt, &task_type.config, outcome).await;
     shared.unregister(&attempt.task.id);
+}
+
+/// Waits for a handler slot for a task claimed ahead, renewing its lease meanwhile. Returns
+/// the slot, or the outcome when the task must end without starting: shutdown began (it is
+/// released at once for another worker), a cancel was requested, or the lease was lost.
+async fn queued<'a>(
+    shared: &'a Shared,
+    attempt: &Attempt,
+    mut waiting: Waiting,
+    heartbeat: &mut Interval,
+) -> Result<Slot<'a>, Outcome> {
+    let outcome = loop {
+        // `biased`: once shutdown began or a cancel arrived, a slot handed over at the same
+        // moment must not start the task.
+        tokio::select! {
+            biased;
+            _ = shared.stop.cancelled() => break Outcome::StoppedWhileQueued,
+            _ = attempt.cancel_requested.cancelled() => break Outcome::CancelledWhileQueued,
+            slot = shared.slots.wait(&mut waiting) => return Ok(slot),
+            _ = heartbeat.tick() => {
+                if let Some(outcome) = beat(shared, attempt).await {
+                    break outcome;
+                }
+            }
+        }
+    };
+    shared.slots.leave(waiting);
+    Err(outcome)
 }
 
 async fn watch(
@@ -81,15 +146,11 @@ async fn watch(
     attempt: &Attempt,
     timeout: Duration,
     join: &mut JoinHandle<Result<Value, HandlerError>>,
+    heartbeat: &mut Interval,
 ) -> Outcome {
     let config = &shared.config;
     let time_limit = tokio::time::sleep(timeout);
     tokio::pin!(time_limit);
-    let mut heartbeat = tokio::time::interval_at(
-        Instant::now() + config.heartbeat_interval,
-        config.heartbeat_interval,
-    );
-    heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut grace_until: Option<Instant> = None;
     loop {
         tokio::select! {
@@ -170,6 +231,15 @@ async fn settle(shared: &Shared, attempt: &Attempt, config: &TaskTypeConfig, out
     let cancel_requested = attempt.cancel_requested.is_cancelled();
     match outcome {
         Outcome::LeaseLost => {}
+        // The cancel of a task that never started is fenced by its lease like any other.
+        Outcome::CancelledWhileQueued => {
+            if write(task, "cancel", || store.cancel(&task.id, Some(lease)))
+                .await
+                .is_some()
+            {
+                tracing::info!(task_id = %task.id, "cancelled before it started");
+            }
+        }
         Outcome::CancelGraceOver => {
             if write(task, "cancel", || store.cancel(&task.id, None))
                 .await
@@ -193,6 +263,14 @@ async fn settle(shared: &Shared, attempt: &Attempt, config: &TaskTypeConfig, out
                 .is_some()
             {
                 tracing::info!(task_id = %task.id, "released: shutdown grace over, another worker may take it");
+            }
+        }
+        Outcome::StoppedWhileQueued => {
+            if write(task, "release", || store.release(lease))
+                .await
+                .is_some()
+            {
+                tracing::info!(task_id = %task.id, "released: shutdown began before it started, another worker may take it");
             }
         }
         Outcome::TimedOut(limit) => {

@@ -1,4 +1,5 @@
-//! The worker loop: claims due tasks up to the free slots and hands each to a supervisor.
+//! The worker loop: claims due tasks up to the free slots (and the claim-ahead queue) and hands
+//! each to a supervisor, which waits for a slot when the task was claimed ahead.
 //!
 //! It claims when it starts, when the feed shows a new due task, when a slot frees, when a
 //! known delayed task falls due, and on the poll tick (for tasks it cannot hear about, such as
@@ -28,8 +29,8 @@ pub(crate) async fn run(shared: Arc<Shared>) {
         }
         let now = now_millis();
         shared.forget_due_until(now);
-        let free = shared.free_slots();
-        if free > 0 {
+        let free = shared.free_capacity();
+        if shared.worth_claiming(free) {
             match shared.store.claim(&shared.claim_request(free, now)).await {
                 Ok(tasks) => {
                     for task in tasks {
@@ -94,9 +95,12 @@ fn start(shared: &Arc<Shared>, task: Task) {
     );
     let attempt = Arc::new(Attempt::new(task, lease, Arc::clone(&shared.store)));
     shared.register(Arc::clone(&attempt));
+    // Taken here, in claim order, so tasks claimed ahead start oldest first.
+    let turn = shared.slots.take();
     shared.tracker.spawn(supervisor::supervise(
         Arc::clone(shared),
         attempt,
         task_type,
+        turn,
     ));
 }

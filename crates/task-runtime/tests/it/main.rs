@@ -3,6 +3,7 @@
 //! database file shared with a child process.
 
 mod cancellation;
+mod claim_ahead;
 mod crash;
 mod dependencies;
 mod fairness;

@@ -215,6 +215,15 @@ impl<T> Signals<T> {
             .await
             .unwrap_or_else(|| panic!("signal channel for {what} closed"))
     }
+
+    /// Every signal already sent and not yet read.
+    pub fn drain(&mut self) -> Vec<T> {
+        let mut sent = Vec::new();
+        while let Ok(value) = self.0.try_recv() {
+            sent.push(value);
+        }
+        sent
+    }
 }
 
 /// Sends on drop: proves a handler future was dropped (aborted) rather than left running.
