@@ -169,11 +169,24 @@ fn searches_start_from_the_search_index() {
             plan.find("VIRTUAL TABLE") < plan.find("INTEGER PRIMARY KEY"),
             "the index's matches first:\n{plan}"
         );
+        assert!(
+            plan.contains("SEARCH background_tasks USING INTEGER PRIMARY KEY (rowid>?)"),
+            "the tasks above the watermark are a rowid range:\n{plan}"
+        );
         let (filters, _) = conditions(&query, Some("historia"));
         let plan = plan_of(&batch_sql(&filters));
         assert!(
             plan.find("VIRTUAL TABLE") < plan.find("INTEGER PRIMARY KEY"),
             "the walk's batches too:\n{plan}"
+        );
+        // The index's matches and the tasks above the watermark, each read newest rowid
+        // first and merged, so a batch stops after its size.
+        assert!(plan.contains("MERGE (UNION ALL)"), "{plan}");
+        assert!(
+            plan.contains(
+                "SEARCH background_tasks USING INTEGER PRIMARY KEY (rowid>? AND rowid<?)"
+            ),
+            "{plan}"
         );
         assert!(
             !plan.contains("TEMP B-TREE"),

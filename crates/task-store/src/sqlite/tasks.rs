@@ -15,7 +15,7 @@ use task_core::{Dependency, NewTask, NewWorkflow, Task, TaskId, TaskStatus, Unix
 use super::error::map_sqlite_error;
 use super::graph::SqliteTx;
 use super::rows::{insert_task, json_text, select_task, task_columns, task_from_row};
-use super::{claim, list, SqliteStore};
+use super::{claim, list, search_index, SqliteStore};
 use crate::backend::clock::now_millis;
 use crate::backend::graph::{self, GraphTx};
 use crate::backend::guarded;
@@ -509,6 +509,15 @@ impl TaskStore for SqliteStore {
                 .map_err(map_sqlite_error)
         })
         .await
+    }
+
+    async fn index_search(&self, limit: usize) -> Result<usize> {
+        if limit == 0 {
+            return Ok(0);
+        }
+        // Not a change of any task: nothing is versioned or published.
+        self.write(move |conn, _changes| search_index::index_batch(conn, limit))
+            .await
     }
 
     fn subscribe(&self) -> ChangeReceiver {
