@@ -20,7 +20,9 @@
 //! query) change the size; `TASKLANE_BENCH_ONLY=sqlite` or `postgres` runs one backend;
 //! `TASKLANE_BENCH_KEEP=1` keeps the SQLite file and the PostgreSQL schema
 //! (`tasklane_bench_history`) for `EXPLAIN`; `TASKLANE_BENCH_REUSE=1` measures a kept one again
-//! without loading (the load takes minutes). Results: `docs/benchmarks.md`, "Big histories".
+//! without loading (the load takes minutes). On SQLite the loaded tasks are indexed for search
+//! as the search indexer would, all but the newest `TASKLANE_BENCH_UNINDEXED` (default 5,000),
+//! which searches read from the table. Results: `docs/benchmarks.md`, "Big histories".
 
 use std::path::Path;
 use std::sync::Arc;

@@ -27,7 +27,7 @@ use rusqlite::{Connection, OptionalExtension};
 
 use super::connection::FOLD_FUNCTION;
 use super::error::map_sqlite_error;
-use super::rows::{task_from_row, TASK_COLUMNS};
+use super::rows::{task_columns, task_from_row, TASK_COLUMNS};
 use super::search_index::WATERMARK;
 use crate::backend::rules;
 use crate::{Cursor, ListQuery, Result, TaskPage};
@@ -61,15 +61,17 @@ impl Limits {
     };
 }
 
-/// How many candidates a search has, counted up to a limit on each side: the index's matches
-/// and the tasks above its watermark.
-fn count_candidates_sql() -> String {
-    format!(
-        "SELECT (SELECT COUNT(*) FROM (SELECT rowid FROM background_tasks_search \
-         WHERE background_tasks_search MATCH ?1 LIMIT ?2)) + (SELECT COUNT(*) FROM \
-         (SELECT rowid FROM background_tasks WHERE rowid > {WATERMARK} LIMIT ?2))"
-    )
-}
+/// How many matches the index holds, counted up to a limit. The tasks above the watermark are
+/// not counted: reading all matches checks them in the statement's `WHERE`, which reads only
+/// the columns the filters name, and keeps the ones that pass (a rare needle's few).
+const COUNT_MATCHES: &str = "SELECT COUNT(*) FROM (SELECT rowid FROM background_tasks_search \
+                             WHERE background_tasks_search MATCH ?1 LIMIT ?2)";
+/// One task by rowid: a row the rowid walk found passing.
+const TASK_BY_ROWID: &str = concat!(
+    "SELECT ",
+    task_columns!(),
+    " FROM background_tasks WHERE rowid = ?1"
+);
 /// The position of a user's task that is `?4` tasks older than the newest one before a
 /// position (from `idx_background_tasks_user_created`, its entries only).
 const USER_NTH: &str = "SELECT created_at, id FROM background_tasks WHERE user_id = ?1 \
@@ -130,7 +132,7 @@ fn choose(conn: &Connection, query: &ListQuery, limits: Limits) -> Result<Plan> 
     let Some(phrase) = fts_phrase(&needle) else {
         return Ok(Plan::Walk(Some(needle)));
     };
-    if count(conn, &count_candidates_sql(), &phrase, few_matches)? <= few_matches {
+    if count(conn, COUNT_MATCHES, &phrase, few_matches)? <= few_matches {
         return Ok(Plan::AllMatches(needle, phrase));
     }
     if query.user_id.is_some() {
@@ -293,13 +295,14 @@ pub(super) fn hits_sql() -> String {
 }
 
 /// One batch of the rowid walk: the next candidates below a rowid (the index's matches and the
-/// tasks above the watermark, merged in rowid order), each with its row and whether the row
-/// passes the filters (the task's columns first, then `hit` and `pass`; a task above the
-/// watermark without a label that does not match makes the filters NULL, which is a no).
+/// tasks above the watermark, merged in rowid order), each with whether its row passes the
+/// filters (`hit`, `pass`; a task without a label that does not match makes the filters NULL,
+/// which is a no). Only the filters' columns are read here, so a candidate that fails (most of
+/// the tasks above the watermark) costs no more; the passing rows are read by rowid after.
 /// Parameters after the filters': the phrase, the rowid twice, the batch size.
 pub(super) fn batch_sql(filters: &str) -> String {
     format!(
-        "SELECT {TASK_COLUMNS}, hits.hit, coalesce(({filters}), 0) AS pass FROM (SELECT rowid AS hit \
+        "SELECT hits.hit, coalesce(({filters}), 0) AS pass FROM (SELECT rowid AS hit \
          FROM background_tasks_search WHERE background_tasks_search MATCH ? AND rowid < ? \
          UNION ALL SELECT rowid FROM background_tasks WHERE rowid > {WATERMARK} AND rowid < ? \
          ORDER BY 1 DESC LIMIT ?) AS hits CROSS JOIN background_tasks \
@@ -327,7 +330,6 @@ pub(super) fn walk_index(
     let mut found: Vec<Task> = Vec::new();
     let mut below = i64::MAX;
     let mut size = first_batch.max(1);
-    let hit_column = TASK_COLUMNS.split(", ").count();
     let exhausted = loop {
         // The filters' placeholders come first in the text, the batch's after.
         let mut args = filter_args.clone();
@@ -340,16 +342,25 @@ pub(super) fn walk_index(
             .query(rusqlite::params_from_iter(args))
             .map_err(map_sqlite_error)?;
         let mut read = 0;
+        let mut passing = Vec::new();
         while let Some(row) = rows.next().map_err(map_sqlite_error)? {
             read += 1;
-            let hit: i64 = row.get(hit_column).map_err(map_sqlite_error)?;
+            let hit: i64 = row.get(0).map_err(map_sqlite_error)?;
             below = below.min(hit);
-            if row
-                .get::<_, bool>(hit_column + 1)
-                .map_err(map_sqlite_error)?
-            {
-                found.push(task_from_row(row).map_err(map_sqlite_error)?);
+            if row.get::<_, bool>(1).map_err(map_sqlite_error)? {
+                passing.push(hit);
             }
+        }
+        drop(rows);
+        let mut by_rowid = conn
+            .prepare_cached(TASK_BY_ROWID)
+            .map_err(map_sqlite_error)?;
+        for hit in passing {
+            found.push(
+                by_rowid
+                    .query_row([hit], task_from_row)
+                    .map_err(map_sqlite_error)?,
+            );
         }
         if read < size {
             break true;
