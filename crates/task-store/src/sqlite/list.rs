@@ -15,8 +15,9 @@
 //!   rowid (which follows creation order closely but not exactly: see [`walk_index`]).
 //! - The index holds the tasks up to a watermark (migration `0011_search_watermark`, kept by
 //!   `search_index`); the tasks above it, the newest ones a maintenance loop has not indexed
-//!   yet, are read by rowid beside the index's matches ([`hits_sql`]) and checked like every
-//!   row, so a task is found the moment it is created.
+//!   yet, are read by rowid beside the index's matches ([`hits_sql`]; the rowid walk reads them
+//!   first, [`unindexed_sql`]) and checked like every row, so a task is found the moment it is
+//!   created.
 //!
 //! Each row is checked with the store's own case folding (`tasklane_fold`) whichever way it
 //! was found, so the index narrows what is read and never changes the answer. The statements
@@ -294,20 +295,79 @@ pub(super) fn hits_sql() -> String {
     )
 }
 
-/// One batch of the rowid walk: the next candidates below a rowid (the index's matches and the
-/// tasks above the watermark, merged in rowid order), each with whether its row passes the
-/// filters (`hit`, `pass`; a task without a label that does not match makes the filters NULL,
-/// which is a no). Only the filters' columns are read here, so a candidate that fails (most of
-/// the tasks above the watermark) costs no more; the passing rows are read by rowid after.
-/// Parameters after the filters': the phrase, the rowid twice, the batch size.
+/// The start of the rowid walk: the tasks above the watermark (the newest rowids, which the
+/// index does not hold yet), newest first, each with whether its row passes the filters
+/// (`hit`, `pass`; a task without a label that does not match makes the filters NULL, which is
+/// a no). One statement, read until the page is full; it never opens the index. Parameters
+/// after the filters': a rowid bound.
+pub(super) fn unindexed_sql(filters: &str) -> String {
+    format!(
+        "SELECT rowid AS hit, coalesce(({filters}), 0) AS pass FROM background_tasks \
+         WHERE rowid > {WATERMARK} AND rowid < ? ORDER BY rowid DESC"
+    )
+}
+
+/// One batch of the rowid walk below the watermark: the index's next matches below a rowid,
+/// each with whether its row passes the filters (`hit`, `pass`). Only the filters' columns are
+/// read here; the passing rows are read by rowid after. Parameters after the filters': the
+/// phrase, the rowid, the batch size.
 pub(super) fn batch_sql(filters: &str) -> String {
     format!(
         "SELECT hits.hit, coalesce(({filters}), 0) AS pass FROM (SELECT rowid AS hit \
          FROM background_tasks_search WHERE background_tasks_search MATCH ? AND rowid < ? \
-         UNION ALL SELECT rowid FROM background_tasks WHERE rowid > {WATERMARK} AND rowid < ? \
-         ORDER BY 1 DESC LIMIT ?) AS hits CROSS JOIN background_tasks \
+         ORDER BY rowid DESC LIMIT ?) AS hits CROSS JOIN background_tasks \
          ON background_tasks.rowid = hits.hit"
     )
+}
+
+/// Reads the tasks at `rowids` (in that order) into `found`.
+fn read_by_rowid(conn: &Connection, rowids: Vec<i64>, found: &mut Vec<Task>) -> Result<()> {
+    let mut by_rowid = conn
+        .prepare_cached(TASK_BY_ROWID)
+        .map_err(map_sqlite_error)?;
+    for rowid in rowids {
+        found.push(
+            by_rowid
+                .query_row([rowid], task_from_row)
+                .map_err(map_sqlite_error)?,
+        );
+    }
+    Ok(())
+}
+
+/// The unindexed part of the walk ([`unindexed_sql`]): the passing tasks above the watermark,
+/// newest rowid first, until `wanted` of them. Returns whether they filled the page and the
+/// lowest rowid read (`i64::MAX` for none), below which the index's batches go on.
+fn walk_unindexed(
+    conn: &Connection,
+    filters: &str,
+    filter_args: &[SqlValue],
+    wanted: usize,
+    found: &mut Vec<Task>,
+) -> Result<(bool, i64)> {
+    let mut args = filter_args.to_vec();
+    args.push(SqlValue::Integer(i64::MAX));
+    let mut statement = conn
+        .prepare_cached(&unindexed_sql(filters))
+        .map_err(map_sqlite_error)?;
+    let mut rows = statement
+        .query(rusqlite::params_from_iter(args))
+        .map_err(map_sqlite_error)?;
+    let (mut lowest, mut passing) = (i64::MAX, Vec::new());
+    while let Some(row) = rows.next().map_err(map_sqlite_error)? {
+        let hit: i64 = row.get(0).map_err(map_sqlite_error)?;
+        lowest = lowest.min(hit);
+        if row.get::<_, bool>(1).map_err(map_sqlite_error)? {
+            passing.push(hit);
+            if passing.len() >= wanted {
+                break;
+            }
+        }
+    }
+    drop(rows);
+    let full = passing.len() >= wanted;
+    read_by_rowid(conn, passing, found)?;
+    Ok((full, lowest))
 }
 
 /// A [`Plan::IndexWalk`]: the page from the index's matches read newest rowid first.
@@ -328,48 +388,39 @@ pub(super) fn walk_index(
     let (filters, filter_args) = conditions(query, Some(needle));
     let batch = batch_sql(&filters);
     let mut found: Vec<Task> = Vec::new();
-    let mut below = i64::MAX;
+    let (full, mut below) = walk_unindexed(conn, &filters, &filter_args, wanted, &mut found)?;
     let mut size = first_batch.max(1);
-    let exhausted = loop {
-        // The filters' placeholders come first in the text, the batch's after.
-        let mut args = filter_args.clone();
-        args.push(SqlValue::Text(phrase.to_owned()));
-        args.push(SqlValue::Integer(below));
-        args.push(SqlValue::Integer(below));
-        args.push(SqlValue::Integer(i64::try_from(size).unwrap_or(i64::MAX)));
-        let mut statement = conn.prepare_cached(&batch).map_err(map_sqlite_error)?;
-        let mut rows = statement
-            .query(rusqlite::params_from_iter(args))
-            .map_err(map_sqlite_error)?;
-        let mut read = 0;
-        let mut passing = Vec::new();
-        while let Some(row) = rows.next().map_err(map_sqlite_error)? {
-            read += 1;
-            let hit: i64 = row.get(0).map_err(map_sqlite_error)?;
-            below = below.min(hit);
-            if row.get::<_, bool>(1).map_err(map_sqlite_error)? {
-                passing.push(hit);
+    let exhausted = !full
+        && loop {
+            // The filters' placeholders come first in the text, the batch's after.
+            let mut args = filter_args.clone();
+            args.push(SqlValue::Text(phrase.to_owned()));
+            args.push(SqlValue::Integer(below));
+            args.push(SqlValue::Integer(i64::try_from(size).unwrap_or(i64::MAX)));
+            let mut statement = conn.prepare_cached(&batch).map_err(map_sqlite_error)?;
+            let mut rows = statement
+                .query(rusqlite::params_from_iter(args))
+                .map_err(map_sqlite_error)?;
+            let mut read = 0;
+            let mut passing = Vec::new();
+            while let Some(row) = rows.next().map_err(map_sqlite_error)? {
+                read += 1;
+                let hit: i64 = row.get(0).map_err(map_sqlite_error)?;
+                below = below.min(hit);
+                if row.get::<_, bool>(1).map_err(map_sqlite_error)? {
+                    passing.push(hit);
+                }
             }
-        }
-        drop(rows);
-        let mut by_rowid = conn
-            .prepare_cached(TASK_BY_ROWID)
-            .map_err(map_sqlite_error)?;
-        for hit in passing {
-            found.push(
-                by_rowid
-                    .query_row([hit], task_from_row)
-                    .map_err(map_sqlite_error)?,
-            );
-        }
-        if read < size {
-            break true;
-        }
-        if found.len() >= wanted {
-            break false;
-        }
-        size = (size * 4).min(MAX_BATCH);
-    };
+            drop(rows);
+            read_by_rowid(conn, passing, &mut found)?;
+            if read < size {
+                break true;
+            }
+            if found.len() >= wanted {
+                break false;
+            }
+            size = (size * 4).min(MAX_BATCH);
+        };
     sort_newest_first(&mut found);
     found.truncate(wanted);
     if !exhausted {
