@@ -564,7 +564,11 @@ async fn sqlite(tasks: usize, samples: usize, now: i64, keep: bool, reuse: bool)
 async fn index_for_search(store: &SqliteStore) {
     // task-runtime's `DEFAULT_SEARCH_INDEX_BATCH_SIZE` (this crate does not depend on it).
     let batch = 500;
-    let unindexed = setting("TASKLANE_BENCH_UNINDEXED", 5_000);
+    // 0 is a valid setting here (index everything), which `setting` would refuse.
+    let unindexed = std::env::var("TASKLANE_BENCH_UNINDEXED")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(5_000);
     let (started, mut indexed) = (Instant::now(), 0);
     let pending: usize = store
         .with_connection(|conn| {
