@@ -301,6 +301,11 @@ pub struct ServeArgs {
     #[arg(long, env = "TASKLANE_ROLLUP_SETTLE", value_parser = parse_duration)]
     pub rollup_settle: Option<Duration>,
 
+    /// How often new tasks are added to the search index (SQLite; searches read the ones not
+    /// indexed yet directly) [default: 1s].
+    #[arg(long, env = "TASKLANE_SEARCH_INDEX_INTERVAL", value_parser = parse_duration)]
+    pub search_index_interval: Option<Duration>,
+
     /// Tasks this process runs at once [default: 16]. `0` runs no workers and no maintenance
     /// (rescuer, cleaner): the process only serves HTTP, and another process sharing the
     /// database runs the tasks.

@@ -11,7 +11,7 @@ use task_http::{AppState, HttpConfig, PriceBook, TrustedProxy, DEFAULT_LISTEN_BA
 use task_runtime::testing::register_test_tasks;
 use task_runtime::{
     Registry, RescuerConfig, RollupConfig, Rollups, Runtime, RuntimeConfig, SchedulerConfig,
-    Schedules, SystemClock,
+    Schedules, SearchIndexConfig, SearchIndexer, SystemClock,
 };
 use task_store::{ProviderLimits, UserStore};
 use tokio_util::sync::CancellationToken;
@@ -92,6 +92,12 @@ pub async fn run(database: Database, args: ServeArgs) -> anyhow::Result<()> {
     let run_cleaner = runtime
         .is_some()
         .then(|| schedules.start_run_cleaner(scheduler_stop.clone()));
+    // Every instance indexes what it and others created (each batch moves the store's
+    // watermark in its own transaction, so instances take turns), HTTP-only ones included.
+    let search_indexer = SearchIndexer::new(Arc::clone(&tasks), search_index_config(&args))
+        .context("invalid search index settings")?;
+    let search_indexer_stop = CancellationToken::new();
+    let search_indexer = search_indexer.start(search_indexer_stop.clone());
     let mut state = AppState::new(tasks, users, http_config, task_types)
         .context("invalid server settings")?
         .with_questions(questions)
@@ -134,6 +140,8 @@ pub async fn run(database: Database, args: ServeArgs) -> anyhow::Result<()> {
             }
             rollups_stop.cancel();
             let _ = rollups.await;
+            search_indexer_stop.cancel();
+            let _ = search_indexer.await;
             if let Some(runtime) = runtime {
                 runtime.shutdown().await;
             }
@@ -211,6 +219,14 @@ fn http_config(args: &ServeArgs) -> anyhow::Result<HttpConfig> {
     };
     config.validate()?;
     Ok(config)
+}
+
+fn search_index_config(args: &ServeArgs) -> SearchIndexConfig {
+    let defaults = SearchIndexConfig::default();
+    SearchIndexConfig {
+        interval: args.search_index_interval.unwrap_or(defaults.interval),
+        ..defaults
+    }
 }
 
 fn rollup_config(args: &ServeArgs) -> RollupConfig {

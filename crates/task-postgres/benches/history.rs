@@ -21,7 +21,9 @@
 //! `TASKLANE_BENCH_KEEP=1` keeps the SQLite file and the PostgreSQL schema
 //! (`tasklane_bench_history`) for `EXPLAIN`; `TASKLANE_BENCH_REUSE=1` measures a kept one again
 //! without loading (the load takes minutes); `TASKLANE_BENCH_PROBES=claim` measures only the
-//! probes whose name holds that text. Results: `docs/benchmarks.md`, "Big histories".
+//! probes whose name holds that text. On SQLite the loaded tasks are indexed for search as the
+//! search indexer would, all but the newest `TASKLANE_BENCH_UNINDEXED` (default 5,000), which
+//! searches read from the table. Results: `docs/benchmarks.md`, "Big histories".
 
 use std::path::Path;
 use std::sync::Arc;
@@ -536,6 +538,7 @@ async fn sqlite(tasks: usize, samples: usize, now: i64, keep: bool, reuse: bool)
     };
     if reuse && path.exists() {
         let store = Arc::new(SqliteStore::open(&path).expect("reopen"));
+        index_for_search(store.as_ref()).await;
         let ids = kept_ids_sqlite(&path);
         measure("sqlite", store.as_ref(), &ids, samples).await;
         return;
@@ -556,7 +559,56 @@ async fn sqlite(tasks: usize, samples: usize, now: i64, keep: bool, reuse: bool)
         path.display()
     );
     let store = Arc::new(SqliteStore::open(&path).expect("reopen"));
+    index_for_search(store.as_ref()).await;
     measure("sqlite", store.as_ref(), &ids, samples).await;
+}
+
+/// Indexes the loaded tasks for search as the search indexer would (batches of its default
+/// size), all but the newest `TASKLANE_BENCH_UNINDEXED` (default 5,000): searches then also
+/// read those from the table, as they read the tasks created since the indexer's last pass
+/// (5,000 is what one second of creation at the HTTP bench's rate leaves).
+async fn index_for_search(store: &SqliteStore) {
+    // task-runtime's `DEFAULT_SEARCH_INDEX_BATCH_SIZE` (this crate does not depend on it).
+    let batch = 500;
+    // 0 is a valid setting here (index everything), which `setting` would refuse.
+    let unindexed = std::env::var("TASKLANE_BENCH_UNINDEXED")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(5_000);
+    let (started, mut indexed) = (Instant::now(), 0);
+    let pending: usize = store
+        .with_connection(|conn| {
+            conn.query_row(
+                "SELECT COUNT(*) FROM background_tasks WHERE rowid > \
+                 (SELECT indexed_through FROM background_tasks_search_watermark)",
+                [],
+                |row| row.get::<_, i64>(0),
+            )
+            .map_err(task_store::map_sqlite_error)
+        })
+        .await
+        .expect("count the unindexed tasks")
+        .try_into()
+        .unwrap_or(0);
+    let mut left = pending.saturating_sub(unindexed);
+    while left > 0 {
+        let done = store
+            .index_search(batch.min(left))
+            .await
+            .expect("index for search");
+        if done == 0 {
+            break;
+        }
+        indexed += done;
+        left -= done;
+    }
+    println!(
+        "sqlite: indexed {indexed} tasks for search in {:.1} s ({:.0} a second), {} left above \
+         the watermark",
+        started.elapsed().as_secs_f64(),
+        indexed as f64 / started.elapsed().as_secs_f64().max(1e-9),
+        pending - indexed
+    );
 }
 
 /// The ids of a kept file's tasks.

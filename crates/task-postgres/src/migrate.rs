@@ -25,7 +25,7 @@ pub static MIGRATIONS: MigrationSet = task_store::migration_set!(
         "0008_priorities",
         "0009_dashboard",
         "0010_history",
-        "0011_placeholder",
+        "0011_search_watermark",
         "0012_claim_heads"
     ]
 );

@@ -7,7 +7,8 @@
 //! handler with a [`TaskContext`] (params, fenced progress reports, a cancellation token),
 //! renews the lease while it runs, and stores the outcome. A rescuer returns tasks of crashed
 //! workers; a cleaner deletes old finished tasks; [`Rollups`] folds finished tasks into the
-//! analytics rollups. [`Schedules`] creates tasks at recurring
+//! analytics rollups; [`SearchIndexer`] adds new tasks to the store's search index in batches.
+//! [`Schedules`] creates tasks at recurring
 //! times (cron or `every` intervals in IANA zones) and runs the scheduler loop; each fire time
 //! creates its task once across instances. `docs/runtime.md` describes every step and default.
 //!
@@ -71,6 +72,7 @@ mod rescuer;
 mod rollups;
 mod runtime;
 mod schedules;
+mod search_indexer;
 mod shared;
 mod slots;
 mod supervisor;
@@ -101,4 +103,8 @@ pub use schedules::{
     SchedulerConfig, Schedules, SystemClock, DEFAULT_RUN_CLEAN_BATCH_SIZE,
     DEFAULT_RUN_CLEAN_INTERVAL, DEFAULT_RUN_RETENTION, DEFAULT_SCHEDULER_MAX_SLEEP,
     DEFAULT_SCHEDULER_ON_TIME, MIN_SCHEDULE_INTERVAL,
+};
+pub use search_indexer::{
+    SearchIndexConfig, SearchIndexer, DEFAULT_SEARCH_INDEX_BATCH_SIZE,
+    DEFAULT_SEARCH_INDEX_INTERVAL,
 };

@@ -154,6 +154,18 @@ pub trait TaskStore: Send + Sync + 'static {
     /// Cheap check that the database answers (for readiness probes).
     async fn ping(&self) -> Result<()>;
 
+    /// Adds up to `limit` of the tasks created since the last call to the text-search index,
+    /// oldest first, and returns how many it added (fewer than `limit`: the index has caught
+    /// up). A maintenance loop calls it (task-runtime's search indexer), so creating a task
+    /// does not pay for the index. Searches are exact whether or not it has run: a backend
+    /// that indexes this way also reads the tasks not yet indexed. Backends whose database
+    /// keeps the index on every write (memory, PostgreSQL) have nothing to do; the default
+    /// returns 0.
+    async fn index_search(&self, limit: usize) -> Result<usize> {
+        let _ = limit;
+        Ok(0)
+    }
+
     /// A subscription to the change feed, starting now.
     fn subscribe(&self) -> ChangeReceiver;
 }

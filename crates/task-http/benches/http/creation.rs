@@ -6,6 +6,12 @@
 //! burst no client reaches: its throughput beside the first one's is what the limit's
 //! bookkeeping costs. The four are measured in alternating rounds, so load from other work on
 //! the machine falls on all of them alike.
+//!
+//! Every SQLite server runs the search indexer (new tasks reach the search index from it, in
+//! batches). `TASKLANE_BENCH_INDEX_ON_INSERT=1` instead indexes every task inside its creation,
+//! as before migration `0011_search_watermark` (the watermark is set past every rowid, so the
+//! insert trigger indexes each new task and the indexer finds nothing): the same build
+//! measures both.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -37,17 +43,39 @@ pub struct Result {
 /// Alternates `rounds` rounds of `measure` on each server, each after `warmup`.
 pub async fn run(rounds: u32, warmup: Duration, measure: Duration) -> Result {
     let dir = tempfile::tempdir().expect("a temporary directory");
-    let store = Arc::new(SqliteStore::open(dir.path().join("bench.db")).expect("open SQLite"));
+    let on_insert = std::env::var("TASKLANE_BENCH_INDEX_ON_INSERT").is_ok_and(|v| v == "1");
+    if on_insert {
+        eprintln!("  every creation writes its search index entry (as before 0011)");
+    }
+    let open = |name: &str| {
+        let store = SqliteStore::open(dir.path().join(name)).expect("open SQLite");
+        async move {
+            if on_insert {
+                store
+                    .with_write_transaction(|conn| {
+                        conn.execute(
+                            "UPDATE background_tasks_search_watermark \
+                             SET indexed_through = 9223372036854775807",
+                            [],
+                        )
+                        .map(drop)
+                        .map_err(task_store::map_sqlite_error)
+                    })
+                    .await
+                    .expect("index on insert");
+            }
+            Arc::new(store)
+        }
+    };
+    let store = open("bench.db").await;
     let server = tasklane(store, bench_config(CONNECTIONS)).await;
     // The baseline answers with a task of the same shape and size as tasklane's.
     let reply = Bytes::from(serde_json::to_vec(&sample_task()).expect("a task serialises"));
     let bare = bare_creation(reply).await;
     // A database of its own, so both durable servers insert into tables of the same size.
-    let durable_store =
-        Arc::new(SqliteStore::open(dir.path().join("durable.db")).expect("open SQLite"));
+    let durable_store = open("durable.db").await;
     let bare_durable = bare_durable_creation(durable_store).await;
-    let limited_store =
-        Arc::new(SqliteStore::open(dir.path().join("limited.db")).expect("open SQLite"));
+    let limited_store = open("limited.db").await;
     let limited = tasklane(
         limited_store,
         task_http::HttpConfig {

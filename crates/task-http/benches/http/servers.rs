@@ -19,9 +19,11 @@ use task_core::NewTask;
 use task_http::auth::accounts::add_user;
 use task_http::body::{self, Body};
 use task_http::{serve, AppState, HttpConfig};
+use task_runtime::{SearchIndexConfig, SearchIndexer};
 use task_store::{ClaimRequest, Role, TaskEventLog, TaskStore, UserStore};
 use tokio::net::TcpListener;
 use tokio::sync::{broadcast, oneshot};
+use tokio_util::sync::CancellationToken;
 
 /// The bench user's email.
 pub const USER: &str = "bench@example.com";
@@ -31,14 +33,28 @@ pub struct Tasklane {
     pub addr: SocketAddr,
     pub token: String,
     _stop: oneshot::Sender<()>,
+    _indexer: tokio_util::sync::DropGuard,
 }
 
-/// Starts `serve` over `store` with a user for the bench and the `noop` task type, and the
-/// store's task event log, as the binary has it (so task streams carry partial outputs).
+/// Starts the search indexer on `store` with its default settings, as the binary does, so a
+/// server that creates tasks pays for indexing them as it would in production. It runs until
+/// the guard is dropped.
+pub fn search_indexer(store: Arc<dyn TaskStore>) -> tokio_util::sync::DropGuard {
+    let stop = CancellationToken::new();
+    SearchIndexer::new(store, SearchIndexConfig::default())
+        .expect("the default settings are valid")
+        .start(stop.clone());
+    stop.drop_guard()
+}
+
+/// Starts `serve` over `store` with a user for the bench and the `noop` task type, the
+/// store's task event log (so task streams carry partial outputs) and the search indexer
+/// beside it, as the binary has them.
 pub async fn tasklane<S: TaskStore + UserStore + TaskEventLog>(
     store: Arc<S>,
     config: HttpConfig,
 ) -> Tasklane {
+    let indexer = search_indexer(store.clone());
     let (_, token) = add_user(&*store, USER, Role::User)
         .await
         .expect("create the bench user");
@@ -58,6 +74,7 @@ pub async fn tasklane<S: TaskStore + UserStore + TaskEventLog>(
         addr,
         token: token.secret().to_owned(),
         _stop: stop,
+        _indexer: indexer,
     }
 }
 
@@ -122,8 +139,10 @@ pub async fn bare_creation(reply: Bytes) -> SocketAddr {
 /// The durable creation baseline: bare hyper whose handler reads the body, creates the same
 /// `noop` task with one `create` call on `store` and answers `201` with it. No routing, auth,
 /// JSON parsing, validation, queue limit, log or metrics: the gap between it and
-/// [`bare_creation`] is what storing the task costs.
+/// [`bare_creation`] is what storing the task costs. The search indexer runs beside it (for
+/// the rest of the process), since the store needs it as much as tasklane's server does.
 pub async fn bare_durable_creation(store: Arc<dyn TaskStore>) -> SocketAddr {
+    let _running = search_indexer(Arc::clone(&store)).disarm();
     bare(move |request: Request<Incoming>| {
         let store = store.clone();
         async move {

@@ -13,5 +13,6 @@ mod maintenance;
 mod retries;
 mod rollups;
 mod schedules;
+mod search_index;
 mod shutdown;
 mod support;

@@ -13,6 +13,11 @@
 //!   search walks that user's newest [`USER_WALK`] tasks first (a common needle fills the page
 //!   there) and everyone's search, or the rest of a user's, reads the matches newest first by
 //!   rowid (which follows creation order closely but not exactly: see [`walk_index`]).
+//! - The index holds the tasks up to a watermark (migration `0011_search_watermark`, kept by
+//!   `search_index`); the tasks above it, the newest ones a maintenance loop has not indexed
+//!   yet, are read by rowid beside the index's matches ([`hits_sql`]; the rowid walk reads them
+//!   first, [`unindexed_sql`]) and checked like every row, so a task is found the moment it is
+//!   created.
 //!
 //! Each row is checked with the store's own case folding (`tasklane_fold`) whichever way it
 //! was found, so the index narrows what is read and never changes the answer. The statements
@@ -23,7 +28,8 @@ use rusqlite::{Connection, OptionalExtension};
 
 use super::connection::FOLD_FUNCTION;
 use super::error::map_sqlite_error;
-use super::rows::{task_from_row, TASK_COLUMNS};
+use super::rows::{task_columns, task_from_row, TASK_COLUMNS};
+use super::search_index::WATERMARK;
 use crate::backend::rules;
 use crate::{Cursor, ListQuery, Result, TaskPage};
 use task_core::{Task, TaskStatus};
@@ -56,9 +62,17 @@ impl Limits {
     };
 }
 
-/// How many matches the index holds, counted up to a limit.
+/// How many matches the index holds, counted up to a limit. The tasks above the watermark are
+/// not counted: reading all matches checks them in the statement's `WHERE`, which reads only
+/// the columns the filters name, and keeps the ones that pass (a rare needle's few).
 const COUNT_MATCHES: &str = "SELECT COUNT(*) FROM (SELECT rowid FROM background_tasks_search \
                              WHERE background_tasks_search MATCH ?1 LIMIT ?2)";
+/// One task by rowid: a row the rowid walk found passing.
+const TASK_BY_ROWID: &str = concat!(
+    "SELECT ",
+    task_columns!(),
+    " FROM background_tasks WHERE rowid = ?1"
+);
 /// The position of a user's task that is `?4` tasks older than the newest one before a
 /// position (from `idx_background_tasks_user_created`, its entries only).
 const USER_NTH: &str = "SELECT created_at, id FROM background_tasks WHERE user_id = ?1 \
@@ -258,9 +272,9 @@ pub(super) fn list_sql(query: &ListQuery, plan: &Plan) -> (String, Vec<SqlValue>
             // rows, never the other way (the planner has no statistics to weigh the two by).
             (
                 format!(
-                    "SELECT {TASK_COLUMNS} FROM (SELECT rowid AS hit FROM background_tasks_search \
-                     WHERE background_tasks_search MATCH ?) AS hits CROSS JOIN background_tasks \
-                     ON background_tasks.rowid = hits.hit WHERE {filters}"
+                    "SELECT {TASK_COLUMNS} FROM ({}) AS hits CROSS JOIN background_tasks \
+                     ON background_tasks.rowid = hits.hit WHERE {filters}",
+                    hits_sql()
                 ),
                 args,
             )
@@ -271,15 +285,89 @@ pub(super) fn list_sql(query: &ListQuery, plan: &Plan) -> (String, Vec<SqlValue>
     (sql, args)
 }
 
-/// One batch of the rowid walk: the index's next matches below a rowid, each with its row and
-/// whether the row passes the filters (the task's columns first, then `hit` and `pass`).
+/// The candidates of a search (`hit`, a rowid; one parameter, the FTS5 phrase): the index's
+/// matches, which cover the tasks up to the watermark, and every task above it, which the
+/// filters then check like the others.
+pub(super) fn hits_sql() -> String {
+    format!(
+        "SELECT rowid AS hit FROM background_tasks_search WHERE background_tasks_search MATCH ? \
+         UNION ALL SELECT rowid FROM background_tasks WHERE rowid > {WATERMARK}"
+    )
+}
+
+/// The start of the rowid walk: the tasks above the watermark (the newest rowids, which the
+/// index does not hold yet), newest first, each with whether its row passes the filters
+/// (`hit`, `pass`; a task without a label that does not match makes the filters NULL, which is
+/// a no). One statement, read until the page is full; it never opens the index. Parameters
+/// after the filters': a rowid bound.
+pub(super) fn unindexed_sql(filters: &str) -> String {
+    format!(
+        "SELECT rowid AS hit, coalesce(({filters}), 0) AS pass FROM background_tasks \
+         WHERE rowid > {WATERMARK} AND rowid < ? ORDER BY rowid DESC"
+    )
+}
+
+/// One batch of the rowid walk below the watermark: the index's next matches below a rowid,
+/// each with whether its row passes the filters (`hit`, `pass`). Only the filters' columns are
+/// read here; the passing rows are read by rowid after. Parameters after the filters': the
+/// phrase, the rowid, the batch size.
 pub(super) fn batch_sql(filters: &str) -> String {
     format!(
-        "SELECT {TASK_COLUMNS}, hits.hit, ({filters}) AS pass FROM (SELECT rowid AS hit \
+        "SELECT hits.hit, coalesce(({filters}), 0) AS pass FROM (SELECT rowid AS hit \
          FROM background_tasks_search WHERE background_tasks_search MATCH ? AND rowid < ? \
          ORDER BY rowid DESC LIMIT ?) AS hits CROSS JOIN background_tasks \
          ON background_tasks.rowid = hits.hit"
     )
+}
+
+/// Reads the tasks at `rowids` (in that order) into `found`.
+fn read_by_rowid(conn: &Connection, rowids: Vec<i64>, found: &mut Vec<Task>) -> Result<()> {
+    let mut by_rowid = conn
+        .prepare_cached(TASK_BY_ROWID)
+        .map_err(map_sqlite_error)?;
+    for rowid in rowids {
+        found.push(
+            by_rowid
+                .query_row([rowid], task_from_row)
+                .map_err(map_sqlite_error)?,
+        );
+    }
+    Ok(())
+}
+
+/// The unindexed part of the walk ([`unindexed_sql`]): the passing tasks above the watermark,
+/// newest rowid first, until `wanted` of them. Returns whether they filled the page and the
+/// lowest rowid read (`i64::MAX` for none), below which the index's batches go on.
+fn walk_unindexed(
+    conn: &Connection,
+    filters: &str,
+    filter_args: &[SqlValue],
+    wanted: usize,
+    found: &mut Vec<Task>,
+) -> Result<(bool, i64)> {
+    let mut args = filter_args.to_vec();
+    args.push(SqlValue::Integer(i64::MAX));
+    let mut statement = conn
+        .prepare_cached(&unindexed_sql(filters))
+        .map_err(map_sqlite_error)?;
+    let mut rows = statement
+        .query(rusqlite::params_from_iter(args))
+        .map_err(map_sqlite_error)?;
+    let (mut lowest, mut passing) = (i64::MAX, Vec::new());
+    while let Some(row) = rows.next().map_err(map_sqlite_error)? {
+        let hit: i64 = row.get(0).map_err(map_sqlite_error)?;
+        lowest = lowest.min(hit);
+        if row.get::<_, bool>(1).map_err(map_sqlite_error)? {
+            passing.push(hit);
+            if passing.len() >= wanted {
+                break;
+            }
+        }
+    }
+    drop(rows);
+    let full = passing.len() >= wanted;
+    read_by_rowid(conn, passing, found)?;
+    Ok((full, lowest))
 }
 
 /// A [`Plan::IndexWalk`]: the page from the index's matches read newest rowid first.
@@ -300,39 +388,39 @@ pub(super) fn walk_index(
     let (filters, filter_args) = conditions(query, Some(needle));
     let batch = batch_sql(&filters);
     let mut found: Vec<Task> = Vec::new();
-    let mut below = i64::MAX;
+    let (full, mut below) = walk_unindexed(conn, &filters, &filter_args, wanted, &mut found)?;
     let mut size = first_batch.max(1);
-    let hit_column = TASK_COLUMNS.split(", ").count();
-    let exhausted = loop {
-        // The filters' placeholders come first in the text, the batch's after.
-        let mut args = filter_args.clone();
-        args.push(SqlValue::Text(phrase.to_owned()));
-        args.push(SqlValue::Integer(below));
-        args.push(SqlValue::Integer(i64::try_from(size).unwrap_or(i64::MAX)));
-        let mut statement = conn.prepare_cached(&batch).map_err(map_sqlite_error)?;
-        let mut rows = statement
-            .query(rusqlite::params_from_iter(args))
-            .map_err(map_sqlite_error)?;
-        let mut read = 0;
-        while let Some(row) = rows.next().map_err(map_sqlite_error)? {
-            read += 1;
-            let hit: i64 = row.get(hit_column).map_err(map_sqlite_error)?;
-            below = below.min(hit);
-            if row
-                .get::<_, bool>(hit_column + 1)
-                .map_err(map_sqlite_error)?
-            {
-                found.push(task_from_row(row).map_err(map_sqlite_error)?);
+    let exhausted = !full
+        && loop {
+            // The filters' placeholders come first in the text, the batch's after.
+            let mut args = filter_args.clone();
+            args.push(SqlValue::Text(phrase.to_owned()));
+            args.push(SqlValue::Integer(below));
+            args.push(SqlValue::Integer(i64::try_from(size).unwrap_or(i64::MAX)));
+            let mut statement = conn.prepare_cached(&batch).map_err(map_sqlite_error)?;
+            let mut rows = statement
+                .query(rusqlite::params_from_iter(args))
+                .map_err(map_sqlite_error)?;
+            let mut read = 0;
+            let mut passing = Vec::new();
+            while let Some(row) = rows.next().map_err(map_sqlite_error)? {
+                read += 1;
+                let hit: i64 = row.get(0).map_err(map_sqlite_error)?;
+                below = below.min(hit);
+                if row.get::<_, bool>(1).map_err(map_sqlite_error)? {
+                    passing.push(hit);
+                }
             }
-        }
-        if read < size {
-            break true;
-        }
-        if found.len() >= wanted {
-            break false;
-        }
-        size = (size * 4).min(MAX_BATCH);
-    };
+            drop(rows);
+            read_by_rowid(conn, passing, &mut found)?;
+            if read < size {
+                break true;
+            }
+            if found.len() >= wanted {
+                break false;
+            }
+            size = (size * 4).min(MAX_BATCH);
+        };
     sort_newest_first(&mut found);
     found.truncate(wanted);
     if !exhausted {
@@ -518,9 +606,65 @@ mod tests {
             .collect()
     }
 
+    /// Each stage of the search index: nothing indexed (the 400 tasks are all above the
+    /// watermark), some, indexed and unindexed tasks renamed and deleted, everything, and tasks
+    /// inserted at rowids the watermark has passed (SQLite reuses the largest rowid once the
+    /// newest tasks are deleted).
     #[test]
-    fn every_plan_pages_through_the_same_tasks() {
+    fn every_plan_pages_through_the_same_tasks_at_every_stage_of_the_index() {
         let (_dir, conn) = database();
+        check_every_plan(&conn);
+        assert_eq!(
+            super::super::search_index::index_batch(&conn, 150).unwrap(),
+            150
+        );
+        check_every_plan(&conn);
+        for (rowid, text) in [
+            (3, "Segelfartyg i natt"),
+            (140, "ingen"),
+            (151, "HISTORIA"),
+            (390, "nej"),
+        ] {
+            conn.execute(
+                "UPDATE background_tasks SET description = ?2, label = NULL WHERE rowid = ?1",
+                rusqlite::params![rowid, text],
+            )
+            .unwrap();
+        }
+        conn.execute(
+            "DELETE FROM background_tasks WHERE rowid IN (5, 149, 152, 300)",
+            [],
+        )
+        .unwrap();
+        check_every_plan(&conn);
+        assert_eq!(
+            super::super::search_index::index_batch(&conn, 1_000).unwrap(),
+            248
+        );
+        assert_eq!(
+            super::super::search_index::index_batch(&conn, 1_000).unwrap(),
+            0
+        );
+        check_every_plan(&conn);
+        conn.execute("DELETE FROM background_tasks WHERE rowid > 395", [])
+            .unwrap();
+        for i in 0..3_i64 {
+            conn.execute(
+                "INSERT INTO background_tasks (id, user_id, task_type, status, label, \
+                 created_at, updated_at, run_at) VALUES (?1, 'heavy@example.com', 'generation', \
+                 'completed', 'Historia om segelfartyg', ?2, ?2, ?2)",
+                rusqlite::params![format!("task_{}_{:020x}", 20_000 + i, i), 20_000 + i],
+            )
+            .unwrap();
+        }
+        let reused: i64 = conn
+            .query_row("SELECT max(rowid) FROM background_tasks", [], |r| r.get(0))
+            .unwrap();
+        assert!(reused <= 400, "rowids below the watermark were reused");
+        check_every_plan(&conn);
+    }
+
+    fn check_every_plan(conn: &Connection) {
         let plans = [
             // Through the index, reading every match.
             Limits {
@@ -568,11 +712,11 @@ mod tests {
                             limit,
                             ..Default::default()
                         };
-                        let want = walked(&conn, &query);
+                        let want = walked(conn, &query);
                         searched += want.len();
                         for limits in plans {
                             assert_eq!(
-                                all_pages(&conn, &query, limits),
+                                all_pages(conn, &query, limits),
                                 want,
                                 "{query:?} {limits:?}"
                             );
@@ -581,7 +725,7 @@ mod tests {
                 }
             }
         }
-        assert!(searched > 1000, "the searches find tasks");
+        assert!(searched > 900, "the searches find tasks");
     }
 
     #[test]

@@ -9,7 +9,7 @@ use crate::backend::clock::now_millis;
 use crate::migrate::{self, legacy, LedgerLayout, MigrationSet, Recorded};
 use crate::StoreError;
 
-/// The tasks, users and tokens tables, the tasks' event logs, the schedules, the workflows, the guarded-creation keys, the users' own limits, task priorities and the search and status indexes of big histories, the fair claim's per-user heads: the set this store applies when it opens.
+/// The tasks, users and tokens tables, the tasks' event logs, the schedules, the workflows, the guarded-creation keys, the users' own limits, task priorities, the search and status indexes of big histories, the search index's watermark and the fair claim's per-user heads: the set this store applies when it opens.
 pub static MIGRATIONS: MigrationSet = crate::migration_set!(
     "tasks",
     "migrations/sqlite",
@@ -24,7 +24,7 @@ pub static MIGRATIONS: MigrationSet = crate::migration_set!(
         "0008_priorities",
         "0009_dashboard",
         "0010_history",
-        "0011_placeholder",
+        "0011_search_watermark",
         "0012_claim_heads"
     ]
 );

@@ -24,6 +24,7 @@ mod plans;
 mod providers;
 mod rows;
 mod schedules;
+mod search_index;
 mod tasks;
 mod users;
 mod writer;

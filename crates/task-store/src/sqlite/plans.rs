@@ -6,7 +6,7 @@ use rusqlite::types::Value;
 use super::claim::{
     DROP_EMPTY_HEADS, DUE_HEADS, MOVE_CLAIMED_HEADS, OLDEST_DUE, RUNNING_PER_USER, USER_DUE,
 };
-use super::list::{batch_sql, conditions, late_sql, list_sql, user_walk_sql, Plan};
+use super::list::{batch_sql, conditions, late_sql, list_sql, unindexed_sql, user_walk_sql, Plan};
 use super::schedules::PURGE_RUNS;
 use super::tasks::{COUNTS, COUNT_UNFINISHED, EXPIRED_LEASES, PURGE_FINISHED};
 use super::{connection, migrations};
@@ -186,6 +186,10 @@ fn searches_start_from_the_search_index() {
             plan.find("VIRTUAL TABLE") < plan.find("INTEGER PRIMARY KEY"),
             "the index's matches first:\n{plan}"
         );
+        assert!(
+            plan.contains("SEARCH background_tasks USING INTEGER PRIMARY KEY (rowid>?)"),
+            "the tasks above the watermark are a rowid range:\n{plan}"
+        );
         let (filters, _) = conditions(&query, Some("historia"));
         let plan = plan_of(&batch_sql(&filters));
         assert!(
@@ -197,6 +201,14 @@ fn searches_start_from_the_search_index() {
             "a batch comes in rowid order:\n{plan}"
         );
     }
+    // The walk starts with the tasks above the watermark: a rowid range, newest first.
+    let (filters, _) = conditions(&search(None), Some("historia"));
+    let plan = plan_of(&unindexed_sql(&filters));
+    assert!(
+        plan.contains("SEARCH background_tasks USING INTEGER PRIMARY KEY (rowid>? AND rowid<?)"),
+        "{plan}"
+    );
+    assert!(!plan.contains("TEMP B-TREE"), "{plan}");
     // The walk's check for tasks out of rowid order reads index entries newer than the page.
     let (filters, _) = conditions(&search(None), Some("historia"));
     let plan = plan_of(&late_sql(&filters));

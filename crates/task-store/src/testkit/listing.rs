@@ -361,3 +361,132 @@ pub async fn list_search_matches_substrings_and_follows_changes(store: Store) {
     store.delete(&running.id).await.expect("delete");
     assert!(store.list(&segel).await.expect("list").tasks.is_empty());
 }
+
+/// Every search of `needles` (everyone's and one user's) answers what the stored tasks say.
+async fn searches_are_exact(store: &Store, needles: &[&str]) {
+    let all = store
+        .list(&ListQuery {
+            limit: 1000,
+            ..Default::default()
+        })
+        .await
+        .expect("list")
+        .tasks;
+    for needle in needles {
+        for user_id in [None, Some("ada@example.com".to_owned())] {
+            let query = ListQuery {
+                search: Some((*needle).to_owned()),
+                user_id,
+                ..Default::default()
+            };
+            let got = store.list(&query).await.expect("list");
+            assert_eq!(got.tasks, expected(&all, &query), "{query:?}");
+        }
+    }
+}
+
+/// Indexes for search until the backend says it has caught up; returns how many it indexed.
+async fn index_until_caught_up(store: &Store) -> usize {
+    let mut total = 0;
+    for _ in 0..100 {
+        let indexed = store.index_search(2).await.expect("index");
+        total += indexed;
+        if indexed < 2 {
+            assert_eq!(store.index_search(2).await.expect("index"), 0, "caught up");
+            return total;
+        }
+    }
+    panic!("the search index never caught up");
+}
+
+/// A task is found by search the moment it is created, before a backend that indexes in the
+/// background ([`crate::TaskStore::index_search`]) has indexed it and after; indexing catches
+/// up batch by batch; new descriptions and deletions of indexed tasks keep search exact.
+pub async fn list_search_is_exact_before_and_after_indexing(store: Store) {
+    let needles = [
+        "historia",
+        "HISTORIA DEL 3",
+        "quiz",
+        "segelfartyg",
+        "nyss",
+        "del",
+    ];
+    for i in 1..=5 {
+        // The first one is the task a worker claims below.
+        let task_type = if i == 1 { "generation" } else { "validation" };
+        let user = if i % 2 == 0 {
+            "bob@example.com"
+        } else {
+            "ada@example.com"
+        };
+        store
+            .create(
+                new_task(user, task_type)
+                    .with_label(format!("Historia del {i}"))
+                    .with_description("quiz"),
+            )
+            .await
+            .expect("create");
+    }
+    searches_are_exact(&store, &needles).await;
+    let indexed = index_until_caught_up(&store).await;
+    assert!(indexed <= 5, "each task is indexed once: {indexed}");
+    searches_are_exact(&store, &needles).await;
+
+    let (running, lease) = claim_only(&store, "generation").await;
+    store
+        .update_progress(&lease, 10, Some("Skriver om Segelfartyg".to_owned()))
+        .await
+        .expect("progress");
+    searches_are_exact(&store, &needles).await;
+    let found = store
+        .list(&ListQuery {
+            search: Some("segelfartyg".to_owned()),
+            ..Default::default()
+        })
+        .await
+        .expect("list")
+        .tasks;
+    assert_eq!(
+        found.iter().map(|t| &t.id).collect::<Vec<_>>(),
+        [&running.id],
+        "the new description of an indexed task is found"
+    );
+    let validation = store
+        .list(&ListQuery {
+            task_type: Some("validation".to_owned()),
+            ..Default::default()
+        })
+        .await
+        .expect("list")
+        .tasks;
+    store.delete(&validation[0].id).await.expect("delete");
+    searches_are_exact(&store, &needles).await;
+
+    let fresh = store
+        .create(new_task("ada@example.com", "validation").with_label("Historia, nyss skapad"))
+        .await
+        .expect("create");
+    let found = store
+        .list(&ListQuery {
+            search: Some("NYSS".to_owned()),
+            ..Default::default()
+        })
+        .await
+        .expect("list")
+        .tasks;
+    assert_eq!(
+        found.iter().map(|t| &t.id).collect::<Vec<_>>(),
+        [&fresh.id],
+        "a task created just now is found before it is indexed"
+    );
+    searches_are_exact(&store, &needles).await;
+    index_until_caught_up(&store).await;
+    searches_are_exact(&store, &needles).await;
+    store
+        .update_progress(&lease, 20, Some("Klar snart".to_owned()))
+        .await
+        .expect("progress");
+    store.delete(&fresh.id).await.expect("delete");
+    searches_are_exact(&store, &needles).await;
+}

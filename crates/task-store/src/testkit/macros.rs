@@ -51,6 +51,7 @@ macro_rules! task_conformance_suite {
                 claim_never_takes_unclaimable_tasks,
                 list_filters_match_the_query,
                 list_search_matches_substrings_and_follows_changes,
+                list_search_is_exact_before_and_after_indexing,
                 list_pages_have_no_gaps_or_duplicates,
                 list_limit_is_validated,
                 rescue_expired_requeues_or_fails,

@@ -3,7 +3,7 @@
 
 use task_core::{NewTask, TaskStatus};
 use task_store::rusqlite::{params, Connection};
-use task_store::{Role, SqliteStore, StoreError, TaskStore, UserStore, MIGRATIONS};
+use task_store::{ListQuery, Role, SqliteStore, StoreError, TaskStore, UserStore, MIGRATIONS};
 
 /// Builds a database as the first release left it: one ledger sequence for every table
 /// (`schema_migrations (version, name, applied_at)`, names with their `NNNN_` prefix), its
@@ -300,4 +300,92 @@ fn the_tasks_set_embeds_every_file_of_its_directory() {
         &MIGRATIONS,
         concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/sqlite"),
     );
+}
+
+/// How many tasks the trigram search index holds that contain `needle` (three or more ASCII
+/// characters), read from the index itself.
+async fn indexed_matches(store: &SqliteStore, needle: &str) -> i64 {
+    let phrase = format!("\"{needle}\"");
+    store
+        .with_connection(move |conn| {
+            conn.query_row(
+                "SELECT COUNT(*) FROM background_tasks_search \
+                 WHERE background_tasks_search MATCH ?1",
+                [phrase],
+                |r| r.get(0),
+            )
+            .map_err(task_store::map_sqlite_error)
+        })
+        .await
+        .expect("count")
+}
+
+/// A database migrated through `0010_history`, whose tasks the old triggers indexed on
+/// insert, gets the search watermark in place (`0011_search_watermark`): its tasks count as
+/// indexed and are searched through the index, new tasks wait above the watermark (found by
+/// search all the same) until the indexer adds them.
+#[tokio::test]
+async fn a_database_indexed_by_the_old_triggers_gets_the_watermark_in_place() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("history.db");
+    {
+        let conn = Connection::open(&path).expect("open");
+        conn.execute_batch(task_store::migrate::CREATE_LEDGER)
+            .expect("ledger");
+        let history = MIGRATIONS
+            .migrations()
+            .iter()
+            .position(|m| m.name() == "0010_history")
+            .expect("0010_history is in the set");
+        for migration in &MIGRATIONS.migrations()[..=history] {
+            conn.execute_batch(migration.sql()).expect("migration");
+            conn.execute(
+                "INSERT INTO schema_migrations (set_name, version, name, applied_at) \
+                 VALUES ('tasks', ?1, ?2, 1700000000000)",
+                params![migration.version(), migration.name()],
+            )
+            .expect("record");
+        }
+        for i in 0..3 {
+            conn.execute(
+                "INSERT INTO background_tasks (id, user_id, task_type, status, label, \
+                 created_at, updated_at, run_at) VALUES (?1, 'old@example.com', 'generation', \
+                 'completed', ?2, ?3, ?3, ?3)",
+                params![
+                    format!("task_170000000000{i}_abcdef"),
+                    format!("Segelfartyg {i}"),
+                    1_700_000_000_000_i64 + i
+                ],
+            )
+            .expect("old task");
+        }
+    }
+    let store = SqliteStore::open(&path).expect("upgrade");
+    assert_eq!(indexed_matches(&store, "segelfartyg").await, 3);
+    assert_eq!(
+        store.index_search(100).await.expect("index"),
+        0,
+        "the old triggers' tasks are below the watermark"
+    );
+    let search = ListQuery {
+        search: Some("SEGELFARTYG".into()),
+        ..Default::default()
+    };
+    assert_eq!(store.list(&search).await.expect("list").tasks.len(), 3);
+
+    let new = store
+        .create(NewTask::new("new@example.com", "generation").with_label("Nytt segelfartyg"))
+        .await
+        .expect("create");
+    assert_eq!(
+        indexed_matches(&store, "segelfartyg").await,
+        3,
+        "a creation no longer writes the index"
+    );
+    let found = store.list(&search).await.expect("list").tasks;
+    assert_eq!(found.len(), 4);
+    assert_eq!(found[0].id, new.id, "found before it is indexed");
+    assert_eq!(store.index_search(100).await.expect("index"), 1);
+    assert_eq!(indexed_matches(&store, "segelfartyg").await, 4);
+    assert_eq!(store.list(&search).await.expect("list").tasks, found);
 }

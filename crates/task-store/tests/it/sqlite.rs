@@ -277,3 +277,26 @@ async fn checkpoints_keep_the_wal_bounded_under_steady_writes() {
         "checkpoints copied the tasks into the database file"
     );
 }
+
+/// The search index's batches (`index_search`): at most the limit each, every task once, until
+/// nothing is left above the watermark; then a new task is the next batch.
+#[tokio::test]
+async fn search_indexing_takes_batches_until_it_has_caught_up() {
+    let dir = tempfile::tempdir().expect("dir");
+    let store = SqliteStore::open(dir.path().join("index.db")).expect("open");
+    let new = (0..10)
+        .map(|i| NewTask::new("ada@example.com", "generation").with_label(format!("Quiz {i}")))
+        .collect();
+    store.create_many(new).await.expect("create");
+    let mut batches = Vec::new();
+    for _ in 0..5 {
+        batches.push(store.index_search(4).await.expect("index"));
+    }
+    assert_eq!(batches, [4, 4, 2, 0, 0]);
+    assert_eq!(store.index_search(0).await.expect("index"), 0);
+    store
+        .create(NewTask::new("ada@example.com", "generation").with_label("Quiz 10"))
+        .await
+        .expect("create");
+    assert_eq!(store.index_search(4).await.expect("index"), 1);
+}
