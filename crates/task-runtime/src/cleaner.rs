@@ -9,7 +9,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::{before, now_millis};
-use crate::config::check_not_too_long;
+use crate::config::{check_batch_size, check_interval, check_positive};
 use crate::RuntimeError;
 
 /// How often the cleaner sweeps unless configured otherwise.
@@ -48,26 +48,10 @@ impl CleanerConfig {
     /// [`RuntimeError::InvalidConfig`] for a zero interval, retention or batch size, or an
     /// interval over 365 days.
     pub fn validate(&self) -> Result<(), RuntimeError> {
-        if self.interval.is_zero() {
-            return Err(RuntimeError::config(
-                "cleaner.interval",
-                "must be longer than zero",
-            ));
-        }
-        if self.retention.is_zero() {
-            return Err(RuntimeError::config(
-                "cleaner.retention",
-                "must be longer than zero",
-            ));
-        }
-        check_not_too_long("cleaner.interval", self.interval)?;
-        if self.batch_size == 0 {
-            return Err(RuntimeError::config(
-                "cleaner.batch_size",
-                "must be at least 1",
-            ));
-        }
-        Ok(())
+        check_positive("cleaner.interval", self.interval)?;
+        check_positive("cleaner.retention", self.retention)?;
+        check_interval("cleaner.interval", self.interval)?;
+        check_batch_size("cleaner.batch_size", self.batch_size)
     }
 }
 

@@ -160,6 +160,28 @@ pub(crate) fn check_not_too_long(field: &str, value: Duration) -> Result<(), Run
     Ok(())
 }
 
+/// Rejects a zero duration (a retention, a settle time).
+pub(crate) fn check_positive(field: &str, value: Duration) -> Result<(), RuntimeError> {
+    if value.is_zero() {
+        return Err(RuntimeError::config(field, "must be longer than zero"));
+    }
+    Ok(())
+}
+
+/// Rejects a maintenance loop's interval that is zero (a busy loop) or over [`MAX_SETTING`].
+pub(crate) fn check_interval(field: &str, value: Duration) -> Result<(), RuntimeError> {
+    check_positive(field, value)?;
+    check_not_too_long(field, value)
+}
+
+/// Rejects a batch size of zero, which would make a loop's pass do nothing forever.
+pub(crate) fn check_batch_size(field: &str, value: usize) -> Result<(), RuntimeError> {
+    if value == 0 {
+        return Err(RuntimeError::config(field, "must be at least 1"));
+    }
+    Ok(())
+}
+
 /// `<hostname>-<pid>-<random>`: readable in `lease_owner`, and unique even when two runtimes
 /// share a process (tests) or a pid is reused in a container.
 fn default_worker_id() -> String {

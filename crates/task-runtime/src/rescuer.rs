@@ -14,7 +14,7 @@ use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::now_millis;
-use crate::config::check_not_too_long;
+use crate::config::check_interval;
 use crate::RuntimeError;
 
 /// How often the rescuer sweeps unless configured otherwise.
@@ -43,13 +43,7 @@ impl RescuerConfig {
     /// # Errors
     /// [`RuntimeError::InvalidConfig`] for a zero interval or one over 365 days.
     pub fn validate(&self) -> Result<(), RuntimeError> {
-        if self.interval.is_zero() {
-            return Err(RuntimeError::config(
-                "rescuer.interval",
-                "must be longer than zero",
-            ));
-        }
-        check_not_too_long("rescuer.interval", self.interval)
+        check_interval("rescuer.interval", self.interval)
     }
 }
 

@@ -19,7 +19,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::{before, now_millis};
-use crate::config::check_not_too_long;
+use crate::config::{check_batch_size, check_not_too_long, check_positive};
 use crate::RuntimeError;
 
 /// How often the loop folds unless configured otherwise.
@@ -66,18 +66,8 @@ impl RollupConfig {
     /// [`RuntimeError::InvalidConfig`] for a zero interval or batch size, a minute retention
     /// under an hour, or a duration over 365 days.
     pub fn validate(&self) -> Result<(), RuntimeError> {
-        if self.interval.is_zero() {
-            return Err(RuntimeError::config(
-                "rollups.interval",
-                "must be longer than zero",
-            ));
-        }
-        if self.batch_size == 0 {
-            return Err(RuntimeError::config(
-                "rollups.batch_size",
-                "must be at least 1",
-            ));
-        }
+        check_positive("rollups.interval", self.interval)?;
+        check_batch_size("rollups.batch_size", self.batch_size)?;
         if self.minute_retention < Duration::from_secs(60 * 60) {
             return Err(RuntimeError::config(
                 "rollups.minute_retention",

@@ -18,7 +18,7 @@ use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::check_not_too_long;
+use crate::config::{check_batch_size, check_interval};
 use crate::RuntimeError;
 
 /// How often the loop indexes unless configured otherwise.
@@ -53,19 +53,8 @@ impl SearchIndexConfig {
     /// [`RuntimeError::InvalidConfig`] for a zero interval or batch size, or an interval over
     /// 365 days.
     pub fn validate(&self) -> Result<(), RuntimeError> {
-        if self.interval.is_zero() {
-            return Err(RuntimeError::config(
-                "search_index.interval",
-                "must be longer than zero",
-            ));
-        }
-        if self.batch_size == 0 {
-            return Err(RuntimeError::config(
-                "search_index.batch_size",
-                "must be at least 1",
-            ));
-        }
-        check_not_too_long("search_index.interval", self.interval)
+        check_interval("search_index.interval", self.interval)?;
+        check_batch_size("search_index.batch_size", self.batch_size)
     }
 }
 

@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::Schedules;
 use crate::clock::before;
-use crate::config::check_not_too_long;
+use crate::config::{check_batch_size, check_interval, check_positive};
 use crate::RuntimeError;
 
 /// How often the run cleaner sweeps unless configured otherwise.
@@ -53,22 +53,10 @@ impl RunCleanerConfig {
     /// [`RuntimeError::InvalidConfig`] for a zero interval, retention or batch size, or an
     /// interval over 365 days.
     pub fn validate(&self) -> Result<(), RuntimeError> {
-        for (field, value) in [
-            ("scheduler.run_cleaner.interval", self.interval),
-            ("scheduler.run_cleaner.retention", self.retention),
-        ] {
-            if value.is_zero() {
-                return Err(RuntimeError::config(field, "must be longer than zero"));
-            }
-        }
-        check_not_too_long("scheduler.run_cleaner.interval", self.interval)?;
-        if self.batch_size == 0 {
-            return Err(RuntimeError::config(
-                "scheduler.run_cleaner.batch_size",
-                "must be at least 1",
-            ));
-        }
-        Ok(())
+        check_positive("scheduler.run_cleaner.interval", self.interval)?;
+        check_positive("scheduler.run_cleaner.retention", self.retention)?;
+        check_interval("scheduler.run_cleaner.interval", self.interval)?;
+        check_batch_size("scheduler.run_cleaner.batch_size", self.batch_size)
     }
 }
 

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use task_core::{CoreError, NewTask, Task, TaskId, TaskStatus};
 
-use super::support::{claim_request, drive, expect_err, new_task, now_ms, Start, Store, WAIT};
+use super::support::{
+    claim_request, drive, expect_err, id_set, ids, new_task, now_ms, Start, Store, WAIT,
+};
 use crate::{ClaimRequest, Role, StoreError, UserLimits, UserStore};
 
 /// Creates one task per `(user, run_at offset)`, all of `task_type`, due `base + offset`.
@@ -17,14 +19,6 @@ async fn create_due(store: &Store, task_type: &str, base: i64, plan: &[(&str, i6
         .map(|(user, offset)| new_task(user, task_type).with_run_at(base + offset))
         .collect();
     store.create_many(batch).await.expect("create_many")
-}
-
-fn ids(tasks: &[Task]) -> Vec<TaskId> {
-    tasks.iter().map(|t| t.id.clone()).collect()
-}
-
-fn id_set(tasks: &[Task]) -> HashSet<TaskId> {
-    tasks.iter().map(|t| t.id.clone()).collect()
 }
 
 fn fair(worker: &str, limit: usize, max_running: u32) -> ClaimRequest {

@@ -7,9 +7,9 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use serde_json::json;
-use task_core::{NewTask, NewWorkflow, Priority, Task, TaskId, WorkflowEdge, WorkflowNode};
+use task_core::{NewTask, NewWorkflow, Priority, Task, WorkflowEdge, WorkflowNode};
 
-use super::support::{now_ms, Store, LEASE_MS};
+use super::support::{id_set, ids, now_ms, Store, LEASE_MS};
 use crate::{ClaimRequest, Failure, Lease};
 
 /// A fair claim of `limit` tasks of `types` at `now`, `max_running` per user.
@@ -31,14 +31,6 @@ async fn create_due(store: &Store, base: i64, plan: &[(&str, &str, i64)]) -> Vec
         .map(|(user, task_type, offset)| NewTask::new(*user, *task_type).with_run_at(base + offset))
         .collect();
     store.create_many(batch).await.expect("create_many")
-}
-
-fn ids(tasks: &[Task]) -> Vec<TaskId> {
-    tasks.iter().map(|t| t.id.clone()).collect()
-}
-
-fn id_set(tasks: &[Task]) -> HashSet<TaskId> {
-    tasks.iter().map(|t| t.id.clone()).collect()
 }
 
 fn lease(task: &Task) -> Lease {

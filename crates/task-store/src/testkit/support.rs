@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use task_core::{NewTask, Task, TaskStatus};
+use task_core::{NewTask, Task, TaskId, TaskStatus};
 use tokio::sync::broadcast::error::TryRecvError;
 
 use crate::{ChangeReceiver, ClaimRequest, Failure, Lease, StoreError, TaskChange, TaskStore};
@@ -154,4 +154,14 @@ pub(crate) fn status_of(start: Start) -> TaskStatus {
         Start::Failed => TaskStatus::Failed,
         Start::Cancelled => TaskStatus::Cancelled,
     }
+}
+
+/// The ids of `tasks`, in order.
+pub(crate) fn ids(tasks: &[Task]) -> Vec<TaskId> {
+    tasks.iter().map(|t| t.id.clone()).collect()
+}
+
+/// The ids of `tasks`, as a set.
+pub(crate) fn id_set(tasks: &[Task]) -> std::collections::HashSet<TaskId> {
+    tasks.iter().map(|t| t.id.clone()).collect()
 }
