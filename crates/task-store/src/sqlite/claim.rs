@@ -317,10 +317,20 @@ fn take(
     Ok(claimed)
 }
 
+/// The groups (user, band, type) of the claimed tasks `?1` (a JSON array of rowids), shared by
+/// the two statements below.
+macro_rules! claimed_groups {
+    () => {
+        "(SELECT c.user_id, c.priority, c.task_type FROM background_tasks AS c \
+          WHERE c.rowid IN (SELECT value FROM json_each(?1)))"
+    };
+}
+
 /// Moves the head of every group (user, band, type) whose head was just claimed to the
 /// group's next pending task, or drops it when there is none. The heads' update trigger leaves
 /// claims out (migration `0012_claim_heads`), so this runs once per group, not per task.
-pub(super) const MOVE_CLAIMED_HEADS: &str = "UPDATE background_task_heads AS h \
+pub(super) const MOVE_CLAIMED_HEADS: &str = concat!(
+    "UPDATE background_task_heads AS h \
      SET (run_at, created_at, task_rowid) = ( \
          SELECT t.run_at, t.created_at, t.rowid \
          FROM background_tasks AS t INDEXED BY idx_background_tasks_unfinished \
@@ -329,16 +339,17 @@ pub(super) const MOVE_CLAIMED_HEADS: &str = "UPDATE background_task_heads AS h \
            AND t.task_type = h.task_type \
            AND (t.run_at, t.created_at) >= (h.run_at, h.created_at) \
          ORDER BY t.run_at, t.created_at LIMIT 1) \
-     WHERE (h.user_id, h.priority, h.task_type) IN ( \
-             SELECT c.user_id, c.priority, c.task_type FROM background_tasks AS c \
-             WHERE c.rowid IN (SELECT value FROM json_each(?1))) \
-       AND h.task_rowid IN (SELECT value FROM json_each(?1))";
+     WHERE (h.user_id, h.priority, h.task_type) IN ",
+    claimed_groups!(),
+    " AND h.task_rowid IN (SELECT value FROM json_each(?1))"
+);
 
 /// Drops the heads [`MOVE_CLAIMED_HEADS`] found no next task for.
-pub(super) const DROP_EMPTY_HEADS: &str = "DELETE FROM background_task_heads \
-     WHERE task_rowid IS NULL AND (user_id, priority, task_type) IN ( \
-             SELECT c.user_id, c.priority, c.task_type FROM background_tasks AS c \
-             WHERE c.rowid IN (SELECT value FROM json_each(?1)))";
+pub(super) const DROP_EMPTY_HEADS: &str = concat!(
+    "DELETE FROM background_task_heads \
+     WHERE task_rowid IS NULL AND (user_id, priority, task_type) IN ",
+    claimed_groups!()
+);
 
 fn move_claimed_heads(conn: &Connection, claimed: &[i64]) -> Result<()> {
     if claimed.is_empty() {

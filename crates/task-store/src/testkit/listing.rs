@@ -385,6 +385,16 @@ async fn searches_are_exact(store: &Store, needles: &[&str]) {
     }
 }
 
+/// The ids of the tasks a search for `needle` lists, in listing order.
+async fn found_ids(store: &Store, needle: &str) -> Vec<task_core::TaskId> {
+    let query = ListQuery {
+        search: Some(needle.to_owned()),
+        ..Default::default()
+    };
+    let page = store.list(&query).await.expect("list");
+    page.tasks.into_iter().map(|task| task.id).collect()
+}
+
 /// Indexes for search until the backend says it has caught up; returns how many it indexed.
 async fn index_until_caught_up(store: &Store) -> usize {
     let mut total = 0;
@@ -439,17 +449,9 @@ pub async fn list_search_is_exact_before_and_after_indexing(store: Store) {
         .await
         .expect("progress");
     searches_are_exact(&store, &needles).await;
-    let found = store
-        .list(&ListQuery {
-            search: Some("segelfartyg".to_owned()),
-            ..Default::default()
-        })
-        .await
-        .expect("list")
-        .tasks;
     assert_eq!(
-        found.iter().map(|t| &t.id).collect::<Vec<_>>(),
-        [&running.id],
+        found_ids(&store, "segelfartyg").await,
+        vec![running.id],
         "the new description of an indexed task is found"
     );
     let validation = store
@@ -467,17 +469,9 @@ pub async fn list_search_is_exact_before_and_after_indexing(store: Store) {
         .create(new_task("ada@example.com", "validation").with_label("Historia, nyss skapad"))
         .await
         .expect("create");
-    let found = store
-        .list(&ListQuery {
-            search: Some("NYSS".to_owned()),
-            ..Default::default()
-        })
-        .await
-        .expect("list")
-        .tasks;
     assert_eq!(
-        found.iter().map(|t| &t.id).collect::<Vec<_>>(),
-        [&fresh.id],
+        found_ids(&store, "NYSS").await,
+        vec![fresh.id.clone()],
         "a task created just now is found before it is indexed"
     );
     searches_are_exact(&store, &needles).await;
