@@ -12,6 +12,7 @@ use task_store::backend::rules;
 use task_store::{ClaimRequest, Result};
 
 use deadpool_postgres::Transaction;
+use tokio_postgres::types::ToSql;
 
 use crate::errors::{corrupt, map_db};
 use crate::row::{get, task_from_row};
@@ -20,7 +21,9 @@ use crate::{sql, PostgresStore};
 /// Where a task stands in due order: `(run_at, created_at, user_id, task_type, seq)`.
 type DueKey = (UnixMillis, UnixMillis, String, String, i64);
 
-/// A due task as the fair claim reads it.
+/// A due task as the fair claim reads it, and as its picker holds it: the user goes with the
+/// id so that a picked task's head can be found through the heads' key.
+#[derive(Clone)]
 struct Due {
     key: DueKey,
     id: TaskId,
@@ -141,16 +144,22 @@ impl PostgresStore {
             // the tasks just taken move to their groups' next pending tasks here, once per
             // group.
             let taken: Vec<&str> = round.iter().map(|task| task.id.as_str()).collect();
-            repair_heads(&transaction, sql::DROP_CLAIMED_HEADS, &taken).await?;
+            repair_heads(&transaction, sql::DROP_CLAIMED_HEADS, &taken, &[&taken]).await?;
             let complete = round.len() == picked.len();
             if !complete {
                 let taken: HashSet<&TaskId> = round.iter().map(|task| &task.id).collect();
-                let missed: Vec<&str> = picked
+                let (missed, owners): (Vec<&str>, Vec<&str>) = picked
                     .iter()
-                    .filter(|id| !taken.contains(id))
-                    .map(TaskId::as_str)
-                    .collect();
-                repair_heads(&transaction, sql::DROP_STALE_HEADS, &missed).await?;
+                    .filter(|due| !taken.contains(&due.id))
+                    .map(|due| (due.id.as_str(), due.user_id()))
+                    .unzip();
+                repair_heads(
+                    &transaction,
+                    sql::DROP_STALE_HEADS,
+                    &missed,
+                    &[&missed, &owners],
+                )
+                .await?;
             }
             claimed.extend(round);
             if complete || claimed.len() == request.limit {
@@ -172,9 +181,17 @@ async fn pick_fairly(
     request: &ClaimRequest,
     max_running: u32,
     limit: usize,
-) -> Result<Vec<TaskId>> {
+) -> Result<Vec<Due>> {
+    let running_per_user = transaction
+        .prepare_cached(sql::RUNNING_PER_USER)
+        .await
+        .map_err(map_db)?;
+    let own_caps = transaction
+        .prepare_cached(OWN_CAPS_SQL)
+        .await
+        .map_err(map_db)?;
     let mut running: HashMap<String, u64> = transaction
-        .query(sql::RUNNING_PER_USER, &[])
+        .query(&running_per_user, &[])
         .await
         .map_err(map_db)?
         .iter()
@@ -186,7 +203,7 @@ async fn pick_fairly(
         .collect::<Result<_>>()?;
     // Users' own running caps (`UserLimits::max_running`): only users whose limits were set.
     let caps: HashMap<String, u32> = transaction
-        .query(OWN_CAPS_SQL, &[])
+        .query(&own_caps, &[])
         .await
         .map_err(map_db)?
         .iter()
@@ -229,8 +246,8 @@ async fn pick_band(
     request: &ClaimRequest,
     priority: i16,
     limit: usize,
-    mut picker: FairPicker<TaskId>,
-) -> Result<FairPicker<TaskId>> {
+    mut picker: FairPicker<Due>,
+) -> Result<FairPicker<Due>> {
     let page = limit + picker.capped_count() + HEADS_SLACK;
     let statement = transaction
         .prepare_cached(sql::FAIR_HEADS)
@@ -264,7 +281,7 @@ async fn pick_band(
             if picker.knows(due.user_id()) {
                 continue;
             }
-            if picker.offer(due.user_id(), due.id.clone()) == Offer::Done {
+            if picker.offer(due.user_id(), due.clone()) == Offer::Done {
                 return Ok(picker);
             }
             if picker.knows(due.user_id()) {
@@ -329,32 +346,48 @@ async fn pick_band(
     // Rows come in due order per user; the picker caps each user at its room.
     for row in &rows {
         let due = Due::read(row)?;
-        picker.offer(&due.key.2, due.id);
+        picker.offer(&due.key.2.clone(), due);
     }
     Ok(picker)
 }
 
-/// Drops the heads `drop` finds among `ids` (naming tasks just claimed, or picked and not
-/// claimed and no longer pending there) and gives each of their groups its oldest pending task
-/// as head, or none.
-async fn repair_heads(transaction: &Transaction<'_>, drop: &str, ids: &[&str]) -> Result<()> {
+/// Runs `drop` (a statement that deletes heads and returns their groups: naming tasks just
+/// claimed, or picked, not claimed and no longer pending there) and gives each dropped group its
+/// oldest pending task as head, or none. Nothing runs when `ids` is empty.
+async fn repair_heads(
+    transaction: &Transaction<'_>,
+    drop: &str,
+    ids: &[&str],
+    params: &[&(dyn ToSql + Sync)],
+) -> Result<()> {
     if ids.is_empty() {
         return Ok(());
     }
-    let rows = transaction.query(drop, &[&ids]).await.map_err(map_db)?;
+    let drop = transaction.prepare_cached(drop).await.map_err(map_db)?;
+    let rows = transaction.query(&drop, params).await.map_err(map_db)?;
+    refill_heads(transaction, &rows).await
+}
+
+/// Gives each group among `rows` (`user_id, priority, task_type`) its oldest pending task as
+/// head, or none.
+async fn refill_heads(transaction: &Transaction<'_>, rows: &[tokio_postgres::Row]) -> Result<()> {
     if rows.is_empty() {
         return Ok(());
     }
     let mut users: Vec<String> = Vec::with_capacity(rows.len());
     let mut priorities: Vec<i16> = Vec::with_capacity(rows.len());
     let mut types: Vec<String> = Vec::with_capacity(rows.len());
-    for row in &rows {
+    for row in rows {
         users.push(get(row, 0)?);
         priorities.push(get(row, 1)?);
         types.push(get(row, 2)?);
     }
+    let refill = transaction
+        .prepare_cached(sql::REFILL_HEADS)
+        .await
+        .map_err(map_db)?;
     transaction
-        .execute(sql::REFILL_HEADS, &[&users, &priorities, &types])
+        .execute(&refill, &[&users, &priorities, &types])
         .await
         .map_err(map_db)?;
     Ok(())
@@ -364,9 +397,9 @@ async fn repair_heads(transaction: &Transaction<'_>, drop: &str, ids: &[&str]) -
 async fn claim_picked(
     transaction: &Transaction<'_>,
     request: &ClaimRequest,
-    picked: &[TaskId],
+    picked: &[Due],
 ) -> Result<Vec<Task>> {
-    let ids: Vec<&str> = picked.iter().map(TaskId::as_str).collect();
+    let ids: Vec<&str> = picked.iter().map(|due| due.id.as_str()).collect();
     let tokens = new_tokens(picked.len())?;
     let statement = transaction
         .prepare_cached(&sql::CLAIM_PICKED)
@@ -389,7 +422,10 @@ async fn claim_picked(
         .iter()
         .map(|row| task_from_row(row).map(|task| (task.id.clone(), task)))
         .collect::<Result<_>>()?;
-    Ok(picked.iter().filter_map(|id| by_id.remove(id)).collect())
+    Ok(picked
+        .iter()
+        .filter_map(|due| by_id.remove(&due.id))
+        .collect())
 }
 
 /// `count` fresh lease tokens.

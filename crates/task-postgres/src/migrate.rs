@@ -10,7 +10,7 @@ use tokio_postgres::{Client, Transaction};
 
 use crate::errors::map_db;
 
-/// The tasks, users and tokens tables, the tasks' event logs, the schedules, the workflows, the guarded-creation keys, the users' own limits, task priorities and the search and status indexes of big histories, the fair claim's per-user heads: the set this store applies when it connects.
+/// The tasks, users and tokens tables, the tasks' event logs, the schedules, the workflows, the guarded-creation keys, the users' own limits, task priorities the search and status indexes of big histories, the fair claim's per-user heads and the lease index that counts running tasks per user: the set this store applies when it connects.
 pub static MIGRATIONS: MigrationSet = task_store::migration_set!(
     "tasks",
     "migrations/postgres",
@@ -26,7 +26,8 @@ pub static MIGRATIONS: MigrationSet = task_store::migration_set!(
         "0009_dashboard",
         "0010_history",
         "0011_search_watermark",
-        "0012_claim_heads"
+        "0012_claim_heads",
+        "0013_running_per_user"
     ]
 );
 

@@ -190,3 +190,16 @@ async fn a_completion_group_reads_its_tasks_by_id_without_statistics() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn a_fair_claim_drops_stale_heads_through_the_heads_key_without_statistics() {
+    // Not a scan of every head for the picked ids.
+    check_plans(
+        sql::DROP_STALE_HEADS,
+        "text[], text[]",
+        "'{a,b}', '{user1@example.com,user2@example.com}'",
+        "background_task_heads_pkey",
+        &["Seq Scan on background_task_heads"],
+    )
+    .await;
+}

@@ -181,11 +181,14 @@ pub(crate) const DROP_CLAIMED_HEADS: &str = "DELETE FROM background_task_heads h
        AND h.task_type = t.task_type AND h.id = t.id
      RETURNING h.user_id, h.priority, h.task_type";
 
-/// Removes the heads among `$1` (task ids a fair claim picked but could not claim) whose task is
-/// no longer pending at that place: left by two writers of one group at once (see migration
-/// 0012). Returns their groups for [`REFILL_HEADS`].
+/// Removes the heads among `$1` (task ids a fair claim picked but could not claim; `$2` their
+/// users) whose task is no longer pending at that place: left by an unfair claim, or by two
+/// writers of one group at once (see migration 0012). The heads are found through their
+/// primary key (the user leads it), not by a scan for their ids; a task id names one user, so
+/// matching ids and users as two lists finds exactly the picked pairs. Returns their groups for
+/// [`REFILL_HEADS`].
 pub(crate) const DROP_STALE_HEADS: &str = "DELETE FROM background_task_heads h
-     WHERE h.id = ANY($1::text[])
+     WHERE h.user_id = ANY($2::text[]) AND h.id = ANY($1::text[])
        AND NOT EXISTS (SELECT 1 FROM background_tasks t
                        WHERE t.id = h.id AND t.status = 'pending' AND t.priority = h.priority
                          AND t.run_at = h.run_at AND t.created_at = h.created_at)

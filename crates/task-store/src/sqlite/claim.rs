@@ -51,7 +51,8 @@ pub(super) const USER_DUE: &str = "SELECT rowid, run_at, created_at, user_id, ta
      ORDER BY run_at, created_at, task_type, rowid LIMIT ?9";
 
 // Without statistics the planner would rather walk the (user_id, ...) index over every task to
-// avoid sorting the groups; the processing tasks are few, so read them from their own index.
+// avoid sorting the groups; the processing tasks are few, so read them from their own index,
+// which carries the user (migration `0013_running_per_user`): no table row is read.
 pub(super) const RUNNING_PER_USER: &str = "SELECT user_id, COUNT(*) \
      FROM background_tasks INDEXED BY idx_background_tasks_lease_expiry \
      WHERE status = 'processing' GROUP BY user_id";

@@ -9,7 +9,7 @@ use crate::backend::clock::now_millis;
 use crate::migrate::{self, legacy, LedgerLayout, MigrationSet, Recorded};
 use crate::StoreError;
 
-/// The tasks, users and tokens tables, the tasks' event logs, the schedules, the workflows, the guarded-creation keys, the users' own limits, task priorities, the search and status indexes of big histories, the search index's watermark and the fair claim's per-user heads: the set this store applies when it opens.
+/// The tasks, users and tokens tables, the tasks' event logs, the schedules, the workflows, the guarded-creation keys, the users' own limits, task priorities, the search and status indexes of big histories, the search index's watermark, the fair claim's per-user heads and the lease index that counts running tasks per user: the set this store applies when it opens.
 pub static MIGRATIONS: MigrationSet = crate::migration_set!(
     "tasks",
     "migrations/sqlite",
@@ -25,7 +25,8 @@ pub static MIGRATIONS: MigrationSet = crate::migration_set!(
         "0009_dashboard",
         "0010_history",
         "0011_search_watermark",
-        "0012_claim_heads"
+        "0012_claim_heads",
+        "0013_running_per_user"
     ]
 );
 

@@ -49,12 +49,13 @@ pub(super) const COUNT_UNFINISHED: &str = "SELECT \
 pub(super) const COUNTS: &str = "SELECT task_type, status, COUNT(*) FROM background_tasks \
      WHERE created_at >= 0 GROUP BY task_type, status";
 
-/// Processing tasks whose lease ran out, off the lease-expiry index.
+/// Processing tasks whose lease ran out, off the lease-expiry index, in its order (expiry, then
+/// user: migration `0013_running_per_user`).
 pub(super) const EXPIRED_LEASES: &str = concat!(
     "SELECT ",
     task_columns!(),
     " FROM background_tasks WHERE status = 'processing' AND lease_expires_at < ?1 \
-     ORDER BY lease_expires_at, rowid"
+     ORDER BY lease_expires_at, user_id, rowid"
 );
 
 fn upserted(task: &Task) -> TaskChange {

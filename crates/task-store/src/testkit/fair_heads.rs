@@ -300,3 +300,50 @@ pub async fn fair_caps_hold_across_bands_as_tasks_finish(store: Store) {
         .expect("claim");
     assert_eq!(ids(&third), ids(&t[3..4]), "a's normal task at last");
 }
+
+/// Fair claims after unfair ones: an unfair claim takes users' oldest tasks without regard to
+/// owner (and a store may leave those users' kept heads behind for the fair claim to repair);
+/// the next fair claim still meets every user at its oldest pending task, within its cap.
+pub async fn fair_claims_follow_unfair_claims(store: Store) {
+    let now = now_ms();
+    let types = ["heads-unfair"];
+    let t = create_due(
+        &store,
+        now - 10_000,
+        &[
+            ("a@heads", "heads-unfair", 1),
+            ("b@heads", "heads-unfair", 2),
+            ("a@heads", "heads-unfair", 3),
+            ("a@heads", "heads-unfair", 4),
+            ("b@heads", "heads-unfair", 5),
+            ("c@heads", "heads-unfair", 6),
+        ],
+    )
+    .await;
+    let unfair = ClaimRequest {
+        max_running_per_user: None,
+        ..fair_at(&types, 2, 2, now)
+    };
+    let first = store.claim(&unfair).await.expect("unfair claim");
+    assert_eq!(ids(&first), ids(&t[..2]), "the two oldest, a's and b's");
+    // a and b run one each: one more each fits under the cap of 2; c's task is its oldest.
+    let fair = store
+        .claim(&fair_at(&types, 10, 2, now))
+        .await
+        .expect("fair claim");
+    assert_eq!(
+        id_set(&fair),
+        id_set(&[t[2].clone(), t[4].clone(), t[5].clone()]),
+        "a's and b's next tasks and c's"
+    );
+    // What is left is a's youngest, behind its cap until one of its tasks finishes.
+    store
+        .complete(&lease(&first[0]), json!(null))
+        .await
+        .expect("complete");
+    let last = store
+        .claim(&fair_at(&types, 10, 2, now))
+        .await
+        .expect("fair claim");
+    assert_eq!(ids(&last), ids(&t[3..4]), "a's youngest once it has room");
+}

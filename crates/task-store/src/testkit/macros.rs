@@ -83,6 +83,7 @@ macro_rules! task_conformance_suite {
                 fair_claims_take_released_waiting_tasks,
                 fair_claims_by_type_meet_users_at_their_oldest_of_those_types,
                 fair_caps_hold_across_bands_as_tasks_finish,
+                fair_claims_follow_unfair_claims,
                 idempotent_workflows_replay_the_first,
             ],
             multi: [
