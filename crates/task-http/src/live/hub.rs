@@ -98,6 +98,9 @@ impl TaskState {
             let id = (index == last).then_some(task.version);
             write_json_event(&mut out, id, event)?;
         }
+        // The frame lives as long as the task is watched, and growing doubled the buffer: an
+        // update's frame of ~600 bytes held 1,024 for every watched task.
+        out.shrink_to_fit();
         Ok(TaskState::Present {
             version: task.version,
             terminal: task.status.is_terminal(),
