@@ -5,11 +5,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use task_store::TaskStore;
-use tokio::time::{Instant, MissedTickBehavior};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::{before, now_millis};
 use crate::config::{check_batch_size, check_interval, check_positive};
+use crate::ticks::Ticks;
 use crate::RuntimeError;
 
 /// How often the cleaner sweeps unless configured otherwise.
@@ -57,20 +58,15 @@ impl CleanerConfig {
 
 /// Sweeps every `config.interval` until `stop` fires.
 pub(crate) async fn run(store: Arc<dyn TaskStore>, config: CleanerConfig, stop: CancellationToken) {
-    let mut ticks = tokio::time::interval_at(Instant::now() + config.interval, config.interval);
-    ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = stop.cancelled() => return,
-            _ = ticks.tick() => {}
-        }
+    let mut ticks = Ticks::every_after_one(config.interval, stop);
+    while ticks.tick().await {
         let cutoff = before(now_millis(), config.retention);
         let mut purged = 0;
         loop {
             let started = Instant::now();
-            let deleted = tokio::select! {
-                _ = stop.cancelled() => return,
-                result = store.purge_finished(cutoff, config.batch_size) => result,
+            let purge = store.purge_finished(cutoff, config.batch_size);
+            let Some(deleted) = ticks.unless_stopped(purge).await else {
+                return;
             };
             let count = match deleted {
                 Ok(count) => count,
@@ -86,9 +82,9 @@ pub(crate) async fn run(store: Arc<dyn TaskStore>, config: CleanerConfig, stop: 
             // Resting as long as the batch took keeps the cleaner to at most half of the
             // database's write time, so request handlers and workers are never queued behind
             // a long purge.
-            tokio::select! {
-                _ = stop.cancelled() => return,
-                _ = tokio::time::sleep(started.elapsed()) => {}
+            let rest = tokio::time::sleep(started.elapsed());
+            if ticks.unless_stopped(rest).await.is_none() {
+                return;
             }
         }
         if purged > 0 {

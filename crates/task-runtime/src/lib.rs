@@ -77,6 +77,7 @@ mod shared;
 mod slots;
 mod supervisor;
 pub mod testing;
+mod ticks;
 mod worker;
 
 pub use backoff::{Backoff, DEFAULT_BACKOFF_BASE, DEFAULT_BACKOFF_CAP};

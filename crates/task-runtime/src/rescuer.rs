@@ -10,11 +10,11 @@ use std::time::Duration;
 
 use task_core::TaskStatus;
 use task_store::TaskStore;
-use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::now_millis;
 use crate::config::check_interval;
+use crate::ticks::Ticks;
 use crate::RuntimeError;
 
 /// How often the rescuer sweeps unless configured otherwise.
@@ -49,13 +49,9 @@ impl RescuerConfig {
 
 /// Sweeps every `config.interval` until `stop` fires.
 pub(crate) async fn run(store: Arc<dyn TaskStore>, config: RescuerConfig, stop: CancellationToken) {
-    let mut ticks = tokio::time::interval(config.interval);
-    ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = stop.cancelled() => return,
-            _ = ticks.tick() => sweep(store.as_ref()).await,
-        }
+    let mut ticks = Ticks::every(config.interval, stop);
+    while ticks.tick().await {
+        sweep(store.as_ref()).await;
     }
 }
 

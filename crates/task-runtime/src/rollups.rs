@@ -15,11 +15,12 @@ use std::time::Duration;
 use task_store::analytics::{FoldedTask, Resolution};
 use task_store::AnalyticsStore;
 use tokio::task::JoinHandle;
-use tokio::time::{Instant, MissedTickBehavior};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::{before, now_millis};
 use crate::config::{check_batch_size, check_not_too_long, check_positive};
+use crate::ticks::Ticks;
 use crate::RuntimeError;
 
 /// How often the loop folds unless configured otherwise.
@@ -149,21 +150,16 @@ impl Rollups {
     /// Starts folding every `interval` on the current tokio runtime until `stop` fires.
     pub fn start(self, stop: CancellationToken) -> JoinHandle<()> {
         tokio::spawn(async move {
-            let mut ticks = tokio::time::interval(self.config.interval);
-            ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+            let mut ticks = Ticks::every(self.config.interval, stop);
             let mut pruned_at: Option<Instant> = None;
-            loop {
-                tokio::select! {
-                    _ = stop.cancelled() => return,
-                    _ = ticks.tick() => {}
-                }
-                tokio::select! {
-                    _ = stop.cancelled() => return,
-                    result = self.fold_due() => match result {
-                        Ok(0) => {}
-                        Ok(folded) => tracing::debug!(folded, "rollups folded finished tasks"),
-                        Err(error) => tracing::warn!(%error, "rollup fold failed; retrying next tick"),
-                    },
+            while ticks.tick().await {
+                let Some(result) = ticks.unless_stopped(self.fold_due()).await else {
+                    return;
+                };
+                match result {
+                    Ok(0) => {}
+                    Ok(folded) => tracing::debug!(folded, "rollups folded finished tasks"),
+                    Err(error) => tracing::warn!(%error, "rollup fold failed; retrying next tick"),
                 }
                 if pruned_at.is_none_or(|at| at.elapsed() >= PRUNE_EVERY) {
                     pruned_at = Some(Instant::now());

@@ -15,10 +15,10 @@ use std::time::Duration;
 
 use task_store::TaskStore;
 use tokio::task::JoinHandle;
-use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{check_batch_size, check_interval};
+use crate::ticks::Ticks;
 use crate::RuntimeError;
 
 /// How often the loop indexes unless configured otherwise.
@@ -100,22 +100,17 @@ impl SearchIndexer {
     /// Starts indexing every `interval` on the current tokio runtime until `stop` fires.
     pub fn start(self, stop: CancellationToken) -> JoinHandle<()> {
         tokio::spawn(async move {
-            let mut ticks = tokio::time::interval(self.config.interval);
-            ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
-            loop {
-                tokio::select! {
-                    _ = stop.cancelled() => return,
-                    _ = ticks.tick() => {}
-                }
-                tokio::select! {
-                    _ = stop.cancelled() => return,
-                    result = self.catch_up() => match result {
-                        Ok(0) => {}
-                        Ok(indexed) => tracing::debug!(indexed, "indexed new tasks for search"),
-                        Err(error) => {
-                            tracing::warn!(%error, "search indexing failed; retrying next tick")
-                        }
-                    },
+            let mut ticks = Ticks::every(self.config.interval, stop);
+            while ticks.tick().await {
+                let Some(result) = ticks.unless_stopped(self.catch_up()).await else {
+                    return;
+                };
+                match result {
+                    Ok(0) => {}
+                    Ok(indexed) => tracing::debug!(indexed, "indexed new tasks for search"),
+                    Err(error) => {
+                        tracing::warn!(%error, "search indexing failed; retrying next tick")
+                    }
                 }
             }
         })
