@@ -6,6 +6,7 @@
 -- index already changes with every claim, heartbeat and completion, and a task's user never
 -- changes. The rescuer, which reads expired leases from the same index in expiry order, now
 -- orders ties by user before rowid, the index's own order.
+-- Building the index reads the table once, inside the migration's write transaction.
 -- Released migrations are never edited; change the schema with a new file.
 
 DROP INDEX idx_background_tasks_lease_expiry;
