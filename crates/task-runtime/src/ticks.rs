@@ -74,8 +74,15 @@ mod tests {
             canceller.cancel();
         });
         let never = std::future::pending::<()>();
-        assert_eq!(ticks.unless_stopped(never).await, None, "work stops with the loop");
-        assert!(!ticks.tick().await, "no tick after stop, though one is due in a minute");
+        assert_eq!(
+            ticks.unless_stopped(never).await,
+            None,
+            "work stops with the loop"
+        );
+        assert!(
+            !ticks.tick().await,
+            "no tick after stop, though one is due in a minute"
+        );
     }
 
     #[tokio::test]
