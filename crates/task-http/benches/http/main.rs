@@ -17,7 +17,8 @@
 //! needs about 10,100 open files (the server side runs in a child process with its own
 //! limit); with a lower `ulimit -n` the idle scenario uses fewer connections and says so.
 //! `TASKLANE_BENCH_QUICK=1` shortens every phase, for checking that the bench runs;
-//! `TASKLANE_BENCH_ONLY=creation|latency|idle|partials|wide` runs one scenario.
+//! `TASKLANE_BENCH_ONLY=creation|latency|idle|partials|wide` runs one scenario;
+//! `TASKLANE_BENCH_NO_SEARCH_INDEXER=1` runs the servers without the search indexer.
 
 mod client;
 mod counting_store;
