@@ -109,19 +109,31 @@ pub(crate) async fn write_response(
 /// needed for the bytes themselves.
 struct SharedSocket<'a>(&'a TcpStream);
 
+impl SharedSocket<'_> {
+    /// Runs `write` once the socket is writable, again whenever readiness was stale (the
+    /// hub may have filled the socket between the two), until it writes or fails.
+    fn poll_when_ready(
+        &self,
+        cx: &mut Context<'_>,
+        write: impl Fn(&TcpStream) -> io::Result<usize>,
+    ) -> Poll<io::Result<usize>> {
+        loop {
+            ready!(self.0.poll_write_ready(cx))?;
+            match write(self.0) {
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => continue,
+                written => return Poll::Ready(written),
+            }
+        }
+    }
+}
+
 impl AsyncWrite for SharedSocket<'_> {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         data: &[u8],
     ) -> Poll<io::Result<usize>> {
-        loop {
-            ready!(self.0.poll_write_ready(cx))?;
-            match self.0.try_write(data) {
-                Err(error) if error.kind() == io::ErrorKind::WouldBlock => continue,
-                written => return Poll::Ready(written),
-            }
-        }
+        self.poll_when_ready(cx, |socket| socket.try_write(data))
     }
 
     fn poll_write_vectored(
@@ -129,13 +141,7 @@ impl AsyncWrite for SharedSocket<'_> {
         cx: &mut Context<'_>,
         parts: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        loop {
-            ready!(self.0.poll_write_ready(cx))?;
-            match self.0.try_write_vectored(parts) {
-                Err(error) if error.kind() == io::ErrorKind::WouldBlock => continue,
-                written => return Poll::Ready(written),
-            }
-        }
+        self.poll_when_ready(cx, |socket| socket.try_write_vectored(parts))
     }
 
     fn is_write_vectored(&self) -> bool {
