@@ -144,7 +144,9 @@ impl PostgresStore {
             // the tasks just taken move to their groups' next pending tasks here, once per
             // group.
             let taken: Vec<&str> = round.iter().map(|task| task.id.as_str()).collect();
-            repair_heads(&transaction, sql::DROP_CLAIMED_HEADS, &taken, &[&taken]).await?;
+            if !taken.is_empty() {
+                repair_heads(&transaction, sql::DROP_CLAIMED_HEADS, &[&taken]).await?;
+            }
             let complete = round.len() == picked.len();
             if !complete {
                 let taken: HashSet<&TaskId> = round.iter().map(|task| &task.id).collect();
@@ -153,13 +155,7 @@ impl PostgresStore {
                     .filter(|due| !taken.contains(&due.id))
                     .map(|due| (due.id.as_str(), due.user_id()))
                     .unzip();
-                repair_heads(
-                    &transaction,
-                    sql::DROP_STALE_HEADS,
-                    &missed,
-                    &[&missed, &owners],
-                )
-                .await?;
+                repair_heads(&transaction, sql::DROP_STALE_HEADS, &[&missed, &owners]).await?;
             }
             claimed.extend(round);
             if complete || claimed.len() == request.limit {
@@ -353,16 +349,12 @@ async fn pick_band(
 
 /// Runs `drop` (a statement that deletes heads and returns their groups: naming tasks just
 /// claimed, or picked, not claimed and no longer pending there) and gives each dropped group its
-/// oldest pending task as head, or none. Nothing runs when `ids` is empty.
+/// oldest pending task as head, or none.
 async fn repair_heads(
     transaction: &Transaction<'_>,
     drop: &str,
-    ids: &[&str],
     params: &[&(dyn ToSql + Sync)],
 ) -> Result<()> {
-    if ids.is_empty() {
-        return Ok(());
-    }
     let drop = transaction.prepare_cached(drop).await.map_err(map_db)?;
     let rows = transaction.query(&drop, params).await.map_err(map_db)?;
     refill_heads(transaction, &rows).await
