@@ -106,8 +106,12 @@ impl Shared {
     /// free, so a busy worker refills it in a few large claims instead of one per finished
     /// task. Without a queue this is `free > 0`: every claimed attempt takes a slot, so free
     /// capacity means an idle slot.
-    pub(crate) fn worth_claiming(&self, free: usize) -> bool {
-        free > 0 && (self.slots.any_free() || free >= self.config.claim_ahead.div_ceil(2))
+    ///
+    /// While a claim is in flight, idle slots are that claim's to fill: another claim is worth
+    /// it only for half a queue.
+    pub(crate) fn worth_claiming(&self, free: usize, claims_in_flight: usize) -> bool {
+        let idle_slot = claims_in_flight == 0 && self.slots.any_free();
+        free > 0 && (idle_slot || free >= self.config.claim_ahead.div_ceil(2))
     }
 
     pub(crate) fn running_count(&self) -> usize {

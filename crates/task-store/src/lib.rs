@@ -76,6 +76,7 @@ mod workflows;
 pub mod testkit;
 
 pub use analytics::AnalyticsStore;
+pub use backend::rules::MAX_CLAIM_LIMIT;
 pub use error::StoreError;
 pub use events::{EventFeed, EventReceiver, TaskEvent, TaskEventLog, DEFAULT_EVENT_FEED_CAPACITY};
 pub use feed::{ChangeFeed, ChangeReceiver, TaskChange, DEFAULT_FEED_CAPACITY};

@@ -121,7 +121,7 @@ pub struct TaskPage {
 pub struct ClaimRequest {
     /// The claiming worker's id, stored as `lease_owner`.
     pub worker_id: String,
-    /// At most this many tasks.
+    /// At most this many tasks; more than [`crate::MAX_CLAIM_LIMIT`] is refused as invalid.
     pub limit: usize,
     /// Only these task types (the ones the worker has handlers for); empty means any.
     pub task_types: Vec<String>,

@@ -9,6 +9,7 @@ use std::time::Duration;
 use serde_json::json;
 use task_core::{NewTask, Task, TaskStatus};
 use task_runtime::{handler_fn, Registry, RescuerConfig, Runtime, RuntimeConfig, TaskContext};
+use task_store::MAX_CLAIM_LIMIT;
 
 use crate::support::{
     config, create, in_status, on_both_stores, signal, wait_for, wait_status, within, Counter,
@@ -21,6 +22,8 @@ on_both_stores!(
     shutdown_releases_queued_tasks_at_once,
     queued_task_keeps_its_lease_past_the_lease_duration,
     per_user_cap_counts_queued_tasks,
+    claims_overlap_and_their_tasks_start_in_the_order_the_claims_were_sent,
+    a_queue_longer_than_one_claim_fills_over_several_claims,
 );
 
 /// One slot, `ahead` more claimed ahead, fairness off (every task has the same owner).
@@ -248,5 +251,105 @@ async fn per_user_cap_counts_queued_tasks(h: Harness) {
     for task in &created {
         wait_status(store, &task.id, TaskStatus::Completed).await;
     }
+    runtime.shutdown().await;
+}
+
+/// A handler that reports each task it starts and returns at once.
+fn reporting(started: tokio::sync::mpsc::UnboundedSender<Task>) -> Registry {
+    Registry::new().register(
+        "work",
+        handler_fn(move |ctx: TaskContext| {
+            let started = started.clone();
+            async move {
+                started.send(ctx.task().clone()).unwrap();
+                Ok(json!(null))
+            }
+        }),
+    )
+}
+
+/// A handler that reports each task it starts and returns once the test lets one more pass.
+fn one_at_a_time(
+    passes: &Arc<tokio::sync::Semaphore>,
+    started: tokio::sync::mpsc::UnboundedSender<Task>,
+) -> Registry {
+    let passes = Arc::clone(passes);
+    Registry::new().register(
+        "work",
+        handler_fn(move |ctx: TaskContext| {
+            let (passes, started) = (Arc::clone(&passes), started.clone());
+            async move {
+                started.send(ctx.task().clone()).unwrap();
+                passes.acquire().await.unwrap().forget();
+                Ok(json!(null))
+            }
+        }),
+    )
+}
+
+async fn claims_overlap_and_their_tasks_start_in_the_order_the_claims_were_sent(h: Harness) {
+    let store = h.store.as_ref();
+    let mut created = Vec::new();
+    for n in 0..11 {
+        created.push(create(store, "work", json!({ "n": n })).await);
+    }
+    let answers = Gate::new();
+    let wrapped = Arc::new(WrappedStore::holding_answers(
+        h.store.clone(),
+        answers.clone(),
+    ));
+    let passes = Arc::new(tokio::sync::Semaphore::new(0));
+    let (started, mut starts) = signal();
+    // One slot and a queue of four: the first claim takes five tasks (answered at once).
+    let runtime = Runtime::start(
+        wrapped.clone(),
+        one_at_a_time(&passes, started),
+        one_slot(4),
+    )
+    .unwrap();
+    // Two finish: half the queue is free while tasks still wait in it, so a second claim goes
+    // out (its answer held back) …
+    passes.add_permits(2);
+    wrapped.claims_in_flight(1).await;
+    // … and two more: another half queue is free beyond what that claim reserved, so a third
+    // goes out beside it.
+    passes.add_permits(2);
+    wrapped.claims_in_flight(2).await;
+    answers.open();
+    passes.add_permits(created.len());
+    for task in &created {
+        let next = starts.next("the next task to start").await;
+        assert_eq!(next.id, task.id, "tasks start claim by claim, oldest first");
+    }
+    for task in &created {
+        wait_status(store, &task.id, TaskStatus::Completed).await;
+    }
+    assert!(
+        wrapped.most_in_flight() >= 2,
+        "{}",
+        wrapped.most_in_flight()
+    );
+    runtime.shutdown().await;
+}
+
+async fn a_queue_longer_than_one_claim_fills_over_several_claims(h: Harness) {
+    let store = h.store.as_ref();
+    let mut created = Vec::new();
+    for n in 0..3 {
+        created.push(create(store, "work", json!({ "n": n })).await);
+    }
+    let wrapped = Arc::new(WrappedStore::observed(h.store.clone()));
+    let (started, _starts) = signal();
+    // Room for 1,501 tasks; a store takes at most MAX_CLAIM_LIMIT in one claim and refuses
+    // more, so a worker asking for all its room at once would never claim anything.
+    let runtime = Runtime::start(wrapped.clone(), reporting(started), one_slot(1500)).unwrap();
+    for task in &created {
+        wait_status(store, &task.id, TaskStatus::Completed).await;
+    }
+    let limits = wrapped.claim_limits();
+    assert!(
+        limits.iter().all(|limit| *limit <= MAX_CLAIM_LIMIT),
+        "{limits:?}"
+    );
     runtime.shutdown().await;
 }

@@ -271,6 +271,12 @@ pub struct WrappedStore {
     pub inner: Arc<dyn TaskStore>,
     quiet: Option<ChangeFeed>,
     claims: watch::Sender<usize>,
+    /// Claims sent and not yet answered to the runtime.
+    in_flight: watch::Sender<usize>,
+    most_in_flight: AtomicUsize,
+    limits: std::sync::Mutex<Vec<usize>>,
+    /// Answers of every claim after the first wait here (the query itself has run).
+    held_answers: Option<Gate>,
 }
 
 impl WrappedStore {
@@ -280,7 +286,38 @@ impl WrappedStore {
             inner,
             quiet: None,
             claims: watch::channel(0).0,
+            in_flight: watch::channel(0).0,
+            most_in_flight: AtomicUsize::new(0),
+            limits: std::sync::Mutex::default(),
+            held_answers: None,
         }
+    }
+
+    /// Runs every claim after the first at once but hands its answer back only once `gate`
+    /// opens, so the runtime's claims pile up in flight in the order they were sent.
+    pub fn holding_answers(inner: Arc<dyn TaskStore>, gate: Gate) -> Self {
+        Self {
+            held_answers: Some(gate),
+            ..Self::observed(inner)
+        }
+    }
+
+    /// Waits until `count` claims are in flight at once.
+    pub async fn claims_in_flight(&self, count: usize) {
+        let mut in_flight = self.in_flight.subscribe();
+        within("claims in flight", in_flight.wait_for(|now| *now >= count))
+            .await
+            .expect("the sender lives in self");
+    }
+
+    /// The most claims that were in flight at once.
+    pub fn most_in_flight(&self) -> usize {
+        self.most_in_flight.load(Ordering::SeqCst)
+    }
+
+    /// The limit of every claim sent so far.
+    pub fn claim_limits(&self) -> Vec<usize> {
+        self.limits.lock().unwrap().clone()
     }
 
     /// Gives the runtime a feed that never says anything.
@@ -342,7 +379,20 @@ impl TaskStore for WrappedStore {
         self.inner.list(query).await
     }
     async fn claim(&self, request: &ClaimRequest) -> task_store::Result<Vec<Task>> {
+        let sent_before = {
+            let mut limits = self.limits.lock().unwrap();
+            limits.push(request.limit);
+            limits.len() - 1
+        };
+        self.in_flight.send_modify(|now| {
+            *now += 1;
+            self.most_in_flight.fetch_max(*now, Ordering::SeqCst);
+        });
         let claimed = self.inner.claim(request).await;
+        if let Some(gate) = self.held_answers.as_ref().filter(|_| sent_before > 0) {
+            gate.passed().await;
+        }
+        self.in_flight.send_modify(|now| *now -= 1);
         self.claims.send_modify(|count| *count += 1);
         claimed
     }
