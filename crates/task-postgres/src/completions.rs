@@ -5,9 +5,16 @@
 //! CPU per drained task. Now `complete` joins a *group*: while one group is being written,
 //! the completions that arrive wait together, and the next group completes them all with
 //! one `UPDATE … FROM unnest(…) … RETURNING`, looks up in one query which of them have
-//! children, releases those in the same transaction and commits once. One group is in flight
-//! per store at a time, so the group size follows the load: a lone completion goes out at
-//! once (the latency of the old path), 64 that end together go out as one.
+//! children, releases those in the same transaction and commits once. The group size follows
+//! the load: a lone completion goes out at once (the latency of the old path), 64 that end
+//! together go out as one.
+//!
+//! Up to [`MAX_DRAINERS`] groups are written at once, each on its own connection, but another
+//! one starts only for [`SECOND_GROUP_AT`] completions or more: a group's statement runs on one
+//! backend, and with one group in flight a fast drain was held to that backend's pace while the
+//! machine stood partly idle (docs/benchmarks.md, "Round 6"). Concurrent groups name distinct
+//! tasks; two that release a shared child lock it in either order, and a deadlock PostgreSQL
+//! breaks is `Busy` to the members of the group it rolls back, which the runtime writes again.
 //!
 //! Fencing is the single statement's: a row changes only where its lease token matches. A
 //! completion whose row did not match takes the old slow path alone afterwards
@@ -41,6 +48,12 @@ struct Completion {
     reply: oneshot::Sender<Result<Task>>,
 }
 
+/// Groups written at once at most.
+const MAX_DRAINERS: usize = 4;
+/// Completions waiting that are worth a second group in flight: fewer wait for the group
+/// being written to commit and join the next one.
+const SECOND_GROUP_AT: usize = 32;
+
 /// The completions waiting for the next group.
 #[derive(Default)]
 pub(crate) struct Completions {
@@ -50,19 +63,52 @@ pub(crate) struct Completions {
 #[derive(Default)]
 struct Pending {
     group: Vec<Completion>,
-    /// A task is writing groups; new completions wait for it.
-    draining: bool,
+    /// Tasks writing groups (at most [`MAX_DRAINERS`]); new completions wait for them.
+    drainers: usize,
+}
+
+impl Pending {
+    /// Whether the completions waiting make a group worth writing now: any number when no
+    /// other group is in flight, else enough to pay for a second transaction.
+    fn worth_a_group(&self, others_in_flight: usize) -> bool {
+        !self.group.is_empty() && (others_in_flight == 0 || self.group.len() >= SECOND_GROUP_AT)
+    }
 }
 
 impl Completions {
-    /// The next group, or `None` (and no drainer any more) when nothing waits.
+    /// Queues `completion`; true when the caller must start a drainer for it.
+    fn push(&self, completion: Completion) -> bool {
+        let mut pending = lock(&self.pending);
+        pending.group.push(completion);
+        let start = pending.drainers < MAX_DRAINERS && pending.worth_a_group(pending.drainers);
+        if start {
+            pending.drainers += 1;
+        }
+        start
+    }
+
+    /// The next group for a drainer, or `None` when it should end (and no longer counts):
+    /// nothing waits, or too little for a second group while another drainer is busy (that
+    /// one takes them when it is done).
     fn next_group(&self) -> Option<Vec<Completion>> {
         let mut pending = lock(&self.pending);
-        if pending.group.is_empty() {
-            pending.draining = false;
+        if !pending.worth_a_group(pending.drainers - 1) {
+            pending.drainers -= 1;
             return None;
         }
         Some(std::mem::take(&mut pending.group))
+    }
+
+    /// A drainer ended early (a panic, or the runtime dropping it): true when nobody else
+    /// drains and completions wait, so the caller must start a drainer in its place.
+    fn drainer_lost(&self) -> bool {
+        let mut pending = lock(&self.pending);
+        pending.drainers -= 1;
+        let replace = pending.drainers == 0 && !pending.group.is_empty();
+        if replace {
+            pending.drainers += 1;
+        }
+        replace
     }
 }
 
@@ -71,16 +117,12 @@ impl PostgresStore {
     /// committed and its changes are published.
     pub(crate) async fn complete_in_group(&self, lease: &Lease, result: Value) -> Result<Task> {
         let (reply, answer) = oneshot::channel();
-        let start = {
-            let mut pending = lock(&self.inner.completions.pending);
-            pending.group.push(Completion {
-                lease: lease.clone(),
-                result,
-                now: task_store::backend::clock::now_millis(),
-                reply,
-            });
-            !std::mem::replace(&mut pending.draining, true)
-        };
+        let start = self.inner.completions.push(Completion {
+            lease: lease.clone(),
+            result,
+            now: task_store::backend::clock::now_millis(),
+            reply,
+        });
         if start {
             // Detached: a caller that stops waiting does not stop its group.
             let store = self.clone();
@@ -93,12 +135,14 @@ impl PostgresStore {
 
     async fn drain_completions(self) {
         let completions = Arc::clone(&self.inner.completions);
-        let _guard = DrainGuard {
+        let mut guard = DrainGuard {
             store: self.clone(),
+            ended: false,
         };
         while let Some(group) = completions.next_group() {
             self.write_group(group).await;
         }
+        guard.ended = true;
     }
 
     async fn write_group(&self, group: Vec<Completion>) {
@@ -200,20 +244,120 @@ impl PostgresStore {
 /// runtime dropping it), so no caller is left waiting for a group that never comes.
 struct DrainGuard {
     store: PostgresStore,
+    /// The drainer ended normally: `next_group` already stopped counting it.
+    ended: bool,
 }
 
 impl Drop for DrainGuard {
     fn drop(&mut self) {
-        let restart = {
-            let mut pending = lock(&self.store.inner.completions.pending);
-            pending.draining = !pending.group.is_empty();
-            pending.draining
-        };
-        if restart {
+        if !self.ended && self.store.inner.completions.drainer_lost() {
             if let Ok(handle) = tokio::runtime::Handle::try_current() {
                 let store = self.store.clone();
                 handle.spawn(async move { store.drain_completions().await });
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use task_core::TaskId;
+
+    fn completion() -> Completion {
+        Completion {
+            lease: Lease {
+                task_id: TaskId::generate(0).expect("an id"),
+                token: "token".to_owned(),
+            },
+            result: Value::Null,
+            now: 0,
+            reply: oneshot::channel().0,
+        }
+    }
+
+    #[test]
+    fn a_lone_completion_starts_a_group_at_once() {
+        let completions = Completions::default();
+        assert!(
+            completions.push(completion()),
+            "no group in flight: start one"
+        );
+        assert!(
+            !completions.push(completion()),
+            "one is starting: wait for it"
+        );
+        assert_eq!(completions.next_group().map(|g| g.len()), Some(2));
+        assert!(
+            completions.next_group().is_none(),
+            "nothing left: the drainer ends"
+        );
+        assert!(
+            completions.push(completion()),
+            "no drainer any more: start one"
+        );
+    }
+
+    #[test]
+    fn a_second_group_goes_out_only_for_enough_completions() {
+        let completions = Completions::default();
+        assert!(completions.push(completion()));
+        let first = completions.next_group().expect("the first group");
+        assert_eq!(first.len(), 1);
+        // The first group is being written: the next ones wait, until there are enough to pay
+        // for a transaction of their own.
+        for _ in 1..SECOND_GROUP_AT {
+            assert!(!completions.push(completion()));
+        }
+        assert!(completions.push(completion()), "enough for a second group");
+        assert_eq!(
+            completions.next_group().map(|g| g.len()),
+            Some(SECOND_GROUP_AT)
+        );
+        // Two drainers: a few completions are left to the one that finishes first …
+        assert!(!completions.push(completion()));
+        assert!(
+            completions.next_group().is_none(),
+            "too few for a second group"
+        );
+        // … which takes any number once it is the only one.
+        assert_eq!(completions.next_group().map(|g| g.len()), Some(1));
+        assert!(completions.next_group().is_none());
+        assert_eq!(lock(&completions.pending).drainers, 0);
+    }
+
+    #[test]
+    fn groups_in_flight_are_capped() {
+        let completions = Completions::default();
+        let mut started = 0;
+        for _ in 0..SECOND_GROUP_AT * (MAX_DRAINERS + 2) {
+            if completions.push(completion()) {
+                started += 1;
+                assert!(completions.next_group().is_some());
+            }
+        }
+        assert_eq!(started, MAX_DRAINERS);
+    }
+
+    #[test]
+    fn a_lost_drainer_is_replaced_only_when_nobody_else_drains() {
+        let completions = Completions::default();
+        assert!(completions.push(completion()));
+        assert!(!completions.push(completion()));
+        assert!(completions.drainer_lost(), "the only drainer: replace it");
+        assert_eq!(lock(&completions.pending).drainers, 1);
+        assert_eq!(completions.next_group().map(|g| g.len()), Some(2));
+        // A second drainer starts beside this one, then this one is lost: the other drains.
+        for _ in 0..SECOND_GROUP_AT {
+            completions.push(completion());
+        }
+        assert_eq!(lock(&completions.pending).drainers, 2);
+        assert!(!completions.drainer_lost(), "another drainer is at work");
+        assert_eq!(
+            completions.next_group().map(|g| g.len()),
+            Some(SECOND_GROUP_AT)
+        );
+        assert!(completions.next_group().is_none());
+        assert_eq!(lock(&completions.pending).drainers, 0);
     }
 }
