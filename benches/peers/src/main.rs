@@ -12,10 +12,12 @@
 //!
 //! tasklane runs twice on each backend: with the default settings (no claim-ahead) and with a
 //! local queue of tasks claimed beyond the free slots (`RuntimeConfig::claim_ahead`:
-//! `PEERS_CLAIM_AHEAD` on PostgreSQL, default 256; `PEERS_SQLITE_CLAIM_AHEAD` on SQLite, 32).
+//! `PEERS_CLAIM_AHEAD` on PostgreSQL, default 512; `PEERS_SQLITE_CLAIM_AHEAD` on SQLite, 32).
 //!
-//! `PEERS_TASKS` (default 20,000), `PEERS_ROUNDS` (3) and `PEERS_ONLY` (`sqlite` or
-//! `postgres`) change the run. Each contender's time runs from its start until every job is
+//! `PEERS_TASKS` (default 20,000), `PEERS_ROUNDS` (3), `PEERS_ONLY` (`sqlite` or
+//! `postgres`) and `PEERS_CONTENDERS` (PostgreSQL rows by position, such as `0,2,4`) change
+//! the run. Beside the rate each row shows the client's CPU per job: this process's, which is
+//! the contender's workers, handlers and driver. Each contender's time runs from its start until every job is
 //! recorded as done in the database.
 
 use std::path::Path;
@@ -31,9 +33,9 @@ use task_store::{SqliteConfig, SqliteStore, TaskChange, TaskStore};
 
 const CONCURRENCY: usize = 64;
 /// The claim-ahead of tasklane's claim-ahead rows unless `PEERS_CLAIM_AHEAD` says otherwise:
-/// four times the concurrency, the fastest of 100, 256 and 512 on PostgreSQL
-/// (`docs/benchmarks.md`, "Claim-ahead (issue #21)"; graphile_worker's local queue is 100).
-const CLAIM_AHEAD: usize = 256;
+/// eight times the concurrency, the fastest on PostgreSQL once claims and completion groups
+/// overlap (`docs/benchmarks.md`, "Round 6"; graphile_worker's local queue is 100).
+const CLAIM_AHEAD: usize = 512;
 /// The same for the SQLite row (`PEERS_SQLITE_CLAIM_AHEAD`): half the concurrency, the best of
 /// 32, 64 and 100 on SQLite, where a large claim holds the single writer too long.
 const SQLITE_CLAIM_AHEAD: usize = 32;
@@ -45,6 +47,50 @@ struct Drained {
     took: Duration,
     /// CPU seconds the database server spent meanwhile (PostgreSQL only).
     server_cpu: Option<f64>,
+    /// CPU seconds this process (the contender's client side: its workers, handlers and
+    /// driver) spent meanwhile; the bench's own waiting loop is a sliver of it.
+    client_cpu: Option<f64>,
+}
+
+/// Measures one drain: wall time, the server's CPU (when there is a server) and this
+/// process's CPU, from `start` to `stop`.
+struct Meter<'a> {
+    server: Option<&'a Server>,
+    server_before: f64,
+    client_before: f64,
+    started: Instant,
+}
+
+impl<'a> Meter<'a> {
+    fn start(server: Option<&'a Server>) -> Self {
+        Self {
+            server,
+            server_before: server.map_or(0.0, Server::cpu_seconds),
+            client_before: own_cpu_seconds(),
+            started: Instant::now(),
+        }
+    }
+
+    fn stop(self) -> Drained {
+        Drained {
+            took: self.started.elapsed(),
+            server_cpu: self.server.map(|s| s.cpu_seconds() - self.server_before),
+            client_cpu: Some(own_cpu_seconds() - self.client_before),
+        }
+    }
+}
+
+/// CPU seconds (user + system) this process has used so far, every thread included.
+fn own_cpu_seconds() -> f64 {
+    std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|stat| {
+            let fields = stat_fields(&stat)?;
+            let field = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok());
+            // utime and stime: fields 14 and 15 of the line, 12 and 13 after the command.
+            Some((field(11)? + field(12)?) as f64 / 100.0)
+        })
+        .unwrap_or(0.0)
 }
 
 fn main() -> Result<()> {
@@ -126,9 +172,13 @@ async fn postgres_section(url: &str, tasks: usize, rounds: usize) -> Result<()> 
     tokio::spawn(connection);
     let server = Server::of(&admin).await?;
     let mut results: Vec<Vec<Drained>> = vec![Vec::new(); names.len()];
+    let chosen = chosen_contenders(names.len());
     for round in 0..rounds {
         for offset in 0..names.len() {
             let contender = (round + offset) % names.len();
+            if !chosen.contains(&contender) {
+                continue;
+            }
             let database = format!("tasklane_peers_{contender}");
             // One statement per call: DROP DATABASE cannot run in the implicit transaction
             // of a multi-statement batch.
@@ -174,6 +224,19 @@ async fn postgres_section(url: &str, tasks: usize, rounds: usize) -> Result<()> 
     Ok(())
 }
 
+/// The PostgreSQL contenders to run: `PEERS_CONTENDERS`, their positions in the table
+/// (`0,2,4`: tasklane analyzed, graphile_worker and the floor), or all of them.
+fn chosen_contenders(count: usize) -> Vec<usize> {
+    match std::env::var("PEERS_CONTENDERS") {
+        Ok(list) => list
+            .split(',')
+            .filter_map(|n| n.trim().parse().ok())
+            .filter(|n| *n < count)
+            .collect(),
+        Err(_) => (0..count).collect(),
+    }
+}
+
 /// `/proc/loadavg`'s first three fields.
 fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")
@@ -190,6 +253,9 @@ fn report_round(round: usize, name: &str, tasks: usize, drained: Drained) {
     if let Some(cpu) = drained.server_cpu {
         print!("   server CPU {:>6.1} µs/job", cpu * 1e6 / tasks as f64);
     }
+    if let Some(cpu) = drained.client_cpu {
+        print!("   client CPU {:>6.1} µs/job", cpu * 1e6 / tasks as f64);
+    }
     println!();
 }
 
@@ -203,6 +269,9 @@ fn summarize(names: &[&str], tasks: usize, results: &[Vec<Drained>]) -> Vec<f64>
                 .iter()
                 .map(|d| tasks as f64 / d.took.as_secs_f64())
                 .collect();
+            if rates.is_empty() {
+                return f64::NAN;
+            }
             let rate = median(&rates);
             let listed: Vec<String> = rates.iter().map(|r| format!("{r:.0}")).collect();
             print!("  {name:<42} {rate:>8.0} jobs/s ({})", listed.join(" · "));
@@ -214,13 +283,25 @@ fn summarize(names: &[&str], tasks: usize, results: &[Vec<Drained>]) -> Vec<f64>
             if !cpu.is_empty() {
                 print!("   server CPU {:.1} µs/job", median(&cpu));
             }
+            let client: Vec<f64> = drained
+                .iter()
+                .filter_map(|d| d.client_cpu)
+                .map(|cpu| cpu * 1e6 / tasks as f64)
+                .collect();
+            if !client.is_empty() {
+                print!("   client CPU {:.1} µs/job", median(&client));
+            }
             println!();
             rate
         })
         .collect()
 }
 
+/// The median, or NaN for a contender that did not run.
 fn median(values: &[f64]) -> f64 {
+    if values.is_empty() {
+        return f64::NAN;
+    }
     let mut sorted = values.to_vec();
     sorted.sort_by(f64::total_cmp);
     sorted[sorted.len() / 2]
@@ -448,12 +529,13 @@ async fn fill_tasklane(store: &dyn TaskStore, tasks: usize) -> Result<()> {
 
 /// Runs the runtime until the store's feed has shown `tasks` completions.
 async fn drain_tasklane(
+    server: Option<&Server>,
     store: Arc<dyn TaskStore>,
     tasks: usize,
     claim_ahead: usize,
-) -> Result<Duration> {
+) -> Result<Drained> {
     let mut feed = store.subscribe();
-    let started = Instant::now();
+    let meter = Meter::start(server);
     let config = runtime_config(claim_ahead);
     let runtime = Runtime::start(Arc::clone(&store), noop_registry(), config)?;
     let mut completed = 0;
@@ -466,9 +548,9 @@ async fn drain_tasklane(
             Err(error) => anyhow::bail!("tasklane's feed: {error}"),
         }
     }
-    let took = started.elapsed();
+    let drained = meter.stop();
     runtime.shutdown().await;
-    Ok(took)
+    Ok(drained)
 }
 
 async fn tasklane_sqlite(path: &Path, tasks: usize, claim_ahead: usize) -> Result<Drained> {
@@ -478,11 +560,7 @@ async fn tasklane_sqlite(path: &Path, tasks: usize, claim_ahead: usize) -> Resul
     };
     let store: Arc<dyn TaskStore> = Arc::new(SqliteStore::open_with(path, config)?);
     fill_tasklane(store.as_ref(), tasks).await?;
-    let took = drain_tasklane(store, tasks, claim_ahead).await?;
-    Ok(Drained {
-        took,
-        server_cpu: None,
-    })
+    drain_tasklane(None, store, tasks, claim_ahead).await
 }
 
 async fn tasklane_postgres(
@@ -511,17 +589,12 @@ async fn tasklane_postgres(
         client.batch_execute("ANALYZE background_tasks").await?;
     }
     let profile = Profile::start(server, url).await?;
-    let cpu_before = server.cpu_seconds();
-    let took = drain_tasklane(store, tasks, claim_ahead).await?;
-    let server_cpu = server.cpu_seconds() - cpu_before;
+    let drained = drain_tasklane(Some(server), store, tasks, claim_ahead).await?;
     if let Some(profile) = profile {
         profile.report(server, tasks).await?;
     }
     drop(client);
-    Ok(Drained {
-        took,
-        server_cpu: Some(server_cpu),
-    })
+    Ok(drained)
 }
 
 // ---- the floor -----------------------------------------------------------------------------
@@ -578,8 +651,7 @@ async fn floor_postgres(server: &Server, url: &str, tasks: usize) -> Result<Drai
         loops.push((client, format!("floor-{n}")));
     }
     let profile = Profile::start(server, url).await?;
-    let cpu_before = server.cpu_seconds();
-    let started = Instant::now();
+    let meter = Meter::start(Some(server));
     let mut running = Vec::new();
     for (client, worker) in loops {
         running.push(tokio::spawn(async move {
@@ -604,8 +676,7 @@ async fn floor_postgres(server: &Server, url: &str, tasks: usize) -> Result<Drai
     for handle in running {
         handle.await??;
     }
-    let took = started.elapsed();
-    let server_cpu = server.cpu_seconds() - cpu_before;
+    let drained = meter.stop();
     if let Some(profile) = profile {
         profile.report(server, tasks).await?;
     }
@@ -617,10 +688,7 @@ async fn floor_postgres(server: &Server, url: &str, tasks: usize) -> Result<Drai
         .await?
         .get(0);
     anyhow::ensure!(left == 0, "the floor left {left} tasks");
-    Ok(Drained {
-        took,
-        server_cpu: Some(server_cpu),
-    })
+    Ok(drained)
 }
 
 // ---- enqueue → start latency ---------------------------------------------------------------
@@ -811,8 +879,7 @@ async fn graphile(server: &Server, url: &str, tasks: usize) -> Result<Drained> {
     }
     let worker = Arc::new(worker);
     let profile = Profile::start(server, url).await?;
-    let cpu_before = server.cpu_seconds();
-    let started = Instant::now();
+    let meter = Meter::start(Some(server));
     let running = {
         let worker = Arc::clone(&worker);
         tokio::spawn(async move { worker.run().await })
@@ -826,17 +893,13 @@ async fn graphile(server: &Server, url: &str, tasks: usize) -> Result<Drained> {
         "SELECT COUNT(*) FROM graphile_worker._private_jobs",
     )
     .await?;
-    let took = started.elapsed();
-    let server_cpu = server.cpu_seconds() - cpu_before;
+    let drained = meter.stop();
     if let Some(profile) = profile {
         profile.report(server, tasks).await?;
     }
     worker.request_shutdown();
     let _ = tokio::time::timeout(Duration::from_secs(10), running).await;
-    Ok(Drained {
-        took,
-        server_cpu: Some(server_cpu),
-    })
+    Ok(drained)
 }
 
 async fn wait_for_zero(client: &tokio_postgres::Client, count_sql: &str) -> Result<()> {
@@ -903,7 +966,7 @@ async fn river_sqlite(path: &Path, tasks: usize) -> Result<Drained> {
         client.insert_many((0..chunk).map(|_| RiverNoop {})).await?;
         left -= chunk;
     }
-    let started = Instant::now();
+    let meter = Meter::start(None);
     let mut run = client.start()?;
     // Count in the database only once the handlers are through: a count every few
     // milliseconds during the drain would compete with River for the file.
@@ -921,13 +984,10 @@ async fn river_sqlite(path: &Path, tasks: usize) -> Result<Drained> {
         }
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
-    let took = started.elapsed();
+    let drained = meter.stop();
     run.stop().await?;
     pool.close().await;
-    Ok(Drained {
-        took,
-        server_cpu: None,
-    })
+    Ok(drained)
 }
 
 async fn river_postgres(server: &Server, url: &str, tasks: usize) -> Result<Drained> {
@@ -956,8 +1016,7 @@ async fn river_postgres(server: &Server, url: &str, tasks: usize) -> Result<Drai
         client.insert_many((0..chunk).map(|_| RiverNoop {})).await?;
         left -= chunk;
     }
-    let cpu_before = server.cpu_seconds();
-    let started = Instant::now();
+    let meter = Meter::start(Some(server));
     let mut run = client.start()?;
     while handled.load(Ordering::Relaxed) < tasks {
         tokio::time::sleep(Duration::from_millis(1)).await;
@@ -967,12 +1026,8 @@ async fn river_postgres(server: &Server, url: &str, tasks: usize) -> Result<Drai
         "SELECT COUNT(*) FROM river_job WHERE state <> 'completed'",
     )
     .await?;
-    let took = started.elapsed();
-    let server_cpu = server.cpu_seconds() - cpu_before;
+    let drained = meter.stop();
     run.stop().await?;
     pool.close().await;
-    Ok(Drained {
-        took,
-        server_cpu: Some(server_cpu),
-    })
+    Ok(drained)
 }
