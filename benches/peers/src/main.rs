@@ -31,6 +31,12 @@ use task_core::{NewTask, TaskStatus};
 use task_runtime::{handler_fn, Registry, Runtime, RuntimeConfig};
 use task_store::{SqliteConfig, SqliteStore, TaskChange, TaskStore};
 
+// The hand-written loops are the drain bench's, so both benches measure the same floor.
+// Only the batch loop is a floor here; the drain bench also runs the other.
+#[allow(dead_code)]
+#[path = "../../../crates/task-runtime/benches/support/sqlite_loops.rs"]
+mod sqlite_loops;
+
 const CONCURRENCY: usize = 64;
 /// The claim-ahead of tasklane's claim-ahead rows unless `PEERS_CLAIM_AHEAD` says otherwise:
 /// eight times the concurrency, the fastest on PostgreSQL once claims and completion groups
@@ -131,6 +137,7 @@ async fn sqlite_section(tasks: usize, rounds: usize) -> Result<()> {
         "tasklane (SqliteStore)",
         "riverqueue 0.5 (SQLite)",
         with_queue.as_str(),
+        "floor: claim 64 / complete 64, hand-written",
     ];
     let mut results: Vec<Vec<Drained>> = vec![Vec::new(); names.len()];
     for round in 0..rounds {
@@ -140,6 +147,7 @@ async fn sqlite_section(tasks: usize, rounds: usize) -> Result<()> {
             let drained = match contender {
                 0 => tasklane_sqlite(&dir.path().join("tasklane.db"), tasks, 0).await?,
                 2 => tasklane_sqlite(&dir.path().join("tasklane.db"), tasks, ahead).await?,
+                3 => floor_sqlite(&dir.path().join("floor.db"), tasks).await?,
                 _ => river_sqlite(&dir.path().join("river.db"), tasks).await?,
             };
             report_round(round, names[contender], tasks, drained);
@@ -149,9 +157,13 @@ async fn sqlite_section(tasks: usize, rounds: usize) -> Result<()> {
     println!("SQLite, {tasks} no-op jobs, concurrency {CONCURRENCY}, medians of {rounds} rounds:");
     let rates = summarize(&names, tasks, &results);
     println!(
-        "  tasklane / riverqueue: {:.1}x, with claim-ahead: {:.1}x",
+        "  tasklane / riverqueue: {:.1}x, with claim-ahead: {:.1}x, floor / riverqueue: {:.1}x, \
+         tasklane / floor: {:.2}, with claim-ahead / floor: {:.2}",
         rates[0] / rates[1],
-        rates[2] / rates[1]
+        rates[2] / rates[1],
+        rates[3] / rates[1],
+        rates[0] / rates[3],
+        rates[2] / rates[3]
     );
     Ok(())
 }
@@ -561,6 +573,22 @@ async fn tasklane_sqlite(path: &Path, tasks: usize, claim_ahead: usize) -> Resul
     let store: Arc<dyn TaskStore> = Arc::new(SqliteStore::open_with(path, config)?);
     fill_tasklane(store.as_ref(), tasks).await?;
     drain_tasklane(None, store, tasks, claim_ahead).await
+}
+
+/// The floor on SQLite: the drain bench's fastest hand-written loop (one transaction claims 64
+/// tasks with the store's statement, the next completes all 64) on a store filled the same
+/// way, with no runtime, feed or handler.
+async fn floor_sqlite(path: &Path, tasks: usize) -> Result<Drained> {
+    let store = SqliteStore::open(path)?;
+    fill_tasklane(&store, tasks).await?;
+    drop(store);
+    let path = path.to_owned();
+    let meter = Meter::start(None);
+    let (drained, _) =
+        tokio::task::spawn_blocking(move || sqlite_loops::hand_written_batch_drain(&path)).await?;
+    let measured = meter.stop();
+    anyhow::ensure!(drained == tasks, "the floor drained {drained} of {tasks}");
+    Ok(measured)
 }
 
 async fn tasklane_postgres(
