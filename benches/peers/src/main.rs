@@ -287,21 +287,19 @@ fn summarize(names: &[&str], tasks: usize, results: &[Vec<Drained>]) -> Vec<f64>
             let rate = median(&rates);
             let listed: Vec<String> = rates.iter().map(|r| format!("{r:.0}")).collect();
             print!("  {name:<42} {rate:>8.0} jobs/s ({})", listed.join(" · "));
-            let cpu: Vec<f64> = drained
-                .iter()
-                .filter_map(|d| d.server_cpu)
-                .map(|cpu| cpu * 1e6 / tasks as f64)
-                .collect();
-            if !cpu.is_empty() {
-                print!("   server CPU {:.1} µs/job", median(&cpu));
+            let per_job = |seconds: fn(&Drained) -> Option<f64>| {
+                let micros: Vec<f64> = drained
+                    .iter()
+                    .filter_map(seconds)
+                    .map(|cpu| cpu * 1e6 / tasks as f64)
+                    .collect();
+                (!micros.is_empty()).then(|| median(&micros))
+            };
+            if let Some(cpu) = per_job(|d| d.server_cpu) {
+                print!("   server CPU {cpu:.1} µs/job");
             }
-            let client: Vec<f64> = drained
-                .iter()
-                .filter_map(|d| d.client_cpu)
-                .map(|cpu| cpu * 1e6 / tasks as f64)
-                .collect();
-            if !client.is_empty() {
-                print!("   client CPU {:.1} µs/job", median(&client));
+            if let Some(cpu) = per_job(|d| d.client_cpu) {
+                print!("   client CPU {cpu:.1} µs/job");
             }
             println!();
             rate
