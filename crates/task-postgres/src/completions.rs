@@ -9,12 +9,13 @@
 //! the load: a lone completion goes out at once (the latency of the old path), 64 that end
 //! together go out as one.
 //!
-//! Up to [`MAX_DRAINERS`] groups are written at once, each on its own connection, but another
-//! one starts only for [`SECOND_GROUP_AT`] completions or more: a group's statement runs on one
-//! backend, and with one group in flight a fast drain was held to that backend's pace while the
-//! machine stood partly idle (docs/benchmarks.md, "Round 6"). Concurrent groups name distinct
-//! tasks; two that release a shared child lock it in either order, and a deadlock PostgreSQL
-//! breaks is `Busy` to the members of the group it rolls back, which the runtime writes again.
+//! Up to [`MAX_DRAINERS`] groups (and a quarter of the pool) are written at once, each on its
+//! own connection, but another one starts only for [`SECOND_GROUP_AT`] completions or more: a
+//! group's statement runs on one backend, and with one group in flight a fast drain was held to
+//! that backend's pace while the machine stood partly idle (docs/benchmarks.md, "Round 6").
+//! Concurrent groups name distinct tasks; two that release a shared child lock it in either
+//! order, and a deadlock PostgreSQL breaks is `Busy` to the members of the group it rolls back,
+//! which the runtime writes again.
 //!
 //! Fencing is the single statement's: a row changes only where its lease token matches. A
 //! completion whose row did not match takes the old slow path alone afterwards
@@ -48,16 +49,18 @@ struct Completion {
     reply: oneshot::Sender<Result<Task>>,
 }
 
-/// Groups written at once at most.
+/// Groups written at once at most, and at most a quarter of the pool's connections, so
+/// completions never take a small pool from claims, heartbeats and the API.
 const MAX_DRAINERS: usize = 4;
 /// Completions waiting that are worth a second group in flight: fewer wait for the group
 /// being written to commit and join the next one.
 const SECOND_GROUP_AT: usize = 32;
 
 /// The completions waiting for the next group.
-#[derive(Default)]
 pub(crate) struct Completions {
     pending: Mutex<Pending>,
+    /// Groups written at once at most: [`MAX_DRAINERS`], or fewer for a small pool.
+    max_drainers: usize,
 }
 
 #[derive(Default)]
@@ -76,11 +79,19 @@ impl Pending {
 }
 
 impl Completions {
+    /// The completions of a store whose pool holds `pool_size` connections.
+    pub(crate) fn for_pool(pool_size: usize) -> Self {
+        Self {
+            pending: Mutex::default(),
+            max_drainers: (pool_size / 4).clamp(1, MAX_DRAINERS),
+        }
+    }
+
     /// Queues `completion`; true when the caller must start a drainer for it.
     fn push(&self, completion: Completion) -> bool {
         let mut pending = lock(&self.pending);
         pending.group.push(completion);
-        let start = pending.drainers < MAX_DRAINERS && pending.worth_a_group(pending.drainers);
+        let start = pending.drainers < self.max_drainers && pending.worth_a_group(pending.drainers);
         if start {
             pending.drainers += 1;
         }
@@ -278,7 +289,7 @@ mod tests {
 
     #[test]
     fn a_lone_completion_starts_a_group_at_once() {
-        let completions = Completions::default();
+        let completions = Completions::for_pool(16);
         assert!(
             completions.push(completion()),
             "no group in flight: start one"
@@ -300,7 +311,7 @@ mod tests {
 
     #[test]
     fn a_second_group_goes_out_only_for_enough_completions() {
-        let completions = Completions::default();
+        let completions = Completions::for_pool(16);
         assert!(completions.push(completion()));
         let first = completions.next_group().expect("the first group");
         assert_eq!(first.len(), 1);
@@ -328,7 +339,7 @@ mod tests {
 
     #[test]
     fn groups_in_flight_are_capped() {
-        let completions = Completions::default();
+        let completions = Completions::for_pool(16);
         let mut started = 0;
         for _ in 0..SECOND_GROUP_AT * (MAX_DRAINERS + 2) {
             if completions.push(completion()) {
@@ -340,8 +351,23 @@ mod tests {
     }
 
     #[test]
+    fn a_small_pool_gets_fewer_groups_in_flight() {
+        for (pool_size, most) in [(1, 1), (4, 1), (8, 2), (16, 4), (64, 4)] {
+            let completions = Completions::for_pool(pool_size);
+            let mut started = 0;
+            for _ in 0..SECOND_GROUP_AT * (MAX_DRAINERS + 2) {
+                if completions.push(completion()) {
+                    started += 1;
+                    assert!(completions.next_group().is_some());
+                }
+            }
+            assert_eq!(started, most, "pool of {pool_size}");
+        }
+    }
+
+    #[test]
     fn a_lost_drainer_is_replaced_only_when_nobody_else_drains() {
-        let completions = Completions::default();
+        let completions = Completions::for_pool(16);
         assert!(completions.push(completion()));
         assert!(!completions.push(completion()));
         assert!(completions.drainer_lost(), "the only drainer: replace it");

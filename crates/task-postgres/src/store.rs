@@ -118,12 +118,13 @@ impl PostgresStore {
             resync_margin: config.resync_margin,
         };
         let listener = listener::start(settings, publisher.clone(), stop.clone()).await?;
+        let completions = Arc::new(crate::completions::Completions::for_pool(config.pool_size));
         Ok(Self {
             inner: Arc::new(Inner {
                 pool,
                 config,
                 publisher,
-                completions: Arc::default(),
+                completions,
                 notifier,
                 listener,
                 _stop_listener: stop.drop_guard(),

@@ -4,6 +4,7 @@
 //! run in parallel and leave nothing behind.
 
 mod analytics;
+mod completion_groups;
 mod conformance;
 mod cross_instance;
 mod heads;
