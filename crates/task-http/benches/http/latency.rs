@@ -2,10 +2,11 @@
 //! from the moment the update is written to the store (SQLite) until each client has parsed
 //! the event; against a bare hyper server that fans the same frames out from a broadcast
 //! channel with no store, no hub and no encoding; and against the least an SSE server can do
-//! (`minimal_sse`: one loop writing every socket); and the same update from tasklane to 1,000
-//! WebSocket subscribers (one `/api/ws` connection each). All sets of subscribers stay connected
-//! while the four servers take turns publishing, so load from other work on the machine falls
-//! on all of them alike.
+//! (`minimal_sse`: one loop writing every socket); against that least server committing each
+//! update to SQLite before its fan-out (the floor of any design whose updates are stored first,
+//! as tasklane's are); and the same update from tasklane to 1,000 WebSocket subscribers (one
+//! `/api/ws` connection each). All sets of subscribers stay connected while the five servers take
+//! turns publishing, so load from other work on the machine falls on all of them alike.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -58,6 +59,9 @@ pub struct Result {
     pub bare: Percentiles,
     /// The minimal fan-out server: one loop writing every socket (see `minimal_sse`).
     pub minimal: Percentiles,
+    /// The minimal fan-out server that first commits each update to SQLite, as tasklane's
+    /// updates are: the least any design can do whose updates are stored before they go out.
+    pub minimal_stored: Percentiles,
     /// The least a fan-out costs here: threads and plain sockets (see `floor`).
     pub floor: Percentiles,
     /// tasklane to WebSocket subscribers (`/api/ws`), same store, same update.
@@ -97,12 +101,13 @@ impl SendTimes {
     }
 }
 
-/// Publishes `updates` updates and a final `complete` on each server, the three taking turns
+/// Publishes `updates` updates and a final `complete` on each server, the five taking turns
 /// every `interval`.
 pub async fn run(subscribers: usize, updates: usize, interval: Duration) -> Result {
     let mut ours = Ours::start(subscribers, updates).await;
     let mut bare = Bare::start(subscribers, updates).await;
     let mut minimal = Minimal::start(subscribers, updates).await;
+    let mut minimal_stored = MinimalStored::start(subscribers, updates).await;
     let mut websocket = Ours::start_ws(subscribers, updates).await;
     // The same number of connections carrying a frame of the size of one event, as chunked
     // SSE (size line, `id:` line, data, blank line, CRLF), while the subscribers idle.
@@ -122,16 +127,20 @@ pub async fn run(subscribers: usize, updates: usize, interval: Duration) -> Resu
         pace.tick().await;
         minimal.publish(step, last).await;
         pace.tick().await;
+        minimal_stored.publish(step, last).await;
+        pace.tick().await;
         websocket.publish(step, last).await;
     }
     let result = Result {
         tasklane: collect(ours.clients, subscribers, updates).await,
         bare: collect(bare.clients, subscribers, updates).await,
         minimal: collect(minimal.clients, subscribers, updates).await,
+        minimal_stored: collect(minimal_stored.clients, subscribers, updates).await,
         floor,
         websocket: collect(websocket.clients, subscribers, updates).await,
     };
     minimal.server.close().await;
+    minimal_stored.server.close().await;
     result
 }
 
@@ -278,6 +287,51 @@ impl Minimal {
 
     async fn publish(&mut self, step: usize, last: bool) {
         let frame = self.frames.next(step, last);
+        self.server.publish(frame.as_bytes()).await;
+    }
+}
+
+/// The minimal fan-out server behind a store: each update is first written to SQLite through
+/// the same `SqliteStore` call tasklane's bench makes (awaited, so committed), then fanned out
+/// as [`Minimal`] does. The send time is taken before the write, as for tasklane.
+struct MinimalStored {
+    server: MinimalSse,
+    frames: BaselineFrames,
+    clients: JoinSet<Vec<Duration>>,
+    store: SqliteStore,
+    lease: Lease,
+    _dir: tempfile::TempDir,
+}
+
+impl MinimalStored {
+    async fn start(subscribers: usize, updates: usize) -> MinimalStored {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let store = SqliteStore::open(dir.path().join("floor.db")).expect("open SQLite");
+        let task = claimed_noop(&store).await;
+        let (server, addr) = MinimalSse::start().await;
+        let frames = BaselineFrames::new(updates);
+        let clients = subscribe(addr, "/stream", "-", subscribers, &frames.times).await;
+        MinimalStored {
+            server,
+            frames,
+            clients,
+            store,
+            lease: Lease::of(&task).expect("a lease"),
+            _dir: dir,
+        }
+    }
+
+    async fn publish(&mut self, step: usize, last: bool) {
+        let frame = self.frames.next(step, last);
+        let written = if last {
+            self.store.complete(&self.lease, json!({"ok": true})).await
+        } else {
+            let description = Some(format!("step {step}"));
+            self.store
+                .update_progress(&self.lease, 50, description)
+                .await
+        };
+        written.expect("write the change");
         self.server.publish(frame.as_bytes()).await;
     }
 }
