@@ -135,12 +135,12 @@ pub async fn run(subscribers: usize, updates: usize, interval: Duration) -> Resu
         tasklane: collect(ours.clients, subscribers, updates).await,
         bare: collect(bare.clients, subscribers, updates).await,
         minimal: collect(minimal.clients, subscribers, updates).await,
-        minimal_stored: collect(minimal_stored.clients, subscribers, updates).await,
+        minimal_stored: collect(minimal_stored.minimal.clients, subscribers, updates).await,
         floor,
         websocket: collect(websocket.clients, subscribers, updates).await,
     };
     minimal.server.close().await;
-    minimal_stored.server.close().await;
+    minimal_stored.minimal.server.close().await;
     result
 }
 
@@ -199,15 +199,24 @@ impl Ours {
     /// Writes the next change through the store, as a worker reports progress.
     async fn publish(&mut self, step: usize, last: bool) {
         self.times.mark(self.version + 1);
-        let updated = if last {
-            self.store.complete(&self.lease, json!({"ok": true})).await
-        } else {
-            let description = Some(format!("step {step}"));
-            self.store
-                .update_progress(&self.lease, 50, description)
-                .await
-        };
+        let updated = write_step(&self.store, &self.lease, step, last).await;
         self.version = updated.expect("write the change").version;
+    }
+}
+
+/// The change of `step` written through the store, as a worker reports progress; the last
+/// step completes the task.
+async fn write_step(
+    store: &SqliteStore,
+    lease: &Lease,
+    step: usize,
+    last: bool,
+) -> task_store::Result<task_core::Task> {
+    if last {
+        store.complete(lease, json!({"ok": true})).await
+    } else {
+        let description = Some(format!("step {step}"));
+        store.update_progress(lease, 50, description).await
     }
 }
 
@@ -292,12 +301,10 @@ impl Minimal {
 }
 
 /// The minimal fan-out server behind a store: each update is first written to SQLite through
-/// the same `SqliteStore` call tasklane's bench makes (awaited, so committed), then fanned out
-/// as [`Minimal`] does. The send time is taken before the write, as for tasklane.
+/// the same call tasklane's contender makes ([`write_step`], awaited, so committed), then
+/// fanned out as [`Minimal`] does. The send time is taken before the write, as for tasklane.
 struct MinimalStored {
-    server: MinimalSse,
-    frames: BaselineFrames,
-    clients: JoinSet<Vec<Duration>>,
+    minimal: Minimal,
     store: SqliteStore,
     lease: Lease,
     _dir: tempfile::TempDir,
@@ -308,13 +315,8 @@ impl MinimalStored {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let store = SqliteStore::open(dir.path().join("floor.db")).expect("open SQLite");
         let task = claimed_noop(&store).await;
-        let (server, addr) = MinimalSse::start().await;
-        let frames = BaselineFrames::new(updates);
-        let clients = subscribe(addr, "/stream", "-", subscribers, &frames.times).await;
         MinimalStored {
-            server,
-            frames,
-            clients,
+            minimal: Minimal::start(subscribers, updates).await,
             store,
             lease: Lease::of(&task).expect("a lease"),
             _dir: dir,
@@ -322,17 +324,11 @@ impl MinimalStored {
     }
 
     async fn publish(&mut self, step: usize, last: bool) {
-        let frame = self.frames.next(step, last);
-        let written = if last {
-            self.store.complete(&self.lease, json!({"ok": true})).await
-        } else {
-            let description = Some(format!("step {step}"));
-            self.store
-                .update_progress(&self.lease, 50, description)
-                .await
-        };
-        written.expect("write the change");
-        self.server.publish(frame.as_bytes()).await;
+        let frame = self.minimal.frames.next(step, last);
+        write_step(&self.store, &self.lease, step, last)
+            .await
+            .expect("write the change");
+        self.minimal.server.publish(frame.as_bytes()).await;
     }
 }
 
