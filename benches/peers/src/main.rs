@@ -2,13 +2,15 @@
 //! in alternating rounds (see `docs/benchmarks.md`, "Peers").
 //!
 //! - SQLite: tasklane's runtime on `SqliteStore` and River's Rust client (`riverqueue`, SQLite
-//!   through sqlx), each draining the same number of pre-inserted no-op jobs with 64 workers.
+//!   through sqlx), each draining the same number of pre-inserted no-op jobs with 64 workers,
+//!   and the floor: the drain bench's hand-written claim-64 / complete-64 loop on tasklane's
+//!   schema (`crates/task-runtime/benches/support/sqlite_loops.rs`).
 //! - PostgreSQL (when `TASKLANE_TEST_POSTGRES` is set): tasklane's runtime on `PostgresStore`
 //!   (with and without an `ANALYZE` after the bulk load), graphile_worker in its documented
-//!   throughput setup (a local queue of 100, completions batched every 5 ms) and River, each in a
-//!   database of its own with autovacuum off on its job table. Beside the rate, the server's
-//!   CPU per job: the `postgres` processes' user + system time over the drain, read from
-//!   `/proc` (the server is shared, so anything else it runs meanwhile counts too).
+//!   throughput setup (a local queue of 100, completions batched every 5 ms), River and a
+//!   hand-written claim-64 / complete-64 floor on tasklane's table, each in a database of its own
+//!   with autovacuum off on its job table. Beside the rate, the server's CPU per job: the
+//!   server's processes' user + system time over the drain, read from `/proc`.
 //!
 //! tasklane runs twice on each backend: with the default settings (no claim-ahead) and with a
 //! local queue of tasks claimed beyond the free slots (`RuntimeConfig::claim_ahead`:
@@ -17,8 +19,8 @@
 //! `PEERS_TASKS` (default 20,000), `PEERS_ROUNDS` (3), `PEERS_ONLY` (`sqlite` or
 //! `postgres`) and `PEERS_CONTENDERS` (PostgreSQL rows by position, such as `0,2,4`) change
 //! the run. Beside the rate each row shows the client's CPU per job: this process's, which is
-//! the contender's workers, handlers and driver. Each contender's time runs from its start until every job is
-//! recorded as done in the database.
+//! the contender's workers, handlers and driver. Each contender's time runs from its start
+//! until every job is recorded as done in the database.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
