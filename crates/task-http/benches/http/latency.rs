@@ -66,6 +66,18 @@ pub struct Result {
     pub floor: Percentiles,
     /// tasklane to WebSocket subscribers (`/api/ws`), same store, same update.
     pub websocket: Percentiles,
+    /// The final (`complete`) event alone, one per subscriber, for each server above: it ends
+    /// tasklane's streams, so it takes another path than the updates.
+    pub final_event: FinalEvent,
+}
+
+/// The percentiles of the final event alone (see [`Result::final_event`]).
+pub struct FinalEvent {
+    pub tasklane: Percentiles,
+    pub bare: Percentiles,
+    pub minimal: Percentiles,
+    pub minimal_stored: Percentiles,
+    pub websocket: Percentiles,
 }
 
 /// Fan-outs of the floor measurement, and the pause before each.
@@ -131,13 +143,26 @@ pub async fn run(subscribers: usize, updates: usize, interval: Duration) -> Resu
         pace.tick().await;
         websocket.publish(step, last).await;
     }
+    let (tasklane, tasklane_final) = collect(ours.clients, subscribers, updates).await;
+    let (bare, bare_final) = collect(bare.clients, subscribers, updates).await;
+    let (minimal_all, minimal_final) = collect(minimal.clients, subscribers, updates).await;
+    let (stored, stored_final) =
+        collect(minimal_stored.minimal.clients, subscribers, updates).await;
+    let (ws, ws_final) = collect(websocket.clients, subscribers, updates).await;
     let result = Result {
-        tasklane: collect(ours.clients, subscribers, updates).await,
-        bare: collect(bare.clients, subscribers, updates).await,
-        minimal: collect(minimal.clients, subscribers, updates).await,
-        minimal_stored: collect(minimal_stored.minimal.clients, subscribers, updates).await,
+        tasklane,
+        bare,
+        minimal: minimal_all,
+        minimal_stored: stored,
         floor,
-        websocket: collect(websocket.clients, subscribers, updates).await,
+        websocket: ws,
+        final_event: FinalEvent {
+            tasklane: tasklane_final,
+            bare: bare_final,
+            minimal: minimal_final,
+            minimal_stored: stored_final,
+            websocket: ws_final,
+        },
     };
     minimal.server.close().await;
     minimal_stored.minimal.server.close().await;
@@ -441,17 +466,40 @@ async fn subscribe_ws(
     clients
 }
 
+/// The percentiles of every delivered event, and of the final event alone (each reader's
+/// last latency: it stops at the `complete` event).
 async fn collect(
     clients: JoinSet<Vec<Duration>>,
     subscribers: usize,
     updates: usize,
-) -> Percentiles {
-    let all = gather(clients, Duration::from_secs(60)).await;
-    Percentiles::of(all, subscribers * (updates + 1))
+) -> (Percentiles, Percentiles) {
+    let per_reader = gather_each(clients, Duration::from_secs(60)).await;
+    let finals = per_reader
+        .iter()
+        .filter_map(|latencies| latencies.last().copied());
+    let final_event = Percentiles::of(finals.collect(), subscribers);
+    let all = per_reader.into_iter().flatten().collect();
+    (
+        Percentiles::of(all, subscribers * (updates + 1)),
+        final_event,
+    )
 }
 
 /// Everything the reader tasks yield; panics when they have not all finished within `limit`.
-pub async fn gather<T: Send + 'static>(mut clients: JoinSet<Vec<T>>, limit: Duration) -> Vec<T> {
+pub async fn gather<T: Send + 'static>(clients: JoinSet<Vec<T>>, limit: Duration) -> Vec<T> {
+    gather_each(clients, limit)
+        .await
+        .into_iter()
+        .flatten()
+        .collect()
+}
+
+/// What each reader task yielded, one list per reader; panics when they have not all finished
+/// within `limit`.
+async fn gather_each<T: Send + 'static>(
+    mut clients: JoinSet<Vec<T>>,
+    limit: Duration,
+) -> Vec<Vec<T>> {
     let mut all = Vec::new();
     let deadline = tokio::time::sleep(limit);
     tokio::pin!(deadline);
@@ -459,7 +507,7 @@ pub async fn gather<T: Send + 'static>(mut clients: JoinSet<Vec<T>>, limit: Dura
         tokio::select! {
             joined = clients.join_next() => {
                 if let Some(noted) = joined {
-                    all.extend(noted.expect("a reader task"));
+                    all.push(noted.expect("a reader task"));
                 }
             }
             () = &mut deadline => panic!("subscribers did not finish within {limit:?}"),

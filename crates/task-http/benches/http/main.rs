@@ -222,6 +222,21 @@ fn report_latency(latency: &latency::Result) {
         "| … updates delivered to each WebSocket subscriber | {:.1} % | | |",
         100.0 * ws.delivered
     );
+    let finals = &latency.final_event;
+    println!(
+        "| … the final (`complete`) event alone, p50 / p99: tasklane · bare hyper · least server · least server + SQLite · WebSocket | {} / {} | {} / {} · {} / {} · {} / {} · {} / {} | tasklane p99: {:.2}× the least server's |",
+        ms(finals.tasklane.p50),
+        ms(finals.tasklane.p99),
+        ms(finals.bare.p50),
+        ms(finals.bare.p99),
+        ms(finals.minimal.p50),
+        ms(finals.minimal.p99),
+        ms(finals.minimal_stored.p50),
+        ms(finals.minimal_stored.p99),
+        ms(finals.websocket.p50),
+        ms(finals.websocket.p99),
+        finals.tasklane.p99.as_secs_f64() / finals.minimal.p99.as_secs_f64()
+    );
     let floor = &latency.floor;
     println!(
         "| … the least a fan-out costs on this machine (one thread writing plain sockets, one epoll thread reading them; no HTTP, no async runtime, no parsing), p50 / p99 / max | {} / {} / {} | | tasklane p99: {:.2}× it |",

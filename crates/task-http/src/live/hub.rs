@@ -64,6 +64,25 @@ struct Watched {
     sinks: Vec<Arc<DirectSink>>,
 }
 
+impl Watched {
+    /// What the hub needs to write a new state to the task's sinks, taken under the map's
+    /// lock and used after it, so a fan-out never holds up other streams' (un)subscribing.
+    fn route(&self) -> SinkRoute {
+        SinkRoute {
+            sinks: self.sinks.clone(),
+            carries_partials: self.partials.is_some(),
+        }
+    }
+}
+
+/// A watched task's direct-path streams, as the hub writes them one new state.
+struct SinkRoute {
+    sinks: Vec<Arc<DirectSink>>,
+    /// Whether any of the task's streams carries partial outputs (it may have to send some
+    /// before a final state).
+    carries_partials: bool,
+}
+
 /// The newest known state of a watched task, shared by all of its streams.
 #[derive(Debug, Clone)]
 pub(crate) enum TaskState {
@@ -164,8 +183,8 @@ pub struct LiveHub {
     shutdown: CancellationToken,
     /// One watch per task that has at least one open stream.
     tasks: Mutex<HashMap<TaskId, Watched>>,
-    /// Set once the event log's feed is routed (by the first stream that carries partials).
-    partial_routing: OnceLock<()>,
+    /// The event log, once its feed is routed (by the first stream that carries partials).
+    partial_routing: OnceLock<Arc<dyn TaskEventLog>>,
     /// One list channel per user that has at least one open list stream.
     users: Mutex<HashMap<String, broadcast::Sender<Bytes>>>,
     everyone: broadcast::Sender<Bytes>,
@@ -251,7 +270,7 @@ impl LiveHub {
         let (receiver, first_watcher) = match tasks.get(&snapshot.id) {
             Some(watched) => {
                 if offer(&watched.state, state.clone()) {
-                    self.write_sinks(&watched.sinks, &state);
+                    self.write_sinks(&snapshot.id, &watched.route(), &state);
                 }
                 (watched.state.subscribe(), false)
             }
@@ -297,6 +316,7 @@ impl LiveHub {
                 feed,
                 self.shutdown.clone(),
             ));
+            log.clone()
         });
         let mut tasks = lock(&self.tasks);
         match tasks.get_mut(&watch.id) {
@@ -388,10 +408,10 @@ impl LiveHub {
         }
     }
 
-    fn publish_task(&self, task: &Task) {
-        let Some((sender, sinks)) = lock(&self.tasks)
+    fn publish_task(self: &Arc<Self>, task: &Task) {
+        let Some((sender, route)) = lock(&self.tasks)
             .get(&task.id)
-            .map(|watched| (watched.state.clone(), watched.sinks.clone()))
+            .map(|watched| (watched.state.clone(), watched.route()))
         else {
             return;
         };
@@ -407,26 +427,28 @@ impl LiveHub {
         match TaskState::of(task) {
             Ok(state) => {
                 if offer(&sender, state.clone()) {
-                    self.write_sinks(&sinks, &state);
+                    self.write_sinks(&task.id, &route, &state);
                 }
             }
             Err(error) => tracing::error!(task_id = %task.id, %error, "cannot encode task event"),
         }
     }
 
-    fn publish_deleted(&self, id: &TaskId) {
-        let sinks = match lock(&self.tasks).get(id) {
-            Some(watched) if offer(&watched.state, TaskState::Deleted) => watched.sinks.clone(),
+    fn publish_deleted(self: &Arc<Self>, id: &TaskId) {
+        let route = match lock(&self.tasks).get(id) {
+            Some(watched) if offer(&watched.state, TaskState::Deleted) => watched.route(),
             _ => return,
         };
-        self.write_sinks(&sinks, &TaskState::Deleted);
+        self.write_sinks(id, &route, &TaskState::Deleted);
     }
 
-    /// Hands a task's new state to its direct-path streams: an ongoing state is written to
-    /// every idle socket in one pass, encoded as a chunk once; a final state or a deletion
-    /// wakes the streams, which write it themselves and end.
-    fn write_sinks(&self, sinks: &[Arc<DirectSink>], state: &TaskState) {
-        if sinks.is_empty() {
+    /// Hands a task's new state to its direct-path streams (`super::sink`), without waiting:
+    /// - an ongoing state is written to every idle socket in one pass, encoded as a chunk once;
+    /// - a final state too, and then every stream is woken to end, unless a partial output may
+    ///   have to go out before it (see [`LiveHub::end_sinks_after_log_check`]);
+    /// - a deletion wakes the streams, which write their error event and end.
+    fn write_sinks(self: &Arc<Self>, id: &TaskId, route: &SinkRoute, state: &TaskState) {
+        if route.sinks.is_empty() {
             return;
         }
         match state {
@@ -434,20 +456,76 @@ impl LiveHub {
                 version,
                 terminal: false,
                 frame,
-            } => {
-                let chunk = chunk(frame);
-                let written = sinks
-                    .iter()
-                    .filter(|sink| sink.offer(*version, &chunk))
-                    .count();
-                self.hub_writes.fetch_add(written as u64, Ordering::Relaxed);
-            }
-            TaskState::Present { terminal: true, .. } | TaskState::Deleted => {
-                for sink in sinks {
-                    sink.notify();
+            } => self.offer_sinks(&route.sinks, *version, &chunk(frame)),
+            TaskState::Present {
+                version,
+                terminal: true,
+                frame,
+            } => match self
+                .partial_routing
+                .get()
+                .filter(|_| route.carries_partials)
+            {
+                Some(log) => self.end_sinks_after_log_check(
+                    id.clone(),
+                    log.clone(),
+                    route.sinks.clone(),
+                    *version,
+                    chunk(frame),
+                ),
+                None => self.end_sinks(&route.sinks, *version, &chunk(frame)),
+            },
+            TaskState::Deleted => wake_all(&route.sinks),
+        }
+    }
+
+    /// Writes version `version` (chunk-framed) to every idle sink; the rest are woken to write
+    /// it themselves.
+    fn offer_sinks(&self, sinks: &[Arc<DirectSink>], version: i64, chunk: &Bytes) {
+        let written = sinks
+            .iter()
+            .filter(|sink| sink.offer(version, chunk))
+            .count();
+        self.hub_writes.fetch_add(written as u64, Ordering::Relaxed);
+    }
+
+    /// A final state: written to every idle sink in one pass like any other, then every stream
+    /// is woken to end (or to write it, where the hub could not). The wake-ups come after the
+    /// whole pass, so the streams' endings do not compete with the writes for the CPU.
+    fn end_sinks(&self, sinks: &[Arc<DirectSink>], version: i64, chunk: &Bytes) {
+        self.offer_sinks(sinks, version, chunk);
+        wake_all(sinks);
+    }
+
+    /// A final state of a task whose streams carry partial outputs. A stream must send every
+    /// partial stored before the task finished ahead of the final event, and the partials'
+    /// feed is routed apart from this one, so it may not have delivered them yet: each stream
+    /// reads the log before its final event (`task_stream`). One read here, for all of them,
+    /// tells whether the task has any partial at all; when it has none, which is every task
+    /// that streams no output, no stream has anything to send first and the hub writes the
+    /// final state itself ([`LiveHub::end_sinks`]), sparing a read and a wake-up-then-write per
+    /// subscriber on the latency path. No partial can be stored after the final state (the
+    /// lease that appends them is gone), so the read cannot be overtaken. Otherwise, or when
+    /// the log cannot be read, the streams are woken to do their own.
+    fn end_sinks_after_log_check(
+        self: &Arc<Self>,
+        id: TaskId,
+        log: Arc<dyn TaskEventLog>,
+        sinks: Vec<Arc<DirectSink>>,
+        version: i64,
+        chunk: Bytes,
+    ) {
+        let hub = self.clone();
+        tokio::spawn(async move {
+            match log.events_after(&id, 0).await {
+                Ok(partials) if partials.is_empty() => hub.end_sinks(&sinks, version, &chunk),
+                Ok(_) => wake_all(&sinks),
+                Err(error) => {
+                    tracing::warn!(task_id = %id, %error, "cannot read the task's events");
+                    wake_all(&sinks);
                 }
             }
-        }
+        });
     }
 
     fn publish_list(&self, change: &TaskChange) {
@@ -510,6 +588,13 @@ impl LiveHub {
                 }
             }
         });
+    }
+}
+
+/// Wakes every stream of `sinks` to look at the task's newest state.
+fn wake_all(sinks: &[Arc<DirectSink>]) {
+    for sink in sinks {
+        sink.notify();
     }
 }
 

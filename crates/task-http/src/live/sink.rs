@@ -18,10 +18,15 @@
 //!   writes a version at or below it, so a client gets each version once, in order.
 //!
 //! What the hub leaves to the stream's task (it is woken for these): a frame it could not write
-//! (busy, pending bytes, a full socket), a finished task's final state and a deletion (which end
-//! the stream). The stream's own frames (the opening, keep-alives, the timeout event) are its
-//! task's as before; its keep-alive timer does not see the hub's writes, so a busy stream also
-//! gets a `:` comment every keep-alive interval (a few bytes, harmless to any SSE client).
+//! (busy, pending bytes, a full socket), a deletion, and a finished task's final state when a
+//! partial output may have to go out before it (the task has partials in its log). Otherwise
+//! the hub writes the final state in its pass like any update, then wakes every stream to end
+//! (the wake-ups come after the pass: with 1,000 subscribers, reading the log and writing the
+//! final event from each stream's task put the `complete` event twice as late as the updates,
+//! `docs/benchmarks.md`, round 7). The stream's own frames (the opening, keep-alives, the
+//! timeout event) are its task's as before; its keep-alive timer does not see the hub's writes,
+//! so a busy stream also gets a `:` comment every keep-alive interval (a few bytes, harmless to
+//! any SSE client).
 //!
 //! The hub writes its shared frame only while that frame is the stream's frame as it is: once
 //! a stream has sent a partial output its update ids carry the partial's position
@@ -155,6 +160,11 @@ impl DirectSink {
     /// opening, a keep-alive, a final event).
     pub(crate) fn claim(&self) {
         lock(&self.state).busy = true;
+    }
+
+    /// Whether the client has version `version` (or a newer one), or its writing is begun.
+    pub(crate) fn has_version(&self, version: i64) -> bool {
+        lock(&self.state).seen >= version
     }
 
     /// Whether the hub left half a chunk that only the stream's task can finish.

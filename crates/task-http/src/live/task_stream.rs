@@ -210,7 +210,10 @@ impl TaskStream {
                 self.seen = version;
                 if let Some(attached) = &self.sink {
                     if !attached.sink().claim_version(version) {
-                        // The hub wrote it.
+                        // The hub wrote it; after a final state the stream ends all the same.
+                        if terminal {
+                            self.end_watch();
+                        }
                         return None;
                     }
                 }
@@ -225,6 +228,16 @@ impl TaskStream {
                     error: TASK_DELETED_MESSAGE.to_owned(),
                 }))
             }
+        }
+    }
+
+    /// Whether the hub already wrote `state` on this stream's socket.
+    fn hub_wrote(&self, state: Option<&TaskState>) -> bool {
+        match (state, &self.sink) {
+            (Some(TaskState::Present { version, .. }), Some(attached)) => {
+                attached.sink().has_version(*version)
+            }
+            _ => false,
         }
     }
 
@@ -376,7 +389,8 @@ impl TaskStream {
                         state,
                         Some(TaskState::Present { terminal: true, .. } | TaskState::Deleted)
                     );
-                    if last {
+                    // The hub writes a final state itself only when no partial has to go first.
+                    if last && !self.hub_wrote(state.as_ref()) {
                         if let Some(partials) = &mut self.partials {
                             let missed = partials.catch_up().await;
                             self.queue_partials(&missed);

@@ -326,3 +326,85 @@ async fn updates_go_out_through_the_hub_until_the_first_partial_then_carry_its_p
     );
     server.stop().await;
 }
+
+/// The types of `stream`'s events until it ends.
+async fn event_types_to_the_end(stream: &mut SseStream) -> Vec<Value> {
+    stream
+        .collect_events(WAIT)
+        .await
+        .iter()
+        .map(|event| event.json()["type"].clone())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_final_state_goes_out_through_the_hub_when_the_task_streamed_no_partial() {
+    // Streams that carry partials must send every stored partial before the final event; when
+    // the task has none, the hub writes the final state to every idle stream itself, in its one
+    // pass, instead of waking each stream to read the log and write it.
+    const SUBSCRIBERS: usize = 3;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("tasklane.db")).await;
+    let (_, token) = add_user(&*server.store, ANN, Role::User).await.unwrap();
+    let lease = running_task(&server.store).await;
+    let mut streams = Vec::new();
+    for _ in 0..SUBSCRIBERS {
+        let mut stream = server
+            .open(token.secret(), lease.task_id.as_str(), None)
+            .await;
+        assert_eq!(next(&mut stream).await.1["type"], "update");
+        streams.push(stream);
+    }
+    // The openings' writers give their sockets back just after the client has the bytes.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let before = server.hub.hub_writes();
+    server
+        .store
+        .complete(&lease, json!({"questionsGenerated": 0}))
+        .await
+        .unwrap();
+    for stream in &mut streams {
+        assert_eq!(event_types_to_the_end(stream).await, [json!("complete")]);
+    }
+    assert_eq!(
+        server.hub.hub_writes() - before,
+        SUBSCRIBERS as u64,
+        "the hub wrote the final state to every stream"
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partial_the_feed_never_delivered_still_goes_out_before_the_final_event() {
+    // A second store on the same file appends the partial: the server's event feed never
+    // sees it, so only the log holds it when the task completes. The hub must not write the
+    // final state over it; each stream reads it from the log and sends it first.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tasklane.db");
+    let server = Server::start(&path).await;
+    let (_, token) = add_user(&*server.store, ANN, Role::User).await.unwrap();
+    let lease = running_task(&server.store).await;
+    let mut streams = Vec::new();
+    for _ in 0..2 {
+        let mut stream = server
+            .open(token.secret(), lease.task_id.as_str(), None)
+            .await;
+        assert_eq!(next(&mut stream).await.1["type"], "update");
+        streams.push(stream);
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let elsewhere = SqliteStore::open(&path).unwrap();
+    elsewhere.append_event(&lease, question(1)).await.unwrap();
+    server
+        .store
+        .complete(&lease, json!({"questionsGenerated": 1}))
+        .await
+        .unwrap();
+    for stream in &mut streams {
+        assert_eq!(
+            event_types_to_the_end(stream).await,
+            [json!("partial"), json!("complete")]
+        );
+    }
+    server.stop().await;
+}

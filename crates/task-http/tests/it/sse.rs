@@ -600,10 +600,10 @@ async fn a_slow_reader_does_not_delay_other_subscribers() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_hub_writes_updates_to_direct_path_subscribers_itself() {
+async fn the_hub_writes_updates_and_the_final_state_to_direct_path_subscribers_itself() {
     // Streams opened as a connection's first request take the direct path, whose socket the
     // hub writes in one pass: every subscriber gets every update, in order, exactly once,
-    // and the updates were written by the hub, not by each stream's task.
+    // and the updates and the final state were written by the hub, not by each stream's task.
     const SUBSCRIBERS: usize = 20;
     const UPDATES: i64 = 30;
     let server = Server::start(HttpConfig::default()).await;
@@ -624,6 +624,9 @@ async fn the_hub_writes_updates_to_direct_path_subscribers_itself() {
         // Paced like a real handler's progress, so each update reaches idle streams.
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
+    // Every stream idle again: the final state goes out through the hub's pass too.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let before_final = server.hub.hub_writes();
     let completed = server
         .store
         .complete(&lease, json!({"n": 1}))
@@ -649,6 +652,11 @@ async fn the_hub_writes_updates_to_direct_path_subscribers_itself() {
             "paced updates all arrive: {seen:?}"
         );
     }
+    assert_eq!(
+        server.hub.hub_writes() - before_final,
+        SUBSCRIBERS as u64,
+        "the hub wrote the final state to every stream, and each stream then ended"
+    );
     // The claim's version and most updates went out through the hub's pass (a few may find a
     // stream busy with its keep-alive or the one before, and be written by its task).
     let hub_writes = server.hub.hub_writes();
