@@ -15,6 +15,7 @@ use task_store::{TaskEvent, TaskEventLog};
 use tokio::sync::broadcast::error::RecvError;
 
 use super::hub::{PartialNote, PartialReceiver};
+use super::LiveHub;
 
 /// What the live feed gave a waiting subscription.
 pub(crate) type Received = Result<PartialNote, RecvError>;
@@ -102,6 +103,29 @@ impl Partials {
                 Vec::new()
             }
         }
+    }
+
+    /// Every stored partial after the last one delivered, before the final event of version
+    /// `version`: from the hub's one read of the log for all of the task's streams
+    /// ([`LiveHub::final_partials`]), or from the log when the hub has none to share.
+    pub(crate) async fn catch_up_before_final(
+        &mut self,
+        hub: &LiveHub,
+        version: i64,
+    ) -> Vec<Arc<Partial>> {
+        let Some(stored) = hub.final_partials(&self.task_id, version).await else {
+            return self.catch_up().await;
+        };
+        self.replay = false;
+        let missed: Vec<Arc<Partial>> = stored
+            .iter()
+            .filter(|partial| partial.seq > self.seen)
+            .cloned()
+            .collect();
+        if let Some(last) = missed.last() {
+            self.seen = last.seq;
+        }
+        missed
     }
 
     /// The next thing the live feed has; never resolves once the feed closed.
@@ -335,6 +359,55 @@ mod tests {
             }
         }
         assert_eq!(kinds, ["partial", "complete"]);
+    }
+
+    #[tokio::test]
+    async fn the_streams_of_a_finished_task_share_one_read_of_its_log() {
+        // Three SSE streams and a WebSocket subscription of one task: each replays the log
+        // when it opens, but before the final event they all take the partials the feed never
+        // delivered from one read, and each still gets them ahead of `complete`.
+        let s = setup(64);
+        let mut readers: Vec<Reader> = (0..3)
+            .map(|_| s.open(1, 1, Processing, ResumePoint::default()))
+            .collect();
+        for reader in &mut readers {
+            reader.expect().await;
+        }
+        // Each stream replays the log before it takes this one.
+        s.log.append(&id(1), json!("first question"));
+        for reader in &mut readers {
+            assert_eq!(next_ids(reader, 1).await, ["1.1"]);
+        }
+        let log: Arc<dyn TaskEventLog> = s.log.clone();
+        let mut subscription = Box::pin(task_subscription(
+            &s.hub,
+            &task(1, USER, 1, Processing),
+            ResumePoint::default(),
+            Some(log),
+            &SseConfig::default(),
+        ));
+        subscription.next().await.unwrap();
+        let reads = s.log.reads();
+        s.log.store_silently(&id(1), json!("last question"));
+        s.store.commit(task(1, USER, 2, Completed));
+        for reader in &mut readers {
+            let mut kinds = Vec::new();
+            while let Some(chunk) = reader.next().await {
+                for (_, data) in events(&chunk) {
+                    kinds.push(data["type"].as_str().unwrap().to_owned());
+                }
+            }
+            assert_eq!(kinds, ["partial", "complete"]);
+        }
+        let Some(Delivery::Events(events)) = subscription.next().await else {
+            panic!("the subscription's final events")
+        };
+        assert_eq!(
+            events.iter().map(|event| event.seq).collect::<Vec<_>>(),
+            [Some(2), Some(2)],
+            "the missed partial, then the final event at its position"
+        );
+        assert_eq!(s.log.reads() - reads, 1, "one read for the four of them");
     }
 
     #[tokio::test]

@@ -192,7 +192,12 @@ impl TaskSubscription {
                         // Partials are stored before the task finishes; a feed that has not
                         // delivered them yet must not lose them behind the final event.
                         if let Some(partials) = &mut self.partials {
-                            let missed = partials.catch_up().await;
+                            let missed = match &state {
+                                TaskState::Present { version, .. } => {
+                                    partials.catch_up_before_final(&self.hub, *version).await
+                                }
+                                TaskState::Deleted => partials.catch_up().await,
+                            };
                             self.push_partials(&mut events, &missed);
                         }
                     }

@@ -392,7 +392,12 @@ impl TaskStream {
                     // The hub writes a final state itself only when no partial has to go first.
                     if last && !self.hub_wrote(state.as_ref()) {
                         if let Some(partials) = &mut self.partials {
-                            let missed = partials.catch_up().await;
+                            let missed = match &state {
+                                Some(TaskState::Present { version, .. }) => {
+                                    partials.catch_up_before_final(&self.hub, *version).await
+                                }
+                                _ => partials.catch_up().await,
+                            };
                             self.queue_partials(&missed);
                         }
                     }

@@ -30,8 +30,11 @@ use tokio_util::sync::CancellationToken;
 
 use super::encode::{freeze, write_json_event};
 use super::partials::Partial;
-use super::sink::{chunk, DirectSink};
+use super::sink::DirectSink;
 use super::StreamScope;
+use sinks::FinalLog;
+
+mod sinks;
 
 /// Messages buffered per user's list channel before a reader that does not keep up is told to
 /// resync. The buffer is shared by all of that user's list streams, not paid per stream.
@@ -62,25 +65,9 @@ struct Watched {
     /// The sockets of the task's direct-path streams, which the hub writes itself
     /// (`super::sink`); those streams do not wait on `state`.
     sinks: Vec<Arc<DirectSink>>,
-}
-
-impl Watched {
-    /// What the hub needs to write a new state to the task's sinks, taken under the map's
-    /// lock and used after it, so a fan-out never holds up other streams' (un)subscribing.
-    fn route(&self) -> SinkRoute {
-        SinkRoute {
-            sinks: self.sinks.clone(),
-            carries_partials: self.partials.is_some(),
-        }
-    }
-}
-
-/// A watched task's direct-path streams, as the hub writes them one new state.
-struct SinkRoute {
-    sinks: Vec<Arc<DirectSink>>,
-    /// Whether any of the task's streams carries partial outputs (it may have to send some
-    /// before a final state).
-    carries_partials: bool,
+    /// The task's log as it stood at its final version, read once for all of its streams
+    /// (`sinks::LiveHub::final_partials`).
+    final_log: Option<(i64, FinalLog)>,
 }
 
 /// The newest known state of a watched task, shared by all of its streams.
@@ -282,6 +269,7 @@ impl LiveHub {
                         state: sender,
                         partials: None,
                         sinks: Vec::new(),
+                        final_log: None,
                     },
                 );
                 (receiver, true)
@@ -442,92 +430,6 @@ impl LiveHub {
         self.write_sinks(id, &route, &TaskState::Deleted);
     }
 
-    /// Hands a task's new state to its direct-path streams (`super::sink`), without waiting:
-    /// - an ongoing state is written to every idle socket in one pass, encoded as a chunk once;
-    /// - a final state too, and then every stream is woken to end, unless a partial output may
-    ///   have to go out before it (see [`LiveHub::end_sinks_after_log_check`]);
-    /// - a deletion wakes the streams, which write their error event and end.
-    fn write_sinks(self: &Arc<Self>, id: &TaskId, route: &SinkRoute, state: &TaskState) {
-        if route.sinks.is_empty() {
-            return;
-        }
-        match state {
-            TaskState::Present {
-                version,
-                terminal: false,
-                frame,
-            } => self.offer_sinks(&route.sinks, *version, &chunk(frame)),
-            TaskState::Present {
-                version,
-                terminal: true,
-                frame,
-            } => match self
-                .partial_routing
-                .get()
-                .filter(|_| route.carries_partials)
-            {
-                Some(log) => self.end_sinks_after_log_check(
-                    id.clone(),
-                    log.clone(),
-                    route.sinks.clone(),
-                    *version,
-                    chunk(frame),
-                ),
-                None => self.end_sinks(&route.sinks, *version, &chunk(frame)),
-            },
-            TaskState::Deleted => wake_all(&route.sinks),
-        }
-    }
-
-    /// Writes version `version` (chunk-framed) to every idle sink; the rest are woken to write
-    /// it themselves.
-    fn offer_sinks(&self, sinks: &[Arc<DirectSink>], version: i64, chunk: &Bytes) {
-        let written = sinks
-            .iter()
-            .filter(|sink| sink.offer(version, chunk))
-            .count();
-        self.hub_writes.fetch_add(written as u64, Ordering::Relaxed);
-    }
-
-    /// A final state: written to every idle sink in one pass like any other, then every stream
-    /// is woken to end (or to write it, where the hub could not). The wake-ups come after the
-    /// whole pass, so the streams' endings do not compete with the writes for the CPU.
-    fn end_sinks(&self, sinks: &[Arc<DirectSink>], version: i64, chunk: &Bytes) {
-        self.offer_sinks(sinks, version, chunk);
-        wake_all(sinks);
-    }
-
-    /// A final state of a task whose streams carry partial outputs. A stream must send every
-    /// partial stored before the task finished ahead of the final event, and the partials'
-    /// feed is routed apart from this one, so it may not have delivered them yet: each stream
-    /// reads the log before its final event (`task_stream`). One read here, for all of them,
-    /// tells whether the task has any partial at all; when it has none, which is every task
-    /// that streams no output, no stream has anything to send first and the hub writes the
-    /// final state itself ([`LiveHub::end_sinks`]), sparing a read and a wake-up-then-write per
-    /// subscriber on the latency path. No partial can be stored after the final state (the
-    /// lease that appends them is gone), so the read cannot be overtaken. Otherwise, or when
-    /// the log cannot be read, the streams are woken to do their own.
-    fn end_sinks_after_log_check(
-        self: &Arc<Self>,
-        id: TaskId,
-        log: Arc<dyn TaskEventLog>,
-        sinks: Vec<Arc<DirectSink>>,
-        version: i64,
-        chunk: Bytes,
-    ) {
-        let hub = self.clone();
-        tokio::spawn(async move {
-            match log.events_after(&id, 0).await {
-                Ok(partials) if partials.is_empty() => hub.end_sinks(&sinks, version, &chunk),
-                Ok(_) => wake_all(&sinks),
-                Err(error) => {
-                    tracing::warn!(task_id = %id, %error, "cannot read the task's events");
-                    wake_all(&sinks);
-                }
-            }
-        });
-    }
-
     fn publish_list(&self, change: &TaskChange) {
         let user_sender = lock(&self.users).get(change.user_id()).cloned();
         let everyone = self.everyone.receiver_count() > 0;
@@ -588,13 +490,6 @@ impl LiveHub {
                 }
             }
         });
-    }
-}
-
-/// Wakes every stream of `sinks` to look at the task's newest state.
-fn wake_all(sinks: &[Arc<DirectSink>]) {
-    for sink in sinks {
-        sink.notify();
     }
 }
 
