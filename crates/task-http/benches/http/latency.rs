@@ -3,8 +3,9 @@
 //! the event; against a bare hyper server that fans the same frames out from a broadcast
 //! channel with no store, no hub and no encoding; and against the least an SSE server can do
 //! (`minimal_sse`: one loop writing every socket); against that least server committing each
-//! update to SQLite before its fan-out (the floor of any design whose updates are stored first,
-//! as tasklane's are); and the same update from tasklane to 1,000 WebSocket subscribers (one
+//! update to SQLite before its fan-out and ending its streams after the final event (the floor
+//! of any design whose updates are stored first and whose streams end with the task, as
+//! tasklane's do); and the same update from tasklane to 1,000 WebSocket subscribers (one
 //! `/api/ws` connection each). All sets of subscribers stay connected while the five servers take
 //! turns publishing, so load from other work on the machine falls on all of them alike.
 
@@ -328,6 +329,9 @@ impl Minimal {
 /// The minimal fan-out server behind a store: each update is first written to SQLite through
 /// the same call tasklane's contender makes ([`write_step`], awaited, so committed), then
 /// fanned out as [`Minimal`] does. The send time is taken before the write, as for tasklane.
+/// After the final event it ends every stream at once (the last chunk, then the socket is
+/// shut down and closed), as the contract has tasklane end them: the least a server that keeps
+/// the contract pays around its final event.
 struct MinimalStored {
     minimal: Minimal,
     store: SqliteStore,
@@ -354,6 +358,9 @@ impl MinimalStored {
             .await
             .expect("write the change");
         self.minimal.server.publish(frame.as_bytes()).await;
+        if last {
+            self.minimal.server.close().await;
+        }
     }
 }
 

@@ -70,11 +70,13 @@ impl MinimalSse {
         lock(&self.subscribers).extend(subscribers);
     }
 
-    /// Ends every stream (the final chunk) and forgets the subscribers.
+    /// Ends every stream as tasklane's direct path does (the last chunk, a shutdown, then the
+    /// socket is closed) and forgets the subscribers.
     pub async fn close(&self) {
         let subscribers = std::mem::take(&mut *lock(&self.subscribers));
         for mut tcp in subscribers {
             let _ = tcp.write_all(b"0\r\n\r\n").await;
+            let _ = tcp.shutdown().await;
         }
     }
 }
