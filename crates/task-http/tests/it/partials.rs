@@ -327,6 +327,19 @@ async fn updates_go_out_through_the_hub_until_the_first_partial_then_carry_its_p
     server.stop().await;
 }
 
+/// `count` streams of the leased task, each past its snapshot and idle.
+async fn idle_streams(server: &Server, token: &str, lease: &Lease, count: usize) -> Vec<SseStream> {
+    let mut streams = Vec::new();
+    for _ in 0..count {
+        let mut stream = server.open(token, lease.task_id.as_str(), None).await;
+        assert_eq!(next(&mut stream).await.1["type"], "update");
+        streams.push(stream);
+    }
+    // The openings' writers give their sockets back just after the client has the bytes.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    streams
+}
+
 /// The types of `stream`'s events until it ends.
 async fn event_types_to_the_end(stream: &mut SseStream) -> Vec<Value> {
     stream
@@ -347,16 +360,7 @@ async fn a_final_state_goes_out_through_the_hub_when_the_task_streamed_no_partia
     let server = Server::start(&dir.path().join("tasklane.db")).await;
     let (_, token) = add_user(&*server.store, ANN, Role::User).await.unwrap();
     let lease = running_task(&server.store).await;
-    let mut streams = Vec::new();
-    for _ in 0..SUBSCRIBERS {
-        let mut stream = server
-            .open(token.secret(), lease.task_id.as_str(), None)
-            .await;
-        assert_eq!(next(&mut stream).await.1["type"], "update");
-        streams.push(stream);
-    }
-    // The openings' writers give their sockets back just after the client has the bytes.
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    let mut streams = idle_streams(&server, token.secret(), &lease, SUBSCRIBERS).await;
     let before = server.hub.hub_writes();
     server
         .store
@@ -384,15 +388,7 @@ async fn a_partial_the_feed_never_delivered_still_goes_out_before_the_final_even
     let server = Server::start(&path).await;
     let (_, token) = add_user(&*server.store, ANN, Role::User).await.unwrap();
     let lease = running_task(&server.store).await;
-    let mut streams = Vec::new();
-    for _ in 0..2 {
-        let mut stream = server
-            .open(token.secret(), lease.task_id.as_str(), None)
-            .await;
-        assert_eq!(next(&mut stream).await.1["type"], "update");
-        streams.push(stream);
-    }
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    let mut streams = idle_streams(&server, token.secret(), &lease, 2).await;
     let elsewhere = SqliteStore::open(&path).unwrap();
     elsewhere.append_event(&lease, question(1)).await.unwrap();
     server

@@ -505,25 +505,34 @@ fn offer(sender: &watch::Sender<TaskState>, state: TaskState) -> bool {
     })
 }
 
-/// The routing loop: the only reader of the change feed for all live streams.
-async fn route_changes(hub: Weak<LiveHub>, mut feed: ChangeReceiver, shutdown: CancellationToken) {
-    loop {
-        let received = tokio::select! {
-            biased;
-            () = shutdown.cancelled() => break,
-            received = feed.recv() => received,
-        };
-        let Some(hub) = hub.upgrade() else { break };
-        match received {
-            Ok(change) => hub.route(&change),
-            Err(RecvError::Lagged(missed)) => hub.recover_from_lag(missed),
-            Err(RecvError::Closed) => break,
-        }
-    }
+/// The routing loop of the change feed: its only reader for all live streams.
+async fn route_changes(hub: Weak<LiveHub>, feed: ChangeReceiver, shutdown: CancellationToken) {
+    route_feed(
+        hub,
+        feed,
+        shutdown,
+        LiveHub::route,
+        LiveHub::recover_from_lag,
+    )
+    .await;
 }
 
 /// The routing loop of partial outputs: the only reader of the event log's feed.
-async fn route_partials(hub: Weak<LiveHub>, mut feed: EventReceiver, shutdown: CancellationToken) {
+async fn route_partials(hub: Weak<LiveHub>, feed: EventReceiver, shutdown: CancellationToken) {
+    let route = |hub: &Arc<LiveHub>, event: &Arc<task_store::TaskEvent>| hub.route_partial(event);
+    let lagged = |hub: &Arc<LiveHub>, missed| hub.partials_lagged(missed);
+    route_feed(hub, feed, shutdown, route, lagged).await;
+}
+
+/// Hands each item of `feed` to `route`, and a lag to `lagged`, until `shutdown` fires, the
+/// feed closes or the hub is gone.
+async fn route_feed<T: Clone>(
+    hub: Weak<LiveHub>,
+    mut feed: broadcast::Receiver<T>,
+    shutdown: CancellationToken,
+    route: impl Fn(&Arc<LiveHub>, &T),
+    lagged: impl Fn(&Arc<LiveHub>, u64),
+) {
     loop {
         let received = tokio::select! {
             biased;
@@ -532,8 +541,8 @@ async fn route_partials(hub: Weak<LiveHub>, mut feed: EventReceiver, shutdown: C
         };
         let Some(hub) = hub.upgrade() else { break };
         match received {
-            Ok(event) => hub.route_partial(&event),
-            Err(RecvError::Lagged(missed)) => hub.partials_lagged(missed),
+            Ok(item) => route(&hub, &item),
+            Err(RecvError::Lagged(missed)) => lagged(&hub, missed),
             Err(RecvError::Closed) => break,
         }
     }
