@@ -624,8 +624,9 @@ async fn the_hub_writes_updates_and_the_final_state_to_direct_path_subscribers_i
         // Paced like a real handler's progress, so each update reaches idle streams.
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    // Every stream idle again: the final state goes out through the hub's pass too.
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    // Every stream idle again (one woken for the last update has long written it): the final
+    // state goes out through the hub's pass too.
+    tokio::time::sleep(Duration::from_millis(200)).await;
     let before_final = server.hub.hub_writes();
     let completed = server
         .store
