@@ -14,7 +14,7 @@
 //!
 //! tasklane runs twice on each backend: with the default settings (no claim-ahead) and with a
 //! local queue of tasks claimed beyond the free slots (`RuntimeConfig::claim_ahead`:
-//! `PEERS_CLAIM_AHEAD` on PostgreSQL, default 512; `PEERS_SQLITE_CLAIM_AHEAD` on SQLite, 32).
+//! `PEERS_CLAIM_AHEAD` on PostgreSQL, default 1,024; `PEERS_SQLITE_CLAIM_AHEAD` on SQLite, 512).
 //!
 //! `PEERS_TASKS` (default 20,000), `PEERS_ROUNDS` (3), `PEERS_ONLY` (`sqlite` or
 //! `postgres`) and `PEERS_CONTENDERS` (PostgreSQL rows by position, such as `0,2,4`) change
@@ -41,12 +41,15 @@ mod sqlite_loops;
 
 const CONCURRENCY: usize = 64;
 /// The claim-ahead of tasklane's claim-ahead rows unless `PEERS_CLAIM_AHEAD` says otherwise:
-/// eight times the concurrency, the fastest on PostgreSQL once claims and completion groups
-/// overlap (`docs/benchmarks.md`, "Round 6"; graphile_worker's local queue is 100).
-const CLAIM_AHEAD: usize = 512;
-/// The same for the SQLite row (`PEERS_SQLITE_CLAIM_AHEAD`): half the concurrency, the best of
-/// 32, 64 and 100 on SQLite, where a large claim holds the single writer too long.
-const SQLITE_CLAIM_AHEAD: usize = 32;
+/// sixteen times the concurrency. Round 6 picked 512 once claims and completion groups
+/// overlapped; on round 7's machine 1,024 drained 8 % faster in every paired run
+/// (`docs/benchmarks.md`, "Round 7"; graphile_worker's local queue is 100).
+const CLAIM_AHEAD: usize = 1024;
+/// The same for the SQLite row (`PEERS_SQLITE_CLAIM_AHEAD`): 512. Round 6 had
+/// picked 32 when claims did not overlap (a large claim then held the single writer too long);
+/// with overlapping claims 512 is the fastest of 32, 128, 256, 512 and 1,024
+/// (`docs/benchmarks.md`, "Round 7").
+const SQLITE_CLAIM_AHEAD: usize = 512;
 const INSERT_CHUNK: usize = 1_000;
 
 /// How one drain went.
