@@ -547,7 +547,7 @@ async fn fill_tasklane(store: &dyn TaskStore, tasks: usize) -> Result<()> {
     Ok(())
 }
 
-/// Runs the runtime until the store's feed has shown `tasks` completions.
+/// Runs the runtime until its handler ran `tasks` times and the store counts them all completed.
 async fn drain_tasklane(
     server: Option<&Server>,
     store: Arc<dyn TaskStore>,
