@@ -14,7 +14,7 @@ use task_core::TaskId;
 use task_store::{TaskEvent, TaskEventLog};
 use tokio::sync::broadcast::error::RecvError;
 
-use super::hub::{PartialNote, PartialReceiver};
+use super::hub::{PartialNote, PartialReceiver, TaskState};
 use super::LiveHub;
 
 /// What the live feed gave a waiting subscription.
@@ -105,15 +105,20 @@ impl Partials {
         }
     }
 
-    /// Every stored partial after the last one delivered, before the final event of version
-    /// `version`: from the hub's one read of the log for all of the task's streams
-    /// ([`LiveHub::final_partials`]), or from the log when the hub has none to share.
-    pub(crate) async fn catch_up_before_final(
+    /// Every stored partial after the last one delivered, before the stream's last state
+    /// (`last`: a final state or a deletion). For a final state they come from the hub's one
+    /// read of the log for all of the task's streams ([`LiveHub::final_partials`]); for a
+    /// deletion, or when the hub has none to share, from the log.
+    pub(crate) async fn catch_up_before_last(
         &mut self,
         hub: &LiveHub,
-        version: i64,
+        last: &TaskState,
     ) -> Vec<Arc<Partial>> {
-        let Some(stored) = hub.final_partials(&self.task_id, version).await else {
+        let shared = match last {
+            TaskState::Present { version, .. } => hub.final_partials(&self.task_id, *version).await,
+            TaskState::Deleted => None,
+        };
+        let Some(stored) = shared else {
             return self.catch_up().await;
         };
         self.replay = false;

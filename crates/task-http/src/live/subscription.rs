@@ -192,12 +192,7 @@ impl TaskSubscription {
                         // Partials are stored before the task finishes; a feed that has not
                         // delivered them yet must not lose them behind the final event.
                         if let Some(partials) = &mut self.partials {
-                            let missed = match &state {
-                                TaskState::Present { version, .. } => {
-                                    partials.catch_up_before_final(&self.hub, *version).await
-                                }
-                                TaskState::Deleted => partials.catch_up().await,
-                            };
+                            let missed = partials.catch_up_before_last(&self.hub, &state).await;
                             self.push_partials(&mut events, &missed);
                         }
                     }

@@ -391,13 +391,8 @@ impl TaskStream {
                     );
                     // The hub writes a final state itself only when no partial has to go first.
                     if last && !self.hub_wrote(state.as_ref()) {
-                        if let Some(partials) = &mut self.partials {
-                            let missed = match &state {
-                                Some(TaskState::Present { version, .. }) => {
-                                    partials.catch_up_before_final(&self.hub, *version).await
-                                }
-                                _ => partials.catch_up().await,
-                            };
+                        if let (Some(partials), Some(last_state)) = (&mut self.partials, &state) {
+                            let missed = partials.catch_up_before_last(&self.hub, last_state).await;
                             self.queue_partials(&missed);
                         }
                     }
